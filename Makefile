@@ -1,0 +1,43 @@
+# Two commands for a newcomer (Debian 12, root):  make up   and   make test
+SHELL := /bin/bash
+VENV ?= /opt/clickstream-analytics/venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap up site check down teardown test lint unit bench etl-now
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## Install Debian packages and the Python venv (idempotent)
+	@bash scripts/bootstrap.sh
+
+up: bootstrap ## Provision the whole platform locally, send a demo day of traffic, run the ETL, print where things are
+	@bash scripts/up.sh
+
+site: bootstrap ## Run site.yml against the local inventory (ARGS="--tags network" etc.)
+	ansible-playbook site.yml $(ARGS)
+
+check: bootstrap ## Dry run: site.yml --check --diff against the local inventory
+	ansible-playbook site.yml --check --diff $(ARGS)
+
+down: ## Stop every local service (emulator, ingest endpoint, ETL scheduler, Shiny, PostgreSQL clusters)
+	@bash scripts/local-services.sh stop
+
+teardown: bootstrap ## Remove every resource the suite created (asks first; CONFIRM=yes to skip)
+	ansible-playbook playbooks/teardown.yml $(if $(CONFIRM),-e teardown_confirm=$(CONFIRM))
+
+lint: bootstrap ## yamllint, ansible-lint (production profile), ruff
+	yamllint -s .
+	ansible-lint --profile production
+	ruff check .
+
+test: bootstrap lint ## The whole test suite (installs and starts what it needs)
+	bash scripts/run-tests.sh $(PYTEST_ARGS)
+
+bench: bootstrap ## Run every benchmark and rewrite BENCHMARKS.md
+	python bench/run_all.py
+
+etl-now: ## Run the ETL once now against the local platform
+	python -m clickstream_local.etl_now

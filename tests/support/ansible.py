@@ -1,0 +1,61 @@
+"""Run ansible-playbook from the repo the way a user does, and read its PLAY RECAP."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
+    re.M,
+)
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    output: str
+    recap: dict[str, dict[str, int]]
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(h["failed"] + h["unreachable"] for h in self.recap.values())
+
+    def changed_tasks(self) -> list[str]:
+        """Names of tasks that reported `changed` (from the default callback's output)."""
+        names, current = [], None
+        for line in self.output.splitlines():
+            m = re.match(r"^TASK \[(.*)\]", line)
+            if m:
+                current = m.group(1)
+            elif line.startswith("changed:") and current:
+                names.append(current)
+        return names
+
+
+def run_playbook(playbook: str, *args: str, env: dict[str, str] | None = None,
+                 inventory: str | None = None, timeout: int = 1200) -> PlaybookRun:
+    """ansible-playbook PLAYBOOK ARGS from the repo root with the venv on PATH; never raises on failure."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PATH"] = f"{Path(sys.executable).parent}:{full_env.get('PATH', '')}"
+    full_env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    full_env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    full_env["ANSIBLE_NOCOLOR"] = "1"
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, *args]
+    if inventory:
+        cmd[1:1] = ["-i", inventory]
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+             for m in _RECAP.finditer(out)}
+    return PlaybookRun(proc.returncode, out, recap)

@@ -1,0 +1,78 @@
+"""A real moto server process on 127.0.0.1, for tests that need the AWS emulator over HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .net import free_port, wait_for_port
+
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class MotoServer:
+    """Starts `moto_server` from this interpreter's venv and stops it on close()."""
+
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"moto-{self.port}.log"
+        moto_bin = Path(sys.executable).parent / "moto_server"
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(moto_bin), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        wait_for_port(self.port, timeout=60)
+        self._wait_healthy()
+
+    def _wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as r:  # noqa: S310 - loopback URL
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"moto at {self.url} not healthy")
+
+    def reset(self) -> None:
+        """Clear every resource (POST /moto-api/reset)."""
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback URL
+            pass
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3, Ansible and the handlers at this emulator."""
+        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
