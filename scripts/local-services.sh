@@ -3,11 +3,15 @@
 # two PostgreSQL clusters. Usage: scripts/local-services.sh stop|status
 set -uo pipefail
 RUN_DIR="${CLICKSTREAM_RUN_DIR:-/run/clickstream-analytics}"
-SERVICES=(clickstream-shiny clickstream-etl-scheduler clickstream-ingest clickstream-moto)
+services() {
+  # The emulator's pid file carries its port (clickstream-moto-5000), so list what is there.
+  echo clickstream-shiny clickstream-etl-scheduler clickstream-ingest
+  for f in "$RUN_DIR"/clickstream-moto-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
+}
 CLUSTERS=(oltp dw)
 
 status() {
-  for s in "${SERVICES[@]}"; do
+  for s in $(services); do
     if start-stop-daemon --status --pidfile "$RUN_DIR/$s.pid" 2>/dev/null; then
       echo "$s: running (pid $(cat "$RUN_DIR/$s.pid"))"
     else
@@ -22,7 +26,7 @@ status() {
 }
 
 stop() {
-  for s in "${SERVICES[@]}"; do
+  for s in $(services); do
     if start-stop-daemon --stop --pidfile "$RUN_DIR/$s.pid" --remove-pidfile --retry TERM/15/KILL/5 >/dev/null 2>&1; then
       echo "stopped $s"
     fi
