@@ -1,0 +1,231 @@
+"""The event contract: validation with reasons, timestamp parsing and the stored (enriched) line."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .fastschema import compile_schema
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "clickstream-request.schema.json"
+SCHEMA_VERSION = 1
+USER_AGENT_MAX = 512
+
+REJECTION_REASONS = (
+    "not_an_object",
+    "missing_required_field",
+    "unknown_field",
+    "wrong_type",
+    "invalid_value",
+    "invalid_timestamp",
+    "timestamp_out_of_range",
+    "duplicate_event_id",
+)
+
+PAGE_FIELDS = ("url_path", "referrer", "title")
+PRODUCT_FIELDS = ("id", "name", "category", "brand", "price", "discount_price", "url_path")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))\Z"
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    field: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EventValidator:
+    """`is_valid` is the fast predicate; `explain` gives the reason of an invalid event (jsonschema)."""
+
+    is_valid: Callable[[Any], bool]
+    explain: Callable[[Any], Rejection | None]
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What the server knows about the request, copied into every stored line."""
+
+    request_id: str
+    received_at: datetime
+    received_at_text: str
+    user_agent: str | None
+    source_ip_prefix: str | None
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """The request schema shipped with the package (read on first use, not at import)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def event_schema(root: Mapping[str, Any]) -> dict[str, Any]:
+    """A standalone schema for one event: the root's $defs with a $ref to #/$defs/event."""
+    return {"$schema": root["$schema"], "$defs": root["$defs"], "$ref": "#/$defs/event"}
+
+
+def _join(path: Any) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def rejection_from_error(error: Any) -> Rejection:
+    """Map one jsonschema ValidationError to our reason code and the dotted path of the field."""
+    path = list(error.absolute_path)
+    keyword = error.validator
+    if keyword == "required":
+        missing = [p for p in error.validator_value if p not in error.instance]
+        return Rejection("missing_required_field", _join([*path, missing[0]] if missing else path), error.message)
+    if keyword == "additionalProperties" and error.validator_value is False:
+        known = error.schema.get("properties", {})
+        extras = sorted(str(k) for k in error.instance if k not in known)
+        return Rejection("unknown_field", _join([*path, extras[0]] if extras else path), error.message)
+    if keyword == "type":
+        return Rejection("wrong_type", _join(path), error.message)
+    return Rejection("invalid_value", _join(path), error.message)
+
+
+@functools.cache
+def event_validator() -> EventValidator:
+    """Compile the event schema once per process (first call), for both the fast and the explaining path."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema = event_schema(load_schema())
+    Draft202012Validator.check_schema(schema)
+    slow = Draft202012Validator(schema)
+    fast = compile_schema(schema)
+
+    def explain(instance: Any) -> Rejection | None:
+        error = best_match(slow.iter_errors(instance))
+        return None if error is None else rejection_from_error(error)
+
+    return EventValidator(is_valid=fast, explain=explain)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """RFC 3339 with offset, or epoch milliseconds -> aware UTC datetime. ValueError when it is neither."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, (int, float)):
+        try:
+            return EPOCH + timedelta(milliseconds=int(value))
+        except (OverflowError, ValueError) as exc:
+            raise ValueError(f"epoch milliseconds {value!r} out of range") from exc
+    if not isinstance(value, str):
+        raise ValueError("not a string or a number")
+    m = _RFC3339.match(value)
+    if m is None:
+        raise ValueError(f"{value!r} is not RFC 3339 with a UTC offset (e.g. 2024-05-01T12:34:56.789Z)")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    micros = int((m.group(7) or "0")[:6].ljust(6, "0"))
+    try:
+        if m.group(8):
+            offset = timedelta(hours=int(m.group(9)), minutes=int(m.group(10)))
+            tz = timezone(offset if m.group(8) == "+" else -offset)
+        else:
+            tz = UTC
+        return datetime(year, month, day, hour, minute, second, micros, tzinfo=tz).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a valid date and time: {exc}") from exc
+
+
+def format_timestamp(dt: datetime) -> str:
+    """UTC datetime -> `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+            f"{dt.microsecond // 1000:03d}Z")
+
+
+def check_timestamp_range(ts: datetime, received: datetime, max_age_s: int, max_skew_s: int) -> str | None:
+    """None when ts is within [received - max_age, received + max_skew], else why not."""
+    delta = (received - ts).total_seconds()
+    if delta > max_age_s:
+        return f"event_timestamp is {int(delta)} s older than the receive time (limit {max_age_s} s)"
+    if -delta > max_skew_s:
+        return f"event_timestamp is {int(-delta)} s ahead of the receive time (limit {max_skew_s} s)"
+    return None
+
+
+def truncate_ip(ip: str | None) -> str | None:
+    """IPv4 -> its /24, IPv6 -> its /48 (CIDR text); None for a missing or unparsable address."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _product_id(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value))
+    return str(value)
+
+
+def _sub_object(value: Any, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {f: value.get(f) for f in fields}
+
+
+def enrich(event: Mapping[str, Any], ts: datetime, info: RequestInfo, index: int) -> dict[str, Any]:
+    """The stored line of one valid event (docs/event-contract.md, section 3). Key order is part of the format."""
+    client_id = event.get("event_id")
+    product = _sub_object(event.get("product"), PRODUCT_FIELDS)
+    if product is not None:
+        product["id"] = _product_id(product["id"])
+    quantity = event.get("quantity")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": client_id.lower() if client_id else str(uuid.uuid4()),
+        "event_id_generated": not client_id,
+        "event_name": event["event_name"],
+        "event_timestamp": format_timestamp(ts),
+        "received_at": info.received_at_text,
+        "client_id": event["client_id"],
+        "user_id": event.get("user_id"),
+        "session_id": event.get("session_id"),
+        "user_login_state": event.get("user_login_state"),
+        "identity_source": event.get("identity_source"),
+        "is_first_visit": event.get("is_first_visit"),
+        "page": _sub_object(event.get("page"), PAGE_FIELDS),
+        "product": product,
+        "search_term": event.get("search_term"),
+        "order_id": event.get("order_id"),
+        "quantity": int(quantity) if quantity is not None else None,
+        "params": event.get("params"),
+        "request_id": info.request_id,
+        "batch_index": index,
+        "user_agent": info.user_agent,
+        "source_ip_prefix": info.source_ip_prefix,
+    }
+
+
+def rejected_line(event: Any, rejection: Rejection, info: RequestInfo, index: int) -> dict[str, Any]:
+    """The stored line of one rejected event: the reason and the event exactly as sent."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "reason": rejection.reason,
+        "field": rejection.field,
+        "detail": rejection.detail,
+        "received_at": info.received_at_text,
+        "request_id": info.request_id,
+        "batch_index": index,
+        "user_agent": info.user_agent,
+        "source_ip_prefix": info.source_ip_prefix,
+        "event": event,
+    }
