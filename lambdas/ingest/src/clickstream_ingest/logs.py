@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 
 LOGGER_NAME = "clickstream_ingest"
+_lock = threading.Lock()
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,10 +31,13 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str = "INFO") -> logging.Logger:
     """Give the package logger a JSON handler on stdout (once); it does not propagate to the root logger."""
     logger = logging.getLogger(LOGGER_NAME)
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    with _lock:
+        if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(JsonFormatter())
+            logger.addHandler(handler)
+            logger.propagate = False
+    wanted = logging.getLevelNamesMapping().get(level, logging.INFO)
+    if logger.level != wanted:
+        logger.setLevel(wanted)
     return logger

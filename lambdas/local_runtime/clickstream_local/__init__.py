@@ -1,0 +1,1 @@
+"""Local mode: runs the project's Lambda handlers in local processes against the AWS emulator."""
