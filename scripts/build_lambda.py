@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Build a Lambda deployment zip deterministically: same sources and pins -> byte-identical zip.
+
+    python scripts/build_lambda.py <name> [--json]      # -> build/lambdas/<name>.zip
+
+Contents: everything under lambdas/<name>/src/ (packages at the zip root; __pycache__ and *.pyc left out) plus
+the wheels of lambdas/<name>/requirements.txt installed for the Lambda runtime (CPython 3.12, manylinux2014
+x86_64, binary wheels only). Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
+shared objects), so a rebuild of unchanged inputs gives the same bytes and the same CodeSha256: Ansible's
+lambda module then reports no change. Vendored dependencies are cached per requirements hash under
+build/cache/lambda-deps/, so a rebuild does not call pip. An unchanged zip is not rewritten.
+
+Prints `<sha256 hex>  <zip path>`, or with --json one line:
+{"name", "zip", "sha256", "code_sha256" (base64, as Lambda reports it), "changed", "files", "bytes"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+PIP_PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.12",
+                "--only-binary=:all:"]
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+SKIP_SUFFIXES = (".pyc", ".pyo")
+# pip --target writes console scripts with this machine's interpreter path: useless in Lambda, not reproducible.
+SKIP_TOP_LEVEL = {"bin"}
+
+
+def iter_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(archive name, path) of every file under root, skipping caches and bytecode."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for filename in filenames:
+            if filename.endswith(SKIP_SUFFIXES) or filename == ".DS_Store":
+                continue
+            path = Path(dirpath) / filename
+            arcname = path.relative_to(root).as_posix()
+            if arcname.split("/", 1)[0] in SKIP_TOP_LEVEL and root.name.startswith("deps-"):
+                continue
+            yield arcname, path
+
+
+def file_mode(arcname: str) -> int:
+    """Fixed permissions: shared objects executable, everything else read-only for group/others."""
+    name = arcname.rsplit("/", 1)[-1]
+    return 0o755 if name.endswith(".so") or ".so." in name else 0o644
+
+
+def requirements_key(requirements: Path) -> str:
+    """Cache key of the vendored dependencies: the pins and the target platform."""
+    h = hashlib.sha256()
+    h.update(requirements.read_bytes())
+    h.update(" ".join(PIP_PLATFORM).encode())
+    return h.hexdigest()[:16]
+
+
+def vendor_dependencies(name: str, requirements: Path, cache_root: Path) -> Path | None:
+    """Install the requirements for the Lambda runtime into a cache directory (once per requirements hash)."""
+    text = requirements.read_text() if requirements.exists() else ""
+    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    if not any(lines):
+        return None
+    target = cache_root / f"deps-{name}-{requirements_key(requirements)}"
+    if (target / ".complete").exists():
+        return target
+    cache_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"deps-{name}-", dir=cache_root))
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+             *PIP_PLATFORM, "--target", str(tmp), "-r", str(requirements)],
+            check=True,
+        )
+        (tmp / ".complete").write_text("ok\n")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def collect(sources: Iterable[Path]) -> dict[str, Path]:
+    """Merge the file trees; a name in two trees is an error (a source module shadowing a dependency)."""
+    entries: dict[str, Path] = {}
+    for root in sources:
+        for arcname, path in iter_files(root):
+            if arcname == ".complete":
+                continue
+            if arcname in entries:
+                raise SystemExit(f"{arcname} is both in {entries[arcname]} and {path}")
+            entries[arcname] = path
+    return entries
+
+
+def write_zip(entries: dict[str, Path], dest: Path) -> None:
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for arcname in sorted(entries):
+            info = zipfile.ZipInfo(arcname, date_time=FIXED_TIME)
+            info.create_system = 3  # unix, so external_attr carries the mode
+            info.external_attr = (0o100000 | file_mode(arcname)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, entries[arcname].read_bytes(), compresslevel=9)
+
+
+def build(name: str, out_dir: Path, cache_root: Path) -> dict[str, object]:
+    lambda_dir = REPO / "lambdas" / name
+    src = lambda_dir / "src"
+    if not src.is_dir():
+        raise SystemExit(f"no sources: {src} does not exist")
+    deps = vendor_dependencies(name, lambda_dir / "requirements.txt", cache_root)
+    entries = collect([src, *([deps] if deps else [])])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{name}.zip"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_zip(entries, tmp)
+        data = tmp.read_bytes()
+        changed = not dest.exists() or dest.read_bytes() != data
+        if changed:
+            os.chmod(tmp, 0o644)
+            tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256(data).digest()
+    return {"name": name, "zip": str(dest), "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(),
+            "changed": changed, "files": len(entries), "bytes": len(data)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", help="Lambda name: lambdas/<name>/src is packaged")
+    p.add_argument("--output-dir", type=Path, default=REPO / "build" / "lambdas")
+    p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache" / "lambda-deps")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of `sha256  path`")
+    args = p.parse_args(argv)
+    result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve())
+    print(json.dumps(result) if args.json else f"{result['sha256']}  {result['zip']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
