@@ -1,0 +1,5 @@
+"""`python -m traffic` (with `bench` on PYTHONPATH)."""
+
+from .cli import main
+
+raise SystemExit(main())
