@@ -1,0 +1,67 @@
+"""CLI: ``python -m clickstream_etl [options]`` runs the ETL once, with the Lambda's environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+from .config import ConfigError, settings_from_env, with_overrides
+from .handler import EtlFailed, run_once
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m clickstream_etl",
+                                description="Load pending raw clickstream objects from S3 into the warehouse. "
+                                            "Settings come from the environment (as in the Lambda); flags "
+                                            "override them. The password is read from the SSM parameter "
+                                            "named by DW_PASSWORD_PARAMETER.")
+    p.add_argument("--bucket", dest="raw_bucket")
+    p.add_argument("--dw-host")
+    p.add_argument("--dw-port", type=int)
+    p.add_argument("--dw-name")
+    p.add_argument("--dw-user")
+    p.add_argument("--password-parameter", dest="dw_password_parameter")
+    p.add_argument("--session-timeout-minutes", type=int)
+    p.add_argument("--freshness-hours", type=int)
+    p.add_argument("--future-skew-minutes", type=int)
+    p.add_argument("--batch-max-files", type=int)
+    p.add_argument("--max-seconds", type=float, help="time budget, like the Lambda timeout")
+    p.add_argument("--trigger", default="cli")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(message)s", stream=sys.stderr)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ)
+    for name, var in (("raw_bucket", "RAW_BUCKET_NAME"), ("dw_host", "DW_HOST"),
+                      ("dw_password_parameter", "DW_PASSWORD_PARAMETER")):
+        if getattr(args, name):
+            env[var] = getattr(args, name)
+    try:
+        settings = with_overrides(
+            settings_from_env(env), dw_port=args.dw_port, dw_name=args.dw_name, dw_user=args.dw_user,
+            session_timeout_minutes=args.session_timeout_minutes, freshness_hours=args.freshness_hours,
+            future_skew_minutes=args.future_skew_minutes, batch_max_files=args.batch_max_files)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    remaining = None
+    if args.max_seconds:
+        deadline = time.monotonic() + args.max_seconds
+        remaining = lambda: int((deadline - time.monotonic()) * 1000)  # noqa: E731
+    try:
+        result = run_once(settings, remaining_ms=remaining, trigger=args.trigger)
+    except EtlFailed as exc:
+        print(json.dumps({"status": "failed", "error": str(exc)}), file=sys.stdout)
+        return 1
+    print(json.dumps(result.as_dict(), default=str))
+    return 0 if result.status in ("succeeded", "partial", "skipped_locked") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

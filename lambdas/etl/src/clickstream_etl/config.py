@@ -1,0 +1,84 @@
+"""ETL settings from environment variables (Lambda) or CLI flags; every value checked up front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+
+class ConfigError(ValueError):
+    """A required setting is missing or a value does not parse."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_bucket: str
+    dw_host: str
+    dw_port: int = 5432
+    dw_name: str = "clickstream_dw"
+    dw_user: str = "etl_writer"
+    # Name of the SSM SecureString parameter holding the DW password (never the password itself).
+    dw_password_parameter: str = ""
+    events_prefix: str = "events/"
+    session_timeout_minutes: int = 30
+    freshness_hours: int = 72
+    future_skew_minutes: int = 15
+    # Stop taking new batches when the Lambda has less than this left.
+    min_remaining_seconds: int = 120
+    # A batch (one transaction) takes objects until it holds this many bytes or objects.
+    batch_max_bytes: int = 64 * 1024 * 1024
+    batch_max_files: int = 500
+    # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
+    listing_lookback_hours: int = 24
+    connect_timeout_seconds: int = 10
+    statement_timeout_seconds: int = 600
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Read and check every setting; raise ConfigError naming the variable on a bad value."""
+    if (env.get("DW_PASSWORD") or "").strip():
+        raise ConfigError("DW_PASSWORD must not be set: give DW_PASSWORD_PARAMETER, the SSM SecureString name")
+    prefix = (env.get("EVENTS_PREFIX") or "events/").strip()
+    return Settings(
+        raw_bucket=_required(env, "RAW_BUCKET_NAME"),
+        dw_host=_required(env, "DW_HOST"),
+        dw_port=_int(env, "DW_PORT", 5432, 1),
+        dw_name=(env.get("DW_NAME") or "clickstream_dw").strip(),
+        dw_user=(env.get("DW_USER") or "etl_writer").strip(),
+        dw_password_parameter=_required(env, "DW_PASSWORD_PARAMETER"),
+        events_prefix=prefix if prefix.endswith("/") else prefix + "/",
+        session_timeout_minutes=_int(env, "SESSION_TIMEOUT_MINUTES", 30, 1),
+        freshness_hours=_int(env, "FRESHNESS_HOURS", 72, 1),
+        future_skew_minutes=_int(env, "FUTURE_SKEW_MINUTES", 15, 0),
+        min_remaining_seconds=_int(env, "MIN_REMAINING_SECONDS", 120, 0),
+        batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 64 * 1024 * 1024, 1024),
+        batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
+        listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
+        connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
+        statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
+    )
+
+
+def with_overrides(settings: Settings, **overrides: object) -> Settings:
+    """A copy with the given fields replaced (CLI flags); None values are ignored."""
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

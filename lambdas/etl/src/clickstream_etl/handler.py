@@ -1,0 +1,73 @@
+"""Lambda entry point for the EventBridge schedule (and what the CLI and the local scheduler call)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .config import Settings, settings_from_env
+from .password import read_password
+from .runner import RunResult, run_etl
+
+LOG = logging.getLogger("clickstream_etl")
+_clients: dict[str, Any] = {}
+
+
+class EtlFailed(RuntimeError):
+    """The run could not complete; everything not committed stays pending for the next run."""
+
+
+def _client(name: str):
+    if name not in _clients:  # created on first use, reused by warm invocations
+        import boto3
+
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+def connect(settings: Settings, password: str):
+    import psycopg2
+
+    return psycopg2.connect(
+        host=settings.dw_host, port=settings.dw_port, dbname=settings.dw_name, user=settings.dw_user,
+        password=password, connect_timeout=settings.connect_timeout_seconds,
+        application_name="clickstream-etl",
+        options=f"-c statement_timeout={settings.statement_timeout_seconds * 1000}",
+    )
+
+
+def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = None, trigger: str = "cli",
+             s3=None, ssm=None) -> RunResult:
+    """Read the password from SSM, connect, run. DW or S3 trouble -> EtlFailed (nothing half-done)."""
+    import psycopg2
+
+    password = read_password(ssm or _client("ssm"), settings.dw_password_parameter)
+    try:
+        conn = connect(settings, password)
+    except psycopg2.OperationalError as exc:
+        raise EtlFailed(f"cannot connect to the warehouse at {settings.dw_host}:{settings.dw_port}: "
+                        f"{str(exc).strip()}") from exc
+    try:
+        return run_etl(conn, s3 or _client("s3"), settings, remaining_ms=remaining_ms, trigger=trigger)
+    except EtlFailed:
+        raise
+    except Exception as exc:
+        raise EtlFailed(f"ETL run failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
+    logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    settings = settings_from_env(os.environ)
+    trigger = "schedule" if (event or {}).get("source") == "aws.events" else str((event or {}).get("trigger", "invoke"))
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        result = run_once(settings, remaining_ms=remaining, trigger=trigger)
+    except EtlFailed as exc:
+        LOG.error(json.dumps({"message": "etl run failed", "error": str(exc)}))
+        raise
+    return result.as_dict()

@@ -1,0 +1,143 @@
+"""Helpers for the ETL tests: raw NDJSON lines in the ingest's stored format, a warehouse, a run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
+
+REPO = Path(__file__).resolve().parents[2]
+ETL_SRC = REPO / "lambdas" / "etl" / "src"
+_counter = itertools.count()
+
+# Tables whose content must not depend on how loads were split into runs/batches (run ids and load times
+# excluded).
+COMPARED = {
+    "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
+    "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
+    "dw.sessions": "SELECT * FROM dw.sessions ORDER BY session_id",
+    "dw.agg_hourly_activity": "SELECT * FROM dw.agg_hourly_activity ORDER BY 1, 3",
+    "dw.agg_daily_sessions": "SELECT * FROM dw.agg_daily_sessions ORDER BY 1, 2",
+    "dw.agg_daily_funnel": "SELECT * FROM dw.agg_daily_funnel ORDER BY 1, 2, 3, 4",
+    "dw.agg_daily_product": "SELECT * FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5",
+    "dw.agg_daily_page_transitions": "SELECT * FROM dw.agg_daily_page_transitions ORDER BY 1, 2, 3, 4",
+    "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
+                 "FROM etl.files ORDER BY 1, 2",
+    "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
+                   "ORDER BY 1, 2",
+    "etl.dirty_days": "SELECT * FROM etl.dirty_days",
+}
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def event_line(name: str, client: str, ts: datetime, *, received: datetime | None = None,
+               event_id: str | None = None, user_id: str | None = None, login: str | None = None,
+               page: str | None = None, referrer: str | None = None, product: dict | None = None,
+               quantity: int | None = None, order_id: str | None = None) -> dict[str, Any]:
+    """One stored line as the ingest writes it (docs/event-contract.md, section 3)."""
+    full_product = None
+    if product is not None:
+        full_product = {k: product.get(k) for k in ("id", "name", "category", "brand", "price",
+                                                     "discount_price", "url_path")}
+    return {
+        "schema_version": 1, "event_id": event_id or str(uuid.uuid4()), "event_id_generated": event_id is None,
+        "event_name": name, "event_timestamp": iso(ts), "received_at": iso(received or ts + timedelta(seconds=1)),
+        "client_id": client, "user_id": user_id, "session_id": None, "user_login_state": login,
+        "identity_source": "cognito" if user_id else None, "is_first_visit": None,
+        "page": {"url_path": page, "referrer": referrer, "title": None} if page else None,
+        "product": full_product, "search_term": None, "order_id": order_id, "quantity": quantity,
+        "params": None, "request_id": f"req-{next(_counter)}", "batch_index": 0, "user_agent": "pytest",
+        "source_ip_prefix": "203.0.113.0/24",
+    }
+
+
+def ndjson(lines: list[Any]) -> bytes:
+    return b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines)
+
+
+def object_key(received: datetime, name: str) -> str:
+    return f"events/{received:%Y/%m/%d/%H}/events-{name}.json"
+
+
+@dataclass
+class EtlWorld:
+    """A bucket, an SSM password parameter and a migrated warehouse database, all private to one test."""
+
+    dsn: str
+    bucket: str
+    parameter: str
+    moto: Any
+    port: int
+
+    @property
+    def s3(self):
+        return self.moto.client("s3")
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKSTREAM_ETL_")}
+        env.update(self.moto.env())
+        env.update({"RAW_BUCKET_NAME": self.bucket, "DW_HOST": "127.0.0.1", "DW_PORT": str(self.port),
+                    "DW_NAME": self.dsn.split("dbname=")[1], "DW_USER": "postgres",
+                    "DW_PASSWORD_PARAMETER": self.parameter, "PYTHONPATH": str(ETL_SRC),
+                    "LOG_LEVEL": "WARNING"})
+        env.update(extra)
+        return env
+
+    def run_cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "clickstream_etl", *args], env=env or self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+        out = proc.stdout.strip().splitlines()
+        result = json.loads(out[-1]) if out else {}
+        result["_rc"] = proc.returncode
+        result["_stderr"] = proc.stderr
+        return result
+
+    def popen_cli(self, *args: str, env: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "clickstream_etl", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        return {name: self.query(q) for name, q in COMPARED.items()}
+
+
+def make_world(pg_server, moto_server, name: str) -> EtlWorld:
+    tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+    dbname = f"dw_{tag}".replace("-", "_")
+    dsn = pg_server.create_database(dbname)
+    conn = psycopg2.connect(dsn)
+    try:
+        apply_migrations(conn, str(REPO / "sql" / "dw"))
+    finally:
+        conn.close()
+    bucket = f"raw-{tag}".lower()
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    parameter = f"/clickstream/test/{tag}/db/dw/etl_writer/password"
+    moto_server.client("ssm").put_parameter(Name=parameter, Value="not-used-with-trust-auth",
+                                            Type="SecureString")
+    return EtlWorld(dsn, bucket, parameter, moto_server, pg_server.port)
