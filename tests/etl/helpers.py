@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-
 from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 
 REPO = Path(__file__).resolve().parents[2]

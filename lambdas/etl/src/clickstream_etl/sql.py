@@ -77,7 +77,8 @@ def normalize_sql(safe: bool) -> str:
     ``safe`` replaces plain casts (which abort the statement on bad data) by NULL-returning functions; both
     modes give the same result on data the fast mode accepts.
     """
-    return f"""  # noqa: S608 - only this module's own cast expressions are interpolated
+    # Only this module's own cast expressions are interpolated (no input data).
+    return f"""
 CREATE TEMP TABLE etl_norm ON COMMIT DROP AS
 WITH t AS (
     SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc,
@@ -148,7 +149,7 @@ SELECT file_idx, line_no, source_file, problem, event_id_t, event_id, event_time
        product_id, product_name, product_category, product_brand, product_price, product_discount_price,
        product_url_path, quantity, order_id, search_term, received_at, request_id
 FROM v
-"""
+"""  # noqa: S608
 
 
 REJECTS = """
@@ -188,7 +189,8 @@ CLIENTS = [
        SELECT client_id, event_id, event_timestamp, last_ts FROM etl_cmin
        ON CONFLICT (client_id) DO UPDATE SET
          first_event_id = CASE WHEN (excluded.first_seen_at, excluded.first_event_id)
-                                     < (c.first_seen_at, c.first_event_id) THEN excluded.first_event_id ELSE c.first_event_id END,
+                                     < (c.first_seen_at, c.first_event_id)
+                               THEN excluded.first_event_id ELSE c.first_event_id END,
          first_seen_at = least(c.first_seen_at, excluded.first_seen_at),
          last_seen_at = greatest(c.last_seen_at, excluded.last_seen_at)""",
     """CREATE TEMP TABLE etl_first ON COMMIT DROP AS
