@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -82,11 +84,11 @@ def test_sessions_are_separated_by_more_than_the_timeout_and_inside_by_less(prod
                 if item.kind == VALID:
                     by_session[item.event["session_id"]].append(item.ts_ms)
         spans = sorted((min(ts), max(ts)) for ts in by_session.values())
-        for a, b in zip(spans, spans[1:], strict=False):
+        for a, b in itertools.pairwise(spans):
             assert b[0] - a[1] > timeout + 4 * 60_000  # a clear margin: the server splits exactly here
         for ts in by_session.values():
             ts.sort()
-            assert all(y - x <= cfg.max_dwell_s * 1000 + 3000 for x, y in zip(ts, ts[1:], strict=False))
+            assert all(y - x <= cfg.max_dwell_s * 1000 + 3000 for x, y in itertools.pairwise(ts))
         bounds = sessionize([t for ts in by_session.values() for t in ts], timeout)
         assert len(bounds) == len(by_session)  # the server's rule finds the generator's sessions
         multi += len(by_session) > 1
@@ -96,7 +98,7 @@ def test_sessions_are_separated_by_more_than_the_timeout_and_inside_by_less(prod
 def test_batches_look_like_a_browser_and_never_repeat_an_event_in_one_request(products):
     cfg = config(batch_max=7, duplicate=0.2, malformed=0.1, flush_interval_s=600)
     sizes = Counter()
-    for client, batch, batch_items in items(cfg, products):
+    for client, _batch, batch_items in items(cfg, products):
         assert 1 <= len(batch_items) <= 7
         sizes[len(batch_items)] += 1
         ids = [it.event["event_id"] for it in batch_items if it.kind in (VALID, DUPLICATE)]
@@ -134,12 +136,7 @@ def test_report_counts_equal_an_independent_recount_of_what_was_emitted(products
                     kinds["valid"] += 1
                     by_name[item["event_name"]] += 1
                     by_day[item["event_timestamp"][:10]] += 1
-                    ms = int(
-                        __import__("datetime")
-                        .datetime.fromisoformat(item["event_timestamp"].replace("Z", "+00:00"))
-                        .timestamp()
-                        * 1000
-                    )
+                    ms = int(datetime.fromisoformat(item["event_timestamp"]).timestamp() * 1000)
                     per_client[item["client_id"]].append(ms)
                     if item["event_name"] == "purchase":
                         p = item["product"]
