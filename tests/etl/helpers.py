@@ -81,6 +81,13 @@ class EtlWorld:
     parameter: str
     moto: Any
     port: int
+    pg: Any = None
+
+    def fresh_database(self) -> str:
+        """Switch this world to a new, empty, migrated database (same bucket); return its name."""
+        name = f"dw_{uuid.uuid4().hex[:12]}"
+        self.dsn = _migrated(self.pg, name)
+        return name
 
     @property
     def s3(self):
@@ -93,7 +100,7 @@ class EtlWorld:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKSTREAM_ETL_")}
         env.update(self.moto.env())
         env.update({"RAW_BUCKET_NAME": self.bucket, "DW_HOST": "127.0.0.1", "DW_PORT": str(self.port),
-                    "DW_NAME": self.dsn.split("dbname=")[1], "DW_USER": "postgres",
+                    "DW_NAME": self.dbname, "DW_USER": "postgres",
                     "DW_PASSWORD_PARAMETER": self.parameter, "PYTHONPATH": str(ETL_SRC),
                     "LOG_LEVEL": "WARNING"})
         env.update(extra)
@@ -112,6 +119,10 @@ class EtlWorld:
         return subprocess.Popen([sys.executable, "-m", "clickstream_etl", *args], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    @property
+    def dbname(self) -> str:
+        return self.dsn.split("dbname=")[1]
+
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         conn = psycopg2.connect(self.dsn)
         try:
@@ -125,18 +136,23 @@ class EtlWorld:
         return {name: self.query(q) for name, q in COMPARED.items()}
 
 
-def make_world(pg_server, moto_server, name: str) -> EtlWorld:
-    tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
-    dbname = f"dw_{tag}".replace("-", "_")
+def _migrated(pg_server, dbname: str) -> str:
     dsn = pg_server.create_database(dbname)
     conn = psycopg2.connect(dsn)
     try:
         apply_migrations(conn, str(REPO / "sql" / "dw"))
     finally:
         conn.close()
+    return dsn
+
+
+def make_world(pg_server, moto_server, name: str) -> EtlWorld:
+    tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+    dbname = f"dw_{tag}".replace("-", "_")
+    dsn = _migrated(pg_server, dbname)
     bucket = f"raw-{tag}".lower()
     moto_server.client("s3").create_bucket(Bucket=bucket)
     parameter = f"/clickstream/test/{tag}/db/dw/etl_writer/password"
     moto_server.client("ssm").put_parameter(Name=parameter, Value="not-used-with-trust-auth",
                                             Type="SecureString")
-    return EtlWorld(dsn, bucket, parameter, moto_server, pg_server.port)
+    return EtlWorld(dsn, bucket, parameter, moto_server, pg_server.port, pg_server)

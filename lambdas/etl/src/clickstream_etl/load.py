@@ -104,7 +104,6 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
             for i, p in enumerate(prepared):
                 rejects.extend((i, r.line_number, r.reason, r.detail, None) for r in p.pre_rejects)
             cur.execute(sql.NEW_EVENTS)
-            cur.execute("ANALYZE etl_new")
             cur.execute(sql.PER_FILE_COUNTS)
             valid = {i: v for i, v, _ in cur.fetchall()}
             cur.execute(sql.NEW_PER_FILE)
@@ -114,8 +113,6 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
                 cur.execute(stmt)
             for stmt in sql.SESSIONIZE:
                 cur.execute(stmt, params)
-            cur.execute("ANALYZE etl_tc")
-            cur.execute("ANALYZE etl_sess")
             cur.execute(sql.INSERT_EVENTS)
             result.events_loaded = cur.rowcount
             cur.execute(sql.UPDATE_OLD_EVENTS)
@@ -174,7 +171,6 @@ def refresh_aggregates(conn) -> int:
                 p = {"d0": d0, "d1": d1}
                 cur.execute("DROP TABLE IF EXISTS etl_day_events")
                 cur.execute(sql.REFRESH_DAY_EVENTS, p)
-                cur.execute("ANALYZE etl_day_events")
                 for stmt in sql.REFRESH:
                     cur.execute(stmt, p)
         faults.checkpoint("before_refresh_commit")

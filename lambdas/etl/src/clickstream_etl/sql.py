@@ -46,6 +46,9 @@ COPY_RAW_TEXT = "COPY etl_raw_text (file_idx, line_no, txt) FROM STDIN"
 RAW_FROM_TEXT = "INSERT INTO etl_raw SELECT file_idx, line_no, pg_temp.try_jsonb(txt) FROM etl_raw_text"
 
 
+ISO_PREFIX = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$"
+
+
 def _cast(expr: str, kind: str, safe: bool) -> str:
     fast = {
         "ts": f"({expr})::timestamptz",
@@ -67,8 +70,9 @@ def _cast(expr: str, kind: str, safe: bool) -> str:
 def _timestamp(j: str, safe: bool) -> str:
     """A jsonb value -> timestamptz: RFC 3339 text, or a number of epoch milliseconds."""
     text = f"{j} #>> '{{}}'"
-    return (f"CASE jsonb_typeof({j}) WHEN 'string' THEN {_cast(text, 'ts', safe)} "
-            f"WHEN 'number' THEN {_cast(text, 'epoch_ms', safe)} END")
+    # Only digits-first ISO text: PostgreSQL would also accept 'now', 'yesterday', 'epoch', 'infinity', ...
+    return (f"CASE WHEN jsonb_typeof({j}) = 'string' AND {text} ~ '{ISO_PREFIX}' THEN {_cast(text, 'ts', safe)} "
+            f"WHEN jsonb_typeof({j}) = 'number' THEN {_cast(text, 'epoch_ms', safe)} END")
 
 
 def normalize_sql(safe: bool) -> str:
@@ -81,32 +85,42 @@ def normalize_sql(safe: bool) -> str:
     return f"""
 CREATE TEMP TABLE etl_norm ON COMMIT DROP AS
 WITH t AS (
-    SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc,
+    SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc IS NULL AS doc_missing,
            jsonb_typeof(r.doc) AS doc_type,
-           nullif(btrim(r.doc ->> 'event_id'), '') AS event_id_t,
-           lower(nullif(btrim(r.doc ->> 'event_name'), '')) AS event_name,
-           nullif(btrim(r.doc ->> 'client_id'), '') AS client_id,
-           nullif(r.doc -> 'event_timestamp', 'null'::jsonb) AS ts_j,
-           nullif(r.doc -> 'received_at', 'null'::jsonb) AS recv_j,
-           nullif(btrim(r.doc ->> 'user_id'), '') AS user_id,
-           nullif(btrim(r.doc ->> 'session_id'), '') AS client_session_id,
-           nullif(btrim(r.doc ->> 'user_login_state'), '') AS login_t,
-           nullif(btrim(r.doc ->> 'identity_source'), '') AS identity_source,
-           nullif(btrim(r.doc -> 'page' ->> 'url_path'), '') AS page_url_path,
-           nullif(btrim(r.doc -> 'page' ->> 'referrer'), '') AS page_referrer,
-           nullif(btrim(r.doc -> 'page' ->> 'title'), '') AS page_title,
-           nullif(btrim(r.doc -> 'product' ->> 'id'), '') AS product_id,
-           nullif(btrim(r.doc -> 'product' ->> 'name'), '') AS product_name,
-           nullif(btrim(r.doc -> 'product' ->> 'category'), '') AS product_category,
-           nullif(btrim(r.doc -> 'product' ->> 'brand'), '') AS product_brand,
-           nullif(btrim(r.doc -> 'product' ->> 'price'), '') AS price_t,
-           nullif(btrim(r.doc -> 'product' ->> 'discount_price'), '') AS discount_t,
-           nullif(btrim(r.doc -> 'product' ->> 'url_path'), '') AS product_url_path,
-           nullif(btrim(r.doc ->> 'quantity'), '') AS quantity_t,
-           nullif(btrim(r.doc ->> 'order_id'), '') AS order_id,
-           nullif(btrim(r.doc ->> 'search_term'), '') AS search_term,
-           nullif(btrim(r.doc ->> 'request_id'), '') AS request_id
-    FROM etl_raw r JOIN etl_files f USING (file_idx)
+           nullif(btrim(x.event_id), '') AS event_id_t,
+           lower(nullif(btrim(x.event_name), '')) AS event_name,
+           nullif(btrim(x.client_id), '') AS client_id,
+           nullif(x.event_timestamp, 'null'::jsonb) AS ts_j,
+           nullif(x.received_at, 'null'::jsonb) AS recv_j,
+           nullif(btrim(x.user_id), '') AS user_id,
+           nullif(btrim(x.session_id), '') AS client_session_id,
+           nullif(btrim(x.user_login_state), '') AS login_t,
+           nullif(btrim(x.identity_source), '') AS identity_source,
+           nullif(btrim(pg.url_path), '') AS page_url_path,
+           nullif(btrim(pg.referrer), '') AS page_referrer,
+           nullif(btrim(pg.title), '') AS page_title,
+           nullif(btrim(pr.id), '') AS product_id,
+           nullif(btrim(pr.name), '') AS product_name,
+           nullif(btrim(pr.category), '') AS product_category,
+           nullif(btrim(pr.brand), '') AS product_brand,
+           nullif(btrim(pr.price), '') AS price_t,
+           nullif(btrim(pr.discount_price), '') AS discount_t,
+           nullif(btrim(pr.url_path), '') AS product_url_path,
+           nullif(btrim(x.quantity), '') AS quantity_t,
+           nullif(btrim(x.order_id), '') AS order_id,
+           nullif(btrim(x.search_term), '') AS search_term,
+           nullif(btrim(x.request_id), '') AS request_id
+    FROM etl_raw r
+    JOIN etl_files f USING (file_idx)
+    LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(r.doc) WHEN 'object' THEN r.doc END) AS x(
+        event_id text, event_name text, client_id text, event_timestamp jsonb, received_at jsonb, user_id text,
+        session_id text, user_login_state text, identity_source text, page jsonb, product jsonb,
+        quantity text, order_id text, search_term text, request_id text) ON true
+    LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(x.page) WHEN 'object' THEN x.page END) AS pg(
+        url_path text, referrer text, title text) ON true
+    LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(x.product) WHEN 'object' THEN x.product END) AS pr(
+        id text, name text, category text, brand text, price text, discount_price text, url_path text) ON true
+    OFFSET 0
 ), c AS (
     SELECT t.*,
            CASE WHEN event_id_t IS NOT NULL THEN {_cast('event_id_t', 'uuid', safe)} END AS event_id,
@@ -116,10 +130,11 @@ WITH t AS (
            CASE WHEN discount_t IS NOT NULL THEN {_cast('discount_t', 'money', safe)} END AS product_discount_price,
            CASE WHEN quantity_t IS NOT NULL THEN {_cast('quantity_t', 'int', safe)} END AS quantity
     FROM t
+    OFFSET 0
 ), v AS (
     SELECT c.*, coalesce(received_at_j, last_modified) AS received_at,
            CASE
-             WHEN doc IS NULL THEN 'malformed_json:line is not valid JSON'
+             WHEN doc_missing THEN 'malformed_json:line is not valid JSON'
              WHEN doc_type <> 'object' THEN 'not_an_object:line is a JSON ' || doc_type
              WHEN event_name IS NULL THEN 'missing_field:event_name'
              WHEN client_id IS NULL THEN 'missing_field:client_id'
