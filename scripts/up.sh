@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make up`: the whole platform on this machine. Provisions everything with site.yml against the local
+# inventory, sends a demo day of traffic through the ingest endpoint, runs the ETL, prints where things are.
+# Running it again changes nothing: site.yml is idempotent and the demo traffic is sent once.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+VENV="${CLICKSTREAM_VENV:-/opt/clickstream-analytics/venv}"
+export PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$here/ansible.cfg"
+STATE_DIR="${CLICKSTREAM_STATE_DIR:-/var/lib/clickstream-analytics}"
+DEMO_REPORT="$STATE_DIR/demo-traffic.json"
+DEMO_CLIENTS="${DEMO_CLIENTS:-400}"
+DEMO_SEED="${DEMO_SEED:-20261125}"
+INGEST_URL="http://127.0.0.1:8080/clickstream"
+DW_PORT=5434
+
+step() { printf '\n\033[1;34m==> [%s] %s\033[0m\n' "$1" "$2"; }
+dw_events() {
+  runuser -u postgres -- psql -X -q -p "$DW_PORT" -d clickstream_dw -tAc "SELECT count(*) FROM dw.events" 2>/dev/null || echo 0
+}
+
+step "1/4" "Provisioning the platform: ansible-playbook site.yml (local inventory: moto, PostgreSQL, Shiny)"
+ansible-playbook site.yml
+
+step "2/4" "Demo day of traffic through the ingest endpoint ($INGEST_URL)"
+if [ -s "$DEMO_REPORT" ] && [ "$(dw_events)" -gt 0 ]; then
+  echo "already sent (report: $DEMO_REPORT); delete it to send another day"
+else
+  mkdir -p "$STATE_DIR"
+  PYTHONPATH="$here/bench" python -m traffic --clients "$DEMO_CLIENTS" --seed "$DEMO_SEED" \
+    --sink http --url "$INGEST_URL" --concurrency 8 --report "$DEMO_REPORT.tmp"
+  mv "$DEMO_REPORT.tmp" "$DEMO_REPORT"
+fi
+
+step "3/4" "Running the ETL now (raw S3 objects -> warehouse)"
+PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" python -m clickstream_local.etl_now
+
+step "4/4" "Where everything is"
+ansible-playbook playbooks/summary.yml 2>/dev/null | sed -n '/msg:/,/^$/p' | sed 's/^ *- //; /msg:/d'
+printf 'Warehouse events: %s   (demo traffic report: %s)\n' "$(dw_events)" "$DEMO_REPORT"
