@@ -28,12 +28,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class StdoutHandler(logging.Handler):
+    """Writes to the current sys.stdout (looked up per record, so a replaced stdout is honoured)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def configure(level: str = "INFO") -> logging.Logger:
     """Give the package logger a JSON handler on stdout (once); it does not propagate to the root logger."""
     logger = logging.getLogger(LOGGER_NAME)
     with _lock:
         if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-            handler = logging.StreamHandler(sys.stdout)
+            handler = StdoutHandler()
             handler.setFormatter(JsonFormatter())
             logger.addHandler(handler)
             logger.propagate = False
