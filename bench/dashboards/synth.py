@@ -1,0 +1,160 @@
+"""Synthesize a large warehouse in SQL (events + sessions), then build the real aggregates with the ETL's own
+refresh (``clickstream_etl.load.refresh_aggregates``), for the dashboard query benchmark.
+
+Going through the full ETL for 10M events would take most of the benchmark's time; the dashboards only read
+what the ETL writes, so the events and sessions are generated set-based (deterministic hashes, no random())
+with realistic shapes: ~10 events per session, a funnel of view_item -> add_to_cart -> begin_checkout ->
+purchase, Zipf-like product popularity, 8 categories x 24 brands, two login states.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+CATEGORIES = ["laptops", "desktops", "monitors", "keyboards", "mice", "storage", "networking", "components"]
+BRANDS = ["Lenovo", "Dell", "HP", "Apple", "Asus", "Acer", "MSI", "Samsung", "LG", "BenQ", "Logitech", "Razer",
+          "Corsair", "Kingston", "Crucial", "WD", "Seagate", "TP-Link", "Netgear", "Ubiquiti", "Intel", "AMD",
+          "Nvidia", "Gigabyte"]
+
+# u(x): a deterministic pseudo-random number in [0, 1) from an integer.
+_U = "(((hashint8(({x})::bigint) & 2147483647) %% 1000000)::float8 / 1000000.0)"
+
+
+def u(expr: str) -> str:
+    return _U.format(x=expr)
+
+
+SESSIONS_CTE = f"""
+WITH s AS (
+  SELECT k,
+         md5('session-' || k)::uuid AS session_id,
+         'client-' || (1 + floor({u('k * 11')} * %(clients)s)::int) AS client_id,
+         %(end)s::timestamptz - make_interval(secs => {u('k * 13')} * %(days)s * 86400) AS start_ts,
+         {u('k * 17')} < 0.65 AS viewer,
+         4 + floor({u('k * 31')} * 13)::int AS n,
+         floor(%(products)s * power({u('k * 41')}, 2.5))::int AS p0,
+         CASE WHEN {u('k * 47')} < 0.35 THEN 'logged_in' ELSE 'logged_out' END AS login,
+         {u('k * 19')} AS r_atc, {u('k * 23')} AS r_chk, {u('k * 29')} AS r_pur, {u('k * 43')} AS r_land
+    FROM generate_series(1, %(sessions)s) AS k
+), s2 AS (
+  SELECT *, CASE WHEN viewer AND r_atc < 0.35 THEN 1 ELSE 0 END
+            + CASE WHEN viewer AND r_atc < 0.35 AND r_chk < 0.55 THEN 1 ELSE 0 END
+            + CASE WHEN viewer AND r_atc < 0.35 AND r_chk < 0.55 AND r_pur < 0.7 THEN 1 ELSE 0 END AS tail
+    FROM s
+), ev AS (
+  SELECT s2.*, i,
+         CASE WHEN i > n - tail THEN (ARRAY['add_to_cart', 'begin_checkout', 'purchase'])[i - (n - tail)]
+              WHEN viewer AND i %% 2 = 0 THEN 'view_item'
+              ELSE 'page_view' END AS event_name,
+         CASE WHEN i > n - tail OR i = 2 THEN p0
+              ELSE floor(%(products)s * power({u('k * 1009 + i')}, 2.5))::int END AS p
+    FROM s2 CROSS JOIN LATERAL generate_series(1, s2.n) AS i
+)
+"""
+
+INSERT_EVENTS = SESSIONS_CTE + """
+INSERT INTO dw.events (event_id, event_timestamp, event_name, user_id, user_login_state, identity_source, client_id,
+                       session_id, client_session_id, is_first_visit, page_url_path, product_id, product_name,
+                       product_category, product_brand, product_price, product_discount_price, product_url_path,
+                       quantity, order_id, received_at, request_id, source_file, source_line)
+SELECT md5('event-' || k || '-' || i)::uuid,
+       start_ts + make_interval(secs => (i - 1) * 40),
+       event_name,
+       CASE WHEN login = 'logged_in' THEN 'user-' || client_id END,
+       login,
+       CASE WHEN login = 'logged_in' THEN 'cognito' END,
+       client_id, session_id, 's-' || k, i = 1 AND k %% 3 = 0,
+       CASE WHEN event_name <> 'page_view' THEN NULL
+            WHEN i = 1 THEN (ARRAY['/', '/', '/search', '/deals', '/category/' || (%(categories)s::text[])[1 + p0 %% 8],
+                                   '/products/p-' || p0])[1 + floor(r_land * 6)::int]
+            WHEN i %% 4 = 1 THEN '/category/' || (%(categories)s::text[])[1 + p %% 8]
+            ELSE '/products/p-' || p END,
+       CASE WHEN event_name <> 'page_view' THEN 'p-' || p END,
+       CASE WHEN event_name <> 'page_view' THEN 'Product ' || p END,
+       CASE WHEN event_name <> 'page_view' THEN (%(categories)s::text[])[1 + p %% 8] END,
+       CASE WHEN event_name <> 'page_view' THEN (%(brands)s::text[])[1 + (p / 8) %% 24] END,
+       CASE WHEN event_name <> 'page_view' THEN 20 + (p * 37) %% 1980 END,
+       CASE WHEN event_name <> 'page_view' AND p %% 3 = 0 THEN 0.9 * (20 + (p * 37) %% 1980) END,
+       CASE WHEN event_name <> 'page_view' THEN '/products/p-' || p END,
+       CASE WHEN event_name IN ('add_to_cart', 'purchase') THEN 1 END,
+       CASE WHEN event_name = 'purchase' THEN 'o-' || k END,
+       start_ts + make_interval(secs => (i - 1) * 40 + 2),
+       'req-' || k,
+       's3://bench/events/' || (k / 50) || '.json', i
+  FROM ev
+ ORDER BY 2
+"""
+
+INSERT_SESSIONS = """
+INSERT INTO dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, session_date,
+                         duration_seconds, event_count, page_view_count, landing_page, exit_page, is_engaged,
+                         is_converted, is_first_visit, purchase_count, revenue)
+SELECT session_id, min(client_id), max(user_id), min(user_login_state), min(event_timestamp), max(event_timestamp),
+       (min(event_timestamp) AT TIME ZONE 'UTC')::date,
+       extract(epoch FROM max(event_timestamp) - min(event_timestamp))::numeric(12, 3),
+       count(*), count(*) FILTER (WHERE event_name = 'page_view'),
+       (array_agg(page_url_path ORDER BY event_timestamp) FILTER (WHERE event_name = 'page_view'))[1],
+       (array_agg(page_url_path ORDER BY event_timestamp DESC) FILTER (WHERE event_name = 'page_view'))[1],
+       true, bool_or(event_name = 'purchase'), bool_or(is_first_visit),
+       count(*) FILTER (WHERE event_name = 'purchase'),
+       coalesce(sum(coalesce(product_discount_price, product_price)) FILTER (WHERE event_name = 'purchase'), 0)
+  FROM dw.events GROUP BY session_id
+"""
+
+INSERT_RUNS = """
+INSERT INTO etl.runs (started_at, finished_at, status, trigger, files_seen, files_loaded, lines_read, events_loaded,
+                      duplicates, rejects, rejects_by_reason, days_refreshed)
+SELECT %(end)s::timestamptz - make_interval(mins => 30 * g), %(end)s::timestamptz - make_interval(mins => 30 * g - 2),
+       CASE WHEN g %% 97 = 0 THEN 'failed' ELSE 'succeeded' END, 'schedule', 40, 40, 400, 390, 4, 6,
+       jsonb_build_object('malformed_json', 3, 'stale_event', 2, 'missing_field', 1), 1
+  FROM generate_series(1, %(runs)s) AS g
+"""
+
+
+def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None, products: int = 600,
+               clients: int | None = None) -> dict[str, int]:
+    """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
+    from clickstream_etl.load import refresh_aggregates
+
+    end = end or dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    sessions = max(1, events // 10)
+    params = {"sessions": sessions, "days": days, "end": end, "products": products,
+              "clients": clients or max(1, sessions // 3), "categories": CATEGORIES, "brands": BRANDS,
+              "runs": days * 48}
+    with conn.cursor() as cur:
+        # Load like the ETL does (rows in time order, so the BRIN index works) but build dw.events' indexes
+        # after the load (a sort instead of 10M random B-tree inserts); the definitions are the migration's own.
+        cur.execute("""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                       WHERE conrelid = 'dw.events'::regclass AND contype = 'p'""")
+        pk = cur.fetchone()
+        cur.execute("""SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'dw' AND tablename = 'events'
+                       AND indexname <> %s""", (pk[0],))
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f'DROP INDEX dw."{name}"')
+        cur.execute(f'ALTER TABLE dw.events DROP CONSTRAINT "{pk[0]}"')
+        cur.execute("SET maintenance_work_mem = '512MB'")
+        cur.execute("SET work_mem = '256MB'")
+        cur.execute("SET jit = off")  # JIT compiling these big generated expressions costs far more than it saves
+        cur.execute(INSERT_EVENTS, params)
+        cur.execute(f'ALTER TABLE dw.events ADD CONSTRAINT "{pk[0]}" {pk[1]}')
+        for _, definition in indexes:
+            cur.execute(definition)
+        cur.execute(INSERT_SESSIONS)
+        cur.execute("""INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
+                       SELECT client_id, (array_agg(event_id ORDER BY event_timestamp))[1], min(event_timestamp),
+                              max(event_timestamp) FROM dw.events GROUP BY client_id""")
+        cur.execute(INSERT_RUNS, params)
+        cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
+                       FROM dw.events ON CONFLICT DO NOTHING""")
+    conn.commit()
+    refresh_aggregates(conn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+        cur.execute("SELECT count(*) FROM dw.events")
+        n_events = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM dw.sessions")
+        n_sessions = cur.fetchone()[0]
+    conn.autocommit = False
+    return {"events": n_events, "sessions": n_sessions}

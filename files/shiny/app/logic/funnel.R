@@ -1,0 +1,89 @@
+# Conversion funnel view_item -> add_to_cart -> begin_checkout -> purchase, counted in sessions.
+# Reads dw.agg_daily_funnel. Its GROUPING SETS rows are (category, brand), (category, '(all)') and
+# ('(all)', '(all)'): each counts a session once within the group, so "no filter", "a category" and
+# "a category and a brand" select rows by equality and are exact. There is no ('(all)', brand) set: a brand
+# filter without a category sums that brand's per-category rows, which counts a session that reached a step
+# with products of that brand in two categories twice (documented in docs/dashboards.md).
+# Counts are summed over days (a session whose steps fall on two UTC days counts on both days).
+
+FUNNEL_STEPS <- c("view_item", "add_to_cart", "begin_checkout", "purchase")
+FUNNEL_COLUMNS <- paste0(FUNNEL_STEPS, "_sessions")
+
+FUNNEL_SUMS <- "sum(view_item_sessions) AS view_item_sessions, sum(add_to_cart_sessions) AS add_to_cart_sessions,
+       sum(begin_checkout_sessions) AS begin_checkout_sessions, sum(purchase_sessions) AS purchase_sessions"
+
+# Rows for filters $3 (category) / $4 (brand), '(all)' meaning no filter.
+FUNNEL_ROWS <- "(($3 <> '(all)' OR $4 = '(all)') AND product_category = $3 AND product_brand = $4
+        OR $3 = '(all)' AND $4 <> '(all)' AND product_category <> '(all)' AND product_brand = $4)"
+
+FUNNEL_BASE <- "activity_date BETWEEN $1::date AND $2::date AND ($5 = '(all)' OR user_login_state = $5)"
+
+SQL_FUNNEL_TOTALS <- paste0("
+SELECT ", FUNNEL_SUMS, "
+  FROM dw.agg_daily_funnel
+ WHERE ", FUNNEL_BASE, " AND ", FUNNEL_ROWS)
+
+SQL_FUNNEL_SPLIT <- list(
+  category = paste0("
+SELECT product_category AS segment, ", FUNNEL_SUMS, "
+  FROM dw.agg_daily_funnel
+ WHERE ", FUNNEL_BASE, " AND product_category <> '(all)' AND ($3 = '(all)' OR product_category = $3)
+   AND product_brand = $4
+ GROUP BY product_category"),
+  brand = paste0("
+SELECT product_brand AS segment, ", FUNNEL_SUMS, "
+  FROM dw.agg_daily_funnel
+ WHERE ", FUNNEL_BASE, " AND product_brand <> '(all)' AND ($4 = '(all)' OR product_brand = $4)
+   AND (product_category = $3 OR $3 = '(all)' AND product_category <> '(all)')
+ GROUP BY product_brand"),
+  login_state = paste0("
+SELECT user_login_state AS segment, ", FUNNEL_SUMS, "
+  FROM dw.agg_daily_funnel
+ WHERE ", FUNNEL_BASE, " AND ", FUNNEL_ROWS, "
+ GROUP BY user_login_state")
+)
+
+SQL_FUNNEL_TREND <- paste0("
+SELECT activity_date, sum(view_item_sessions) AS view_item_sessions, sum(purchase_sessions) AS purchase_sessions
+  FROM dw.agg_daily_funnel
+ WHERE ", FUNNEL_BASE, " AND ", FUNNEL_ROWS, "
+ GROUP BY activity_date ORDER BY activity_date")
+
+funnel_params <- function(f) list(f$start, f$end, f$category, f$brand, f$login_state)
+
+funnel_totals <- function(q, f) {
+  row <- q(SQL_FUNNEL_TOTALS, funnel_params(f))
+  vapply(FUNNEL_COLUMNS, function(col) num0(row[[col]]), numeric(1))
+}
+
+# Counts per step -> step table: sessions, step-to-step conversion, overall conversion, drop-off.
+funnel_steps <- function(counts) {
+  counts <- as.numeric(counts)
+  prev <- c(NA, head(counts, -1))
+  data.frame(
+    step = FUNNEL_STEPS,
+    sessions = counts,
+    step_conversion = c(NA, safe_ratio(counts[-1], prev[-1])),
+    overall_conversion = safe_ratio(counts, counts[1]),
+    drop_off = c(NA, prev[-1] - counts[-1]),
+    drop_off_rate = c(NA, 1 - safe_ratio(counts[-1], prev[-1])),
+    stringsAsFactors = FALSE
+  )
+}
+
+funnel_has_data <- function(counts) isTRUE(sum(counts) > 0)
+
+funnel_split <- function(q, f, by = c("category", "brand", "login_state")) {
+  by <- match.arg(by)
+  d <- q(SQL_FUNNEL_SPLIT[[by]], funnel_params(f))
+  if (nrow(d) == 0) return(d)
+  d$overall_conversion <- safe_ratio(d$purchase_sessions, d$view_item_sessions)
+  d$cart_rate <- safe_ratio(d$add_to_cart_sessions, d$view_item_sessions)
+  d[order(-d$view_item_sessions, d$segment), ]
+}
+
+funnel_trend <- function(q, f) {
+  d <- q(SQL_FUNNEL_TREND, funnel_params(f))
+  d$overall_conversion <- safe_ratio(d$purchase_sessions, d$view_item_sessions)
+  d
+}

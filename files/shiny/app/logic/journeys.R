@@ -1,0 +1,92 @@
+# User journeys: landing pages, exit pages and next-page transitions from dw.agg_daily_page_transitions
+# ('(entrance)' -> landing page, page -> '(exit)'); the most common paths of the first N pages of a session come
+# from the page_view events themselves (an ordered path cannot be rebuilt from pairwise transitions).
+
+ENTRANCE <- "(entrance)"
+EXIT <- "(exit)"
+PATH_SEPARATOR <- " → "
+
+SQL_LANDING_PAGES <- "
+SELECT to_page AS page, sum(transitions) AS sessions
+  FROM dw.agg_daily_page_transitions
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   AND from_page = '(entrance)'
+ GROUP BY to_page ORDER BY sessions DESC, page LIMIT $4::int"
+
+SQL_EXIT_PAGES <- "
+SELECT from_page AS page, sum(transitions) AS sessions
+  FROM dw.agg_daily_page_transitions
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   AND to_page = '(exit)' AND from_page <> '(entrance)'
+ GROUP BY from_page ORDER BY sessions DESC, page LIMIT $4::int"
+
+SQL_NEXT_PAGES <- "
+SELECT to_page AS next_page, sum(transitions) AS transitions
+  FROM dw.agg_daily_page_transitions
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   AND from_page = $4
+ GROUP BY to_page ORDER BY transitions DESC, next_page LIMIT $5::int"
+
+SQL_PAGE_CHOICES <- "
+SELECT from_page AS page, sum(transitions) AS transitions
+  FROM dw.agg_daily_page_transitions
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   AND from_page <> '(entrance)'
+ GROUP BY from_page ORDER BY transitions DESC, page LIMIT $4::int"
+
+# Sessions started in the period; their first N page views in time order (ties by event_id, as the ETL's
+# transitions).
+# The login state is the session's (dw.sessions), as in every other dashboard.
+SQL_COMMON_PATHS <- "
+WITH s AS (
+  SELECT session_id, session_start, session_end FROM dw.sessions
+   WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+), pv AS (
+  SELECT e.session_id, e.page_url_path,
+         row_number() OVER (PARTITION BY e.session_id
+                            ORDER BY e.event_timestamp, e.event_id) AS rn
+    FROM dw.events e JOIN s USING (session_id)
+   WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
+     AND e.event_timestamp >= $1::date AND e.event_timestamp < $2::date + 2
+)
+SELECT path, count(*) AS sessions, max(pages) AS pages FROM (
+  SELECT session_id, string_agg(page_url_path, ' → ' ORDER BY rn) AS path, count(*) AS pages
+    FROM pv WHERE rn <= $4::int GROUP BY session_id
+) p
+GROUP BY path ORDER BY sessions DESC, path LIMIT $5::int"
+
+journey_params <- function(f) list(f$start, f$end, f$login_state)
+
+with_share <- function(d, col) {
+  d[[paste0(col, "_share")]] <- safe_ratio(d[[col]], sum(d[[col]]))
+  d
+}
+
+landing_pages <- function(q, f, limit = 15) with_share(q(SQL_LANDING_PAGES, c(journey_params(f), limit)), "sessions")
+exit_pages <- function(q, f, limit = 15) with_share(q(SQL_EXIT_PAGES, c(journey_params(f), limit)), "sessions")
+
+next_pages <- function(q, f, page, limit = 12) {
+  if (is.null(page) || !nzchar(page)) return(data.frame(next_page = character(), transitions = numeric()))
+  with_share(q(SQL_NEXT_PAGES, c(journey_params(f), page, limit)), "transitions")
+}
+
+page_choices <- function(q, f, limit = 300) q(SQL_PAGE_CHOICES, c(journey_params(f), limit))$page
+
+common_paths <- function(q, f, n_pages = 3, limit = 15) {
+  n_pages <- as.integer(n_pages)
+  if (is.na(n_pages) || n_pages < 1 || n_pages > 10) stop("the number of pages must be between 1 and 10", call. = FALSE)
+  q(SQL_COMMON_PATHS, c(journey_params(f), n_pages, limit))
+}
+
+# Layout of a two-column flow (Sankey-style) chart: the chosen page on the left, its next pages on the right,
+# one band per next page with a width proportional to its transitions.
+flow_layout <- function(next_df, from_page) {
+  n <- nrow(next_df)
+  if (n == 0) return(next_df)
+  next_df$y <- rev(seq_len(n)) / (n + 1)
+  next_df$x_from <- 0
+  next_df$y_from <- 0.5
+  next_df$x_to <- 1
+  next_df$from_page <- from_page
+  next_df
+}

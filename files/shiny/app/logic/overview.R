@@ -1,0 +1,81 @@
+# Overview and time trends: totals with change against the previous period, activity per hour and per day,
+# weekday x hour heatmap. Reads dw.agg_hourly_activity and dw.agg_daily_sessions; distinct visitors come from
+# dw.sessions (a distinct count cannot be summed from daily aggregates).
+# Category and brand do not apply here (activity is not per product); the login state does.
+
+SQL_OVERVIEW_TOTALS <- "
+SELECT
+  (SELECT coalesce(sum(events), 0) FROM dw.agg_hourly_activity
+    WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS events,
+  (SELECT coalesce(sum(page_views), 0) FROM dw.agg_hourly_activity
+    WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS page_views,
+  d.sessions, d.converted_sessions, d.revenue,
+  (SELECT count(DISTINCT client_id) FROM dw.sessions
+    WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS users
+FROM (SELECT coalesce(sum(sessions), 0) AS sessions, coalesce(sum(converted_sessions), 0) AS converted_sessions,
+             coalesce(sum(revenue), 0) AS revenue
+        FROM dw.agg_daily_sessions
+       WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) d"
+
+SQL_OVERVIEW_HOURLY <- "
+SELECT activity_hour, sum(events) AS events, sum(sessions_started) AS sessions, sum(active_sessions) AS active_sessions
+  FROM dw.agg_hourly_activity
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+ GROUP BY activity_hour ORDER BY activity_hour"
+
+SQL_OVERVIEW_DAILY <- "
+SELECT h.activity_date, h.events, coalesce(s.sessions, 0) AS sessions, coalesce(s.revenue, 0) AS revenue
+  FROM (SELECT activity_date, sum(events) AS events FROM dw.agg_hourly_activity
+         WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+         GROUP BY activity_date) h
+  LEFT JOIN (SELECT activity_date, sum(sessions) AS sessions, sum(revenue) AS revenue FROM dw.agg_daily_sessions
+              WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+              GROUP BY activity_date) s USING (activity_date)
+ ORDER BY h.activity_date"
+
+SQL_OVERVIEW_HEATMAP <- "
+SELECT extract(isodow FROM activity_hour AT TIME ZONE 'UTC')::int AS weekday,
+       extract(hour FROM activity_hour AT TIME ZONE 'UTC')::int AS hour,
+       sum(events) AS events
+  FROM dw.agg_hourly_activity
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+ GROUP BY 1, 2"
+
+overview_params <- function(f) list(f$start, f$end, f$login_state)
+
+overview_totals <- function(q, f) {
+  row <- q(SQL_OVERVIEW_TOTALS, overview_params(f))
+  list(events = num0(row$events), page_views = num0(row$page_views), sessions = num0(row$sessions),
+       converted_sessions = num0(row$converted_sessions), revenue = num0(row$revenue), users = num0(row$users))
+}
+
+# Current and previous totals -> one row per KPI with value, previous value and relative change.
+overview_kpis <- function(current, previous) {
+  conv <- function(t) safe_ratio(t$converted_sessions, t$sessions)
+  data.frame(
+    metric = c("events", "sessions", "users", "conversion_rate", "revenue"),
+    label = c("Events", "Sessions", "Users (distinct visitors)", "Conversion rate", "Revenue"),
+    value = c(current$events, current$sessions, current$users, conv(current), current$revenue),
+    previous = c(previous$events, previous$sessions, previous$users, conv(previous), previous$revenue),
+    stringsAsFactors = FALSE
+  ) |> transform(
+    # Rates change in percentage points, counts and money relatively.
+    change = ifelse(metric == "conversion_rate", value - previous, pct_change(value, previous)),
+    change_kind = ifelse(metric == "conversion_rate", "points", "relative")
+  )
+}
+
+overview_hourly <- function(q, f) q(SQL_OVERVIEW_HOURLY, overview_params(f))
+overview_daily <- function(q, f) q(SQL_OVERVIEW_DAILY, overview_params(f))
+
+WEEKDAYS <- c("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+# Complete 7 x 24 grid (missing cells = 0) for the heatmap.
+overview_heatmap <- function(q, f) {
+  d <- q(SQL_OVERVIEW_HEATMAP, overview_params(f))
+  grid <- expand.grid(weekday = 1:7, hour = 0:23)
+  m <- merge(grid, d, all.x = TRUE)
+  m$events[is.na(m$events)] <- 0
+  m$weekday_label <- factor(WEEKDAYS[m$weekday], levels = rev(WEEKDAYS))
+  m
+}

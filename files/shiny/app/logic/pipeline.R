@@ -1,0 +1,75 @@
+# Pipeline health: last ETL run and its status, files/events loaded, rejects by reason, data freshness.
+# dashboard_reader may read etl.runs only (docs/warehouse.md), so files, events and rejects are the run log's
+# counters (rejects by reason from etl.runs.rejects_by_reason). The newest event comes from dw.events restricted
+# to the newest aggregated hour (the BRIN index makes that a short scan even on a large table).
+
+SQL_LAST_RUN <- "
+SELECT run_id, started_at, finished_at, status, trigger, files_seen, files_loaded, files_remaining, lines_read,
+       events_loaded, duplicates, rejects, days_refreshed, message
+  FROM etl.runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
+
+SQL_RECENT_RUNS <- "
+SELECT run_id, started_at, finished_at, status, trigger, files_loaded, files_remaining, events_loaded,
+       duplicates, rejects,
+       round(extract(epoch FROM (finished_at - started_at))::numeric, 1) AS duration_s, message
+  FROM etl.runs ORDER BY started_at DESC, run_id DESC LIMIT $1::int"
+
+SQL_LOAD_TOTALS <- "
+SELECT coalesce(sum(files_loaded), 0) AS files_loaded,
+       coalesce(sum(events_loaded), 0) AS events_loaded,
+       coalesce(sum(duplicates), 0) AS duplicates,
+       coalesce(sum(rejects), 0) AS rejects,
+       coalesce(sum(files_loaded) FILTER (WHERE started_at >= now() - interval '24 hours'), 0) AS files_24h,
+       coalesce(sum(events_loaded) FILTER (WHERE started_at >= now() - interval '24 hours'), 0) AS events_24h,
+       max(finished_at) FILTER (WHERE status IN ('succeeded', 'partial')) AS last_success_at
+  FROM etl.runs"
+
+SQL_REJECTS <- "
+SELECT r.key AS reason, sum(r.value::bigint) AS rejects,
+       coalesce(sum(r.value::bigint) FILTER (WHERE started_at >= now() - interval '24 hours'), 0) AS rejects_24h
+  FROM etl.runs CROSS JOIN LATERAL jsonb_each_text(rejects_by_reason) AS r(key, value)
+ GROUP BY r.key HAVING sum(r.value::bigint) > 0 ORDER BY rejects DESC, reason"
+
+SQL_FRESHNESS <- "
+SELECT max(event_timestamp) AS newest_event, max(received_at) AS newest_received, now() AS db_now
+  FROM dw.events
+ WHERE event_timestamp >= (SELECT max(activity_hour) FROM dw.agg_hourly_activity)"
+
+last_run <- function(q) q(SQL_LAST_RUN)
+recent_runs <- function(q, limit = 15) q(SQL_RECENT_RUNS, list(limit))
+load_totals <- function(q) q(SQL_LOAD_TOTALS)
+rejects_by_reason <- function(q) q(SQL_REJECTS)
+
+freshness <- function(q) {
+  d <- q(SQL_FRESHNESS)
+  age <- if (nrow(d) == 0 || is.na(d$newest_event)) NA_real_ else
+    as.numeric(difftime(d$db_now, d$newest_event, units = "secs"))
+  list(newest_event = if (nrow(d) == 0) NA else d$newest_event, age_seconds = age)
+}
+
+# ok / warn / stale / empty from the age of the newest event.
+freshness_status <- function(age_seconds, warn_minutes, stale_minutes) {
+  if (is.na(age_seconds)) return("empty")
+  if (age_seconds <= warn_minutes * 60) return("ok")
+  if (age_seconds <= stale_minutes * 60) return("warn")
+  "stale"
+}
+
+RUN_STATUS_LEVEL <- c(succeeded = "ok", partial = "warn", running = "warn", skipped_locked = "warn",
+                      failed = "bad", abandoned = "bad")
+
+# One verdict for the operator: can the data be trusted right now?
+pipeline_verdict <- function(run_status, fresh_status) {
+  run_level <- if (is.null(run_status) || is.na(run_status)) "bad" else unname(RUN_STATUS_LEVEL[run_status])
+  if (is.na(run_level)) run_level <- "warn"
+  if (fresh_status == "empty" || is.null(run_status) || is.na(run_status)) {
+    return(list(level = "bad", text = "No data loaded yet: the ETL has not loaded any event."))
+  }
+  if (run_level == "bad" || fresh_status == "stale") {
+    return(list(level = "bad", text = "Do not trust the numbers: the last ETL run failed or the data is stale."))
+  }
+  if (run_level == "warn" || fresh_status == "warn") {
+    return(list(level = "warn", text = "Data is usable but behind or incomplete: check the last runs below."))
+  }
+  list(level = "ok", text = "Data is fresh and the last ETL run succeeded.")
+}

@@ -1,0 +1,177 @@
+"""Helpers of the dashboard browser tests: a real Shiny process, a headless Debian chromium, page probes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from tests.support.net import free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+APP_DIR = REPO / "files" / "shiny"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TABS = ["overview", "funnel", "products", "journeys", "pipeline"]
+
+
+class ShinyApp:
+    """`Rscript -e shiny::runApp(<files/shiny>)` on 127.0.0.1:<free port>, as the shiny_server role runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DW_")}
+        clean_env.pop("CLICKSTREAM_DB_CONFIG", None)
+        self.proc = subprocess.Popen(
+            ["Rscript", "-e", f"shiny::runApp('{APP_DIR}', host='127.0.0.1', port={self.port}, launch.browser=FALSE)"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**clean_env, **env}, cwd=str(APP_DIR),
+        )
+        try:
+            wait_for_port(self.port, timeout=90)
+            self._wait_http()
+        except Exception:
+            self.close()
+            raise RuntimeError(f"Shiny did not start; log:\n{self.log()}") from None
+
+    def _wait_http(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("Shiny exited")
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError("Shiny does not answer HTTP")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@contextmanager
+def browser_page(url: str, console: list[str]) -> Iterator[Any]:
+    """A chromium page on the app, connected to Shiny; console errors and page errors go to `console`."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("console", lambda m: console.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.on("response", lambda r: console.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+            page.add_init_script(SETTLE_PROBE)
+            page.goto(url)
+            page.wait_for_function("() => window.Shiny && Shiny.shinyapp && Shiny.shinyapp.isConnected()",
+                                   timeout=60_000)
+            page.wait_for_selector("#filter_summary .filter-summary", timeout=60_000)
+            wait_idle(page)
+            yield page
+        finally:
+            browser.close()
+
+
+# Counts Shiny's output/busy events, so a test can wait until the app has been quiet for a while.
+SETTLE_PROBE = """
+window.__cs = {events: 0, last: Date.now(), busy: false};
+document.addEventListener('DOMContentLoaded', function () {
+  $(document).on('shiny:value shiny:error shiny:recalculating shiny:outputinvalidated shiny:inputchanged',
+                 function () { window.__cs.events++; window.__cs.last = Date.now(); });
+  $(document).on('shiny:busy', function () { window.__cs.busy = true; window.__cs.last = Date.now(); });
+  $(document).on('shiny:idle', function () { window.__cs.busy = false; window.__cs.last = Date.now(); });
+});
+"""
+
+
+def wait_idle(page: Any, quiet_ms: int = 800, timeout_ms: int = 60_000) -> None:
+    """Wait until Shiny is idle and no output has changed for `quiet_ms` (covers the filters' debounce)."""
+    page.wait_for_function(
+        """(quiet) => window.__cs && !window.__cs.busy
+             && !document.documentElement.classList.contains('shiny-busy')
+             && !document.querySelector('.recalculating')
+             && Date.now() - window.__cs.last > quiet""",
+        arg=quiet_ms, timeout=timeout_ms, polling=100,
+    )
+
+
+def current_filters(page: Any) -> dict[str, str]:
+    """The filters the server applies now (rendered by the app as JSON in the sidebar)."""
+    import json
+
+    raw = page.evaluate("() => { const e = document.querySelector('#filter_summary .filter-summary');"
+                        " return e ? e.dataset.filters : null; }")
+    return json.loads(raw) if raw else {}
+
+
+def show_tab(page: Any, tab: str) -> None:
+    page.click(f"a[data-value='{tab}']")
+    page.wait_for_selector(f"div.tab-pane[data-value='{tab}'].active")
+    wait_idle(page)
+
+
+def set_input(page: Any, input_id: str, value: Any) -> None:
+    """Set a Shiny input from the browser, as a user's widget would (bypasses the widget's own choices)."""
+    page.evaluate("([id, v]) => Shiny.setInputValue(id, v, {priority: 'event'})", [input_id, value])
+    wait_idle(page)
+
+
+def set_dates(page: Any, start: str, end: str) -> None:
+    set_input(page, "filters-dates", [start, end])
+
+
+def kpis(page: Any, scope: str) -> dict[str, str]:
+    """data-metric -> data-value of the KPI cards inside `#<scope>`."""
+    return page.evaluate(
+        """(scope) => Object.fromEntries(Array.from(document.querySelectorAll(`[id^="${scope}-"] .kpi-card`))
+             .map(e => [e.dataset.metric, e.dataset.value]))""",
+        scope,
+    )
+
+
+def table_rows(page: Any, table_id: str) -> list[dict[str, str]]:
+    """Rows of a dashboard html_table: data-col -> data-value."""
+    return page.evaluate(
+        """(id) => { const t = document.getElementById(id); if (!t) return null;
+             return Array.from(t.querySelectorAll('tbody tr')).map(tr => Object.fromEntries(
+               Array.from(tr.querySelectorAll('td')).map(td => [td.dataset.col, td.dataset.value]))); }""",
+        table_id,
+    )
+
+
+def plot_rendered(page: Any, output_id: str) -> bool:
+    """True when a renderPlot output holds a non-empty PNG (not a validation message)."""
+    return page.evaluate(
+        """(id) => { const el = document.getElementById(id); if (!el) return false;
+             const img = el.querySelector('img');
+             return !!img && img.src.startsWith('data:image/png') && img.naturalWidth > 100 && img.src.length > 5000; }""",
+        output_id,
+    )
+
+
+def empty_state_visible(page: Any, scope: str) -> bool:
+    return page.evaluate(
+        """(scope) => { const el = document.querySelector(`#${scope}-empty .empty-state`);
+             return !!el && el.offsetParent !== null; }""",
+        scope,
+    )
