@@ -40,4 +40,4 @@ bench: bootstrap ## Run every benchmark and rewrite BENCHMARKS.md
 	python bench/run_all.py
 
 etl-now: ## Run the ETL once now against the local platform
-	python -m clickstream_local.etl_now
+	PYTHONPATH=lambdas/etl/src:lambdas/local_runtime python -m clickstream_local.etl_now

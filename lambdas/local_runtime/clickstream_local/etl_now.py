@@ -1,0 +1,39 @@
+"""Run the ETL once now against the local platform (`make etl-now`).
+
+Uses the settings the `etl` role wrote (``/var/lib/clickstream-analytics/etl/etl.env``, or ``--env-file``) and
+calls the same Lambda handler the scheduler calls. Prints the run summary as JSON; exit code 1 if it failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .etl_scheduler import DEFAULT_ENV_FILE, LocalContext, load_env_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--env-file", default=os.environ.get("CLICKSTREAM_ETL_ENV_FILE", DEFAULT_ENV_FILE))
+    p.add_argument("--timeout-seconds", type=int, default=900, help="time budget, like the Lambda timeout")
+    args = p.parse_args(argv)
+    if not os.path.exists(args.env_file):
+        print(f"{args.env_file} not found: provision the local platform first (make up, or site.yml --tags etl)",
+              file=sys.stderr)
+        return 2
+    load_env_file(args.env_file)
+    from clickstream_etl.handler import EtlFailed, handler
+
+    try:
+        result = handler({"trigger": "etl-now"}, LocalContext(args.timeout_seconds))
+    except EtlFailed as exc:
+        print(json.dumps({"status": "failed", "error": str(exc)}))
+        return 1
+    print(json.dumps(result, default=str))
+    return 0 if result.get("status") != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
