@@ -31,7 +31,7 @@ class FlakyClient:
         self.deletes: list[str] = []
         self.stored: dict[str, bytes] = {}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict[str, Any]:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict[str, Any]:
         self.puts.append(Key)
         for prefix, errors in self.failures.items():
             if Key.startswith(prefix) and errors:
@@ -40,7 +40,7 @@ class FlakyClient:
         self.stored[Key] = Body
         return {}
 
-    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self.deletes.append(Key)
         if self.delete_fails:
             raise client_error("InternalError", 500)
@@ -64,7 +64,7 @@ def test_transient_errors_are_retried_with_backoff():
 
 def test_final_failure_raises_and_removes_everything_of_the_request():
     client = FlakyClient({"events/": [client_error("InternalError", 500)] * 10})
-    store, sleeps = store_for(client, attempts=3)
+    store, _sleeps = store_for(client, attempts=3)
     with pytest.raises(StorageError):
         store.put_all([("rejected/k", b"r\n"), ("events/k", b"e\n")])
     assert client.puts.count("events/k") == 3

@@ -200,7 +200,8 @@ def test_params_with_non_finite_numbers_are_rejected_not_crashed():
 
 
 def test_lone_surrogate_is_rejected_and_the_rejected_line_is_valid_json():
-    raw = '{"event_name": "search", "client_id": "c", "event_timestamp": %d, "search_term": "\\ud800"}' % now_ms()
+    raw = ('{"event_name": "search", "client_id": "c", "event_timestamp": ' + str(now_ms())
+           + ', "search_term": "\\ud800"}')
     resp, store = run(raw=raw)
     assert resp["statusCode"] == 200 and body_of(resp)["errors"][0]["reason"] == "invalid_value"
     assert store.lines("rejected/")[0]["event"]["search_term"] == "\ud800"
@@ -218,7 +219,8 @@ STORED_KEYS = [
 def test_stored_line_format_matches_the_contract():
     epoch = 1_714_566_901_004  # 2024-05-01T12:35:01.004Z
     sent = [
-        valid_event(event_timestamp="2024-05-01T14:35:00.123456+02:00", event_id="6F1C2A9E-3B4D-4C5E-8F70-123456789ABC"),
+        valid_event(event_timestamp="2024-05-01T14:35:00.123456+02:00",
+                    event_id="6F1C2A9E-3B4D-4C5E-8F70-123456789ABC"),
         {"event_name": "login", "client_id": "c-2", "event_timestamp": epoch - 1000},
         valid_event(product={"id": 42.0, "price": 10}, quantity=2.0, event_id=None, page=None,
                     event_timestamp=epoch - 2000),
@@ -250,7 +252,7 @@ def test_stored_line_format_matches_the_contract():
 
 
 def test_generated_event_ids_are_unique():
-    resp, store = run({"events": [valid_event(event_id=None) for _ in range(5)]})
+    _resp, store = run({"events": [valid_event(event_id=None) for _ in range(5)]})
     ids = [line["event_id"] for line in store.lines("events/")]
     assert len(set(ids)) == 5
 
@@ -262,7 +264,7 @@ def test_all_rejected_writes_only_the_rejected_object():
 
 
 def test_events_and_rejected_objects_share_the_request_uuid_and_hour():
-    resp, store = run({"events": [valid_event(), 3]})
+    _resp, store = run({"events": [valid_event(), 3]})
     keys = sorted(store.objects)
     assert len(keys) == 2
     ev, rj = keys
