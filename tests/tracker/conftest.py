@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,10 @@ from clickstream_ingest.handler import _s3_client, process
 from clickstream_ingest.storage import S3Store
 from clickstream_local.ingest_server import CorsConfig, make_server
 from traffic.browser import DemoShop, chromium
+from traffic.local_ingest import LocalIngestServer
 
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 _bucket_numbers = itertools.count()
 
 
@@ -98,22 +96,11 @@ def shop_and_ingest(raw_bucket: str) -> Iterator[tuple[DemoShop, InProcessIngest
 @pytest.fixture
 def ingest_process(aws_env, raw_bucket: str, artifacts_dir: Path) -> Iterator[dict[str, Any]]:
     """The local ingest endpoint as the services run it: `python -m clickstream_local.ingest_server`."""
-    port, page_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "RAW_BUCKET_NAME": raw_bucket,
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("lambdas/ingest/src", "lambdas/local_runtime")),
-    }
-    log = (artifacts_dir / f"tracker-ingest-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clickstream_local.ingest_server", "--host", "127.0.0.1", "--port", str(port),
-         "--cors-origins", f"http://127.0.0.1:{page_port}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, timeout=30)
-        yield {"url": f"http://127.0.0.1:{port}/clickstream", "page_port": page_port, "bucket": raw_bucket}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    page_port = free_port()
+    with LocalIngestServer(
+        raw_bucket,
+        aws_env.env(),
+        cors_origins=[f"http://127.0.0.1:{page_port}"],
+        log=artifacts_dir / f"tracker-ingest-{page_port}.log",
+    ) as ingest:
+        yield {"url": ingest.url, "page_port": page_port, "bucket": raw_bucket}

@@ -18,6 +18,6 @@ def products() -> tuple[Product, ...]:
 
 def config(**overrides: object) -> TrafficConfig:
     """A resolved config with a fixed window (so runs are comparable)."""
-    base = {"end": FIXED_END, "clients": 300}
+    base: dict[str, object] = {"end": FIXED_END, "clients": 300}
     base.update(overrides)
     return TrafficConfig(**base).resolved()  # type: ignore[arg-type]

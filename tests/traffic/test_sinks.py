@@ -266,3 +266,26 @@ def test_report_of_a_run_is_stable(products):
     for client in iter_clients(cfg, products):
         b.add(client)
     assert a.to_json() == b.to_json()
+
+
+def test_http_sink_through_the_real_local_ingest_endpoint_matches_the_report(aws_env, products, artifacts_dir):
+    """Generator -> HTTP -> `clickstream_local.ingest_server` -> emulator S3: the answers and the stored lines
+    are exactly what the report predicts (accepted incl. re-sent copies, rejected by reason, unique events)."""
+    from traffic.browser import read_event_lines
+    from traffic.local_ingest import LocalIngestServer
+
+    s3 = _bucket(aws_env, "traffic-http-e2e")
+    cfg = config(end=None, clients=30, malformed=0.06, duplicate=0.05)  # a demo day ending now
+    with LocalIngestServer("traffic-http-e2e", aws_env.env(), log=artifacts_dir / "traffic-http-ingest.log") as ingest:
+        result = run(cfg, products, "http", url=ingest.url, concurrency=8, progress=None)
+    expected, delivery = result["expected"], result["delivery"]
+    assert delivery["failed_requests"] == 0
+    assert delivery["accepted"] == expected["ingest_accepted"] > 250
+    assert delivery["rejected"] == expected["ingest_rejected"] > 10
+    assert delivery["rejected_by_reason"] == expected["ingest_rejected_by_reason"]
+    lines = read_event_lines(s3, "traffic-http-e2e")
+    assert len(lines) == expected["ingest_accepted"]
+    assert len({line["event_id"] for line in lines}) == expected["warehouse_events"]
+    assert len({line["request_id"] for line in lines}) <= result["requests"]
+    rejected = read_event_lines(s3, "traffic-http-e2e", prefix="rejected/")
+    assert len(rejected) == expected["ingest_rejected"]
