@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -146,10 +147,15 @@ def user_uuid(seed: int, kind: str, number: int) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
+@functools.lru_cache(maxsize=65536)
+def _minute_text(minute: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+
+
 def iso_ms(ts_ms: int) -> str:
     """Epoch milliseconds -> RFC 3339 UTC with milliseconds, e.g. 2024-05-01T12:34:56.789Z."""
-    seconds, millis = divmod(ts_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    minute, rest = divmod(ts_ms, 60_000)
+    return f"{_minute_text(minute)}{rest // 1000:02d}.{rest % 1000:03d}Z"
 
 
 class _Session:
