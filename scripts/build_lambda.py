@@ -117,8 +117,8 @@ def write_zip(entries: dict[str, Path], dest: Path) -> None:
             zf.writestr(info, entries[arcname].read_bytes(), compresslevel=9)
 
 
-def build(name: str, out_dir: Path, cache_root: Path) -> dict[str, object]:
-    lambda_dir = REPO / "lambdas" / name
+def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO / "lambdas") -> dict[str, object]:
+    lambda_dir = lambdas_dir / name
     src = lambda_dir / "src"
     if not src.is_dir():
         raise SystemExit(f"no sources: {src} does not exist")
@@ -148,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="Lambda name: lambdas/<name>/src is packaged")
     p.add_argument("--output-dir", type=Path, default=REPO / "build" / "lambdas")
     p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache" / "lambda-deps")
+    p.add_argument("--lambdas-dir", type=Path, default=REPO / "lambdas", help="where lambdas/<name>/ live")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of `sha256  path`")
     args = p.parse_args(argv)
-    result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve())
+    result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve(), args.lambdas_dir.resolve())
     print(json.dumps(result) if args.json else f"{result['sha256']}  {result['zip']}")
     return 0
 

@@ -1,0 +1,72 @@
+"""scripts/build_lambda.py: deterministic zips (same inputs -> same bytes), vendored runtime wheels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support.ansible import REPO
+
+SCRIPT = REPO / "scripts/build_lambda.py"
+
+
+def build(*args: str) -> dict:
+    out = subprocess.run([sys.executable, str(SCRIPT), *args, "--json"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def make_lambda(root: Path) -> Path:
+    src = root / "lambdas/demo/src/demo_pkg"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "handler.py").write_text("def handler(event, context):\n    return {'ok': True}\n")
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__/handler.cpython-311.pyc").write_bytes(b"junk")
+    (src / "stray.pyc").write_bytes(b"junk")
+    return src
+
+
+def test_same_sources_give_the_same_bytes_and_a_change_gives_new_ones(tmp_path):
+    src = make_lambda(tmp_path)
+    args = ["demo", "--lambdas-dir", str(tmp_path / "lambdas"), "--output-dir", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache")]
+    first = build(*args)
+    zip_path = Path(first["zip"])
+    mtime = zip_path.stat().st_mtime_ns
+    (src / "handler.py").touch()  # a newer mtime alone changes nothing
+    second = build(*args)
+    assert first["changed"] is True and second["changed"] is False
+    assert first["sha256"] == second["sha256"] and zip_path.stat().st_mtime_ns == mtime
+    with zipfile.ZipFile(zip_path) as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == ["demo_pkg/__init__.py", "demo_pkg/handler.py"]
+    assert all(i.date_time == (1980, 1, 1, 0, 0, 0) and (i.external_attr >> 16) == 0o100644 for i in infos)
+    (src / "handler.py").write_text("def handler(event, context):\n    return {'ok': False}\n")
+    third = build(*args)
+    assert third["changed"] is True and third["sha256"] != first["sha256"]
+
+
+def test_missing_sources_fail_clearly(tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "nope", "--lambdas-dir", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "no sources" in proc.stderr
+
+
+def test_ingest_zip_vendors_jsonschema_for_python312_x86_64(tmp_path):
+    result = build("ingest", "--output-dir", str(tmp_path))
+    again = build("ingest", "--output-dir", str(tmp_path / "again"))
+    assert result["sha256"] == again["sha256"]
+    with zipfile.ZipFile(result["zip"]) as zf:
+        names = zf.namelist()
+        infos = zf.infolist()
+    assert names == sorted(names)
+    assert "clickstream_ingest/handler.py" in names
+    assert "clickstream_ingest/schemas/clickstream-request.schema.json" in names
+    assert "jsonschema/__init__.py" in names and "referencing/__init__.py" in names
+    shared = [n for n in names if n.endswith(".so")]
+    assert shared and all("cpython-312-x86_64-linux-gnu" in n for n in shared)
+    assert all((i.external_attr >> 16) == 0o100755 for i in infos if i.filename.endswith(".so"))
+    assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or n.startswith("bin/")]
