@@ -54,9 +54,18 @@ def _s3_worker(
         corrupt_lines=opts["corrupt_lines"],
         latest_ms=opts["latest_ms"],
     )
+    last = started = time.monotonic()
     try:
-        for client in _reported(cfg, iter_clients(cfg, products, indexes), report):
+        for done, client in enumerate(_reported(cfg, iter_clients(cfg, products, indexes), report), start=1):
             writer.add(client)
+            if opts["progress"] and time.monotonic() - last >= 2.0:
+                last = time.monotonic()
+                print(
+                    f"[traffic] s3 worker {stream}: clients {done}/{len(indexes)}, {report.items_sent} events "
+                    f"({report.items_sent / (last - started):,.0f}/s), {writer.stats.event_objects} objects written",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         stats = writer.close()
     return report, stats
@@ -88,6 +97,7 @@ def run_s3(
         "lines_per_object": lines_per_object,
         "corrupt_lines": corrupt_lines,
         "latest_ms": int(cfg.end.timestamp() * 1000),
+        "progress": progress is not None,
     }
     jobs = [(cfg, products, r, n, opts) for n, r in enumerate(_chunks(cfg.clients, max(1, workers)))]
     started = time.monotonic()

@@ -10,6 +10,7 @@ uploads run on a small thread pool with a bounded number in flight.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _string  # type: ignore[attr-defined]
 from typing import Any
 
 from .generator import INGEST_REJECTIONS, MALFORMED, ClientTraffic, iso_ms, rng_uuid
@@ -97,6 +99,64 @@ def rejected_line(event: Any, reason: str, received_at: str, request_id: str, in
 def dumps_line(obj: Any) -> bytes:
     """An events/ line, serialised as the ingest does (compact, UTF-8 kept), with its newline."""
     return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _value(x: Any) -> str:
+    """One JSON value, as json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes it."""
+    if x is None:
+        return "null"
+    if isinstance(x, str):
+        return _string(x)
+    if x is True:
+        return "true"
+    if x is False:
+        return "false"
+    if isinstance(x, int):
+        return int.__repr__(x)
+    if isinstance(x, float):
+        return json.dumps(x)
+    return json.dumps(x, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=8192)
+def _page_text(url_path: Any, referrer: Any, title: Any) -> str:
+    return f'{{"url_path":{_value(url_path)},"referrer":{_value(referrer)},"title":{_value(title)}}}'
+
+
+@functools.lru_cache(maxsize=8192)
+def _product_text(values: tuple[Any, ...]) -> str:
+    return "{" + ",".join(f'"{k}":{_value(v)}' for k, v in zip(PRODUCT_FIELDS, values, strict=True)) + "}"
+
+
+def encode_stored_line(event: dict[str, Any], received_at: str, request_id: str, index: int, ua: str, ip: str) -> bytes:
+    """`dumps_line(stored_line(...))`, several times faster: page and product objects are encoded once per
+    distinct value (a shop has few pages and products). Byte-identical (tests/traffic/test_ingest_contract.py)."""
+    page = event.get("page")
+    product = event.get("product")
+    event_id = event.get("event_id")
+    quantity = event.get("quantity")
+    params = event.get("params")
+    if page is not None:
+        page_text = _page_text(page.get("url_path"), page.get("referrer"), page.get("title"))
+    else:
+        page_text = "null"
+    if product is not None:
+        values = tuple(product.get(f) for f in PRODUCT_FIELDS)
+        product_text = _product_text((str(values[0]), *values[1:]))
+    else:
+        product_text = "null"
+    return (
+        f'{{"schema_version":{SCHEMA_VERSION},"event_id":{_value(event_id.lower() if event_id else None)},'
+        f'"event_id_generated":false,"event_name":{_value(event["event_name"])},'
+        f'"event_timestamp":{_value(event["event_timestamp"])},"received_at":{_value(received_at)},'
+        f'"client_id":{_value(event["client_id"])},"user_id":{_value(event.get("user_id"))},'
+        f'"session_id":{_value(event.get("session_id"))},"user_login_state":{_value(event.get("user_login_state"))},'
+        f'"identity_source":{_value(event.get("identity_source"))},'
+        f'"is_first_visit":{_value(event.get("is_first_visit"))},"page":{page_text},"product":{product_text},'
+        f'"search_term":{_value(event.get("search_term"))},"order_id":{_value(event.get("order_id"))},'
+        f'"quantity":{_value(quantity)},"params":{_value(params)},"request_id":{_value(request_id)},'
+        f'"batch_index":{index},"user_agent":{_value(ua)},"source_ip_prefix":{_value(ip)}}}\n'
+    ).encode()
 
 
 def dumps_rejected(obj: Any) -> bytes:
@@ -189,7 +249,7 @@ class S3RawWriter:
                     )
                     buf.rejected.append(line)
                 else:
-                    line = dumps_line(stored_line(item.event, received_at, request_id, index, ua, ip))
+                    line = encode_stored_line(item.event, received_at, request_id, index, ua, ip)
                     buf.events.append(line)
                     if self.corrupt_lines and self.rng.random() < self.corrupt_lines:
                         buf.events.append(line[: len(line) // 2] + b"\n")

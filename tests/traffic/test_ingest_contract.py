@@ -12,7 +12,15 @@ from clickstream_ingest.handler import classify
 from traffic import TrafficReport, iter_clients
 from traffic.generator import INGEST_REJECTIONS, MALFORMED, iso_ms
 from traffic.http_sink import user_agent_for
-from traffic.s3_sink import dumps_line, dumps_rejected, ip_prefix_for, rejected_line, request_id_for, stored_line
+from traffic.s3_sink import (
+    dumps_line,
+    dumps_rejected,
+    encode_stored_line,
+    ip_prefix_for,
+    rejected_line,
+    request_id_for,
+    stored_line,
+)
 
 from .conftest import config
 
@@ -58,6 +66,12 @@ def test_ingest_accepts_exactly_the_valid_events_and_rejects_the_malformed_with_
                 if it.kind != MALFORMED
             ]
             assert [line + b"\n" for line in outcome.accepted] == ours
+            fast = [
+                encode_stored_line(it.event, info.received_at_text, info.request_id, i, ua, ip)
+                for i, it in enumerate(batch.items)
+                if it.kind != MALFORMED
+            ]
+            assert fast == ours
             ours_rejected = [
                 json.loads(
                     dumps_rejected(
@@ -85,3 +99,17 @@ def test_generated_timestamps_are_the_ingest_normal_form(products):
                 if item.kind != MALFORMED:
                     ts = datetime.fromtimestamp(item.ts_ms / 1000, UTC)
                     assert item.event["event_timestamp"] == format_timestamp(ts) == iso_ms(item.ts_ms)
+
+
+def test_fast_line_encoder_equals_the_reference_on_awkward_values():
+    events = [
+        {"event_name": "page_view", "client_id": 'c "quoted" \\ back', "event_timestamp": "2030-01-01T00:00:00.000Z",
+         "page": {"url_path": "/ü/ñ", "referrer": None, "title": "Line\nbreak \u2028 ☃"}},
+        {"event_name": "purchase", "client_id": "c", "event_timestamp": "2030-01-01T00:00:00.001Z",
+         "event_id": "6F1C2A9E-3B4D-4C5E-8F70-123456789ABC", "is_first_visit": True, "quantity": 3,
+         "product": {"id": 7, "name": None, "price": 1e-7, "discount_price": 12.0, "url_path": "/p"},
+         "params": {"coupon": "SPRING", "n": 2, "ok": False, "x": None}, "order_id": "o-1", "search_term": ""},
+    ]  # fmt: skip
+    for i, event in enumerate(events):
+        args = (event, "2030-01-01T00:00:01.000Z", "rid==", i, "UA ☃", None)
+        assert encode_stored_line(*args) == dumps_line(stored_line(*args))
