@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: requests/s and events/s in-process and through the local endpoint, handler CPU per event,
+and an AWS cost model per million events, for batch sizes 1, 10 and 50.
+
+- In-process: `clickstream_ingest.handler.process` (the Lambda handler's body) with
+  (a) a store that drops the objects — the handler's own CPU time per event (`time.process_time`), and
+  (b) the real S3 store against a moto server — what one Lambda process does end to end.
+  Baseline (same run): `jsonschema`-validating each event plus json.loads/dumps, i.e. the handler written the
+  obvious way; the ratio is handler CPU / baseline CPU.
+- Local endpoint: `python -m clickstream_local.ingest_server` (as the `ingest` role runs it) on a free loopback
+  port, writing to the moto server, driven by 4 keep-alive client threads. Baseline (same run): the same HTTP
+  server code with a handler that does nothing, i.e. the HTTP floor of this machine.
+- Cost model: API Gateway HTTP API requests, Lambda requests and GB-seconds (duration = measured handler CPU per
+  request + an assumed S3 PutObject latency), S3 PUTs. Prices are us-east-1 list prices, in PRICES below.
+
+Run directly (`python bench/ingest/bench_ingest.py [--quick]`) or through bench/run_all.py (`run(quick)`).
+Writes bench/results/ingest.json and bench/results/ingest.md.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+for p in (REPO, REPO / "bench", REPO / "lambdas/ingest/src", REPO / "lambdas/local_runtime"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from clickstream_ingest.config import Settings  # noqa: E402
+from clickstream_ingest.contract import event_schema, event_validator, load_schema  # noqa: E402
+from clickstream_ingest.handler import process  # noqa: E402
+from clickstream_ingest.storage import S3Store  # noqa: E402
+
+from tests.support.moto import MotoServer  # noqa: E402
+from tests.support.net import free_port, wait_for_port  # noqa: E402
+
+BATCH_SIZES = (1, 10, 50)
+TARGET_US_PER_EVENT = 50.0
+# us-east-1 list prices (USD), checked 2024; HTTP API: first 300 M requests/month tier.
+PRICES = {
+    "http_api_per_million_requests": 1.00,
+    "lambda_per_million_requests": 0.20,
+    "lambda_per_gb_second_x86": 0.0000166667,
+    "s3_put_per_thousand": 0.005,
+}
+LAMBDA_MEMORY_GB = 0.25          # the ingest role's default (256 MB)
+ASSUMED_S3_PUT_MS = 25.0         # PutObject latency from Lambda to S3 in-region (assumption, not measured here)
+EVENT_NAMES = ("page_view", "view_item", "add_to_cart", "begin_checkout", "purchase", "search", "login")
+
+
+def make_event(i: int) -> dict[str, Any]:
+    """A realistic event of the shop (product fields, page fields, ids)."""
+    name = EVENT_NAMES[i % len(EVENT_NAMES)]
+    pid = f"p-{1000 + i % 97}"
+    event: dict[str, Any] = {
+        "event_name": name,
+        "client_id": f"c-{i % 5000:06d}",
+        "event_timestamp": int(time.time() * 1000) - 1000,
+        "event_id": str(uuid.uuid4()),
+        "session_id": f"s-{i % 900:05d}",
+        "user_id": f"u-{i % 700}" if i % 3 else None,
+        "user_login_state": "logged_in" if i % 3 else "logged_out",
+        "page": {"url_path": f"/products/{pid}", "referrer": "https://www.google.com/", "title": "Laptop"},
+        "product": {"id": pid, "name": "ThinkPad X1 Carbon Gen 11", "category": "laptops", "brand": "Lenovo",
+                    "price": 1899.0, "discount_price": 1699.0, "url_path": f"/products/{pid}"},
+    }
+    if name == "search":
+        event["search_term"] = "gaming laptop"
+    if name == "purchase":
+        event["order_id"], event["quantity"] = f"o-{i}", 1
+    return event
+
+
+def api_event(body: str) -> dict[str, Any]:
+    return {"version": "2.0", "body": body, "isBase64Encoded": False,
+            "requestContext": {"requestId": uuid.uuid4().hex, "timeEpoch": int(time.time() * 1000),
+                               "http": {"method": "POST", "sourceIp": "203.0.113.7", "userAgent": "bench/1.0"}}}
+
+
+class NullStore:
+    def put_all(self, objects: list[tuple[str, bytes]]) -> None:
+        self.last = objects
+
+
+def bodies(batch: int, count: int) -> list[str]:
+    return [json.dumps({"events": [make_event(r * batch + i) for i in range(batch)]}) for r in range(count)]
+
+
+def cpu_per_event(fn: Callable[[str], Any], payloads: list[str], batch: int) -> float:
+    """CPU µs per event of fn over all payloads (after one warm-up call)."""
+    fn(payloads[0])
+    t0 = time.process_time()
+    for payload in payloads:
+        fn(payload)
+    return (time.process_time() - t0) / (len(payloads) * batch) * 1e6
+
+
+def naive_handler() -> Callable[[str], Any]:
+    """Baseline: the handler written the obvious way (jsonschema per event, json round trip)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(event_schema(load_schema()))
+
+    def handle(body: str) -> bytes:
+        events = json.loads(body)["events"]
+        ok = [e for e in events if validator.is_valid(e)]
+        return b"\n".join(json.dumps({**e, "request_id": "r"}).encode() for e in ok)
+
+    return handle
+
+
+def in_process(moto: MotoServer, bucket: str, quick: bool) -> dict[int, dict[str, float]]:
+    settings = Settings(raw_bucket=bucket, log_level="WARNING")
+    validator = event_validator()
+    null_store = NullStore()
+    s3_store = S3Store(moto.client("s3"), bucket)
+    baseline = naive_handler()
+    out: dict[int, dict[str, float]] = {}
+    for batch in BATCH_SIZES:
+        n_cpu = max(20, (400 if quick else 3000) // batch)
+        payloads = bodies(batch, n_cpu)
+        handler_us = cpu_per_event(lambda b: process(api_event(b), None, settings, null_store, validator),
+                                   payloads, batch)
+        naive_us = cpu_per_event(baseline, payloads[: max(5, n_cpu // 5)], batch)
+        n_io = 30 if quick else 150
+        t0 = time.perf_counter()
+        for payload in payloads[:n_io]:
+            resp = process(api_event(payload), None, settings, s3_store, validator)
+            assert resp["statusCode"] == 200, resp
+        wall = time.perf_counter() - t0
+        out[batch] = {"handler_cpu_us_per_event": handler_us, "baseline_cpu_us_per_event": naive_us,
+                      "handler_cpu_ms_per_request": handler_us * batch / 1000,
+                      "s3_requests_per_s": n_io / wall, "s3_events_per_s": n_io * batch / wall}
+    return out
+
+
+def start_server(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    port = int(args[args.index("--port") + 1]) if "--port" in args else 0
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, *args], stdout=fh, stderr=subprocess.STDOUT, env=env)
+    wait_for_port(port, timeout=60)
+    return proc
+
+
+NOOP_SERVER = """
+import sys
+from clickstream_local.ingest_server import CorsConfig, make_server
+ok = {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+make_server("127.0.0.1", int(sys.argv[-1]), lambda e, c: ok, CorsConfig(), access_log=False).serve_forever()
+"""
+
+
+def drive(port: int, payloads: list[str], threads: int = 4) -> float:
+    """POST every payload over `threads` keep-alive connections; returns the wall time."""
+    chunks = [payloads[i::threads] for i in range(threads)]
+    errors: list[str] = []
+
+    def worker(chunk: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for body in chunk:
+            conn.request("POST", "/clickstream", body=body, headers={"content-type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                errors.append(str(resp.status))
+        conn.close()
+
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    t0 = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise RuntimeError(f"endpoint answered {errors[:5]}")
+    return time.perf_counter() - t0
+
+
+def through_endpoint(moto: MotoServer, bucket: str, results_dir: Path, quick: bool) -> dict[int, dict[str, float]]:
+    env = {**os.environ, **moto.env(), "RAW_BUCKET_NAME": bucket,
+           "PYTHONPATH": f"{REPO / 'lambdas/ingest/src'}:{REPO / 'lambdas/local_runtime'}"}
+    port, noop_port = free_port(), free_port()
+    server = start_server(["-m", "clickstream_local.ingest_server", "--port", str(port)], env,
+                          results_dir / "ingest-endpoint.log")
+    try:
+        noop = start_server(["-c", NOOP_SERVER, "--port", str(noop_port)], env, results_dir / "ingest-noop.log")
+    except BaseException:
+        server.terminate()
+        raise
+    try:
+        out: dict[int, dict[str, float]] = {}
+        for batch in BATCH_SIZES:
+            n = 40 if quick else 200
+            payloads = bodies(batch, n)
+            drive(port, payloads[:8])  # warm-up
+            wall = drive(port, payloads)
+            noop_wall = drive(noop_port, payloads)
+            out[batch] = {"requests_per_s": n / wall, "events_per_s": n * batch / wall,
+                          "noop_requests_per_s": n / noop_wall}
+        return out
+    finally:
+        for proc in (server, noop):
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def cost_per_million_events(batch: int, handler_ms_per_request: float) -> dict[str, float]:
+    requests = 1e6 / batch
+    billed_ms = math.ceil(handler_ms_per_request + ASSUMED_S3_PUT_MS)  # Lambda bills per 1 ms
+    costs = {
+        "http_api": requests / 1e6 * PRICES["http_api_per_million_requests"],
+        "lambda_requests": requests / 1e6 * PRICES["lambda_per_million_requests"],
+        "lambda_gb_seconds": requests * billed_ms / 1000 * LAMBDA_MEMORY_GB * PRICES["lambda_per_gb_second_x86"],
+        "s3_puts": requests / 1000 * PRICES["s3_put_per_thousand"],
+    }
+    costs["total"] = sum(costs.values())
+    costs["billed_ms_per_request"] = billed_ms
+    return costs
+
+
+def markdown(inproc: dict[int, dict[str, float]], endpoint: dict[int, dict[str, float]],
+             costs: dict[int, dict[str, float]]) -> str:
+    lines = ["### Ingest: throughput by batch size", "",
+             "| batch | handler CPU µs/event | naive baseline µs/event | in-process + S3 req/s | in-process + S3 "
+             "events/s | local endpoint req/s | local endpoint events/s | HTTP floor req/s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for b in BATCH_SIZES:
+        i, e = inproc[b], endpoint[b]
+        lines.append(f"| {b} | {i['handler_cpu_us_per_event']:.1f} | {i['baseline_cpu_us_per_event']:.1f} | "
+                     f"{i['s3_requests_per_s']:.0f} | {i['s3_events_per_s']:.0f} | {e['requests_per_s']:.0f} | "
+                     f"{e['events_per_s']:.0f} | {e['noop_requests_per_s']:.0f} |")
+    lines += ["", "### Ingest: AWS cost per million events (us-east-1 list prices)", "",
+              "| batch | requests | HTTP API | Lambda requests | Lambda GB-s | S3 PUTs | total | billed ms/request |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for b in BATCH_SIZES:
+        c = costs[b]
+        lines.append(f"| {b} | {1e6 / b:,.0f} | ${c['http_api']:.3f} | ${c['lambda_requests']:.3f} | "
+                     f"${c['lambda_gb_seconds']:.3f} | ${c['s3_puts']:.3f} | **${c['total']:.3f}** | "
+                     f"{c['billed_ms_per_request']:.0f} |")
+    lines += ["", f"Lambda at {int(LAMBDA_MEMORY_GB * 1024)} MB x86_64; duration = measured handler CPU per request + "
+              f"an assumed {ASSUMED_S3_PUT_MS:.0f} ms S3 PutObject, rounded up to 1 ms. One PutObject per request "
+              "(two when some events are rejected). Not included: S3 storage, CloudWatch Logs, data transfer."]
+    return "\n".join(lines)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    results_dir = REPO / "bench/results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    moto = MotoServer(results_dir)
+    try:
+        s3 = moto.client("s3")
+        bucket = f"bench-raw-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        inproc = in_process(moto, bucket, quick)
+        endpoint = through_endpoint(moto, bucket, results_dir, quick)
+    finally:
+        moto.close()
+    costs = {b: cost_per_million_events(b, inproc[b]["handler_cpu_ms_per_request"]) for b in BATCH_SIZES}
+    rows: list[dict[str, Any]] = []
+    for b in BATCH_SIZES:
+        i, e = inproc[b], endpoint[b]
+        target = f"< {TARGET_US_PER_EVENT:.0f}" if b == 50 else ""
+        rows.append({"metric": f"handler CPU per event, batch {b}", "value": i["handler_cpu_us_per_event"],
+                     "unit": "µs", "baseline": "jsonschema per event + json round trip",
+                     "baseline_value": i["baseline_cpu_us_per_event"],
+                     "ratio": i["handler_cpu_us_per_event"] / i["baseline_cpu_us_per_event"],
+                     "target": target,
+                     "met": (i["handler_cpu_us_per_event"] < TARGET_US_PER_EVENT) if b == 50 else None})
+        rows.append({"metric": f"local endpoint events/s, batch {b}", "value": e["events_per_s"], "unit": "events/s",
+                     "baseline": "same HTTP server, no-op handler (req/s)", "baseline_value": e["noop_requests_per_s"],
+                     "ratio": e["requests_per_s"] / e["noop_requests_per_s"], "target": "", "met": None})
+        rows.append({"metric": f"in-process + S3 events/s, batch {b}", "value": i["s3_events_per_s"],
+                     "unit": "events/s", "baseline": "", "baseline_value": None, "ratio": None, "target": "",
+                     "met": None})
+        rows.append({"metric": f"cost per million events, batch {b}", "value": costs[b]["total"], "unit": "USD",
+                     "baseline": "batch 1", "baseline_value": costs[1]["total"],
+                     "ratio": costs[b]["total"] / costs[1]["total"], "target": "", "met": None})
+    md = markdown(inproc, endpoint, costs)
+    result = {
+        "title": "Ingest (Lambda handler and local endpoint)",
+        "rows": rows,
+        "markdown": md,
+        "notes": [
+            "Handler CPU excludes the S3 call (objects are built, then dropped); the S3 columns include a real "
+            "PutObject to the local moto server over HTTP.",
+            "The local endpoint runs the same handler as the Lambda; 4 keep-alive client threads, 2 cores shared "
+            "with the moto server.",
+        ],
+        "figures": {"in_process": inproc, "endpoint": endpoint, "costs": costs, "prices": PRICES,
+                    "assumed_s3_put_ms": ASSUMED_S3_PUT_MS, "quick": quick},
+    }
+    (results_dir / "ingest.json").write_text(json.dumps(result, indent=2, default=str))
+    (results_dir / "ingest.md").write_text(md + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    res = run(quick="--quick" in sys.argv)
+    print(res["markdown"])
+    for row in res["rows"]:
+        if row["target"]:
+            print(f"{row['metric']}: {row['value']:.1f} {row['unit']} (target {row['target']}, met: {row['met']})")
