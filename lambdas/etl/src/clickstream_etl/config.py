@@ -26,7 +26,7 @@ class Settings:
     # Stop taking new batches when the Lambda has less than this left.
     min_remaining_seconds: int = 120
     # A batch (one transaction) takes objects until it holds this many bytes or objects.
-    batch_max_bytes: int = 64 * 1024 * 1024
+    batch_max_bytes: int = 16 * 1024 * 1024
     batch_max_files: int = 500
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24
@@ -71,7 +71,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         freshness_hours=_int(env, "FRESHNESS_HOURS", 72, 1),
         future_skew_minutes=_int(env, "FUTURE_SKEW_MINUTES", 15, 0),
         min_remaining_seconds=_int(env, "MIN_REMAINING_SECONDS", 120, 0),
-        batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 64 * 1024 * 1024, 1024),
+        batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 16 * 1024 * 1024, 1024),
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),

@@ -1,0 +1,107 @@
+"""The `etl` tag against a fresh emulator: function in the VPC, log group, schedule, permission, local scheduler.
+
+Runs preflight + network + storage + iam + etl through ansible-playbook as a user would, with the local
+scheduler pointed at this test's PostgreSQL (never the shared 5434 cluster) and its pid/log dirs in tmp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.support.ansible import REPO, run_playbook
+from tests.support.moto import MotoServer
+
+from .golden import run1_files
+from .helpers import _migrated
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PREFIX = "clickstream-local"
+# The raw bucket is made here: the storage role's TLS-only bucket policy makes the emulator refuse plain-HTTP writes.
+PLAYS = ["playbooks/preflight.yml", "playbooks/network.yml", "playbooks/iam.yml"]
+
+
+def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, pg_server, artifacts_dir):
+    moto = MotoServer(artifacts_dir)
+    dbname = "dw_provisioning"
+    _migrated(pg_server, dbname)
+    dirs = ["-e", f"clickstream_local_run_dir={tmp_path}/run", "-e", f"clickstream_local_log_dir={tmp_path}/log",
+            "-e", f"clickstream_local_state_dir={tmp_path}/state"]
+    etl_vars = ["-e", "etl_dw_host=10.0.2.10", "-e", f"etl_local_dw_port={pg_server.port}",
+                "-e", f"etl_dw_name={dbname}", "-e", "etl_dw_user=postgres", "-e", "etl_local_poll_seconds=1"]
+    try:
+        base = run_playbook(*PLAYS[:1], *PLAYS[1:], *dirs, env=moto.env())
+        assert base.rc == 0, base.output[-3000:]
+        ssm, s3 = moto.client("ssm"), moto.client("s3")
+        ssm.put_parameter(Name="/clickstream/local/db/dw/etl_writer/password", Value="x", Type="SecureString",
+                          Overwrite=True)
+        bucket = f"{PREFIX}-raw-123456789012-us-east-1"
+        s3.create_bucket(Bucket=bucket)
+        for key, body in run1_files().items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+        first = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
+        assert first.rc == 0, first.output[-3000:]
+
+        lam, events = moto.client("lambda"), moto.client("events")
+        fn = lam.get_function_configuration(FunctionName=f"{PREFIX}-etl")
+        ec2 = moto.client("ec2")
+        subnet = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-etl"]}])["Subnets"][0]
+        sg = ec2.describe_security_groups(Filters=[{"Name": "group-name",
+                                                    "Values": [f"{PREFIX}-sg-etl-lambda"]}])["SecurityGroups"][0]
+        assert fn["VpcConfig"]["SubnetIds"] == [subnet["SubnetId"]]
+        assert fn["VpcConfig"]["SecurityGroupIds"] == [sg["GroupId"]]
+        assert fn["Runtime"] == "python3.12" and fn["Handler"] == "clickstream_etl.handler.handler"
+        assert fn["Role"].endswith(f"role/{PREFIX}-lambda-etl")
+        env = fn["Environment"]["Variables"]
+        assert env["DW_PASSWORD_PARAMETER"] == "/clickstream/local/db/dw/etl_writer/password"
+        assert not any("PASSWORD" in k and k != "DW_PASSWORD_PARAMETER" for k in env)
+        rule = events.describe_rule(Name=f"{PREFIX}-etl-schedule")
+        assert (rule["ScheduleExpression"], rule["State"]) == ("rate(30 minutes)", "ENABLED")
+        targets = events.list_targets_by_rule(Rule=f"{PREFIX}-etl-schedule")["Targets"]
+        assert [t["Arn"] for t in targets] == [fn["FunctionArn"]]
+        policy = json.loads(lam.get_policy(FunctionName=f"{PREFIX}-etl")["Policy"])
+        (stmt,) = policy["Statement"]
+        assert stmt["Principal"] == {"Service": "events.amazonaws.com"}
+        assert stmt["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+        logs = moto.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{PREFIX}-etl")
+        assert logs["logGroups"][0]["retentionInDays"] == 30
+
+        # the local scheduler ran the handler right after start, against this test's database
+        import psycopg2
+
+        deadline, runs = time.monotonic() + 90, []
+        while time.monotonic() < deadline:
+            conn = psycopg2.connect(f"host=127.0.0.1 port={pg_server.port} user=postgres dbname={dbname}")
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT trigger, status, events_loaded FROM etl.runs WHERE status <> 'running'")
+                runs = cur.fetchall()
+            conn.close()
+            if runs:
+                break
+            time.sleep(1)
+        assert runs == [("schedule", "succeeded", 10)], (tmp_path / "log").glob("*")
+
+        second = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
+        assert second.rc == 0 and second.changed == 0, second.changed_tasks()
+        check = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", "--check", *dirs, *etl_vars,
+                             env=moto.env())
+        assert check.rc == 0 and check.changed == 0, check.changed_tasks()
+
+        # `make etl-now` equivalent: one run with the same settings file; nothing new to load
+        now = subprocess.run(
+            ["python", "-m", "clickstream_local.etl_now", "--env-file", f"{tmp_path}/state/etl/etl.env"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": f"{REPO}/lambdas/etl/src:{REPO}/lambdas/local_runtime",
+                 "AWS_ENDPOINT_URL": moto.url})
+        assert now.returncode == 0, now.stderr
+        result = json.loads(now.stdout.strip().splitlines()[-1])
+        assert result["status"] in ("succeeded", "skipped_locked") and result["events_loaded"] == 0
+    finally:
+        subprocess.run(["bash", str(REPO / "scripts/local-services.sh"), "stop"], capture_output=True,
+                       env={**os.environ, "CLICKSTREAM_RUN_DIR": f"{tmp_path}/run"}, check=False)
+        moto.close()
