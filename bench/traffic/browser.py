@@ -111,6 +111,13 @@ def render_page(path: str, products: Sequence[Product], config: dict[str, Any]) 
         )
     elif path == "/blank":
         title, status = "Blank", 200
+    elif path == "/tag":  # configured only by the script tag's data-* attributes, as the README shows
+        endpoint = html.escape(str(config.get("endpoint", "")))
+        return 200, (
+            '<!doctype html><html><head><meta charset="utf-8"><title>Tag | Compushop</title>'
+            f'<script src="/clickstream.js" data-endpoint="{endpoint}" data-flush-interval="200"></script>'
+            "</head><body><h1>Tag</h1></body></html>"
+        )
     page = PAGE.format(
         title=html.escape(title),
         config=json.dumps(config),

@@ -190,6 +190,19 @@ def test_cookie_fallback_when_local_storage_is_blocked(browser, shop_and_ingest)
     assert errors == []
 
 
+def test_script_tag_data_attributes_alone_configure_the_tracker(browser, aws_env, raw_bucket, shop_and_ingest):
+    shop, _ingest = shop_and_ingest
+    context, page, errors = _new_page(browser)
+    page.goto(shop.url("/tag"))
+    _wait(lambda: page.evaluate("clickstream.stats().sent") == 1, what="the automatic page_view")
+    client_id = page.evaluate("clickstream.clientId()")
+    (line,) = [x for x in read_event_lines(aws_env.client("s3"), raw_bucket) if x["client_id"] == client_id]
+    assert line["event_name"] == "page_view" and line["page"]["url_path"] == "/tag"
+    assert line["page"]["title"] == "Tag | Compushop"
+    context.close()
+    assert errors == []
+
+
 def test_tracker_file_is_small_and_has_no_dependencies():
     from traffic.browser import TRACKER_JS
 
