@@ -1,0 +1,45 @@
+"""The Lambda handler in-process with the emulator's SSM and S3 (as Lambda would call it)."""
+
+from __future__ import annotations
+
+import pytest
+from clickstream_etl import handler as etl_handler
+from clickstream_etl.password import SecretError
+
+from .golden import run1_files
+
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@pytest.fixture
+def lambda_env(world, monkeypatch):
+    for key, value in world.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DW_PASSWORD", raising=False)
+    etl_handler._clients.clear()
+    yield world
+    etl_handler._clients.clear()
+
+
+@pytest.mark.integration
+def test_scheduled_event_loads_with_the_password_from_ssm(lambda_env):
+    world = lambda_env
+    for key, body in run1_files().items():
+        world.put(key, body)
+    result = etl_handler.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, _Context())
+    assert (result["status"], result["files_loaded"], result["events_loaded"], result["rejects"]) == \
+        ("succeeded", 3, 10, 7)
+    assert world.query("SELECT trigger FROM etl.runs") == [("schedule",)]
+
+
+@pytest.mark.integration
+def test_a_plain_string_parameter_is_refused(lambda_env, monkeypatch):
+    world = lambda_env
+    world.moto.client("ssm").put_parameter(Name=world.parameter + "-plain", Value="x", Type="String")
+    monkeypatch.setenv("DW_PASSWORD_PARAMETER", world.parameter + "-plain")
+    with pytest.raises(SecretError, match="SecureString"):
+        etl_handler.handler({}, _Context())
+    assert world.query("SELECT count(*) FROM etl.runs") == [(0,)]
