@@ -38,6 +38,7 @@
   var cfg = null;
   var queue = [];
   var inFlight = false;
+  var inFlightBatch = null;  // the events of the request in flight
   var leaving = false;       // set on pagehide: in-flight keepalive requests are finished by the browser
   var failures = 0;
   var retryAt = 0;
@@ -236,6 +237,7 @@
 
   function onAnswer(batch, status, answer) {
     inFlight = false;
+    inFlightBatch = null;
     if (status >= 200 && status < 300) {
       failures = 0;
       retryAt = 0;
@@ -270,6 +272,7 @@
 
   function send(batch) {
     inFlight = true;
+    inFlightBatch = batch;
     counters.requests += 1;
     var done = false;
     function finish(status, answer) {
@@ -306,7 +309,9 @@
     // keep the events for the next page load instead (a beacon's answer cannot be seen, so a 503 would lose them).
     if (!cfg || queue.length === 0) { return; }
     if (failures > 0 || typeof global.navigator.sendBeacon !== 'function') {
-      savePending();
+      // the request in flight will probably fail too, and its answer will not be seen: keep a copy as well
+      // (if it does succeed, the next page re-sends it and the warehouse drops the copy by event_id)
+      savePending(failures > 0 ? inFlightBatch : null);
       return;
     }
     while (queue.length > 0) {
@@ -323,10 +328,11 @@
     savePending();
   }
 
-  function savePending() {
+  function savePending(extra) {
     if (!cfg || !cfg.persist) { return; }
-    if (queue.length === 0) { lsSet(PENDING_KEY, null); return; }
-    lsSet(PENDING_KEY, JSON.stringify(queue.slice(-cfg.maxQueue)));
+    var keep = extra ? extra.concat(queue) : queue;
+    if (keep.length === 0) { lsSet(PENDING_KEY, null); return; }
+    lsSet(PENDING_KEY, JSON.stringify(keep.slice(-cfg.maxQueue)));
   }
 
   function loadPending() {
