@@ -12,7 +12,7 @@ description:
   - Creates, updates or deletes an HTTP API (API Gateway v2) identified by its O(name), with one
     C(AWS_PROXY) Lambda integration, the routes in O(route_keys) pointing at it, one stage (normally
     C($default) with auto-deploy) carrying throttling and access-log settings, a CORS configuration and tags.
-  - The API is managed as a whole: routes not listed in O(route_keys) and integrations no route uses are removed.
+  - The API is managed as a whole, so routes not listed in O(route_keys) and integrations no route uses are removed.
   - Idempotent; in check mode it reports what it would change (RV(actions)) without changing anything.
   - Does not add the Lambda permission for API Gateway; use M(amazon.aws.lambda_policy) with RV(api.execution_arn).
 version_added: 1.0.0
