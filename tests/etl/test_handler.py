@@ -29,10 +29,13 @@ def test_scheduled_event_loads_with_the_password_from_ssm(lambda_env):
     world = lambda_env
     for key, body in run1_files().items():
         world.put(key, body)
+    # the ingest's own rejects live under rejected/: never read by the ETL
+    world.put("rejected/2024/05/01/10/rejected-x.json", b'{"reason": "unknown_field", "event": {}}\n')
     result = etl_handler.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, _Context())
     assert (result["status"], result["files_loaded"], result["events_loaded"], result["rejects"]) == \
         ("succeeded", 3, 10, 7)
     assert world.query("SELECT trigger FROM etl.runs") == [("schedule",)]
+    assert world.query("SELECT count(*) FROM etl.files WHERE starts_with(object_key, 'rejected/')") == [(0,)]
 
 
 @pytest.mark.integration
