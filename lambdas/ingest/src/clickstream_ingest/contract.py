@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from json.encoder import encode_basestring as _json_str  # C-accelerated, the ensure_ascii=False flavour
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +231,90 @@ def rejected_line(event: Any, rejection: Rejection, info: RequestInfo, index: in
         "source_ip_prefix": info.source_ip_prefix,
         "event": event,
     }
+
+
+# --- fast encoding of the stored line ------------------------------------------------------------------------------
+# `encode_enriched` gives the same bytes as `json.dumps(enrich(...), ensure_ascii=False, allow_nan=False,
+# separators=(",", ":"))` without building the dict or a JSON encoder per event (tests/ingest check the equality).
+
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def dumps_line(doc: Any) -> bytes:
+    """The reference serialisation of a stored line (what encode_enriched must equal)."""
+    return _LINE_ENCODER.encode(doc).encode()
+
+
+def _json_value(v: Any) -> str:
+    """One JSON value as json.dumps(ensure_ascii=False, allow_nan=False) writes it."""
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is str:
+        return _json_str(v)
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return int.__repr__(v)
+    if t is float:
+        if not math.isfinite(v):
+            raise ValueError("Out of range float values are not JSON compliant")
+        return float.__repr__(v)
+    return _LINE_ENCODER.encode(v)
+
+
+@dataclass(frozen=True)
+class LineFragments:
+    """The request-constant parts of every stored line of one request, encoded once."""
+
+    received_at: str
+    tail: str  # everything after "batch_index":N
+
+
+def line_fragments(info: RequestInfo) -> LineFragments:
+    return LineFragments(
+        received_at=_json_str(info.received_at_text),
+        tail=f',"user_agent":{_json_value(info.user_agent)},"source_ip_prefix":{_json_value(info.source_ip_prefix)}}}',
+    )
+
+
+def encode_enriched(event: Mapping[str, Any], ts: datetime, info: RequestInfo, index: int,
+                    frags: LineFragments | None = None) -> bytes:
+    """The stored line of one valid event (no trailing newline); same bytes as the enrich() dict dumped."""
+    frags = frags or line_fragments(info)
+    get = event.get
+    client_event_id = get("event_id")
+    if client_event_id:
+        event_id, generated = _json_str(client_event_id.lower()), "false"
+    else:
+        event_id, generated = f'"{uuid.uuid4()}"', "true"
+    page = get("page")
+    if page is None:
+        page_text = "null"
+    else:
+        page_text = (f'{{"url_path":{_json_value(page.get("url_path"))},"referrer":{_json_value(page.get("referrer"))},'
+                     f'"title":{_json_value(page.get("title"))}}}')
+    product = get("product")
+    if product is None:
+        product_text = "null"
+    else:
+        pget = product.get
+        product_text = (
+            f'{{"id":{_json_str(_product_id(product["id"]))},"name":{_json_value(pget("name"))},'
+            f'"category":{_json_value(pget("category"))},"brand":{_json_value(pget("brand"))},'
+            f'"price":{_json_value(pget("price"))},"discount_price":{_json_value(pget("discount_price"))},'
+            f'"url_path":{_json_value(pget("url_path"))}}}')
+    quantity = get("quantity")
+    return (
+        f'{{"schema_version":{SCHEMA_VERSION},"event_id":{event_id},"event_id_generated":{generated},'
+        f'"event_name":{_json_str(event["event_name"])},"event_timestamp":"{format_timestamp(ts)}",'
+        f'"received_at":{frags.received_at},"client_id":{_json_str(event["client_id"])},'
+        f'"user_id":{_json_value(get("user_id"))},"session_id":{_json_value(get("session_id"))},'
+        f'"user_login_state":{_json_value(get("user_login_state"))},'
+        f'"identity_source":{_json_value(get("identity_source"))},"is_first_visit":{_json_value(get("is_first_visit"))},'
+        f'"page":{page_text},"product":{product_text},"search_term":{_json_value(get("search_term"))},'
+        f'"order_id":{_json_value(get("order_id"))},'
+        f'"quantity":{"null" if quantity is None else int.__repr__(int(quantity))},'
+        f'"params":{_json_value(get("params"))},"request_id":{_json_str(info.request_id)},"batch_index":{index}'
+        f'{frags.tail}'
+    ).encode()

@@ -23,12 +23,14 @@ from .config import ConfigError, Settings, settings_from_env
 from .contract import (
     USER_AGENT_MAX,
     EventValidator,
+    LineFragments,
     Rejection,
     RequestInfo,
     check_timestamp_range,
-    enrich,
+    encode_enriched,
     event_validator,
     format_timestamp,
+    line_fragments,
     parse_timestamp,
     rejected_line,
     truncate_ip,
@@ -69,10 +71,6 @@ def request_info(event: Mapping[str, Any], context: Any, now: datetime | None = 
     )
 
 
-def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-
-
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -96,6 +94,7 @@ def classify(events: list[Any], info: RequestInfo, settings: Settings, validator
     """Validate and enrich each event; every event ends up in exactly one of accepted / rejected."""
     out = Outcome()
     seen_ids: set[str] = set()
+    frags = line_fragments(info)
     for index, event in enumerate(events):
         rejection: Rejection | None = None
         line: bytes | None = None
@@ -104,7 +103,7 @@ def classify(events: list[Any], info: RequestInfo, settings: Settings, validator
         elif not validator.is_valid(event):
             rejection = validator.explain(event) or Rejection("invalid_value", "", "does not match the contract")
         else:
-            rejection, line = _accept(event, index, info, settings, seen_ids)
+            rejection, line = _accept(event, index, info, settings, seen_ids, frags)
         if rejection is None and line is not None:
             out.accepted.append(line)
             continue
@@ -116,7 +115,7 @@ def classify(events: list[Any], info: RequestInfo, settings: Settings, validator
 
 
 def _accept(event: dict[str, Any], index: int, info: RequestInfo, settings: Settings,
-            seen_ids: set[str]) -> tuple[Rejection | None, bytes | None]:
+            seen_ids: set[str], frags: LineFragments) -> tuple[Rejection | None, bytes | None]:
     try:
         ts = parse_timestamp(event["event_timestamp"])
     except ValueError as exc:
@@ -133,7 +132,7 @@ def _accept(event: dict[str, Any], index: int, info: RequestInfo, settings: Sett
             return Rejection("duplicate_event_id", "event_id", detail), None
         seen_ids.add(key)
     try:
-        return None, _dumps(enrich(event, ts, info, index))
+        return None, encode_enriched(event, ts, info, index, frags)
     except (ValueError, UnicodeEncodeError, RecursionError) as exc:
         return Rejection("invalid_value", "", f"cannot be stored as UTF-8 JSON: {type(exc).__name__}"), None
 
