@@ -50,7 +50,7 @@ WITH s AS (
               ELSE floor(%(products)s * power({u('k * 1009 + i')}, 2.5))::int END AS p
     FROM s2 CROSS JOIN LATERAL generate_series(1, s2.n) AS i
 )
-"""
+"""  # noqa: S608 (constant SQL fragments; values are bound)
 
 INSERT_EVENTS = SESSIONS_CTE + """
 INSERT INTO dw.events (event_id, event_timestamp, event_name, user_id, user_login_state, identity_source, client_id,
@@ -116,7 +116,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
     """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
     from clickstream_etl.load import refresh_aggregates
 
-    end = end or dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = end or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     sessions = max(1, events // 10)
     params = {"sessions": sessions, "days": days, "end": end, "products": products,
               "clients": clients or max(1, sessions // 3), "categories": CATEGORIES, "brands": BRANDS,

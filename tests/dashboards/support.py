@@ -6,9 +6,10 @@ import os
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tests.support.net import free_port, wait_for_port
 
@@ -104,7 +105,7 @@ document.addEventListener('DOMContentLoaded', function () {
 """
 
 
-def wait_idle(page: Any, quiet_ms: int = 800, timeout_ms: int = 60_000) -> None:
+def wait_idle(page: Any, quiet_ms: int = 600, timeout_ms: int = 60_000) -> None:
     """Wait until Shiny is idle and no output has changed for `quiet_ms` (covers the filters' debounce)."""
     page.wait_for_function(
         """(quiet) => window.__cs && !window.__cs.busy
@@ -130,14 +131,68 @@ def show_tab(page: Any, tab: str) -> None:
     wait_idle(page)
 
 
+CHOOSE_JS = """([id, v]) => { const el = document.getElementById(id);
+  if (el && el.selectize && Object.prototype.hasOwnProperty.call(el.selectize.options, v)) {
+    el.selectize.setValue(v); return 'selectize'; }
+  const radio = Array.from(document.querySelectorAll(`input[type=radio][name="${id}"]`)).find(r => r.value === v);
+  if (radio) { radio.click(); return 'radio'; }
+  return null; }"""
+
+
 def set_input(page: Any, input_id: str, value: Any) -> None:
-    """Set a Shiny input from the browser, as a user's widget would (bypasses the widget's own choices)."""
-    page.evaluate("([id, v]) => Shiny.setInputValue(id, v, {priority: 'event'})", [input_id, value])
+    """Choose a value the way a user does (the selectize / radio widget); a value the widget does not offer is
+    sent with Shiny.setInputValue, as a crafted client would."""
+    if page.evaluate(CHOOSE_JS, [input_id, value]) is None:
+        page.evaluate("([id, v]) => Shiny.setInputValue(id, v, {priority: 'event'})", [input_id, value])
     wait_idle(page)
 
 
 def set_dates(page: Any, start: str, end: str) -> None:
-    set_input(page, "filters-dates", [start, end])
+    """Type the two dates into the date-range widget (its own change event feeds Shiny)."""
+    page.evaluate(
+        """([s, e]) => { const el = document.getElementById('filters-dates');
+             el.querySelector('input.cs-start').value = s; el.querySelector('input.cs-end').value = e;
+             $(el.querySelector('input.cs-start')).trigger('change'); }""",
+        [start, end],
+    )
+    wait_filters(page, start=start, end=end)
+
+
+def wait_filters(page: Any, timeout_ms: int = 30_000, **expected: str) -> None:
+    """Wait until the server applies filters with these values (then for the outputs to settle)."""
+    page.wait_for_function(
+        """(exp) => { const e = document.querySelector('#filter_summary .filter-summary');
+             if (!e) return false; const f = JSON.parse(e.dataset.filters);
+             return Object.entries(exp).every(([k, v]) => f[k] === v); }""",
+        arg=expected, timeout=timeout_ms,
+    )
+    wait_idle(page)
+
+
+def reset_filters(page: Any) -> None:
+    """Category, brand, login state back to "all"; the Overview tab shown."""
+    for input_id in ("filters-category", "filters-brand", "filters-login_state"):
+        page.evaluate(CHOOSE_JS, [input_id, "(all)"])
+        page.evaluate("(id) => Shiny.setInputValue(id, '(all)', {priority: 'event'})", input_id)
+    wait_filters(page, category="(all)", brand="(all)", login_state="(all)")
+    if not page.evaluate("() => !!document.querySelector(\"div.tab-pane[data-value='overview'].active\")"):
+        show_tab(page, "overview")
+
+
+def dt_rows(page: Any, output_id: str) -> list[list[Any]]:
+    """Rows of a DT table as shown (current sort and search applied, all pages)."""
+    return page.evaluate(
+        """(id) => $('#' + id + ' table.dataTable').DataTable()
+             .rows({order: 'applied', search: 'applied'}).data().toArray()""",
+        output_id,
+    )
+
+
+def dt_columns(page: Any, output_id: str) -> list[str]:
+    return page.evaluate(
+        """(id) => $('#' + id + ' table.dataTable').DataTable().columns().header().toArray().map(h => h.textContent)""",
+        output_id,
+    )
 
 
 def kpis(page: Any, scope: str) -> dict[str, str]:
@@ -160,13 +215,16 @@ def table_rows(page: Any, table_id: str) -> list[dict[str, str]]:
 
 
 def plot_rendered(page: Any, output_id: str) -> bool:
-    """True when a renderPlot output holds a non-empty PNG (not a validation message)."""
-    return page.evaluate(
-        """(id) => { const el = document.getElementById(id); if (!el) return false;
+    """True when a renderPlot output holds a PNG with a real picture (not a validation message, not blank)."""
+    info = page.evaluate(
+        """(id) => { const el = document.getElementById(id); if (!el) return null;
              const img = el.querySelector('img');
-             return !!img && img.src.startsWith('data:image/png') && img.naturalWidth > 100 && img.src.length > 5000; }""",
+             if (!img || !img.src.startsWith('data:image/png')) return null;
+             return {w: img.naturalWidth, n: img.src.length}; }""",
         output_id,
     )
+    # A blank 500x280 PNG is well under 2 kB of base64; a chart with axes and marks is several kB.
+    return bool(info) and info["w"] > 100 and info["n"] > 3000
 
 
 def empty_state_visible(page: Any, scope: str) -> bool:

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Dashboard query latency on a warehouse of 10M events (1M with --quick).
+
+A throwaway PostgreSQL 15 cluster is filled by ``synth.synthesize`` (events and sessions generated in SQL, the
+aggregates built by the ETL's own refresh), a real ``dashboard_reader`` role is created with the grants of the
+dw_db role, and ``bench_queries.R`` times every query function of the app (files/shiny/app/logic) through
+RPostgreSQL exactly as the app calls them: median and p95 per query. Baseline, in the same run: the same numbers
+computed from the raw ``dw.events``/``dw.sessions`` tables instead of the aggregates.
+
+Usage: python bench/dashboards/bench_dashboards.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET_MS = 300.0
+
+
+def _paths() -> None:
+    for p in (REPO, REPO / "bench", REPO / "collections", REPO / "lambdas/etl/src"):
+        if str(p) not in sys.path:
+            sys.path.insert(0, str(p))
+
+
+def p95(values: list[float]) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, round(0.95 * (len(v) - 1))))]
+
+
+def _grant_reader(conn, dbname: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute("CREATE ROLE dashboard_reader LOGIN")
+        cur.execute(f"GRANT CONNECT ON DATABASE {dbname} TO dashboard_reader")
+        cur.execute("GRANT USAGE ON SCHEMA dw, etl TO dashboard_reader")
+        cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA dw TO dashboard_reader")
+        cur.execute("GRANT SELECT ON etl.runs TO dashboard_reader")
+    conn.commit()
+
+
+def run(quick: bool = False) -> dict:
+    _paths()
+    import psycopg2
+    from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
+
+    from dashboards.synth import synthesize
+    from tests.support.postgres import PostgresServer
+
+    n_events = 1_000_000 if quick else 10_000_000
+    reps, baseline_reps = (10, 3) if quick else (20, 5)
+    end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    server = PostgresServer()
+    try:
+        dsn = server.create_database("clickstream_dw")
+        conn = psycopg2.connect(dsn)
+        apply_migrations(conn, str(REPO / "sql" / "dw"))
+        t0 = time.monotonic()
+        sizes = synthesize(conn, n_events, days=30, end=end)
+        build_s = time.monotonic() - t0
+        _grant_reader(conn, "clickstream_dw")
+        conn.close()
+        env = {**os.environ, "DW_HOST": "127.0.0.1", "DW_PORT": str(server.port), "DW_NAME": "clickstream_dw",
+               "DW_USER": "dashboard_reader", "DW_PASSWORD": ""}
+        env.pop("CLICKSTREAM_DB_CONFIG", None)
+        proc = subprocess.run(
+            ["Rscript", str(Path(__file__).with_name("bench_queries.R")), str(REPO / "files/shiny"), str(reps),
+             str(baseline_reps), end.date().isoformat()],
+            env=env, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench_queries.R failed:\n{proc.stderr[-4000:]}")
+        queries = json.loads(proc.stdout)["queries"]
+    finally:
+        server.close()
+
+    rows: list[dict] = []
+    table = ["| dashboard | query | median ms | p95 ms | raw-table baseline median ms | target p95 < 300 ms |",
+                       "|---|---|---:|---:|---:|---|"]
+    for q in queries:
+        med, hi = statistics.median(q["ms"]), p95(q["ms"])
+        base = q.get("baseline_ms")
+        base_p95 = p95(base) if base else None
+        rows.append({
+            "metric": f"{q['dashboard']}: {q['query']} (p95)", "value": round(hi, 1), "unit": "ms",
+            "baseline": "same numbers from raw dw.events/dw.sessions (p95)" if base else "",
+            "baseline_value": round(base_p95, 1) if base else None,
+            "ratio": round(base_p95 / hi, 1) if base and hi > 0 else None,
+            "target": "p95 < 300 ms", "met": hi < TARGET_MS,
+        })
+        base_med = f"{statistics.median(base):.1f}" if base else ""
+        table.append(f"| {q['dashboard']} | {q['query']} | {med:.1f} | {hi:.1f} | {base_med} | "
+                     f"{'yes' if hi < TARGET_MS else 'NO'} |")
+    missed = [r["metric"] for r in rows if not r["met"]]
+    notes = [
+        f"Warehouse: {sizes['events']:,} events, {sizes['sessions']:,} sessions over 30 days, "
+        f"built in {build_s:.0f} s "
+        "(events/sessions synthesized in SQL, aggregates by the ETL's own refresh_aggregates).",
+        f"Each query: 1 warm-up, then {reps} timed runs ({baseline_reps} for baselines) from R through RPostgreSQL "
+        "with bound parameters, as the app runs them, on a throwaway PostgreSQL 15 cluster (shared_buffers 256MB).",
+        "Ratio = raw-table baseline p95 / dashboard query p95 (how much the aggregates save).",
+        "All queries meet the 300 ms p95 target." if not missed else "Over target: " + "; ".join(missed),
+    ]
+    return {"title": "Dashboards", "rows": rows, "markdown": "\n".join(table), "notes": notes}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1M events instead of 10M")
+    args = ap.parse_args()
+    result = run(quick=args.quick)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

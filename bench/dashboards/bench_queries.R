@@ -1,0 +1,85 @@
+# Times the dashboards' own query functions (files/shiny/app/logic, through RPostgreSQL with bound parameters,
+# exactly as the app runs them) and, side by side, baselines computing the same numbers from the raw tables.
+# Usage: Rscript bench_queries.R <app_dir> <reps> <baseline_reps> <end_date>   (DW_* settings from the environment)
+# Prints one JSON object: {"queries": [{"dashboard", "query", "ms": [...], "baseline_ms": [...] | null}]}.
+args <- commandArgs(trailingOnly = TRUE)
+app_dir <- args[1]
+reps <- as.integer(args[2])
+baseline_reps <- as.integer(args[3])
+end <- as.Date(args[4])
+for (f in c(file.path(app_dir, "app", c("settings.R", "db.R")), sort(Sys.glob(file.path(app_dir, "app/logic/*.R"))))) {
+  source(f)
+}
+q <- make_query_fn(load_settings())
+f7 <- make_filters(c(end - 6, end))
+f30 <- make_filters(c(end - 29, end))
+fcat <- make_filters(c(end - 6, end), category = "laptops")
+fbrand <- make_filters(c(end - 6, end), brand = "Dell", login_state = "logged_in")
+p7 <- list(f7$start, f7$end)
+
+RAW <- list(
+  overview_totals = "SELECT count(*) AS events, count(DISTINCT e.session_id) AS sessions,
+                            count(DISTINCT e.client_id) AS users
+                       FROM dw.events e WHERE e.event_timestamp >= $1::date AND e.event_timestamp < $2::date + 1",
+  overview_hourly = "SELECT date_trunc('hour', event_timestamp) AS h, count(*) FROM dw.events
+                      WHERE event_timestamp >= $1::date AND event_timestamp < $2::date + 1 GROUP BY 1 ORDER BY 1",
+  funnel_totals = "SELECT count(DISTINCT session_id) FILTER (WHERE event_name = 'view_item'),
+                          count(DISTINCT session_id) FILTER (WHERE event_name = 'add_to_cart'),
+                          count(DISTINCT session_id) FILTER (WHERE event_name = 'begin_checkout'),
+                          count(DISTINCT session_id) FILTER (WHERE event_name = 'purchase')
+                     FROM dw.events WHERE event_timestamp >= $1::date AND event_timestamp < $2::date + 1
+                      AND event_name IN ('view_item', 'add_to_cart', 'begin_checkout', 'purchase')",
+  product_table = "SELECT product_id, count(*) FILTER (WHERE event_name = 'view_item') AS views,
+                          count(*) FILTER (WHERE event_name = 'add_to_cart') AS atc,
+                          count(*) FILTER (WHERE event_name = 'purchase') AS purchases
+                     FROM dw.events WHERE event_timestamp >= $1::date AND event_timestamp < $2::date + 1
+                      AND product_id IS NOT NULL GROUP BY product_id",
+  landing_pages = "SELECT landing_page, count(*) FROM dw.sessions WHERE session_date BETWEEN $1::date AND $2::date
+                    GROUP BY 1 ORDER BY 2 DESC LIMIT 15",
+  last_run = "SELECT max(event_timestamp) FROM dw.events"
+)
+
+cases <- list(
+  list("Overview", "totals, current + previous period (7 d)", function() {
+    overview_totals(q, f7); overview_totals(q, with_period(f7, previous_period(f7$start, f7$end))) }, "overview_totals"),
+  list("Overview", "totals, current + previous period (30 d)", function() {
+    overview_totals(q, f30); overview_totals(q, with_period(f30, previous_period(f30$start, f30$end))) }, NULL),
+  list("Overview", "events/sessions per hour (7 d)", function() overview_hourly(q, f7), "overview_hourly"),
+  list("Overview", "per day (30 d)", function() overview_daily(q, f30), NULL),
+  list("Overview", "weekday x hour heatmap (30 d)", function() overview_heatmap(q, f30), NULL),
+  list("Funnel", "step counts (7 d)", function() funnel_totals(q, f7), "funnel_totals"),
+  list("Funnel", "step counts, category (7 d)", function() funnel_totals(q, fcat), NULL),
+  list("Funnel", "step counts, brand + login, no category (7 d)", function() funnel_totals(q, fbrand), NULL),
+  list("Funnel", "split by category (7 d)", function() funnel_split(q, f7, "category"), NULL),
+  list("Funnel", "split by brand (7 d)", function() funnel_split(q, f7, "brand"), NULL),
+  list("Funnel", "conversion trend by day (30 d)", function() funnel_trend(q, f30), NULL),
+  list("Products", "product table (7 d)", function() product_table(q, f7), "product_table"),
+  list("Products", "product table (30 d)", function() product_table(q, f30), NULL),
+  list("Products", "by category (7 d)", function() product_groups(q, f7, "category"), NULL),
+  list("Journeys", "landing pages (7 d)", function() landing_pages(q, f7), "landing_pages"),
+  list("Journeys", "exit pages (7 d)", function() exit_pages(q, f7), NULL),
+  list("Journeys", "next pages from '/' (7 d)", function() next_pages(q, f7, "/"), NULL),
+  list("Journeys", "page choices (7 d)", function() page_choices(q, f7), NULL),
+  list("Journeys", "common paths, first 3 pages (7 d)", function() common_paths(q, f7, 3), NULL),
+  list("Journeys", "common paths, first 3 pages (1 d)", function() common_paths(q, make_filters(c(end, end)), 3), NULL),
+  list("Pipeline", "last run + recent runs", function() { last_run(q); recent_runs(q) }, NULL),
+  list("Pipeline", "load totals", function() load_totals(q), NULL),
+  list("Pipeline", "rejects by reason", function() rejects_by_reason(q), NULL),
+  list("Pipeline", "data freshness (newest event)", function() freshness(q), "last_run"),
+  list("Filters", "category/brand choices", function() filter_choices(q, end - 366), NULL)
+)
+
+time_ms <- function(fn, n) {
+  fn()  # warm-up (plans, caches)
+  vapply(seq_len(n), function(i) { t0 <- proc.time()[["elapsed"]]; fn(); 1000 * (proc.time()[["elapsed"]] - t0) }, 0)
+}
+
+out <- lapply(cases, function(cs) {
+  base <- if (is.null(cs[[4]])) NULL else {
+    sql <- RAW[[cs[[4]]]]
+    params <- if (grepl("$1", sql, fixed = TRUE)) p7 else list()
+    time_ms(function() q(sql, params), baseline_reps)
+  }
+  list(dashboard = cs[[1]], query = cs[[2]], ms = time_ms(cs[[3]], reps), baseline_ms = base)
+})
+cat(jsonlite::toJSON(list(queries = out), auto_unbox = TRUE, null = "null", digits = 6))

@@ -1,0 +1,107 @@
+# Unit tests of the pure logic (no database, no Shiny session). Run: Rscript tests/test_logic.R (from files/shiny).
+# Base R only (testthat is not packaged for the servers): each check() prints "ok"/"FAIL" and the script exits
+# non-zero on any failure; the last line is "N passed, N failed".
+for (f in c(sort(Sys.glob("app/*.R")), sort(Sys.glob("app/logic/*.R")), sort(Sys.glob("app/view/*.R")))) source(f)
+
+passed <- 0
+failed <- 0
+check <- function(name, expr) {
+  ok <- tryCatch(isTRUE(expr), error = function(e) { message("  error: ", conditionMessage(e)); FALSE })
+  if (ok) passed <<- passed + 1 else failed <<- failed + 1
+  cat(if (ok) "ok  " else "FAIL", name, "\n")
+}
+throws <- function(expr, pattern) {
+  msg <- tryCatch({ force(expr); "" }, error = function(e) conditionMessage(e))
+  nzchar(msg) && grepl(pattern, msg)
+}
+
+# settings --------------------------------------------------------------------------------------------------
+cfg <- parse_config_lines(c("# comment", "", "DW_HOST=db.internal", "export DW_PORT=6543", "DW_PASSWORD='p=a#ss'",
+                            "DW_USER = \"reader\""))
+check("config file: KEY=VALUE, export, quotes, '=' and '#' inside values",
+      identical(cfg, list(DW_HOST = "db.internal", DW_PORT = "6543", DW_PASSWORD = "p=a#ss", DW_USER = "reader")))
+check("config file: a line without '=' is an error", throws(parse_config_lines("garbage"), "KEY=VALUE"))
+tmp <- tempfile()
+writeLines(c("DW_HOST=from-file", "DW_PORT=5434", "DW_NAME=clickstream_dw", "DW_PASSWORD=secret"), tmp)
+s <- load_settings(c(CLICKSTREAM_DB_CONFIG = tmp, DW_HOST = "from-env"))
+check("settings: file read, environment wins, defaults fill the rest",
+      s$DW_HOST == "from-env" && s$DW_PORT == 5434L && s$DW_PASSWORD == "secret" && s$DW_USER == "dashboard_reader")
+check("settings: missing file is a clear error",
+      throws(load_settings(c(CLICKSTREAM_DB_CONFIG = "/nonexistent/db.env")), "does not exist"))
+check("settings: bad port is a clear error", throws(load_settings(c(DW_PORT = "54x")), "DW_PORT"))
+check("settings: description never contains the password", !grepl("secret", describe_settings(s)))
+
+# bound parameters ----------------------------------------------------------------------------------------------
+check("params: dates as ISO text, numbers as text",
+      identical(bind_params(list(as.Date("2024-05-01"), 3L, "x'; DROP")), list("2024-05-01", "3", "x'; DROP")))
+check("params: NA refused (RPostgreSQL would send the string 'NA')", throws(bind_params(list(NA_character_)), "NA"))
+check("params: vectors refused", throws(bind_params(list(c("a", "b"))), "single"))
+
+# filters -------------------------------------------------------------------------------------------------------
+today <- as.Date("2024-05-10")
+check("preset today", identical(preset_range("today", today), c(today, today)))
+check("preset last 7 days", identical(preset_range("last7", today), c(as.Date("2024-05-04"), today)))
+check("preset last 30 days", identical(preset_range("last30", today), c(as.Date("2024-04-11"), today)))
+check("previous period of a week", identical(previous_period(as.Date("2024-05-04"), today),
+                                             c(as.Date("2024-04-27"), as.Date("2024-05-03"))))
+f <- make_filters(c("2024-05-10", "2024-05-01"), category = NULL, brand = "", login_state = NA)
+check("filters: dates ordered, empty choices mean all",
+      f$start == as.Date("2024-05-01") && f$end == today && f$category == ALL && f$brand == ALL && f$login_state == ALL)
+check("filters: text kept as typed (bound later)", make_filters(c(today, today), "'; DROP TABLE events; --")$category ==
+        "'; DROP TABLE events; --")
+check("filters: range capped", as.integer(make_filters(c("2000-01-01", "2024-01-01"))$end -
+                                            make_filters(c("2000-01-01", "2024-01-01"))$start) + 1 == MAX_RANGE_DAYS)
+check("dates input: list from the browser", identical(parse_dates(list("2024-05-01", "2024-05-02")),
+                                                      as.Date(c("2024-05-01", "2024-05-02"))))
+check("dates input: garbage is NULL", is.null(parse_dates(list("2024-05-01", "'; DROP"))) &&
+        is.null(parse_dates("2024-05-01")))
+
+# calculations --------------------------------------------------------------------------------------------------
+check("safe_ratio vectorised, zero and NA denominators", identical(safe_ratio(c(1, 2, 3), c(2, 0, NA)), c(0.5, NA, NA)))
+check("safe_ratio scalar denominator", identical(safe_ratio(c(1, 3), 4), c(0.25, 0.75)))
+st <- funnel_steps(c(200, 50, 20, 10))
+check("funnel: step-to-step, overall, drop-off",
+      isTRUE(all.equal(st$step_conversion, c(NA, 0.25, 0.4, 0.5))) &&
+        isTRUE(all.equal(st$overall_conversion, c(1, 0.25, 0.1, 0.05))) &&
+        identical(st$drop_off, c(NA, 150, 30, 10)) && isTRUE(all.equal(st$drop_off_rate, c(NA, 0.75, 0.6, 0.5))))
+check("funnel: empty counts", !funnel_has_data(c(0, 0, 0, 0)) && all(is.na(funnel_steps(c(0, 0, 0, 0))$step_conversion[-1])))
+k <- overview_kpis(list(events = 110, sessions = 10, users = 5, converted_sessions = 2, revenue = 50, page_views = 1),
+                   list(events = 100, sessions = 10, users = 0, converted_sessions = 1, revenue = 0, page_views = 1))
+check("overview: relative change for counts, points for the conversion rate, NA when previous is 0",
+      isTRUE(all.equal(k$change[k$metric == "events"], 0.1)) &&
+        isTRUE(all.equal(k$change[k$metric == "conversion_rate"], 0.1)) &&
+        k$change_kind[k$metric == "conversion_rate"] == "points" && is.na(k$change[k$metric == "users"]))
+products <- with_rates(data.frame(
+  product_id = paste0("p", 1:8), product_name = NA, product_category = "c", product_brand = "b",
+  views = c(100, 90, 80, 40, 30, 20, 5, 2), add_to_carts = c(1, 20, 18, 8, 6, 4, 5, 2),
+  purchases = c(0, 5, 4, 2, 1, 1, 3, 2), units = 0, revenue = c(0, 500, 400, 200, 100, 100, 300, 900),
+  viewing_sessions = 1, stringsAsFactors = FALSE))
+check("callout: many views and a low add-to-cart rate", identical(low_cart_products(products)$product_id, "p1"))
+check("callout: nothing to call out on no data", nrow(low_cart_products(products[0, ])) == 0)
+check("top products: rates ignore products under 10 views",
+      !any(top_products(products, "cart_rate")$product_id %in% c("p7", "p8")) &&
+        top_products(products, "revenue", n = 1)$product_id == "p8")
+check("top products: unknown metric refused", throws(top_products(products, "evil"), "unknown metric"))
+
+# pipeline ------------------------------------------------------------------------------------------------------
+check("freshness status", freshness_status(60, 90, 360) == "ok" && freshness_status(100 * 60, 90, 360) == "warn" &&
+        freshness_status(400 * 60, 90, 360) == "stale" && freshness_status(NA, 90, 360) == "empty")
+check("verdict: ok only when the run succeeded and data is fresh",
+      pipeline_verdict("succeeded", "ok")$level == "ok" && pipeline_verdict("failed", "ok")$level == "bad" &&
+        pipeline_verdict("succeeded", "stale")$level == "bad" && pipeline_verdict("partial", "ok")$level == "warn" &&
+        pipeline_verdict(NA, "empty")$level == "bad")
+
+# journeys ------------------------------------------------------------------------------------------------------
+check("common paths: N outside 1..10 refused before any query", throws(common_paths(function(...) stop("no"), list(), 11),
+                                                                        "between 1 and 10"))
+check("next pages: no page chosen -> empty, no query", nrow(next_pages(function(...) stop("no"), list(), "")) == 0)
+lay <- flow_layout(data.frame(next_page = c("/a", "/b"), transitions = c(3, 1)), "/")
+check("flow layout: one band per next page, left to right", all(lay$x_from == 0) && all(lay$x_to == 1) &&
+        lay$y[1] > lay$y[2])
+
+# the SQL is parameterised: no query text is built from a filter value
+all_sql <- unlist(mget(ls(pattern = "^SQL_"), envir = globalenv()))
+check("every query uses $n placeholders and no sprintf/paste of values", all(!grepl("%s", all_sql, fixed = TRUE)))
+
+cat(sprintf("%d passed, %d failed\n", passed, failed))
+quit(status = if (failed == 0) 0 else 1)

@@ -1,0 +1,361 @@
+"""The dashboards in a real browser (headless Debian chromium via Playwright) against the Shiny app on a DW that
+the ETL loaded from synthetic traffic. Numbers shown are checked against SQL on the same DW, written here
+independently of the app's queries (mostly from the raw events and sessions rather than the aggregates)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from .support import (
+    TABS,
+    current_filters,
+    dt_columns,
+    dt_rows,
+    empty_state_visible,
+    kpis,
+    plot_rendered,
+    set_dates,
+    set_input,
+    show_tab,
+    table_rows,
+    wait_filters,
+    wait_idle,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FUNNEL = ["view_item", "add_to_cart", "begin_checkout", "purchase"]
+INJECTION = "'; DROP TABLE events; --"
+
+
+def _close(a: float | str | None, b: float | None, rel: float = 1e-6) -> bool:
+    if a in (None, "", "NA") or b is None:
+        return a in (None, "", "NA") and b is None
+    return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def period(loaded_dw) -> tuple[str, str]:
+    """The whole loaded range, as UTC dates."""
+    import psycopg2
+
+    with psycopg2.connect(loaded_dw.dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT min(event_timestamp)::date, max(event_timestamp)::date FROM dw.events")
+        lo, hi = cur.fetchone()
+    conn.close()
+    return lo.isoformat(), hi.isoformat()
+
+
+def _login_clause(login: str, alias: str = "s") -> str:
+    return "" if login == "(all)" else f" AND {alias}.user_login_state = %(login)s"
+
+
+def expected_overview(sql, start: str, end: str, login: str = "(all)") -> dict[str, float | None]:
+    p = {"s": start, "e": end, "login": login}
+    login_sql = _login_clause(login)  # constant fragments; every value is bound
+    events = sql("SELECT count(*) FROM dw.events e JOIN dw.sessions s USING (session_id) "  # noqa: S608
+                 f"WHERE e.event_timestamp >= %(s)s::date AND e.event_timestamp < %(e)s::date + 1{login_sql}", p)[0][0]
+    sessions, users, converted, revenue = sql(
+        "SELECT count(*), count(DISTINCT client_id), count(*) FILTER (WHERE is_converted), "  # noqa: S608
+        f"coalesce(sum(revenue), 0) FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s{login_sql}", p)[0]
+    return {"events": events, "sessions": sessions, "users": users,
+            "conversion_rate": converted / sessions if sessions else None, "revenue": float(revenue)}
+
+
+def expected_funnel(sql, start: str, end: str, category: str = "(all)", login: str = "(all)") -> list[int]:
+    p = {"s": start, "e": end, "login": login, "cat": category}
+    cat = "" if category == "(all)" else " AND coalesce(e.product_category, '(none)') = %(cat)s"
+    out = []
+    for step in FUNNEL:
+        statement = (  # constant fragments; every value is bound
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT e.session_id) AS n FROM dw.events e "  # noqa: S608
+            "JOIN dw.sessions s USING (session_id) WHERE e.event_name = %(step)s "
+            f"AND e.event_timestamp >= %(s)s::date AND e.event_timestamp < %(e)s::date + 1{cat}{_login_clause(login)}"
+            " GROUP BY (e.event_timestamp AT TIME ZONE 'UTC')::date) d")
+        out.append(sql(statement, {**p, "step": step})[0][0])
+    return [int(x) for x in out]
+
+
+def _shot(page: Any, screenshots_dir, name: str) -> None:
+    page.screenshot(path=str(screenshots_dir / f"{name}.png"), full_page=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def test_overview_numbers_match_sql_and_change_with_filters(page, sql, period, screenshots_dir):
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "overview")
+    shown = kpis(page, "overview")
+    exp = expected_overview(sql, start, end)
+    assert exp["events"] > 500, "the synthetic load should give a meaningful warehouse"
+    for metric, value in exp.items():
+        assert _close(shown[metric], value), (metric, shown[metric], value)
+    _shot(page, screenshots_dir, "overview")
+    for plot in ("overview-hourly", "overview-daily", "overview-heatmap"):
+        assert plot_rendered(page, plot), f"{plot} did not render a chart"
+    assert not empty_state_visible(page, "overview")
+
+    # Change against the previous period: the last day against the day before.
+    last = date.fromisoformat(end)
+    set_dates(page, last.isoformat(), last.isoformat())
+    cur = expected_overview(sql, end, end)
+    prev = expected_overview(sql, (last - timedelta(days=1)).isoformat(), (last - timedelta(days=1)).isoformat())
+    changes = page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('#overview-kpis .kpi-card'))
+             .map(e => [e.dataset.metric, (e.querySelector('[data-change]') || {dataset: {}}).dataset.change]))""")
+    assert _close(kpis(page, "overview")["events"], cur["events"])
+    assert _close(changes["events"], (cur["events"] - prev["events"]) / prev["events"], rel=1e-4)
+    assert _close(changes["sessions"], (cur["sessions"] - prev["sessions"]) / prev["sessions"], rel=1e-4)
+
+    # Login state filter: the numbers follow, and differ from the unfiltered ones.
+    set_dates(page, start, end)
+    set_input(page, "filters-login_state", "logged_in")
+    wait_filters(page, login_state="logged_in")
+    shown = kpis(page, "overview")
+    exp_in = expected_overview(sql, start, end, "logged_in")
+    assert 0 < exp_in["events"] < exp["events"]
+    for metric, value in exp_in.items():
+        assert _close(shown[metric], value), (metric, shown[metric], value)
+
+
+def test_date_presets(page):
+    today = datetime.now(UTC).date()
+    page.click("#filters-preset_today")
+    wait_filters(page, start=today.isoformat(), end=today.isoformat())
+    page.click("#filters-preset_last30")
+    wait_filters(page, start=(today - timedelta(days=29)).isoformat(), end=today.isoformat())
+    page.click("#filters-preset_last7")
+    wait_filters(page, start=(today - timedelta(days=6)).isoformat(), end=today.isoformat())
+    assert current_filters(page)["category"] == "(all)"
+
+
+def test_funnel_steps_split_and_trend(page, sql, period, screenshots_dir):
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "funnel")
+    rows = table_rows(page, "funnel-steps-table")
+    exp = expected_funnel(sql, start, end)
+    assert [int(r["sessions"]) for r in rows] == exp
+    assert exp[0] > exp[-1] > 0
+    assert _close(rows[1]["step_conversion"], exp[1] / exp[0])
+    assert _close(rows[3]["overall_conversion"], exp[3] / exp[0])
+    assert _close(rows[2]["drop_off"], exp[1] - exp[2])
+    for plot in ("funnel-chart", "funnel-split_chart", "funnel-trend"):
+        assert plot_rendered(page, plot), plot
+
+    # Split by category (default): one row per category, each equal to that category's own funnel.
+    split = {r["segment"]: r for r in table_rows(page, "funnel-split-table")}
+    top_category = max(split, key=lambda c: int(split[c]["view_item_sessions"]))
+    exp_cat = expected_funnel(sql, start, end, category=top_category)
+    assert int(split[top_category]["view_item_sessions"]) == exp_cat[0]
+    assert int(split[top_category]["purchase_sessions"]) == exp_cat[3]
+    _shot(page, screenshots_dir, "funnel")
+
+    # Split by login state.
+    set_input(page, "funnel-split_by", "login_state")
+    by_login = {r["segment"]: int(r["view_item_sessions"]) for r in table_rows(page, "funnel-split-table")}
+    assert by_login["logged_in"] == expected_funnel(sql, start, end, login="logged_in")[0]
+
+    # The category filter changes the funnel to exactly that category's numbers.
+    set_input(page, "filters-category", top_category)
+    wait_filters(page, category=top_category)
+    rows = table_rows(page, "funnel-steps-table")
+    assert [int(r["sessions"]) for r in rows] == exp_cat
+    assert exp_cat != exp
+
+
+def _r_quantile(values: list[float], q: float) -> float:
+    """R's default (type 7) quantile."""
+    v = sorted(values)
+    h = (len(v) - 1) * q
+    lo = math.floor(h)
+    return v[lo] + (h - lo) * (v[min(lo + 1, len(v) - 1)] - v[lo])
+
+
+def test_products_table_top_and_callout(page, sql, period, screenshots_dir):
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "products")
+    page.wait_for_selector("#products-table table.dataTable tbody tr")
+    per_product = sql(
+        "SELECT product_id, count(*) FILTER (WHERE event_name = 'view_item'), "
+        "count(*) FILTER (WHERE event_name = 'add_to_cart'), count(*) FILTER (WHERE event_name = 'purchase') "
+        "FROM dw.events WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase') "
+        "AND event_timestamp >= %s::date AND event_timestamp < %s::date + 1 GROUP BY product_id", (start, end))
+    rows = dt_rows(page, "products-table")
+    cols = dt_columns(page, "products-table")
+    assert len(rows) == len(per_product)
+    shown = {r[cols.index("ID")]: r for r in rows}
+    views_rank = sorted(per_product, key=lambda r: (-r[1], r[0]))
+    top_id, top_views, top_atc, top_purchases = views_rank[0]
+    assert rows[0][cols.index("ID")] == top_id, "default order: most viewed first"
+    assert shown[top_id][cols.index("Views")] == top_views
+    assert shown[top_id][cols.index("Add to carts")] == top_atc
+    assert shown[top_id][cols.index("Purchases")] == top_purchases
+    assert _close(shown[top_id][cols.index("Add-to-cart rate")], top_atc / top_views)
+    for plot in ("products-top_chart", "products-group_chart"):
+        assert plot_rendered(page, plot), plot
+
+    # Searchable: the search box narrows the table to the matching product.
+    page.fill("#products-table input[type=search]", top_id)
+    page.wait_for_timeout(300)
+    searched = dt_rows(page, "products-table")
+    assert searched and all(top_id in " ".join(map(str, r)) for r in searched) and len(searched) < len(rows)
+    page.fill("#products-table input[type=search]", "")
+
+    # Callout: products with views >= max(10, p75 of views) and an add-to-cart rate < half the overall rate.
+    viewed = [r for r in per_product if r[1] > 0 or r[2] > 0 or r[3] > 0]
+    overall = sum(r[2] for r in viewed) / sum(r[1] for r in viewed)
+    threshold = max(10, _r_quantile([r[1] for r in viewed], 0.75))
+    low = sorted((r for r in viewed if r[1] >= threshold and r[1] > 0 and r[2] / r[1] < 0.5 * overall),
+                 key=lambda r: (-r[1], r[0]))[:5]
+    listed = page.evaluate("() => Array.from(document.querySelectorAll('#products-low-cart-list li'))"
+                           ".map(li => li.dataset.productId)")
+    assert listed == [r[0] for r in low]
+    _shot(page, screenshots_dir, "products")
+
+
+def test_journeys_landing_exit_next_and_paths(page, sql, period, screenshots_dir):
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "journeys")
+    # Page views of every session, ordered as the ETL orders them (time, then event_id).
+    pv = sql("SELECT e.session_id::text, e.page_url_path, e.event_timestamp::date, s.session_date "
+             "FROM dw.events e JOIN dw.sessions s USING (session_id) "
+             "WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL "
+             "ORDER BY e.session_id, e.event_timestamp, e.event_id")
+    by_session: dict[str, list[tuple[str, date, date]]] = {}
+    for sid, page_path, day, sday in pv:
+        by_session.setdefault(sid, []).append((page_path, day, sday))
+    lo, hi = date.fromisoformat(start), date.fromisoformat(end)
+
+    def top(counter: dict[str, int], n: int = 15) -> list[tuple[str, int]]:
+        return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+    landing: dict[str, int] = {}
+    exits: dict[str, int] = {}
+    paths: dict[str, int] = {}
+    for views in by_session.values():
+        if lo <= views[0][1] <= hi:
+            landing[views[0][0]] = landing.get(views[0][0], 0) + 1
+        if lo <= views[-1][1] <= hi:
+            exits[views[-1][0]] = exits.get(views[-1][0], 0) + 1
+        if lo <= views[0][2] <= hi:
+            path = " → ".join(v[0] for v in views[:3])
+            paths[path] = paths.get(path, 0) + 1
+    shown_landing = [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-landing-table")]
+    assert shown_landing == top(landing)
+    shown_exit = [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-exit-table")]
+    assert shown_exit == top(exits)
+    shown_paths = [(r["path"], int(r["sessions"])) for r in table_rows(page, "journeys-paths-table")]
+    assert shown_paths == top(paths)
+
+    # Next pages from the chosen page (default: the top landing page) against the transitions aggregate.
+    chosen = page.evaluate("() => Shiny.shinyapp.$inputValues['journeys-from_page']")
+    assert chosen == shown_landing[0][0]
+    exp_next = sql("SELECT to_page, sum(transitions)::int FROM dw.agg_daily_page_transitions "
+                   "WHERE activity_date BETWEEN %s AND %s AND from_page = %s GROUP BY to_page "
+                   "ORDER BY 2 DESC, 1 LIMIT 12", (start, end, chosen))
+    shown_next = [(r["next_page"], int(r["transitions"])) for r in table_rows(page, "journeys-next-table")]
+    assert shown_next == [tuple(r) for r in exp_next]
+    for plot in ("journeys-landing_chart", "journeys-exit_chart", "journeys-flow"):
+        assert plot_rendered(page, plot), plot
+    _shot(page, screenshots_dir, "journeys")
+
+    # Choosing another page changes the transitions.
+    other = next(p for p, _ in top(exits) if p != chosen)
+    set_input(page, "journeys-from_page", other)
+    shown_other = [(r["next_page"], int(r["transitions"])) for r in table_rows(page, "journeys-next-table")]
+    exp_other = sql("SELECT to_page, sum(transitions)::int FROM dw.agg_daily_page_transitions "
+                    "WHERE activity_date BETWEEN %s AND %s AND from_page = %s GROUP BY to_page "
+                    "ORDER BY 2 DESC, 1 LIMIT 12", (start, end, other))
+    assert shown_other == [tuple(r) for r in exp_other] and shown_other != shown_next
+
+    # Paths of the first 2 pages.
+    set_input(page, "journeys-n_pages", "2")
+    two = [(r["path"], int(r["sessions"])) for r in table_rows(page, "journeys-paths-table")]
+    assert all(p.count(" → ") <= 1 for p, _ in two) and two != shown_paths
+
+
+def test_pipeline_health(page, sql, loaded_dw, screenshots_dir):
+    show_tab(page, "pipeline")
+    shown = kpis(page, "pipeline")
+    last_id, last_status = sql("SELECT run_id, status FROM etl.runs ORDER BY started_at DESC, run_id DESC LIMIT 1")[0]
+    assert shown["last_run_status"] == last_status == "succeeded"
+    events = sql("SELECT count(*) FROM dw.events")[0][0]
+    assert int(shown["events_loaded"]) == events == sum(r["events_loaded"] for r in loaded_dw.etl_runs)
+    assert int(shown["files_loaded"]) == sql("SELECT sum(files_loaded) FROM etl.runs")[0][0]
+    age = sql("SELECT extract(epoch FROM now() - max(event_timestamp)) FROM dw.events")[0][0]
+    assert abs(float(shown["freshness"]) - float(age)) < 300
+    rejects = sql("SELECT reason, count(*) FROM etl.rejects GROUP BY reason ORDER BY 2 DESC, 1")
+    assert {r[0] for r in rejects} >= {"malformed_json", "stale_event", "missing_field"}
+    shown_rejects = [(r["reason"], int(r["rejects"])) for r in table_rows(page, "pipeline-rejects-table")]
+    assert shown_rejects == [(r, int(n)) for r, n in rejects]
+    assert int(shown["rejects_total"]) == sum(n for _, n in rejects)
+    runs = table_rows(page, "pipeline-runs-table")
+    assert [int(r["run_id"]) for r in runs][:1] == [last_id]
+    verdict = page.evaluate("() => document.querySelector('#pipeline-verdict .verdict').dataset.level")
+    assert verdict == "ok"
+    assert plot_rendered(page, "pipeline-rejects_chart")
+    _shot(page, screenshots_dir, "pipeline")
+
+
+def test_empty_period_shows_empty_state_everywhere(page, screenshots_dir):
+    set_dates(page, "2001-01-01", "2001-01-07")
+    for tab in ("overview", "funnel", "products", "journeys"):
+        show_tab(page, tab)
+        assert empty_state_visible(page, tab), f"{tab}: no empty state"
+        msgs = page.evaluate(
+            """(tab) => Array.from(document.querySelectorAll(`[id^="${tab}-"].shiny-output-error-validation`))
+                 .map(e => e.textContent)""", tab)
+        assert msgs, f"{tab}: charts should say there is no data"
+        assert not page.evaluate(f"() => !!document.querySelector('[id^=\"{tab}-\"] img[src^=\"data:image/png\"]')")
+        _shot(page, screenshots_dir, f"{tab}-empty")
+    assert kpis(page, "overview")["events"] == "0"
+
+
+def test_unknown_category_shows_empty_state(page, period):
+    set_dates(page, *period)
+    set_input(page, "filters-category", "no-such-category")
+    wait_filters(page, category="no-such-category")
+    for tab in ("funnel", "products"):
+        show_tab(page, tab)
+        assert empty_state_visible(page, tab), tab
+
+
+def test_sql_injection_in_filters_is_harmless(page, sql, period, screenshots_dir):
+    before = sql("SELECT count(*) FROM dw.events")[0][0]
+    sql("CREATE TABLE IF NOT EXISTS public.events (id int)")  # the literal target of the payload
+    set_dates(page, *period)
+    for input_id in ("filters-category", "filters-brand", "filters-login_state"):
+        set_input(page, input_id, INJECTION)
+    wait_filters(page, category=INJECTION, brand=INJECTION, login_state=INJECTION)
+    for tab in ("overview", "funnel", "products", "journeys"):
+        show_tab(page, tab)
+        assert empty_state_visible(page, tab), f"{tab}: the payload must simply match nothing"
+    set_input(page, "filters-login_state", "(all)")
+    show_tab(page, "journeys")
+    set_input(page, "journeys-from_page", INJECTION)
+    assert table_rows(page, "journeys-next-table") is None  # no rows: "no data" message instead of a table
+    _shot(page, screenshots_dir, "injection")
+    assert sql("SELECT to_regclass('public.events') IS NOT NULL, to_regclass('dw.events') IS NOT NULL") == [
+        (True, True)]
+    assert sql("SELECT count(*) FROM dw.events")[0][0] == before
+    # The app's role could not have done it anyway: read-only.
+    assert sql("SELECT has_table_privilege('dashboard_reader', 'dw.events', 'DELETE'), "
+               "has_schema_privilege('dashboard_reader', 'dw', 'CREATE')") == [(False, False)]
+
+
+def test_every_dashboard_renders_without_console_errors(page, period, screenshots_dir):
+    set_dates(page, *period)
+    for tab in TABS:
+        show_tab(page, tab)
+        wait_idle(page)
+        errors = page.evaluate("() => Array.from(document.querySelectorAll("
+                               "'.shiny-output-error:not(.shiny-output-error-validation)')).map(e => e.id)")
+        assert errors == [], f"{tab}: outputs in error: {errors}"
+    assert page.console_errors == []
