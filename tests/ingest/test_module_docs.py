@@ -1,0 +1,32 @@
+"""The collection modules of the ingest path document themselves (ansible-doc parses their YAML)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.ansible import REPO
+
+
+@pytest.mark.parametrize("module", ["apigatewayv2_api", "lambda_concurrency"])
+def test_ansible_doc(module):
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    out = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json",
+                          f"clickstream.platform.{module}"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)[f"clickstream.platform.{module}"]["doc"]
+    assert all(isinstance(line, str) for line in doc["description"])
+    assert "region" in doc["options"] and "endpoint_url" in doc["options"]  # the amazon.aws fragments
+
+
+def test_modules_are_in_the_aws_action_group():
+    import yaml
+
+    path = REPO / "collections/ansible_collections/clickstream/platform/meta/runtime.yml"
+    runtime = yaml.safe_load(path.read_text())
+    assert {"apigatewayv2_api", "lambda_concurrency"} <= set(runtime["action_groups"]["aws"])
