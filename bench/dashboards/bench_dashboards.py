@@ -56,7 +56,7 @@ def run(quick: bool = False) -> dict:
     from tests.support.postgres import PostgresServer
 
     n_events = 1_000_000 if quick else 10_000_000
-    reps, baseline_reps = (10, 3) if quick else (20, 5)
+    reps, baseline_reps = (10, 3) if quick else (15, 3)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     server = PostgresServer()
     try:

@@ -10,7 +10,7 @@ db_connect <- function(settings) {
   )
   # Read-only sessions (defence in depth on top of the SELECT-only role), UTC dates, bounded query time.
   for (stmt in c("SET default_transaction_read_only = on", "SET TIME ZONE 'UTC'",
-                 "SET statement_timeout = '20s'", "SET jit = off",
+                 "SET statement_timeout = '20s'", "SET jit = off", "SET work_mem = '64MB'",
                  "SET application_name = 'clickstream-dashboards'")) {
     DBI::dbExecute(con, stmt)
   }

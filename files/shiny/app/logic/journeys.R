@@ -34,20 +34,32 @@ SELECT from_page AS page, sum(transitions) AS transitions
    AND from_page <> '(entrance)'
  GROUP BY from_page ORDER BY transitions DESC, page LIMIT $4::int"
 
-# Sessions started in the period; their first N page views in time order (ties by event_id, as the ETL's
-# transitions).
-# The login state is the session's (dw.sessions), as in every other dashboard.
+# Paths need each session's ordered page views, which no aggregate keeps; reading them for every session of a long
+# period does not scale (a week of a 10M-event DW is millions of events). So paths cover the most recent
+# PATH_MAX_SESSIONS sessions that started in the period (all of them when there are fewer; the UI says which).
+# Step 1 picks those sessions and the time window of their events; step 2 reads the page views of that window
+# (bound timestamps, so the BRIN index on event_timestamp is used) for those sessions only.
+PATH_MAX_SESSIONS <- 3000
+
+SQL_PATH_WINDOW <- "
+SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end) AS last_end
+  FROM (SELECT session_start, session_end FROM dw.sessions
+         WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+         ORDER BY session_start DESC LIMIT $4::int) l"
+
+# The login state is the session's (dw.sessions), as in every other dashboard. Ties in time by event_id, as the
+# ETL orders page views for the transitions.
 SQL_COMMON_PATHS <- "
 WITH s AS (
-  SELECT session_id, session_start, session_end FROM dw.sessions
+  SELECT session_id FROM dw.sessions
    WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+     AND session_start >= $6::timestamptz
 ), pv AS (
   SELECT e.session_id, e.page_url_path,
-         row_number() OVER (PARTITION BY e.session_id
-                            ORDER BY e.event_timestamp, e.event_id) AS rn
+         row_number() OVER (PARTITION BY e.session_id ORDER BY e.event_timestamp, e.event_id) AS rn
     FROM dw.events e JOIN s USING (session_id)
    WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-     AND e.event_timestamp >= $1::date AND e.event_timestamp < $2::date + 2
+     AND e.event_timestamp >= $6::timestamptz AND e.event_timestamp <= $7::timestamptz
 )
 SELECT path, count(*) AS sessions, max(pages) AS pages FROM (
   SELECT session_id, string_agg(page_url_path, ' → ' ORDER BY rn) AS path, count(*) AS pages
@@ -72,10 +84,21 @@ next_pages <- function(q, f, page, limit = 12) {
 
 page_choices <- function(q, f, limit = 300) q(SQL_PAGE_CHOICES, c(journey_params(f), limit))$page
 
-common_paths <- function(q, f, n_pages = 3, limit = 15) {
+# -> data.frame(path, sessions, pages) with attribute "sessions_considered" (and "capped" when the period had
+# more than max_sessions sessions).
+common_paths <- function(q, f, n_pages = 3, limit = 15, max_sessions = PATH_MAX_SESSIONS) {
   n_pages <- as.integer(n_pages)
   if (is.na(n_pages) || n_pages < 1 || n_pages > 10) stop("the number of pages must be between 1 and 10", call. = FALSE)
-  q(SQL_COMMON_PATHS, c(journey_params(f), n_pages, limit))
+  w <- q(SQL_PATH_WINDOW, c(journey_params(f), max_sessions))
+  if (nrow(w) == 0 || num0(w$sessions) == 0) {
+    d <- data.frame(path = character(), sessions = numeric(), pages = numeric())
+    attr(d, "sessions_considered") <- 0
+    return(d)
+  }
+  d <- q(SQL_COMMON_PATHS, c(journey_params(f), n_pages, limit, list(w$first_start, w$last_end)))
+  attr(d, "sessions_considered") <- num0(w$sessions)
+  attr(d, "capped") <- num0(w$sessions) >= max_sessions
+  d
 }
 
 # Layout of a two-column flow (Sankey-style) chart: the chosen page on the left, its next pages on the right,

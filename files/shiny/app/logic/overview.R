@@ -10,8 +10,8 @@ SELECT
   (SELECT coalesce(sum(page_views), 0) FROM dw.agg_hourly_activity
     WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS page_views,
   d.sessions, d.converted_sessions, d.revenue,
-  (SELECT count(DISTINCT client_id) FROM dw.sessions
-    WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS users
+  (SELECT count(*) FROM (SELECT DISTINCT client_id FROM dw.sessions
+    WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) c) AS users
 FROM (SELECT coalesce(sum(sessions), 0) AS sessions, coalesce(sum(converted_sessions), 0) AS converted_sessions,
              coalesce(sum(revenue), 0) AS revenue
         FROM dw.agg_daily_sessions

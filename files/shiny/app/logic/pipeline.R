@@ -30,10 +30,12 @@ SELECT r.key AS reason, sum(r.value::bigint) AS rejects,
   FROM etl.runs CROSS JOIN LATERAL jsonb_each_text(rejects_by_reason) AS r(key, value)
  GROUP BY r.key HAVING sum(r.value::bigint) > 0 ORDER BY rejects DESC, reason"
 
+# Two steps, so that the newest hour is a bound value when PostgreSQL plans the dw.events scan (a BRIN range
+# scan of the last hour instead of walking a whole index).
+SQL_NEWEST_HOUR <- "SELECT max(activity_hour) AS newest_hour, now() AS db_now FROM dw.agg_hourly_activity"
 SQL_FRESHNESS <- "
 SELECT max(event_timestamp) AS newest_event, max(received_at) AS newest_received, now() AS db_now
-  FROM dw.events
- WHERE event_timestamp >= (SELECT max(activity_hour) FROM dw.agg_hourly_activity)"
+  FROM dw.events WHERE event_timestamp >= $1::timestamptz"
 
 last_run <- function(q) q(SQL_LAST_RUN)
 recent_runs <- function(q, limit = 15) q(SQL_RECENT_RUNS, list(limit))
@@ -41,7 +43,9 @@ load_totals <- function(q) q(SQL_LOAD_TOTALS)
 rejects_by_reason <- function(q) q(SQL_REJECTS)
 
 freshness <- function(q) {
-  d <- q(SQL_FRESHNESS)
+  h <- q(SQL_NEWEST_HOUR)
+  if (nrow(h) == 0 || is.na(h$newest_hour)) return(list(newest_event = NA, age_seconds = NA_real_))
+  d <- q(SQL_FRESHNESS, list(h$newest_hour))
   age <- if (nrow(d) == 0 || is.na(d$newest_event)) NA_real_ else
     as.numeric(difftime(d$db_now, d$newest_event, units = "secs"))
   list(newest_event = if (nrow(d) == 0) NA else d$newest_event, age_seconds = age)

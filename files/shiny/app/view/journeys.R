@@ -102,9 +102,16 @@ journeys_server <- function(id, filters, q) {
     output$paths <- shiny::renderUI({
       d <- common_paths(q, filters(), input$n_pages %||% 3)
       shiny::validate(shiny::need(nrow(d) > 0, NO_DATA))
-      d$share <- NULL
-      html_table(d, id = session$ns("paths-table"), columns = c(path = "Path", pages = "Pages", sessions = "Sessions"),
-                 formatters = list(sessions = fmt_int, pages = fmt_int))
+      note <- if (isTRUE(attr(d, "capped"))) {
+        sprintf("Based on the most recent %s sessions that started in the period.", fmt_int(attr(d, "sessions_considered")))
+      } else {
+        sprintf("Based on all %s sessions that started in the period.", fmt_int(attr(d, "sessions_considered")))
+      }
+      shiny::tagList(
+        html_table(d, id = session$ns("paths-table"), columns = c(path = "Path", pages = "Pages", sessions = "Sessions"),
+                   formatters = list(sessions = fmt_int, pages = fmt_int)),
+        shiny::div(class = "dash-card-subtitle", `data-sessions` = attr(d, "sessions_considered"), note)
+      )
     })
   })
 }
