@@ -99,6 +99,9 @@ class _Generator:
         unknown = set(schema) - SUPPORTED
         if unknown:
             raise UnsupportedSchema(f"unsupported keywords: {sorted(unknown)}")
+        scalar = self._scalar(schema, v)
+        if scalar is not None:
+            return scalar
         out: list[str] = []
         if "$ref" in schema:
             if depth >= MAX_REF_DEPTH:
@@ -120,6 +123,40 @@ class _Generator:
                 out.append(f"if {self.function(schema['if'], depth)}({v}):")
                 out += ["    " + line for line in then]
         return out
+
+    def _scalar(self, schema: Mapping[str, Any], v: str) -> list[str] | None:
+        """Tighter code for the common leaf `{"type": "string"|"number"|"integer" [, "null"], <bounds>}`."""
+        keywords = set(schema) - ANNOTATIONS
+        types = schema.get("type")
+        types = types if isinstance(types, list) else [types]
+        nullable = "null" in types
+        kinds = [t for t in types if t != "null"]
+        if len(kinds) != 1 or "type" not in keywords:
+            return None
+        kind = kinds[0]
+        if kind == "string" and keywords <= {"type", "minLength", "maxLength", "pattern"}:
+            inner = [f"if type({v}) is not str: return False"]
+            lo, hi = schema.get("minLength"), schema.get("maxLength")
+            if lo or hi is not None:
+                n = self.name("_n")
+                inner.append(f"{n} = len({v})")
+                if lo:
+                    inner.append(f"if {n} < {int(lo)}: return False")
+                if hi is not None:
+                    inner.append(f"if {n} > {int(hi)}: return False")
+            if "pattern" in schema:
+                inner.append(f"if {self.const(re.compile(schema['pattern']).search)}({v}) is None: return False")
+        elif kind in ("number", "integer") and keywords <= {"type", "minimum", "maximum"}:
+            inner = [f"if not ({_TYPE_EXPR[kind].format(v=v)}): return False"]
+            if "minimum" in schema:
+                inner.append(f"if {v} < {self.const(schema['minimum'])}: return False")
+            if "maximum" in schema:
+                inner.append(f"if {v} > {self.const(schema['maximum'])}: return False")
+        else:
+            return None
+        if not nullable:
+            return inner
+        return [f"if {v} is not None:", *("    " + line for line in inner)]
 
     def _types(self, schema: Mapping[str, Any], v: str) -> list[str]:
         out = []
