@@ -19,6 +19,7 @@ Writes bench/results/ingest.json and bench/results/ingest.md.
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import math
@@ -129,6 +130,7 @@ def naive_handler() -> Callable[[str], Any]:
 def in_process(moto: MotoServer, bucket: str, quick: bool) -> dict[int, dict[str, float]]:
     settings = Settings(raw_bucket=bucket, log_level="WARNING")
     validator = event_validator()
+    gc.freeze()  # as handler.runtime() does after its one-time set-up
     null_store = NullStore()
     s3_store = S3Store(moto.client("s3"), bucket)
     baseline = naive_handler()

@@ -7,6 +7,7 @@ Clients, settings and the compiled schema are made on first use (no I/O at impor
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -209,6 +210,9 @@ def runtime(env: Mapping[str, str] | None = None) -> tuple[Settings, S3Store, Ev
                                       settings.s3_backoff_base_seconds, settings.s3_backoff_max_seconds)
             _state["validator"] = event_validator()
             _state["settings"] = settings
+            # Everything made so far (modules, boto3 client, compiled schema) lives as long as the process: move
+            # it out of the cyclic GC's reach so collections during requests only scan per-request objects.
+            gc.freeze()
         return _state["settings"], _state["store"], _state["validator"]
 
 
