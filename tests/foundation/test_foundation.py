@@ -1,0 +1,459 @@
+"""Issue 2: network, storage and IAM roles and the teardown, against a real moto server over HTTP.
+
+One applied state is shared by the module (building it is the slow part): a --check run on an empty account,
+then the real run, then every assertion on the emulator; the teardown tests come last and take it down.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.foundation.aws_views import (
+    ALL_OUT,
+    grants,
+    policy_document,
+    sg_rules,
+    statements,
+    tags_of,
+    tcp,
+    wildcard_statements,
+)
+from tests.support.ansible import PlaybookRun, run_playbook
+from tests.support.moto import MotoServer
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOK = "site.yml"
+TAGS = "network,storage,iam"
+PREFIX = "clickstream-local"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+SSM_PREFIX = "/clickstream/local"
+BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts")}
+ROLES = {k: f"{PREFIX}-{k}" for k in ("lambda-ingest", "lambda-etl", "ec2-ssm")}
+PROJECT_TAGS = {"Project": "clickstream", "Environment": "local"}
+# Who may reach the public OLTP instance and Shiny in this test (documentation ranges, RFC 5737).
+TRUSTED = ["198.51.100.0/24", "203.0.113.7/32"]
+ADMIN = ["192.0.2.0/28"]
+EXTRA_VARS = json.dumps({"network_oltp_trusted_cidrs": TRUSTED, "network_admin_cidrs": ADMIN})
+
+
+@dataclass
+class Foundation:
+    moto: MotoServer
+    check_on_empty: PlaybookRun
+    vpcs_after_check: int
+    apply: PlaybookRun
+
+    def run(self, *args: str, playbook: str = PLAYBOOK) -> PlaybookRun:
+        return run_playbook(playbook, *args, "-e", EXTRA_VARS, env=self.moto.env())
+
+    def ec2(self) -> Any:
+        return self.moto.client("ec2")
+
+
+def _project_filters() -> list[dict[str, Any]]:
+    return [{"Name": f"tag:{k}", "Values": [v]} for k, v in PROJECT_TAGS.items()]
+
+
+def _assert_ok(run: PlaybookRun) -> None:
+    assert run.rc == 0 and run.failed == 0, run.output[-6000:]
+
+
+@pytest.fixture(scope="module")
+def foundation(moto_server: MotoServer) -> Foundation:
+    moto_server.reset()
+    env = moto_server.env()
+    check = run_playbook(PLAYBOOK, "--tags", TAGS, "--check", "-e", EXTRA_VARS, env=env)
+    vpcs_after_check = len(moto_server.client("ec2").describe_vpcs(Filters=_project_filters())["Vpcs"])
+    apply = run_playbook(PLAYBOOK, "--tags", TAGS, "-e", EXTRA_VARS, env=env)
+    _assert_ok(apply)
+    return Foundation(moto_server, check, vpcs_after_check, apply)
+
+
+@pytest.fixture(scope="module")
+def vpc(foundation: Foundation) -> dict[str, Any]:
+    vpcs = foundation.ec2().describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}])["Vpcs"]
+    assert len(vpcs) == 1, vpcs
+    return vpcs[0]
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {tags_of(i).get("Name", ""): i for i in items}
+
+
+@pytest.fixture(scope="module")
+def subnets(foundation: Foundation, vpc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = foundation.ec2().describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+    return _by_name(found)
+
+
+@pytest.fixture(scope="module")
+def security_groups(foundation: Foundation, vpc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = foundation.ec2().describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["SecurityGroups"]
+    return {g["GroupName"]: g for g in found}
+
+
+# --- dry run on an empty account ------------------------------------------------------------------------------
+
+def test_check_on_an_empty_account_completes_and_reads_as_a_plan(foundation: Foundation) -> None:
+    run = foundation.check_on_empty
+    _assert_ok(run)
+    assert run.changed > 0
+    for line in (
+        f"would create: VPC {PREFIX}-vpc 10.0.0.0/16",
+        f"would create: subnet {PREFIX}-public 10.0.1.0/24",
+        f"would create: subnet {PREFIX}-analytics 10.0.2.0/24",
+        f"would create: subnet {PREFIX}-etl 10.0.3.0/24",
+        f"would create: security group {PREFIX}-sg-dw",
+        "would create: interface endpoint ssmmessages",
+        *(f"would create: S3 bucket {b}" for b in BUCKETS.values()),
+    ):
+        assert line in run.output, line
+    for role in ROLES.values():
+        assert f"changed: [localhost] => (item={role})" in run.output
+    assert foundation.vpcs_after_check == 0, "--check created a VPC"
+
+
+# --- the real run ---------------------------------------------------------------------------------------------
+
+def test_apply_creates_everything(foundation: Foundation) -> None:
+    assert foundation.apply.changed > 0
+
+
+def test_vpc(vpc: dict[str, Any], foundation: Foundation) -> None:
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    assert tags_of(vpc) == {**PROJECT_TAGS, "ManagedBy": "ansible", "Name": f"{PREFIX}-vpc"}
+    ec2 = foundation.ec2()
+    for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
+        assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)[key]["Value"] is True
+
+
+def test_subnets(subnets: dict[str, dict[str, Any]]) -> None:
+    expected = {f"{PREFIX}-public": ("10.0.1.0/24", True), f"{PREFIX}-analytics": ("10.0.2.0/24", False),
+                f"{PREFIX}-etl": ("10.0.3.0/24", False)}
+    assert {n: (s["CidrBlock"], s["MapPublicIpOnLaunch"]) for n, s in subnets.items()} == expected
+    for s in subnets.values():
+        assert PROJECT_TAGS.items() <= tags_of(s).items()
+
+
+def test_internet_gateway_attached(foundation: Foundation, vpc: dict[str, Any]) -> None:
+    igws = foundation.ec2().describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    assert len(igws) == 1
+    assert tags_of(igws[0])["Name"] == f"{PREFIX}-igw"
+
+
+def _route_tables(foundation: Foundation, vpc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    rts = foundation.ec2().describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
+    by_subnet = {}
+    for rt in rts:
+        for assoc in rt.get("Associations", []):
+            if assoc.get("SubnetId"):
+                by_subnet[assoc["SubnetId"]] = rt
+    return by_subnet
+
+
+def test_route_tables(foundation: Foundation, vpc: dict[str, Any], subnets: dict[str, dict[str, Any]]) -> None:
+    by_subnet = _route_tables(foundation, vpc)
+    igw_id = foundation.ec2().describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"][0]["InternetGatewayId"]
+    public = by_subnet[subnets[f"{PREFIX}-public"]["SubnetId"]]
+    assert tags_of(public)["Name"] == f"{PREFIX}-rt-public"
+    assert {(r.get("DestinationCidrBlock"), r["GatewayId"]) for r in public["Routes"]} == {
+        ("10.0.0.0/16", "local"), ("0.0.0.0/0", igw_id)}
+    for part in ("analytics", "etl"):
+        rt = by_subnet[subnets[f"{PREFIX}-{part}"]["SubnetId"]]
+        assert tags_of(rt)["Name"] == f"{PREFIX}-rt-{part}"
+        cidr_routes = {r["DestinationCidrBlock"]: r for r in rt["Routes"] if "DestinationCidrBlock" in r}
+        assert set(cidr_routes) == {"10.0.0.0/16"}, f"{part}: {rt['Routes']}"
+        assert cidr_routes["10.0.0.0/16"]["GatewayId"] == "local"
+        assert not [r for r in rt["Routes"] if r.get("GatewayId", "").startswith("igw-") or r.get("NatGatewayId")]
+        # The only other route: the S3 prefix list through the gateway endpoint.
+        others = [r for r in rt["Routes"] if "DestinationCidrBlock" not in r]
+        assert len(others) == 1 and others[0]["GatewayId"].startswith("vpce-"), others
+    # Three distinct tables, none of them the VPC's main table.
+    tables = [by_subnet[s["SubnetId"]] for s in subnets.values()]
+    assert len({t["RouteTableId"] for t in tables}) == 3
+
+
+def test_no_nat_gateway(foundation: Foundation, vpc: dict[str, Any]) -> None:
+    nats = foundation.ec2().describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    assert nats["NatGateways"] == []
+
+
+def test_vpc_endpoints(foundation: Foundation, vpc: dict[str, Any], subnets: dict[str, dict[str, Any]],
+                       security_groups: dict[str, dict[str, Any]]) -> None:
+    endpoints = foundation.ec2().describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["VpcEndpoints"]
+    by_service = {e["ServiceName"].rsplit(".", 1)[1]: e for e in endpoints if e["State"] != "deleted"}
+    assert set(by_service) == {"s3", "ssm", "ssmmessages", "ec2messages"}
+    s3 = by_service["s3"]
+    assert s3["VpcEndpointType"] == "Gateway"
+    rt_by_subnet = _route_tables(foundation, vpc)
+    private_rts = {rt_by_subnet[subnets[f"{PREFIX}-{p}"]["SubnetId"]]["RouteTableId"] for p in ("analytics", "etl")}
+    assert set(s3["RouteTableIds"]) == private_rts
+    endpoint_sg = security_groups[f"{PREFIX}-sg-endpoints"]["GroupId"]
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        e = by_service[service]
+        assert e["VpcEndpointType"] == "Interface"
+        assert e["SubnetIds"] == [subnets[f"{PREFIX}-analytics"]["SubnetId"]]
+        assert [g["GroupId"] for g in e["Groups"]] == [endpoint_sg]
+        assert e["PrivateDnsEnabled"] is True
+        assert tags_of(e)["Name"] == f"{PREFIX}-vpce-{service}"
+
+
+def test_security_groups_have_exactly_the_architecture_rules(
+        security_groups: dict[str, dict[str, Any]], foundation: Foundation, vpc: dict[str, Any]) -> None:
+    names = {k: f"{PREFIX}-sg-{k}" for k in ("oltp", "dw", "shiny", "etl-lambda", "endpoints")}
+    assert set(names.values()) <= set(security_groups)
+    sg = {k: security_groups[n] for k, n in names.items()}
+    gid = {k: g["GroupId"] for k, g in sg.items()}
+    s3_prefix_list = next(
+        p["PrefixListId"] for p in foundation.ec2().describe_prefix_lists()["PrefixLists"]
+        if p["PrefixListName"] == f"com.amazonaws.{REGION}.s3")
+    expected_ingress = {
+        "oltp": {tcp(5432, "cidr", c) for c in TRUSTED} | {tcp(22, "cidr", c) for c in ADMIN},
+        "dw": {tcp(5432, "group", gid["etl-lambda"]), tcp(5432, "group", gid["shiny"])},
+        "shiny": {tcp(3838, "cidr", c) for c in ADMIN},
+        "etl-lambda": set(),
+        "endpoints": {tcp(443, "cidr", "10.0.0.0/16")},
+    }
+    expected_egress = {
+        "oltp": ALL_OUT, "dw": ALL_OUT, "shiny": ALL_OUT, "endpoints": ALL_OUT,
+        "etl-lambda": {tcp(443, "prefix-list", s3_prefix_list), tcp(443, "group", gid["endpoints"]),
+                       tcp(5432, "group", gid["dw"])},
+    }
+    for key, group in sg.items():
+        assert sg_rules(group["IpPermissions"]) == expected_ingress[key], key
+        assert sg_rules(group["IpPermissionsEgress"]) == expected_egress[key], key
+        assert tags_of(group) == {**PROJECT_TAGS, "ManagedBy": "ansible", "Name": names[key]}
+
+
+def _bucket(s3: Any, name: str, call: str) -> dict[str, Any]:
+    answer = getattr(s3, call)(Bucket=name)
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+@pytest.mark.parametrize("kind", sorted(BUCKETS))
+def test_bucket_is_private_encrypted_and_tls_only(foundation: Foundation, kind: str) -> None:
+    s3, name = foundation.moto.client("s3"), BUCKETS[kind]
+    block = _bucket(s3, name, "get_public_access_block")["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                     "RestrictPublicBuckets": True}
+    rules = _bucket(s3, name, "get_bucket_encryption")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    ownership = _bucket(s3, name, "get_bucket_ownership_controls")["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    policy = policy_document(_bucket(s3, name, "get_bucket_policy")["Policy"])
+    assert statements(policy) == [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
+        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]
+    assert tags_of(_bucket(s3, name, "get_bucket_tagging")) == {**PROJECT_TAGS, "ManagedBy": "ansible", "Name": name}
+    versioning = _bucket(s3, name, "get_bucket_versioning").get("Status")
+    assert versioning == ("Enabled" if kind == "raw" else None)
+
+
+def test_raw_bucket_lifecycle(foundation: Foundation) -> None:
+    rules = _bucket(foundation.moto.client("s3"), BUCKETS["raw"], "get_bucket_lifecycle_configuration")["Rules"]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert rule["Status"] == "Enabled"
+    assert rule["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
+    assert rule["Expiration"] == {"Days": 365}
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def _role(foundation: Foundation, key: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    iam, name = foundation.moto.client("iam"), ROLES[key]
+    role = iam.get_role(RoleName=name)["Role"]
+    inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    assert inline == ["least-privilege"], inline
+    doc = policy_document(iam.get_role_policy(RoleName=name, PolicyName="least-privilege")["PolicyDocument"])
+    managed = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
+    assert wildcard_statements(doc) == [], doc
+    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}.items() >= PROJECT_TAGS.items()
+    return role, doc, managed
+
+
+def _trusted_service(role: dict[str, Any]) -> list[str]:
+    return [s["Principal"]["Service"] for s in statements(policy_document(role["AssumeRolePolicyDocument"]))]
+
+
+def test_lambda_ingest_role_writes_only_raw_events(foundation: Foundation) -> None:
+    role, doc, managed = _role(foundation, "lambda-ingest")
+    assert _trusted_service(role) == ["lambda.amazonaws.com"]
+    assert managed == []
+    raw = f"arn:aws:s3:::{BUCKETS['raw']}"
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-ingest"
+    assert grants(doc) == {
+        "s3:PutObject": {f"{raw}/events/*", f"{raw}/rejected/*"},
+        "logs:CreateLogGroup": {group, f"{group}:*"},
+        "logs:CreateLogStream": {group, f"{group}:*"},
+        "logs:PutLogEvents": {group, f"{group}:*"},
+    }
+
+
+def test_lambda_etl_role_reads_raw_events_and_only_its_own_secret(foundation: Foundation) -> None:
+    role, doc, managed = _role(foundation, "lambda-etl")
+    assert _trusted_service(role) == ["lambda.amazonaws.com"]
+    assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    raw = f"arn:aws:s3:::{BUCKETS['raw']}"
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-etl"
+    assert grants(doc) == {
+        "s3:ListBucket": {raw},
+        "s3:GetObject": {f"{raw}/events/*"},
+        "ssm:GetParameter": {f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SSM_PREFIX}/db/dw/etl_writer/password"},
+        "kms:Decrypt": {f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"},
+        "logs:CreateLogGroup": {group, f"{group}:*"},
+        "logs:CreateLogStream": {group, f"{group}:*"},
+        "logs:PutLogEvents": {group, f"{group}:*"},
+    }
+    kms = next(s for s in statements(doc) if "kms:Decrypt" in s["Action"])
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+    assert wildcard_statements(doc) == []
+
+
+def test_ec2_role_has_ssm_core_read_only_artifacts_and_an_instance_profile(foundation: Foundation) -> None:
+    role, doc, managed = _role(foundation, "ec2-ssm")
+    assert _trusted_service(role) == ["ec2.amazonaws.com"]
+    assert managed == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    artifacts = f"arn:aws:s3:::{BUCKETS['artifacts']}"
+    assert grants(doc) == {"s3:ListBucket": {artifacts}, "s3:GetObject": {f"{artifacts}/*"}}
+    profile = foundation.moto.client("iam").get_instance_profile(InstanceProfileName=ROLES["ec2-ssm"])
+    assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [ROLES["ec2-ssm"]]
+
+
+# --- idempotence and check mode after apply -------------------------------------------------------------------
+
+@pytest.mark.parametrize("tag", ["network", "storage", "iam"])
+def test_second_run_one_tag_at_a_time_runs_alone_and_changes_nothing(foundation: Foundation, tag: str) -> None:
+    """The second run, tag by tag: each tag runs alone with the others in place, and no task reports a change."""
+    run = foundation.run("--tags", tag)
+    _assert_ok(run)
+    assert run.changed == 0, run.changed_tasks()
+    assert f"TASK [{tag} : " in run.output
+
+
+def test_check_after_apply_changes_nothing(foundation: Foundation) -> None:
+    run = foundation.run("--tags", TAGS, "--check")
+    _assert_ok(run)
+    assert run.changed == 0, run.changed_tasks()
+    assert "would create" not in run.output
+
+
+# --- teardown (last: it takes the shared state down) ----------------------------------------------------------
+
+def _lambda_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+def _add_what_other_roles_create(moto: MotoServer, subnets: dict[str, dict[str, Any]]) -> None:
+    """What the compute, ingest, etl and database roles add on top (docs/design.md names), made directly."""
+    ssm, logs, lam = moto.client("ssm"), moto.client("logs"), moto.client("lambda")
+    for user in ("dw/etl_writer", "dw/dw_owner", "oltp/shop_app"):
+        ssm.put_parameter(Name=f"{SSM_PREFIX}/db/{user}/password", Value="not-a-real-secret", Type="SecureString")
+    ssm.put_parameter(Name="/clickstream/dev/keep-me", Value="other environment", Type="String")
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{ROLES['lambda-etl']}"
+    for fn in ("ingest", "etl"):
+        lam.create_function(FunctionName=f"{PREFIX}-{fn}", Runtime="python3.12", Role=role_arn,
+                            Handler="handler.handler", Code={"ZipFile": _lambda_zip()}, Tags=PROJECT_TAGS)
+        logs.create_log_group(logGroupName=f"/aws/lambda/{PREFIX}-{fn}", tags=PROJECT_TAGS)
+    logs.create_log_group(logGroupName=f"/aws/apigateway/{PREFIX}-http-api")
+    api = moto.client("apigatewayv2").create_api(Name=f"{PREFIX}-http-api", ProtocolType="HTTP", Tags=PROJECT_TAGS)
+    assert api["ApiId"]
+    events = moto.client("events")
+    events.put_rule(Name=f"{PREFIX}-etl-schedule", ScheduleExpression="rate(30 minutes)",
+                    Tags=[{"Key": k, "Value": v} for k, v in PROJECT_TAGS.items()])
+    events.put_targets(Rule=f"{PREFIX}-etl-schedule", Targets=[
+        {"Id": "etl", "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}-etl"}])
+    ec2 = moto.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    for name, subnet in (("oltp", "public"), ("dw", "analytics")):
+        tags = {**PROJECT_TAGS, "Name": f"{PREFIX}-{name}", "Role": name}
+        ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            SubnetId=subnets[f"{PREFIX}-{subnet}"]["SubnetId"],
+            IamInstanceProfile={"Name": ROLES["ec2-ssm"]},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
+    moto.client("s3").put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}")
+    moto.client("s3").put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}\n")
+
+
+@dataclass
+class Teardown:
+    refused: PlaybookRun
+    vpcs_after_refusal: int
+    first: PlaybookRun
+    second: PlaybookRun
+
+
+@pytest.fixture(scope="module")
+def teardown(foundation: Foundation, subnets: dict[str, dict[str, Any]]) -> Iterator[Teardown]:
+    _add_what_other_roles_create(foundation.moto, subnets)
+    refused = foundation.run("-e", "teardown_confirm=no", playbook="playbooks/teardown.yml")
+    vpcs_after_refusal = len(foundation.ec2().describe_vpcs(
+        Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}])["Vpcs"])
+    first = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
+    second = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
+    yield Teardown(refused, vpcs_after_refusal, first, second)
+
+
+def test_teardown_refuses_without_confirmation(teardown: Teardown) -> None:
+    assert teardown.refused.rc != 0
+    assert "Teardown not confirmed: nothing was deleted" in teardown.refused.output
+    assert teardown.vpcs_after_refusal == 1
+
+
+def test_teardown_removes_everything_tagged_or_named_for_the_environment(
+        teardown: Teardown, foundation: Foundation) -> None:
+    _assert_ok(teardown.first)
+    assert teardown.first.changed > 0
+    moto = foundation.moto
+    ec2 = moto.client("ec2")
+    tag_filters = _project_filters()
+    assert ec2.describe_vpcs(Filters=tag_filters)["Vpcs"] == []
+    assert ec2.describe_subnets(Filters=tag_filters)["Subnets"] == []
+    assert ec2.describe_security_groups(Filters=tag_filters)["SecurityGroups"] == []
+    assert ec2.describe_route_tables(Filters=tag_filters)["RouteTables"] == []
+    assert ec2.describe_internet_gateways(Filters=tag_filters)["InternetGateways"] == []
+    assert [e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["State"] != "deleted"] == []
+    live = [i for r in ec2.describe_instances(Filters=tag_filters)["Reservations"] for i in r["Instances"]
+            if i["State"]["Name"] != "terminated"]
+    assert live == []
+    left = moto.client("resourcegroupstaggingapi").get_resources(
+        TagFilters=[{"Key": k, "Values": [v]} for k, v in PROJECT_TAGS.items()])["ResourceTagMappingList"]
+    assert [r["ResourceARN"] for r in left if ":instance/" not in r["ResourceARN"]] == []
+    bucket_names = {b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]}
+    assert bucket_names.isdisjoint(BUCKETS.values())
+    role_names = {r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]}
+    assert role_names.isdisjoint(ROLES.values())
+    assert moto.client("iam").list_instance_profiles()["InstanceProfiles"] == []
+    assert [f["FunctionName"] for f in moto.client("lambda").list_functions()["Functions"]
+            if f["FunctionName"].startswith(PREFIX)] == []
+    assert [g["logGroupName"] for g in moto.client("logs").describe_log_groups()["logGroups"]
+            if PREFIX in g["logGroupName"]] == []
+    assert [a["Name"] for a in moto.client("apigatewayv2").get_apis()["Items"]] == []
+    assert moto.client("events").list_rules(NamePrefix=PREFIX)["Rules"] == []
+    params = [p["Name"] for p in moto.client("ssm").describe_parameters()["Parameters"]]
+    assert params == ["/clickstream/dev/keep-me"], "only the other environment's parameter may stay"
+
+
+def test_second_teardown_changes_nothing(teardown: Teardown) -> None:
+    _assert_ok(teardown.second)
+    assert teardown.second.changed == 0, teardown.second.changed_tasks()
