@@ -222,15 +222,6 @@ SESSIONIZE = [
                                WHERE s.client_id = m.client_id AND s.session_end >= m.min_ts - %(timeout)s))
                 AS win_start
        FROM (SELECT client_id, min(event_timestamp) AS min_ts FROM etl_new GROUP BY client_id) m""",
-    """CREATE TEMP TABLE etl_win ON COMMIT DROP AS
-       SELECT e.event_id, e.client_id, e.event_timestamp, e.event_name, e.user_id, e.user_login_state,
-              e.page_url_path, e.product_price, e.product_discount_price, e.quantity,
-              e.session_id AS old_session_id, false AS is_new
-       FROM etl_tc t JOIN dw.events e ON e.client_id = t.client_id AND e.event_timestamp >= t.win_start
-       UNION ALL
-       SELECT event_id, client_id, event_timestamp, event_name, user_id, user_login_state,
-              page_url_path, product_price, product_discount_price, quantity, NULL::uuid, true
-       FROM etl_new""",
     """CREATE TEMP TABLE etl_sess ON COMMIT DROP AS
        SELECT s.*, md5(s.client_id || '|' || extract(epoch FROM s.session_start)::text)::uuid AS session_id,
               s.event_id IN (SELECT first_event_id FROM etl_first) AS is_first_visit
@@ -242,7 +233,16 @@ SESSIONIZE = [
            SELECT w.*, coalesce(w.event_timestamp - lag(w.event_timestamp)
                                   OVER (PARTITION BY w.client_id ORDER BY w.event_timestamp, w.event_id)
                                 > %(timeout)s, true) AS brk
-           FROM etl_win w
+           FROM (
+                 SELECT e.event_id, e.client_id, e.event_timestamp, e.event_name, e.user_id, e.user_login_state,
+                        e.page_url_path, e.product_price, e.product_discount_price, e.quantity,
+                        e.session_id AS old_session_id, false AS is_new
+                 FROM etl_tc t JOIN dw.events e ON e.client_id = t.client_id AND e.event_timestamp >= t.win_start
+                 UNION ALL
+                 SELECT event_id, client_id, event_timestamp, event_name, user_id, user_login_state,
+                        page_url_path, product_price, product_discount_price, quantity, NULL::uuid, true
+                 FROM etl_new
+           ) w
          ) b
        ) s""",
 ]
