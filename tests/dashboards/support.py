@@ -105,11 +105,10 @@ document.addEventListener('DOMContentLoaded', function () {
 """
 
 
-def wait_idle(page: Any, quiet_ms: int = 600, timeout_ms: int = 60_000) -> None:
+def wait_idle(page: Any, quiet_ms: int = 600, timeout_ms: int = 90_000) -> None:
     """Wait until Shiny is idle and no output has changed for `quiet_ms` (covers the filters' debounce)."""
     page.wait_for_function(
-        """(quiet) => window.__cs && !window.__cs.busy
-             && !document.documentElement.classList.contains('shiny-busy')
+        """(quiet) => window.__cs && !document.documentElement.classList.contains('shiny-busy')
              && !document.querySelector('.recalculating')
              && Date.now() - window.__cs.last > quiet""",
         arg=quiet_ms, timeout=timeout_ms, polling=100,
@@ -126,6 +125,8 @@ def current_filters(page: Any) -> dict[str, str]:
 
 
 def show_tab(page: Any, tab: str) -> None:
+    if page.evaluate(f"() => !!document.querySelector(\"div.tab-pane[data-value='{tab}'].active\")"):
+        return
     page.click(f"a[data-value='{tab}']")
     page.wait_for_selector(f"div.tab-pane[data-value='{tab}'].active")
     wait_idle(page)
@@ -170,13 +171,12 @@ def wait_filters(page: Any, timeout_ms: int = 30_000, **expected: str) -> None:
 
 
 def reset_filters(page: Any) -> None:
-    """Category, brand, login state back to "all"; the Overview tab shown."""
+    """Category, brand, login state back to "all" (with the pipeline tab shown, so nothing re-renders)."""
+    show_tab(page, "pipeline")  # the one dashboard the filters do not touch: resetting them renders nothing
     for input_id in ("filters-category", "filters-brand", "filters-login_state"):
         page.evaluate(CHOOSE_JS, [input_id, "(all)"])
         page.evaluate("(id) => Shiny.setInputValue(id, '(all)', {priority: 'event'})", input_id)
     wait_filters(page, category="(all)", brand="(all)", login_state="(all)")
-    if not page.evaluate("() => !!document.querySelector(\"div.tab-pane[data-value='overview'].active\")"):
-        show_tab(page, "overview")
 
 
 def dt_rows(page: Any, output_id: str) -> list[list[Any]]:

@@ -89,7 +89,7 @@ journeys_server <- function(id, filters, q) {
                             hjust = 0, size = 3.6, label.size = 0) +
         ggplot2::annotate("label", x = 0, y = 0.5, label = input$from_page, hjust = 1, size = 4, fontface = "bold") +
         ggplot2::scale_linewidth(range = c(1, 18), guide = "none") +
-        ggplot2::scale_x_continuous(limits = c(-0.9, 2.1)) + ggplot2::scale_y_continuous(limits = c(0, 1)) +
+        ggplot2::scale_x_continuous(limits = c(-0.9, 2.9)) + ggplot2::scale_y_continuous(limits = c(0, 1)) +
         ggplot2::theme_void()
     })
 
