@@ -69,6 +69,7 @@ def find_api(client: Any, name: str) -> dict[str, Any] | None:
     return apis[0] if apis else None
 
 
+@pytest.mark.slow
 def test_apigatewayv2_api_module_lifecycle(moto_server, tmp_path):
     apigw = moto_server.client("apigatewayv2")
     name = f"modtest-{uuid.uuid4().hex[:6]}"
@@ -153,6 +154,7 @@ def build_code_sha256() -> str:
     return json.loads(out.stdout.splitlines()[-1])["code_sha256"]
 
 
+@pytest.mark.slow
 def test_ingest_role(moto_server, tmp_path):
     prefix = f"{PROJECT}-local"
     bucket = f"{prefix}-raw-123456789012-us-east-1"
