@@ -1,7 +1,8 @@
 """A fast, seeded generator of raw objects in the ingest's stored NDJSON format (docs/event-contract.md §3).
 
 Simple on purpose (bench/traffic has the realistic simulator): clients browse in sessions of a few events,
-spread over one UTC day, with the funnel events the aggregates count.
+spread over one UTC day in arrival order (like the ingest's objects, each holds a short stretch of time), with
+the funnel events the aggregates count.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def _product(rng: random.Random) -> dict:
 
 
 def events(total: int, seed: int = 7, clients: int | None = None) -> Iterator[dict]:
-    """``total`` event lines: sessions of 3-15 events, ~5% reaching purchase, sorted by nothing in particular."""
+    """``total`` event lines: sessions of 3-15 events, ~5% reaching purchase, in roughly arrival order."""
     rng = random.Random(seed)
     n_clients = clients or max(1, total // 40)
     made = 0
     while made < total:
         client = f"c-{rng.randrange(n_clients)}"
-        ts = DAY + timedelta(seconds=rng.uniform(0, 86_000))
+        # sessions start in time order over the day (as traffic arrives), each within a few minutes' jitter
+        ts = DAY + timedelta(seconds=made / total * 86_000 + rng.uniform(0, 300))
         product = _product(rng)
         for step in range(rng.randint(3, 15)):
             if made >= total:

@@ -111,8 +111,10 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
 
             for stmt in sql.CLIENTS:
                 cur.execute(stmt)
-            for stmt in sql.SESSIONIZE:
+            for n, stmt in enumerate(sql.SESSIONIZE):
                 cur.execute(stmt, params)
+                if n == 0:  # small; its row count steers the join into dw.events towards the index
+                    cur.execute("ANALYZE etl_tc")
             cur.execute(sql.INSERT_EVENTS)
             result.events_loaded = cur.rowcount
             cur.execute(sql.UPDATE_OLD_EVENTS)
