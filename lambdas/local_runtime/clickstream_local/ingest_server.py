@@ -119,9 +119,16 @@ def to_payload_v2(method: str, target: str, headers: Mapping[str, str], body: by
     return event
 
 
+_log_lock = threading.Lock()
+
+
 def _log(doc: dict[str, Any]) -> None:
+    """One JSON line on stdout (the service log), written whole even with many request threads."""
     doc = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "logger": "clickstream_local.ingest", **doc}
-    print(json.dumps(doc), flush=True)
+    line = json.dumps(doc) + "\n"
+    with _log_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def _ip_prefix(ip: str) -> str:
@@ -224,6 +231,13 @@ def make_request_handler(lambda_handler: LambdaHandler, cors: CorsConfig,
     return IngestRequestHandler
 
 
+class IngestHTTPServer(ThreadingHTTPServer):
+    """A thread per connection; a listen backlog for bursts of clients (socketserver's default is 5)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 def check_loopback(host: str) -> None:
     """The local endpoint serves 127.0.0.1 only."""
     try:
@@ -235,11 +249,9 @@ def check_loopback(host: str) -> None:
 
 
 def make_server(host: str, port: int, lambda_handler: LambdaHandler, cors: CorsConfig,
-                access_log: bool = True) -> ThreadingHTTPServer:
+                access_log: bool = True) -> IngestHTTPServer:
     check_loopback(host)
-    server = ThreadingHTTPServer((host, port), make_request_handler(lambda_handler, cors, access_log))
-    server.daemon_threads = True
-    return server
+    return IngestHTTPServer((host, port), make_request_handler(lambda_handler, cors, access_log))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
