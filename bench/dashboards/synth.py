@@ -85,6 +85,7 @@ SELECT md5('event-' || k || '-' || i)::uuid,
  ORDER BY 2
 """
 
+# In session-start order, as the ETL writes them (it loads in time order), not in hash order.
 INSERT_SESSIONS = """
 INSERT INTO dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, session_date,
                          duration_seconds, event_count, page_view_count, landing_page, exit_page, is_engaged,
@@ -99,6 +100,7 @@ SELECT session_id, min(client_id), max(user_id), min(user_login_state), min(even
        count(*) FILTER (WHERE event_name = 'purchase'),
        coalesce(sum(coalesce(product_discount_price, product_price)) FILTER (WHERE event_name = 'purchase'), 0)
   FROM dw.events GROUP BY session_id
+ ORDER BY 5
 """
 
 INSERT_RUNS = """

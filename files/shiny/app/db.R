@@ -36,7 +36,15 @@ make_query_fn <- function(settings, connect = db_connect) {
   holder$con <- NULL
   run <- function(sql, params) {
     if (is.null(holder$con)) holder$con <- connect(settings)
-    if (length(params) == 0) DBI::dbGetQuery(holder$con, sql) else DBI::dbGetQuery(holder$con, sql, params)
+    # RPostgreSQL reports a failing statement as a warning ("Could not create execute") and a NULL result
+    # (the server's message goes to stderr, i.e. the app log): turn that into an error, never into "no data".
+    res <- withCallingHandlers(
+      if (length(params) == 0) DBI::dbGetQuery(holder$con, sql) else DBI::dbGetQuery(holder$con, sql, params),
+      warning = function(w) {
+        if (grepl("Could not create execute", conditionMessage(w), fixed = TRUE)) invokeRestart("muffleWarning")
+      })
+    if (is.null(res)) stop("a warehouse query failed (the server's message is in the app log)", call. = FALSE)
+    res
   }
   function(sql, params = list()) {
     params <- bind_params(params)

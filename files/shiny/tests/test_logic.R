@@ -95,6 +95,10 @@ check("verdict: ok only when the run succeeded and data is fresh",
 check("common paths: N outside 1..10 refused before any query", throws(common_paths(function(...) stop("no"), list(), 11),
                                                                         "between 1 and 10"))
 check("next pages: no page chosen -> empty, no query", nrow(next_pages(function(...) stop("no"), list(), "")) == 0)
+pd <- data.frame(activity_date = as.Date(c("2024-05-10", "2024-05-09", "2024-05-08")), sessions = c(1000, 2500, 4000))
+check("paths: first day holding the newest N sessions", path_first_day(pd, 3000, as.Date("2024-05-01")) ==
+        as.Date("2024-05-09") && path_first_day(pd, 900, as.Date("2024-05-01")) == as.Date("2024-05-10") &&
+        path_first_day(pd, 99999, as.Date("2024-05-01")) == as.Date("2024-05-01"))
 lay <- flow_layout(data.frame(next_page = c("/a", "/b"), transitions = c(3, 1)), "/")
 check("flow layout: one band per next page, left to right", all(lay$x_from == 0) && all(lay$x_to == 1) &&
         lay$y[1] > lay$y[2])

@@ -27,12 +27,9 @@ SELECT to_page AS next_page, sum(transitions) AS transitions
    AND from_page = $4
  GROUP BY to_page ORDER BY transitions DESC, next_page LIMIT $5::int"
 
-SQL_PAGE_CHOICES <- "
-SELECT from_page AS page, sum(transitions) AS transitions
-  FROM dw.agg_daily_page_transitions
- WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
-   AND from_page <> '(entrance)'
- GROUP BY from_page ORDER BY transitions DESC, page LIMIT $4::int"
+# Pages offered in "next pages from": the landing pages of the period (an index range of the primary key); any
+# other page can be typed in.
+SQL_PAGE_CHOICES <- SQL_LANDING_PAGES
 
 # Paths need each session's ordered page views, which no aggregate keeps; reading them for every session of a long
 # period does not scale (a week of a 10M-event DW is millions of events). So paths cover the most recent
@@ -41,6 +38,13 @@ SELECT from_page AS page, sum(transitions) AS transitions
 # (bound timestamps, so the BRIN index on event_timestamp is used) for those sessions only.
 PATH_MAX_SESSIONS <- 3000
 
+SQL_SESSIONS_PER_DAY <- "
+SELECT activity_date, sum(sessions) AS sessions FROM dw.agg_daily_sessions
+ WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+ GROUP BY activity_date ORDER BY activity_date DESC"
+
+# $1: the first day that can hold one of the newest $4 sessions (from SQL_SESSIONS_PER_DAY), so only the days
+# from $1 to the end of the period ($2) are read.
 SQL_PATH_WINDOW <- "
 SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end) AS last_end
   FROM (SELECT session_start, session_end FROM dw.sessions
@@ -52,14 +56,14 @@ SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end)
 SQL_COMMON_PATHS <- "
 WITH s AS (
   SELECT session_id FROM dw.sessions
-   WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
-     AND session_start >= $6::timestamptz
+   WHERE session_date BETWEEN ($1::timestamptz AT TIME ZONE 'UTC')::date AND $2::date
+     AND ($3 = '(all)' OR user_login_state = $3) AND session_start >= $1::timestamptz
 ), pv AS (
   SELECT e.session_id, e.page_url_path,
          row_number() OVER (PARTITION BY e.session_id ORDER BY e.event_timestamp, e.event_id) AS rn
     FROM dw.events e JOIN s USING (session_id)
    WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-     AND e.event_timestamp >= $6::timestamptz AND e.event_timestamp <= $7::timestamptz
+     AND e.event_timestamp >= $1::timestamptz AND e.event_timestamp <= $6::timestamptz
 )
 SELECT path, count(*) AS sessions, max(pages) AS pages FROM (
   SELECT session_id, string_agg(page_url_path, ' → ' ORDER BY rn) AS path, count(*) AS pages
@@ -72,6 +76,14 @@ journey_params <- function(f) list(f$start, f$end, f$login_state)
 with_share <- function(d, col) {
   d[[paste0(col, "_share")]] <- safe_ratio(d[[col]], sum(d[[col]]))
   d
+}
+
+# Sessions per day, newest first -> the earliest day needed to hold the newest `max_sessions` sessions.
+path_first_day <- function(per_day, max_sessions, start) {
+  if (nrow(per_day) == 0) return(start)
+  per_day <- per_day[order(per_day$activity_date, decreasing = TRUE), ]
+  enough <- which(cumsum(per_day$sessions) >= max_sessions)
+  if (length(enough) == 0) start else as.Date(per_day$activity_date[enough[1]])
 }
 
 landing_pages <- function(q, f, limit = 15) with_share(q(SQL_LANDING_PAGES, c(journey_params(f), limit)), "sessions")
@@ -89,13 +101,15 @@ page_choices <- function(q, f, limit = 300) q(SQL_PAGE_CHOICES, c(journey_params
 common_paths <- function(q, f, n_pages = 3, limit = 15, max_sessions = PATH_MAX_SESSIONS) {
   n_pages <- as.integer(n_pages)
   if (is.na(n_pages) || n_pages < 1 || n_pages > 10) stop("the number of pages must be between 1 and 10", call. = FALSE)
-  w <- q(SQL_PATH_WINDOW, c(journey_params(f), max_sessions))
+  per_day <- q(SQL_SESSIONS_PER_DAY, journey_params(f))
+  from_day <- path_first_day(per_day, max_sessions, f$start)
+  w <- q(SQL_PATH_WINDOW, list(from_day, f$end, f$login_state, max_sessions))
   if (nrow(w) == 0 || num0(w$sessions) == 0) {
     d <- data.frame(path = character(), sessions = numeric(), pages = numeric())
     attr(d, "sessions_considered") <- 0
     return(d)
   }
-  d <- q(SQL_COMMON_PATHS, c(journey_params(f), n_pages, limit, list(w$first_start, w$last_end)))
+  d <- q(SQL_COMMON_PATHS, list(w$first_start, f$end, f$login_state, n_pages, limit, w$last_end))
   attr(d, "sessions_considered") <- num0(w$sessions)
   attr(d, "capped") <- num0(w$sessions) >= max_sessions
   d

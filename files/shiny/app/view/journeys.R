@@ -12,7 +12,8 @@ journeys_ui <- function(id) {
     ),
     section_card(
       "Next pages from a chosen page",
-      shiny::selectizeInput(ns("from_page"), "From page", choices = NULL, width = "420px"),
+      shiny::selectizeInput(ns("from_page"), "From page (a landing page, or type any page path)", choices = NULL,
+                            width = "420px", options = list(create = TRUE)),
       shiny::fluidRow(
         shiny::column(7, shiny::plotOutput(ns("flow"), height = 320)),
         shiny::column(5, shiny::uiOutput(ns("next_table")))
@@ -65,14 +66,12 @@ journeys_server <- function(id, filters, q) {
       share_table(exits(), session$ns("exit-table"), "page", "Exit page", "sessions", "Sessions")
     })
 
-    # Page choices follow the filters; keep the chosen page when it is still there, else the top landing page.
+    # Page choices (the landing pages) follow the filters; the chosen page stays chosen, else the top landing page.
     shiny::observe({
       pages <- page_choices(q, filters())
       current <- shiny::isolate(input$from_page)
-      top_landing <- if (nrow(landing()) > 0) landing()$page[1] else NULL
-      selected <- if (!is.null(current) && current %in% pages) current else
-        if (!is.null(top_landing) && top_landing %in% pages) top_landing else pages[1]
-      shiny::updateSelectizeInput(session, "from_page", choices = pages, selected = selected %||% character())
+      selected <- if (!is.null(current) && nzchar(current)) current else if (length(pages)) pages[1] else character()
+      shiny::updateSelectizeInput(session, "from_page", choices = unique(c(selected, pages)), selected = selected)
     })
 
     next_df <- shiny::reactive(next_pages(q, filters(), input$from_page))
