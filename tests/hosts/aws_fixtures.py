@@ -1,4 +1,7 @@
-"""What the compute tag expects to exist, made directly in the emulator (the network and iam roles have their own tests)."""
+"""What the compute tag expects to exist, made directly in the emulator.
+
+The network and iam roles have their own tests; these tests only need their results.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,33 @@
+"""Each host role's Molecule scenario on this machine: converge, idempotence (changed=0), verify."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.moto import MotoServer
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = ["postgresql", "oltp_db", "dw_db", "shiny_server"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("role", ROLES)
+def test_molecule_scenario(role: str, moto_server: MotoServer) -> None:
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, **moto_server.env(), "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    env.pop("ANSIBLE_CONFIG", None)
+    proc = subprocess.run([str(venv_bin / "molecule"), "test", "-s", "default"], cwd=REPO / "roles" / role,
+                          env=env, capture_output=True, text=True, timeout=1700)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    for action in ("converge", "idempotence", "verify"):
+        done = (f"default > {action}: Executed: Successful", f"[default > {action}] Executed: Successful")
+        assert any(d in out for d in done), f"{action} did not succeed:\n{out[-4000:]}"
