@@ -107,12 +107,22 @@ document.addEventListener('DOMContentLoaded', function () {
 
 def wait_idle(page: Any, quiet_ms: int = 600, timeout_ms: int = 90_000) -> None:
     """Wait until Shiny is idle and no output has changed for `quiet_ms` (covers the filters' debounce)."""
-    page.wait_for_function(
-        """(quiet) => window.__cs && !document.documentElement.classList.contains('shiny-busy')
-             && !document.querySelector('.recalculating')
-             && Date.now() - window.__cs.last > quiet""",
-        arg=quiet_ms, timeout=timeout_ms, polling=100,
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """(quiet) => window.__cs && !document.documentElement.classList.contains('shiny-busy')
+                 && !document.querySelector('.recalculating')
+                 && Date.now() - window.__cs.last > quiet""",
+            arg=quiet_ms, timeout=timeout_ms, polling=100,
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            """() => JSON.stringify({probe: window.__cs, now: Date.now(),
+                 busy: document.documentElement.classList.contains('shiny-busy'),
+                 recalculating: Array.from(document.querySelectorAll('.recalculating')).map(e => e.id),
+                 connected: !!(window.Shiny && Shiny.shinyapp && Shiny.shinyapp.isConnected())})""")
+        raise AssertionError(f"Shiny did not settle within {timeout_ms} ms: {state}") from None
 
 
 def current_filters(page: Any) -> dict[str, str]:
