@@ -42,7 +42,10 @@ PROJECT_TAGS = {"Project": "clickstream", "Environment": "local"}
 # Who may reach the public OLTP instance and Shiny in this test (documentation ranges, RFC 5737).
 TRUSTED = ["198.51.100.0/24", "203.0.113.7/32"]
 ADMIN = ["192.0.2.0/28"]
-EXTRA_VARS = json.dumps({"network_oltp_trusted_cidrs": TRUSTED, "network_admin_cidrs": ADMIN})
+# The local inventory turns the TLS-only bucket policy off (moto ignores policy conditions, so it would deny every
+# plain-HTTP request); the role's default, as on AWS, is on: check that.
+EXTRA_VARS = json.dumps({"network_oltp_trusted_cidrs": TRUSTED, "network_admin_cidrs": ADMIN,
+                         "storage_deny_insecure_transport": True})
 
 
 @dataclass
@@ -391,8 +394,12 @@ def _add_what_other_roles_create(moto: MotoServer, subnets: dict[str, dict[str, 
             SubnetId=subnets[f"{PREFIX}-{subnet}"]["SubnetId"],
             IamInstanceProfile={"Name": ROLES["ec2-ssm"]},
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
-    moto.client("s3").put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}")
-    moto.client("s3").put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}\n")
+    # Two versions of one raw object (the bucket is versioned). moto would deny these plain-HTTP writes under the
+    # TLS-only policy (it ignores the condition), so the test drops the policy first.
+    s3 = moto.client("s3")
+    s3.delete_bucket_policy(Bucket=BUCKETS["raw"])
+    s3.put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}")
+    s3.put_object(Bucket=BUCKETS["raw"], Key="events/2024/01/01/00/events-x.json", Body=b"{}\n")
 
 
 @dataclass
