@@ -32,7 +32,8 @@ def test_defaults_open_nothing_to_the_internet() -> None:
     assert rendered["shiny"] == []
     assert rendered["etl_lambda"] == []
     assert [r["cidr_ip"] for r in rendered["endpoints"]] == ["10.0.0.0/16"]
-    assert {r["group_name"] for r in rendered["dw"]} == {"clickstream-local-sg-etl-lambda", "clickstream-local-sg-shiny"}
+    expected_dw_sources = {"clickstream-local-sg-etl-lambda", "clickstream-local-sg-shiny"}
+    assert {r["group_name"] for r in rendered["dw"]} == expected_dw_sources
 
 
 @pytest.mark.parametrize(("extra", "oltp", "shiny"), [
