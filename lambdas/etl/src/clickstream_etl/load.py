@@ -12,7 +12,8 @@ import psycopg2.extras
 
 from . import faults, sql
 from .config import Settings
-from .prepare import Prepared, prepare_object, split_lines
+from .fast import split_object
+from .prepare import Prepared, prepare_lines, prepare_object, split_lines
 from .source import RawObject
 
 
@@ -25,6 +26,7 @@ class BatchResult:
     rejects: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
     parse_fallback: bool = False
+    fast_fallback: bool = False
 
 
 def source_uri(bucket: str, key: str) -> str:
@@ -56,6 +58,24 @@ def _stage_raw(cur, payload: bytes) -> bool:
     _copy(cur, sql.COPY_RAW_TEXT, payload)
     cur.execute(sql.RAW_FROM_TEXT)
     return True
+
+
+def _stage_fast(cur, objects: list[tuple[RawObject, bytes]]) -> tuple[list[Prepared], bool]:
+    """COPY the lines Python could type (fast.py) into etl_fast; the rest prepared for the jsonb path.
+
+    If PostgreSQL refuses a typed value (a check in fast.py was too lenient), every line of the batch takes
+    the jsonb path instead, exactly as before the fast path existed. Returns (slow-path rows, fast path used).
+    """
+    cur.execute(sql.CREATE_FAST)
+    splits = [split_object(data, i, split_lines(data)) for i, (_, data) in enumerate(objects)]
+    cur.execute("SAVEPOINT etl_fast")
+    try:
+        _copy(cur, sql.COPY_FAST, b"".join(s.rows for s in splits))
+        cur.execute("RELEASE SAVEPOINT etl_fast")
+    except psycopg2.DataError:
+        cur.execute("ROLLBACK TO SAVEPOINT etl_fast")
+        return [prepare_object(data, i) for i, (_, data) in enumerate(objects)], False
+    return [prepare_lines(s.slow, i, s.lines) for i, s in enumerate(splits)], True
 
 
 def _normalize(cur, params: dict) -> bool:
@@ -92,12 +112,15 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
             psycopg2.extras.execute_values(
                 cur, "INSERT INTO etl_files (file_idx, source_file, last_modified) VALUES %s",
                 [(i, source_uri(bucket, o.key), o.last_modified) for i, (o, _) in enumerate(objects)])
-            prepared: list[Prepared] = [prepare_object(data, i) for i, (_, data) in enumerate(objects)]
+            prepared, fast_ok = _stage_fast(cur, objects)
             result.lines = sum(p.lines for p in prepared)
             fallback = _stage_raw(cur, b"".join(p.copy_data for p in prepared))
             faults.checkpoint("after_copy")
             fallback = _normalize(cur, params) or fallback
+            if fast_ok:
+                cur.execute(sql.FAST_TO_NORM, params)
             result.parse_fallback = fallback
+            result.fast_fallback = not fast_ok
 
             cur.execute(sql.REJECTS)
             rejects = [(i, line, reason, detail, event_id) for i, line, reason, detail, event_id in cur.fetchall()]

@@ -50,17 +50,12 @@ def split_lines(data: bytes) -> list[bytes]:
     return parts
 
 
-def prepare_object(data: bytes, file_idx: int) -> Prepared:
-    """COPY rows for every non-blank line; lines that cannot be stored as text become pre-rejects."""
-    lines = split_lines(data)
+def prepare_lines(numbered: list[tuple[int, bytes]], file_idx: int, total_lines: int) -> Prepared:
+    """Like ``prepare_object`` for some of an object's lines, given as (line number, raw line)."""
     prefix = b"%d\t" % file_idx
-    if _clean(data):
-        rows = [b"%s%d\t%s\n" % (prefix, i, line) for i, line in enumerate(_escape(data).split(b"\n"), 1)
-                if i <= len(lines) and line.strip()]
-        return Prepared(b"".join(rows), len(lines))
     rows = []
     rejects: list[PreReject] = []
-    for i, line in enumerate(lines, 1):
+    for i, line in numbered:
         if not line.strip():
             continue
         if _clean(line):
@@ -69,4 +64,15 @@ def prepare_object(data: bytes, file_idx: int) -> Prepared:
         reason = "NUL byte in line" if b"\x00" in line else "line is not valid UTF-8"
         rejects.append(PreReject(i, "malformed_json", reason,
                                  line.replace(b"\x00", b"").decode("utf-8", errors="replace")))
-    return Prepared(b"".join(rows), len(lines), rejects)
+    return Prepared(b"".join(rows), total_lines, rejects)
+
+
+def prepare_object(data: bytes, file_idx: int) -> Prepared:
+    """COPY rows for every non-blank line; lines that cannot be stored as text become pre-rejects."""
+    lines = split_lines(data)
+    prefix = b"%d\t" % file_idx
+    if _clean(data):
+        rows = [b"%s%d\t%s\n" % (prefix, i, line) for i, line in enumerate(_escape(data).split(b"\n"), 1)
+                if i <= len(lines) and line.strip()]
+        return Prepared(b"".join(rows), len(lines))
+    return prepare_lines(list(enumerate(lines, 1)), file_idx, len(lines))

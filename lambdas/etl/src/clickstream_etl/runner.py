@@ -156,7 +156,8 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
                 reasons.update(b.rejects_by_reason)
                 LOG.info(json.dumps({"message": "batch loaded", "run_id": result.run_id, "files": b.files,
                                      "lines": b.lines, "events": b.events_loaded, "duplicates": b.duplicates,
-                                     "rejects": b.rejects, "parse_fallback": b.parse_fallback}))
+                                     "rejects": b.rejects, "parse_fallback": b.parse_fallback,
+                                     "fast_fallback": b.fast_fallback}))
             for f in futures:
                 f.cancel()
         result.files_remaining = result.files_seen - result.files_loaded

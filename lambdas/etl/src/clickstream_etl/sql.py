@@ -399,3 +399,42 @@ REFRESH = [
        GROUP BY 1, 2, 3, 4""",
     "DELETE FROM etl.dirty_days WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
 ]
+
+# ---------------------------------------------------------------------------------------------------------
+# Fast path (fast.py): lines already parsed and typed in Python, COPYed as typed columns, then given the
+# freshness/future checks and the same derived columns as normalize_sql.
+
+CREATE_FAST = """
+CREATE TEMP TABLE etl_fast (
+    file_idx integer NOT NULL, line_no integer NOT NULL, event_id uuid NOT NULL,
+    event_timestamp timestamptz NOT NULL, event_name text NOT NULL, user_id text, login_t text,
+    identity_source text, client_id text NOT NULL, client_session_id text, page_url_path text,
+    page_referrer text, page_title text, product_id text, product_name text, product_category text,
+    product_brand text, product_price numeric(14, 2), product_discount_price numeric(14, 2),
+    product_url_path text, quantity integer, order_id text, search_term text, received_at_j timestamptz,
+    request_id text
+) ON COMMIT DROP
+"""
+COPY_FAST = "COPY etl_fast FROM STDIN"
+
+FAST_TO_NORM = """
+INSERT INTO etl_norm (file_idx, line_no, source_file, problem, event_id_t, event_id, event_timestamp, event_name,
+    user_id, user_login_state, identity_source, client_id, client_session_id, page_url_path, page_referrer,
+    page_title, product_id, product_name, product_category, product_brand, product_price, product_discount_price,
+    product_url_path, quantity, order_id, search_term, received_at, request_id)
+SELECT x.file_idx, x.line_no, f.source_file,
+       CASE
+         WHEN coalesce(x.received_at_j, f.last_modified) IS NULL THEN 'missing_field:received_at'
+         WHEN x.event_timestamp < coalesce(x.received_at_j, f.last_modified) - %(freshness)s
+           THEN 'stale_event:older than the freshness window before received_at'
+         WHEN x.event_timestamp > coalesce(x.received_at_j, f.last_modified) + %(future_skew)s
+           THEN 'future_event:later than the allowed skew after received_at'
+       END,
+       x.event_id::text, x.event_id, x.event_timestamp, x.event_name, x.user_id,
+       coalesce(x.login_t, CASE WHEN x.user_id IS NOT NULL THEN 'logged_in' ELSE 'logged_out' END),
+       x.identity_source, x.client_id, x.client_session_id, x.page_url_path, x.page_referrer, x.page_title,
+       x.product_id, x.product_name, x.product_category, x.product_brand, x.product_price,
+       x.product_discount_price, x.product_url_path, x.quantity, x.order_id, x.search_term,
+       coalesce(x.received_at_j, f.last_modified), x.request_id
+FROM etl_fast x JOIN etl_files f USING (file_idx)
+"""
