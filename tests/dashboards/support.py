@@ -106,13 +106,15 @@ document.addEventListener('DOMContentLoaded', function () {
 
 
 def wait_idle(page: Any, quiet_ms: int = 600, timeout_ms: int = 90_000) -> None:
-    """Wait until Shiny is idle and no output has changed for `quiet_ms` (covers the filters' debounce)."""
+    """Wait until Shiny is idle, no visible output is recalculating and nothing has changed for `quiet_ms` (covers
+    the filters' debounce). Outputs of hidden tabs are suspended by Shiny and may keep a stale "recalculating"
+    mark (e.g. the pipeline tab's timed refresh fired while it was hidden), so only visible ones count."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
         page.wait_for_function(
             """(quiet) => window.__cs && !document.documentElement.classList.contains('shiny-busy')
-                 && !document.querySelector('.recalculating')
+                 && !Array.from(document.querySelectorAll('.recalculating')).some(e => e.offsetParent !== null)
                  && Date.now() - window.__cs.last > quiet""",
             arg=quiet_ms, timeout=timeout_ms, polling=100,
         )
