@@ -101,7 +101,7 @@ def main() -> int:
     sys.path[:0] = [str(REPO / "bench"), str(REPO), str(REPO / "lambdas/ingest/src"), str(REPO / "lambdas/etl/src"),
                     str(REPO / "lambdas/local_runtime"), str(REPO / "collections")]
     selected = [b.strip() for b in args.only.split(",") if b.strip()] or list(BENCHES)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     sections, failures, raw = [], [], {}
     for name in selected:
         print(f"[bench] {name} ...", flush=True)
