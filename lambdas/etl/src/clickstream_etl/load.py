@@ -12,7 +12,7 @@ import psycopg2.extras
 
 from . import faults, sql
 from .config import Settings
-from .fast import split_object
+from .fast import FastSplit, split_object
 from .prepare import Prepared, prepare_lines, prepare_object, split_lines
 from .source import RawObject
 
@@ -60,14 +60,21 @@ def _stage_raw(cur, payload: bytes) -> bool:
     return True
 
 
-def _stage_fast(cur, objects: list[tuple[RawObject, bytes]]) -> tuple[list[Prepared], bool]:
+def split_for_batch(data: bytes, file_idx: int) -> FastSplit:
+    """The fast-path split of the batch's ``file_idx``-th object (the runner does this in its fetch threads)."""
+    return split_object(data, file_idx, split_lines(data))
+
+
+def _stage_fast(cur, objects: list[tuple[RawObject, bytes]],
+                splits: list[FastSplit] | None) -> tuple[list[Prepared], bool]:
     """COPY the lines Python could type (fast.py) into etl_fast; the rest prepared for the jsonb path.
 
     If PostgreSQL refuses a typed value (a check in fast.py was too lenient), every line of the batch takes
     the jsonb path instead, exactly as before the fast path existed. Returns (slow-path rows, fast path used).
     """
     cur.execute(sql.CREATE_FAST)
-    splits = [split_object(data, i, split_lines(data)) for i, (_, data) in enumerate(objects)]
+    if splits is None:
+        splits = [split_for_batch(data, i) for i, (_, data) in enumerate(objects)]
     cur.execute("SAVEPOINT etl_fast")
     try:
         _copy(cur, sql.COPY_FAST, b"".join(s.rows for s in splits))
@@ -98,8 +105,10 @@ def _raw_line(data: bytes, line_no: int) -> str:
 
 
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-               run_id: int) -> BatchResult:
+               run_id: int, splits: list[FastSplit] | None = None) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
+
+    ``splits``: ``split_for_batch(data, i)`` of each object if the caller already made them (else made here).
 
     On any error the transaction is rolled back and the objects stay pending.
     """
@@ -112,7 +121,7 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
             psycopg2.extras.execute_values(
                 cur, "INSERT INTO etl_files (file_idx, source_file, last_modified) VALUES %s",
                 [(i, source_uri(bucket, o.key), o.last_modified) for i, (o, _) in enumerate(objects)])
-            prepared, fast_ok = _stage_fast(cur, objects)
+            prepared, fast_ok = _stage_fast(cur, objects, splits)
             result.lines = sum(p.lines for p in prepared)
             fallback = _stage_raw(cur, b"".join(p.copy_data for p in prepared))
             faults.checkpoint("after_copy")
