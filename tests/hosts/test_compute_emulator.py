@@ -85,6 +85,15 @@ def test_compute_instances_in_emulator(emulator_with_network: MotoServer, tmp_pa
     assert groups["dw"]["hosts"] == [f"{PREFIX}-dw"]
     assert groups["shiny"]["hosts"] == [f"{PREFIX}-dw"]
 
+    # The admin-access playbook prints the Session Manager port-forward commands for these instance ids.
+    admin = run_playbook("playbooks/admin-access.yml", env=env)
+    assert admin.rc == 0, admin.output[-3000:]
+    text = " ".join(admin.output.split())
+    assert f"--target {dw['InstanceId']} --document-name AWS-StartPortForwardingSession" in text
+    assert f'"host":["{dw["PrivateIpAddress"]}"],"portNumber":["3838"]' in text
+    assert f"--target {oltp['InstanceId']} --document-name AWS-StartPortForwardingSession" in text
+    assert admin.changed == 0
+
 
 @pytest.mark.integration
 def test_compute_fails_clearly_without_network(moto_server: MotoServer) -> None:
