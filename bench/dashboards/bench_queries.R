@@ -10,7 +10,13 @@ end <- as.Date(args[4])
 for (f in c(file.path(app_dir, "app", c("settings.R", "db.R")), sort(Sys.glob(file.path(app_dir, "app/logic/*.R"))))) {
   source(f)
 }
-q <- make_query_fn(load_settings())
+# The app's connection settings, except a longer statement timeout: the raw-table baselines can take longer
+# than the app's 20 s limit on 10M events.
+q <- make_query_fn(load_settings(), connect = function(s) {
+  con <- db_connect(s)
+  DBI::dbExecute(con, "SET statement_timeout = '600s'")
+  con
+})
 f7 <- make_filters(c(end - 6, end))
 f30 <- make_filters(c(end - 29, end))
 fcat <- make_filters(c(end - 6, end), category = "laptops")
