@@ -54,7 +54,8 @@ def run_playbook(playbook: str, *args: str, env: dict[str, str] | None = None,
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, *args]
     if inventory:
         cmd[1:1] = ["-i", inventory]
-    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
     recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
              for m in _RECAP.finditer(out)}
