@@ -145,11 +145,12 @@ def show_tab(page: Any, tab: str) -> None:
 
 
 CHOOSE_JS = """([id, v]) => { const el = document.getElementById(id);
-  if (el && el.selectize && Object.prototype.hasOwnProperty.call(el.selectize.options, v)) {
+  if (el && el.selectize && Object.prototype.hasOwnProperty.call(el.selectize.options, v)
+      && el.selectize.getValue() !== v) {
     el.selectize.setValue(v); return 'selectize'; }
   const radio = Array.from(document.querySelectorAll(`input[type=radio][name="${id}"]`)).find(r => r.value === v);
-  if (radio) { radio.click(); return 'radio'; }
-  return null; }"""
+  if (radio && !radio.checked) { radio.click(); return 'radio'; }
+  return null; }"""  # null: the widget already shows v (or does not offer it): fall back to Shiny.setInputValue
 
 
 def set_input(page: Any, input_id: str, value: Any) -> None:

@@ -338,9 +338,13 @@ def test_sql_injection_in_filters_is_harmless(page, sql, period, screenshots_dir
         show_tab(page, tab)
         assert empty_state_visible(page, tab), f"{tab}: the payload must simply match nothing"
     set_input(page, "filters-login_state", "(all)")
+    wait_filters(page, login_state="(all)")
     show_tab(page, "journeys")
+    assert table_rows(page, "journeys-landing-table"), "landing pages are back once the login state is valid"
     set_input(page, "journeys-from_page", INJECTION)
+    assert page.evaluate("() => Shiny.shinyapp.$inputValues['journeys-from_page']") == INJECTION
     assert table_rows(page, "journeys-next-table") is None  # no rows: "no data" message instead of a table
+    assert "No data" in page.inner_text("#journeys-next_table")
     _shot(page, screenshots_dir, "injection")
     assert sql("SELECT to_regclass('public.events') IS NOT NULL, to_regclass('dw.events') IS NOT NULL") == [
         (True, True)]
