@@ -101,7 +101,7 @@ def loaded_dw(pg_server, moto_server) -> LoadedDW:
     return LoadedDW(dsn=dsn, port=pg_server.port, name=DB_NAME, etl_runs=runs)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shiny_app(loaded_dw: LoadedDW, artifacts_dir: Path, tmp_path_factory) -> Iterator[ShinyApp]:
     """The app as the shiny_server role runs it: settings in a 0600 file named by CLICKSTREAM_DB_CONFIG."""
     cfg = tmp_path_factory.mktemp("shiny") / "db.env"
@@ -120,9 +120,11 @@ def screenshots_dir(artifacts_dir: Path) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _browser_page(shiny_app: ShinyApp) -> Iterator[Any]:
-    """One browser page on the app for the whole session (starting chromium and Shiny's page costs seconds)."""
+    """One browser page on the app for the dashboard tests (starting chromium and Shiny's page costs seconds).
+    Package scope, not session: Playwright's sync API runs one event loop per thread, so a browser left open
+    past this package would make every later `sync_playwright()` (e2e, tracker) fail."""
     console: list[str] = []
     with browser_page(shiny_app.url, console) as p:
         p.console_errors = console  # type: ignore[attr-defined]
