@@ -7,7 +7,11 @@ dw_db role, and ``bench_queries.R`` times every query function of the app (files
 RPostgreSQL exactly as the app calls them: median and p95 per query. Baseline, in the same run: the same numbers
 computed from the raw ``dw.events``/``dw.sessions`` tables instead of the aggregates.
 
-Usage: python bench/dashboards/bench_dashboards.py [--quick]
+Usage: python bench/dashboards/bench_dashboards.py [--quick] [--keep-dir DIR]
+
+--keep-dir DIR (for iterating on query plans): build the warehouse into a cluster under DIR and keep it; a later
+run with the same DIR and size reuses it (only new migrations are applied, no synthesis), so the timings can be
+repeated in seconds. Without it the cluster is thrown away.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +42,10 @@ def p95(values: list[float]) -> float:
     return v[min(len(v) - 1, max(0, round(0.95 * (len(v) - 1))))]
 
 
-def _grant_reader(conn, dbname: str) -> None:
+def _grant_reader(conn, dbname: str, create_role: bool = True) -> None:
     with conn.cursor() as cur:
-        cur.execute("CREATE ROLE dashboard_reader LOGIN")
+        if create_role:
+            cur.execute("CREATE ROLE dashboard_reader LOGIN")
         cur.execute(f"GRANT CONNECT ON DATABASE {dbname} TO dashboard_reader")
         cur.execute("GRANT USAGE ON SCHEMA dw, etl TO dashboard_reader")
         cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA dw TO dashboard_reader")
@@ -47,7 +53,52 @@ def _grant_reader(conn, dbname: str) -> None:
     conn.commit()
 
 
-def run(quick: bool = False) -> dict:
+class _KeptServer:
+    """A PostgreSQL cluster in `root`/data that survives the run (stopped, not removed, on close())."""
+
+    def __init__(self, root: Path) -> None:
+        from tests.support.net import free_port, wait_for_port
+        from tests.support.postgres import PG_BIN, _as_postgres
+
+        self._pg_ctl, self._as_postgres = str(PG_BIN / "pg_ctl"), _as_postgres
+        self.dir, self.datadir, self.port = root, root / "data", free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.chown(root, "postgres", "postgres")
+        if not self.datadir.exists():
+            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
+                          "-E", "UTF8", "--locale=C.UTF-8"])
+        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={root} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
+                "-c shared_buffers=256MB -c timezone=UTC")
+        _as_postgres([self._pg_ctl, "-D", str(self.datadir), "-l", str(root / "log"), "-o", opts, "-w", "start"])
+        wait_for_port(self.port)
+        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def database_exists(self, name: str) -> bool:
+        import psycopg2
+
+        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            found = cur.fetchone() is not None
+        conn.close()
+        return found
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
+
+    def close(self) -> None:
+        self._as_postgres([self._pg_ctl, "-D", str(self.datadir), "-m", "fast", "stop"])
+
+
+def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     _paths()
     import psycopg2
     from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
@@ -58,16 +109,30 @@ def run(quick: bool = False) -> dict:
     n_events = 1_000_000 if quick else 10_000_000
     reps, baseline_reps = (10, 3) if quick else (15, 3)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    server = PostgresServer()
+    server = _KeptServer(keep_dir) if keep_dir else PostgresServer()
+    marker = keep_dir / f"built-{n_events}.json" if keep_dir else None
     try:
-        dsn = server.create_database("clickstream_dw")
-        conn = psycopg2.connect(dsn)
-        apply_migrations(conn, str(REPO / "sql" / "dw"))
-        t0 = time.monotonic()
-        sizes = synthesize(conn, n_events, days=30, end=end)
-        build_s = time.monotonic() - t0
-        _grant_reader(conn, "clickstream_dw")
-        conn.close()
+        if marker and marker.exists() and server.database_exists("clickstream_dw"):
+            built = json.loads(marker.read_text())
+            end, sizes, build_s = dt.datetime.fromisoformat(built["end"]), built["sizes"], built["build_s"]
+            conn = psycopg2.connect(server.dsn.replace("dbname=postgres", "dbname=clickstream_dw"))
+            if apply_migrations(conn, str(REPO / "sql" / "dw")):
+                _grant_reader(conn, "clickstream_dw", create_role=False)
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("ANALYZE")
+            conn.close()
+        else:
+            dsn = server.create_database("clickstream_dw")
+            conn = psycopg2.connect(dsn)
+            apply_migrations(conn, str(REPO / "sql" / "dw"))
+            t0 = time.monotonic()
+            sizes = synthesize(conn, n_events, days=30, end=end)
+            build_s = time.monotonic() - t0
+            _grant_reader(conn, "clickstream_dw")
+            conn.close()
+            if marker:
+                marker.write_text(json.dumps({"end": end.isoformat(), "sizes": sizes, "build_s": build_s}))
         env = {**os.environ, "DW_HOST": "127.0.0.1", "DW_PORT": str(server.port), "DW_NAME": "clickstream_dw",
                "DW_USER": "dashboard_reader", "DW_PASSWORD": ""}
         env.pop("CLICKSTREAM_DB_CONFIG", None)
@@ -114,8 +179,9 @@ def run(quick: bool = False) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M events instead of 10M")
+    ap.add_argument("--keep-dir", type=Path, help="build the DW into a cluster under this dir and keep/reuse it")
     args = ap.parse_args()
-    result = run(quick=args.quick)
+    result = run(quick=args.quick, keep_dir=args.keep_dir)
     print(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -1,6 +1,8 @@
 # Overview and time trends: totals with change against the previous period, activity per hour and per day,
-# weekday x hour heatmap. Reads dw.agg_hourly_activity and dw.agg_daily_sessions; distinct visitors come from
-# dw.sessions (a distinct count cannot be summed from daily aggregates).
+# weekday x hour heatmap. Reads dw.agg_hourly_activity and dw.agg_daily_sessions; distinct visitors (a distinct
+# count cannot be summed from per-day counts) from dw.agg_daily_client_returns: the clients active in the period
+# are those active on a day of it whose previous active day is before the period (sql/dw/0005_*). Its login-state
+# key is '(all)' for all sessions, like the filter value.
 # Category and brand do not apply here (activity is not per product); the login state does.
 
 SQL_OVERVIEW_TOTALS <- "
@@ -10,8 +12,9 @@ SELECT
   (SELECT coalesce(sum(page_views), 0) FROM dw.agg_hourly_activity
     WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) AS page_views,
   d.sessions, d.converted_sessions, d.revenue,
-  (SELECT count(*) FROM (SELECT DISTINCT client_id FROM dw.sessions
-    WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)) c) AS users
+  (SELECT coalesce(sum(clients), 0) FROM dw.agg_daily_client_returns
+    WHERE user_login_state = $3 AND activity_date BETWEEN $1::date AND $2::date
+      AND previous_date < $1::date) AS users
 FROM (SELECT coalesce(sum(sessions), 0) AS sessions, coalesce(sum(converted_sessions), 0) AS converted_sessions,
              coalesce(sum(revenue), 0) AS revenue
         FROM dw.agg_daily_sessions

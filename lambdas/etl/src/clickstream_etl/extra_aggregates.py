@@ -1,0 +1,67 @@
+"""Aggregates added after the ETL's own set (sql/dw/0005_*), each refreshed by one function here.
+
+``refresh_client_returns`` keeps ``dw.agg_daily_client_returns`` (sql/dw/0005_agg_daily_client_returns.sql) in
+step with ``dw.sessions``; the overview dashboard counts distinct visitors of any date range from it.
+
+WHERE IT MUST BE CALLED: in ``clickstream_etl.load.refresh_aggregates``, inside its transaction, after the dirty
+days are read (``days = [...]``) and before the commit, once per refresh (not per dirty range), with the cursor
+and the earliest dirty day::
+
+    if days:
+        extra_aggregates.refresh_client_returns(cur, days[0])
+
+It reads ``dw.sessions`` only (never ``etl.dirty_days`` or the temp tables), so its place inside the transaction
+does not matter otherwise. It is idempotent (delete + insert of the same rows): calling it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+# Must be at least the dashboards' longest date range (files/shiny/app/logic/filters.R MAX_RANGE_DAYS): a previous
+# active day further back than this is stored as '-infinity'.
+HORIZON_DAYS = 366
+
+# Every (client, day, login state) from %(d0)s on, with the client's previous active day: from the days in the
+# window itself (lag), or, for its first day in the window, its newest session before %(d0)s (an index range
+# scan of sessions_client_start_idx, only for those rows, and only HORIZON_DAYS back).
+REFRESH_CLIENT_RETURNS = [
+    "DELETE FROM dw.agg_daily_client_returns WHERE activity_date >= %(d0)s",
+    """INSERT INTO dw.agg_daily_client_returns (activity_date, user_login_state, previous_date, clients)
+       WITH active AS (
+           SELECT client_id, session_date, user_login_state FROM dw.sessions
+            WHERE session_date >= %(d0)s GROUP BY 1, 2, 3
+       ), keyed AS (
+           SELECT client_id, session_date, user_login_state FROM active
+           UNION ALL
+           SELECT DISTINCT client_id, session_date, '(all)' FROM active
+       ), prev AS (
+           SELECT client_id, session_date, user_login_state,
+                  lag(session_date) OVER (PARTITION BY client_id, user_login_state ORDER BY session_date) AS p
+             FROM keyed
+       ), full_prev AS (
+           SELECT p.session_date, p.user_login_state, coalesce(p.p, b.p) AS p
+             FROM prev p
+             LEFT JOIN LATERAL (
+                 SELECT max(s.session_date) AS p FROM dw.sessions s
+                  WHERE p.p IS NULL AND s.client_id = p.client_id
+                    AND s.session_start >= (%(d0)s::date - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
+                    AND s.session_start < %(d0)s::date::timestamp AT TIME ZONE 'UTC'
+                    AND (p.user_login_state = '(all)' OR s.user_login_state = p.user_login_state)
+             ) b ON true
+       )
+       SELECT session_date, user_login_state,
+              CASE WHEN p IS NULL OR p <= session_date - %(horizon)s THEN '-infinity'::date ELSE p END, count(*)
+         FROM full_prev
+        GROUP BY 1, 2, 3""",
+]
+
+
+def refresh_client_returns(cur, first_dirty_day: dt.date) -> None:
+    """Recompute ``dw.agg_daily_client_returns`` for every day from `first_dirty_day` on (within the caller's
+    transaction; `cur` is a psycopg2 cursor). Days after the dirty ones are recomputed too: a client's new active
+    day changes the previous day of its later days. Cost grows with the sessions from `first_dirty_day` on (the
+    usual run touches today and maybe yesterday: one pass over those sessions plus one index probe per client)."""
+    params = {"d0": first_dirty_day, "horizon": HORIZON_DAYS}
+    for statement in REFRESH_CLIENT_RETURNS:
+        cur.execute(statement, params)
