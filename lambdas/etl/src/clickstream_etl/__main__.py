@@ -11,6 +11,7 @@ import time
 
 from .config import ConfigError, settings_from_env, with_overrides
 from .handler import EtlFailed, run_once
+from .metrics import RunMetrics
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -31,6 +32,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch-max-files", type=int)
     p.add_argument("--max-seconds", type=float, help="time budget, like the Lambda timeout")
     p.add_argument("--trigger", default="cli")
+    p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=None,
+                   help="publish the run's CloudWatch metrics (default: METRICS_ENABLED; see metrics.py)")
     return p.parse_args(argv)
 
 
@@ -54,11 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_seconds:
         deadline = time.monotonic() + args.max_seconds
         remaining = lambda: int((deadline - time.monotonic()) * 1000)  # noqa: E731
+    if args.metrics is not None:
+        env["METRICS_ENABLED"] = "true" if args.metrics else "false"
+    metrics = RunMetrics.from_env(env)
     try:
-        result = run_once(settings, remaining_ms=remaining, trigger=args.trigger)
+        result = run_once(settings, remaining_ms=remaining, trigger=args.trigger, metrics=metrics)
     except EtlFailed as exc:
+        metrics.publish(None, failed=True)
         print(json.dumps({"status": "failed", "error": str(exc)}), file=sys.stdout)
         return 1
+    metrics.publish(result.as_dict())
     print(json.dumps(result.as_dict(), default=str))
     return 0 if result.status in ("succeeded", "partial", "skipped_locked") else 1
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .config import Settings, settings_from_env
+from .metrics import RunMetrics
 from .password import read_password
 from .runner import RunResult, run_etl
 
@@ -40,8 +41,11 @@ def connect(settings: Settings, password: str):
 
 
 def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = None, trigger: str = "cli",
-             s3=None, ssm=None) -> RunResult:
-    """Read the password from SSM, connect, run. DW or S3 trouble -> EtlFailed (nothing half-done)."""
+             s3=None, ssm=None, metrics: RunMetrics | None = None) -> RunResult:
+    """Read the password from SSM, connect, run. DW or S3 trouble -> EtlFailed (nothing half-done).
+
+    ``metrics`` (optional) reads what the run's metrics need from the warehouse after a run; never raises.
+    """
     import psycopg2
 
     password = read_password(ssm or _client("ssm"), settings.dw_password_parameter)
@@ -51,7 +55,10 @@ def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = Non
         raise EtlFailed(f"cannot connect to the warehouse at {settings.dw_host}:{settings.dw_port}: "
                         f"{str(exc).strip()}") from exc
     try:
-        return run_etl(conn, s3 or _client("s3"), settings, remaining_ms=remaining_ms, trigger=trigger)
+        result = run_etl(conn, s3 or _client("s3"), settings, remaining_ms=remaining_ms, trigger=trigger)
+        if metrics is not None:
+            metrics.observe(conn)
+        return result
     except EtlFailed:
         raise
     except Exception as exc:
@@ -65,9 +72,15 @@ def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
     settings = settings_from_env(os.environ)
     trigger = "schedule" if (event or {}).get("source") == "aws.events" else str((event or {}).get("trigger", "invoke"))
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    metrics = RunMetrics.from_env(os.environ)  # METRICS_* (metrics.py); a bad value only disables metrics
     try:
-        result = run_once(settings, remaining_ms=remaining, trigger=trigger)
+        result = run_once(settings, remaining_ms=remaining, trigger=trigger, metrics=metrics)
     except EtlFailed as exc:
         LOG.error(json.dumps({"message": "etl run failed", "error": str(exc)}))
+        metrics.publish(None, failed=True)
         raise
+    except Exception:
+        metrics.publish(None, failed=True)
+        raise
+    metrics.publish(result.as_dict())
     return result.as_dict()
