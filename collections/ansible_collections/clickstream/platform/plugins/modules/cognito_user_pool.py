@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# Copyright: clickstream-analytics contributors
+# MIT License
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cognito_user_pool
+short_description: Manage an Amazon Cognito user pool (e-mail sign-in, password policy, verification, MFA)
+description:
+  - Creates, updates or deletes a Cognito user pool identified by its O(name).
+  - Manages sign-in attributes, the password policy, e-mail verification, MFA by authenticator app (TOTP),
+    deletion protection, self sign-up, account recovery and tags. UpdateUserPool resets what it is not given, so
+    an update always sends every managed setting.
+  - O(username_attributes) and O(case_sensitive) are fixed when the pool is created; a different wish is reported
+    as a warning and not applied (it needs a new pool, which would lose the users).
+  - Idempotent, supports check mode and diff mode.
+version_added: 1.0.0
+author: clickstream-analytics
+options:
+  name:
+    description: Name of the pool. More than one pool with this name is an error.
+    type: str
+    required: true
+  state:
+    description: Whether the pool should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  username_attributes:
+    description: Attributes users sign in with instead of a user name (C(email)).
+    type: list
+    elements: str
+    default: [email]
+  case_sensitive:
+    description: Whether user names are case sensitive.
+    type: bool
+    default: false
+  auto_verified_attributes:
+    description: Attributes Cognito verifies by sending a code (C(email)).
+    type: list
+    elements: str
+    default: [email]
+  verification_email_subject:
+    description: Subject of the verification e-mail; empty for Cognito's default.
+    type: str
+    default: ""
+  verification_email_message:
+    description: Body of the verification e-mail, must contain C({####}); empty for Cognito's default.
+    type: str
+    default: ""
+  password_policy:
+    description: Password policy.
+    type: dict
+    suboptions:
+      minimum_length: {description: Minimum length (6-99)., type: int, default: 12}
+      require_uppercase: {description: Require an upper-case letter., type: bool, default: true}
+      require_lowercase: {description: Require a lower-case letter., type: bool, default: true}
+      require_numbers: {description: Require a digit., type: bool, default: true}
+      require_symbols: {description: Require a symbol., type: bool, default: true}
+      temporary_password_validity_days: {description: Days a temporary password is valid., type: int, default: 7}
+  mfa:
+    description: MFA by authenticator app (TOTP). C(OPTIONAL) lets each user turn it on.
+    type: str
+    choices: ["OFF", "OPTIONAL", "ON"]
+    default: "OFF"
+  deletion_protection:
+    description: Whether Cognito refuses to delete the pool.
+    type: bool
+    default: false
+  allow_admin_create_user_only:
+    description: Whether only administrators may create users (no self sign-up).
+    type: bool
+    default: false
+  force_delete:
+    description: With O(state=absent), turn deletion protection off first. Without it a protected pool is an error.
+    type: bool
+    default: false
+  tags:
+    description: Tags of the pool (set together with the other settings).
+    type: dict
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Shop user pool
+  clickstream.platform.cognito_user_pool:
+    name: clickstream-dev-shop-users
+    mfa: OPTIONAL
+    deletion_protection: true
+    password_policy:
+      minimum_length: 12
+    tags:
+      Project: clickstream
+
+- name: Remove it (turning deletion protection off first)
+  clickstream.platform.cognito_user_pool:
+    name: clickstream-dev-shop-users
+    state: absent
+    force_delete: true
+"""
+
+RETURN = r"""
+actions:
+  description: What was changed (or, in check mode, would be).
+  returned: always
+  type: list
+  elements: str
+  sample: ["create pool", "set mfa OPTIONAL"]
+user_pool:
+  description: The pool (empty when absent, or when it would be created in check mode).
+  returned: always
+  type: dict
+  contains:
+    id: {description: Pool id, type: str}
+    arn: {description: Pool ARN, type: str}
+    name: {description: Name, type: str}
+    settings: {description: The managed settings as the module compares them, type: dict}
+"""
+
+from typing import Any
+
+try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
+    import botocore
+except ImportError:
+    pass
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.cognito import (
+    MFA_CHOICES,
+    POOL_IMMUTABLE,
+    desired_pool_view,
+    mfa_args,
+    pool_create_args,
+    pool_mutable_args,
+    pool_view,
+    view_differences,
+)
+
+
+class UserPool:
+    def __init__(self, module: Any, client: Any) -> None:
+        self.module = module
+        self.client = client
+        self.check = module.check_mode
+        self.actions: list[str] = []
+        self.before: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
+
+    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, method)(aws_retry=True, **kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            self.module.fail_json_aws(e, msg=f"cognito-idp {method} failed")
+
+    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Record the action; call AWS unless in check mode."""
+        self.actions.append(action)
+        return None if self.check else self.call(method, **kwargs)
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        pools, token = [], None
+        while True:
+            resp = self.call("list_user_pools", MaxResults=60, **({"NextToken": token} if token else {}))
+            pools += [p for p in resp.get("UserPools", []) if p.get("Name") == name]
+            token = resp.get("NextToken")
+            if not token:
+                break
+        if len(pools) > 1:
+            self.module.fail_json(msg=f"{len(pools)} user pools are named {name!r}; remove the extra ones first",
+                                  user_pool_ids=[p["Id"] for p in pools])
+        return self.call("describe_user_pool", UserPoolId=pools[0]["Id"])["UserPool"] if pools else None
+
+    def ensure(self) -> dict[str, Any]:
+        p = self.module.params
+        desired = desired_pool_view(p)
+        self.after = desired
+        pool = self.find(p["name"])
+        if pool is None:
+            created = self.change("create pool", "create_user_pool", **pool_create_args(p["name"], desired))
+            if desired["mfa"] != "OFF":
+                self.actions.append(f"set mfa {desired['mfa']}")
+                if created:
+                    self.call("set_user_pool_mfa_config", UserPoolId=created["UserPool"]["Id"],
+                              **mfa_args(desired["mfa"]))
+            return self.result(created["UserPool"]["Id"], desired) if created else {}
+        pool_id = pool["Id"]
+        current = pool_view(pool, self.call("get_user_pool_mfa_config", UserPoolId=pool_id), desired)
+        self.before = current
+        for key in POOL_IMMUTABLE:
+            if current[key] != desired[key]:
+                self.module.warn(f"user pool {p['name']}: {key} is {current[key]!r} and cannot change after "
+                                 f"creation (wanted {desired[key]!r}); create a new pool to change it")
+                desired = {**desired, key: current[key]}
+        self.after = desired
+        diffs = view_differences(current, desired)
+        if "mfa" in diffs:
+            self.change(f"set mfa {desired['mfa']}", "set_user_pool_mfa_config", UserPoolId=pool_id,
+                        **mfa_args(desired["mfa"]))
+        others = [d for d in diffs if d != "mfa"]
+        if others:
+            # UpdateUserPool carries MfaConfiguration as well; without it Cognito would switch MFA off again.
+            self.change(f"update pool: {', '.join(others)}", "update_user_pool", UserPoolId=pool_id,
+                        MfaConfiguration=desired["mfa"], **pool_mutable_args(desired))
+        return self.result(pool_id, desired)
+
+    def result(self, pool_id: str, desired: dict[str, Any]) -> dict[str, Any]:
+        pool = self.call("describe_user_pool", UserPoolId=pool_id)["UserPool"]
+        settings = desired if self.check else pool_view(
+            pool, self.call("get_user_pool_mfa_config", UserPoolId=pool_id), desired)
+        return {"id": pool_id, "arn": pool.get("Arn", ""), "name": pool.get("Name", ""), "settings": settings}
+
+    def remove(self) -> None:
+        p = self.module.params
+        pool = self.find(p["name"])
+        if pool is None:
+            return
+        self.before = {"name": p["name"], "id": pool["Id"]}
+        if pool.get("DeletionProtection") == "ACTIVE":
+            if not p["force_delete"]:
+                self.module.fail_json(msg=f"user pool {p['name']} has deletion protection on; set force_delete to "
+                                          "turn it off and delete it")
+            # Keep every other setting while lifting the protection (UpdateUserPool resets what it is not given).
+            current = pool_view(pool, self.call("get_user_pool_mfa_config", UserPoolId=pool["Id"]),
+                                desired_pool_view({}))
+            current["mfa"] = current["mfa"].split(" ")[0]
+            self.change("turn deletion protection off", "update_user_pool", UserPoolId=pool["Id"],
+                        MfaConfiguration=current["mfa"],
+                        **pool_mutable_args({**current, "deletion_protection": False}))
+        self.change("delete pool", "delete_user_pool", UserPoolId=pool["Id"])
+
+
+ARGUMENT_SPEC: dict[str, Any] = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    username_attributes=dict(type="list", elements="str", default=["email"]),
+    case_sensitive=dict(type="bool", default=False),
+    auto_verified_attributes=dict(type="list", elements="str", default=["email"]),
+    verification_email_subject=dict(type="str", default=""),
+    verification_email_message=dict(type="str", default=""),
+    password_policy=dict(type="dict", no_log=False, options=dict(
+        minimum_length=dict(type="int", default=12),
+        require_uppercase=dict(type="bool", default=True),
+        require_lowercase=dict(type="bool", default=True),
+        require_numbers=dict(type="bool", default=True),
+        require_symbols=dict(type="bool", default=True),
+        temporary_password_validity_days=dict(type="int", default=7),
+    )),
+    mfa=dict(type="str", choices=list(MFA_CHOICES), default="OFF"),
+    deletion_protection=dict(type="bool", default=False),
+    allow_admin_create_user_only=dict(type="bool", default=False),
+    force_delete=dict(type="bool", default=False),
+    tags=dict(type="dict"),
+)
+
+
+def main() -> None:
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    errors = pool_input_errors(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    manager = UserPool(module, module.client("cognito-idp", retry_decorator=AWSRetry.jittered_backoff()))
+    if module.params["state"] == "absent":
+        manager.remove()
+        module.exit_json(changed=bool(manager.actions), actions=manager.actions, user_pool={},
+                         diff={"before": manager.before, "after": {}})
+    result = manager.ensure()
+    module.exit_json(changed=bool(manager.actions), actions=manager.actions, user_pool=result,
+                     diff={"before": manager.before, "after": manager.after})
+
+
+def pool_input_errors(p: dict[str, Any]) -> list[str]:
+    errors = []
+    pw = p.get("password_policy") or {}
+    if not 6 <= int(pw.get("minimum_length", 12)) <= 99:
+        errors.append("password_policy.minimum_length must be 6-99")
+    if not 0 <= int(pw.get("temporary_password_validity_days", 7)) <= 365:
+        errors.append("password_policy.temporary_password_validity_days must be 0-365")
+    for attr in p.get("username_attributes") or []:
+        if attr not in ("email", "phone_number"):
+            errors.append(f"username_attributes: {attr!r} is not email or phone_number")
+    message = p.get("verification_email_message") or ""
+    if message and "{####}" not in message:
+        errors.append("verification_email_message must contain {####} (the code)")
+    return errors
+
+
+if __name__ == "__main__":
+    main()

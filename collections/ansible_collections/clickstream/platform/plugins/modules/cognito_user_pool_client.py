@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# Copyright: clickstream-analytics contributors
+# MIT License
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cognito_user_pool_client
+short_description: Manage a public (secretless) app client of an Amazon Cognito user pool
+description:
+  - Creates, updates or deletes the app client named O(name) in the user pool O(user_pool_id).
+  - The client is public: it never has a secret (a browser or a Next.js frontend cannot keep one). A client with a
+    secret under this name is replaced, since a secret cannot be removed from a client.
+  - Manages the auth flows, the OAuth flows, scopes, callback and logout URLs, identity providers, token
+    validity and revocation. UpdateUserPoolClient resets what it is not given, so an update sends every setting.
+  - Idempotent, supports check mode and diff mode.
+version_added: 1.0.0
+author: clickstream-analytics
+options:
+  name:
+    description: Name of the client. More than one client with this name in the pool is an error.
+    type: str
+    required: true
+  user_pool_id:
+    description: Id of the user pool.
+    type: str
+    required: true
+  state:
+    description: Whether the client should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  explicit_auth_flows:
+    description: Authentication flows (C(ALLOW_USER_SRP_AUTH), C(ALLOW_REFRESH_TOKEN_AUTH), ...).
+    type: list
+    elements: str
+    default: [ALLOW_USER_SRP_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+  allowed_oauth_flows:
+    description: OAuth flows (C(code), C(implicit)); empty for none. C(client_credentials) needs a secret.
+    type: list
+    elements: str
+    default: [code]
+  allowed_oauth_scopes:
+    description: OAuth scopes.
+    type: list
+    elements: str
+    default: [openid, email, profile]
+  callback_urls:
+    description: Allowed redirect URLs after sign-in (https; http only for localhost).
+    type: list
+    elements: str
+    default: []
+  logout_urls:
+    description: Allowed redirect URLs after sign-out (https; http only for localhost).
+    type: list
+    elements: str
+    default: []
+  supported_identity_providers:
+    description: Identity providers of the client.
+    type: list
+    elements: str
+    default: [COGNITO]
+  prevent_user_existence_errors:
+    description: Answer the same for unknown users and wrong passwords.
+    type: bool
+    default: true
+  enable_token_revocation:
+    description: Allow refresh tokens to be revoked.
+    type: bool
+    default: true
+  access_token_validity_minutes:
+    description: Access token validity (5-1440 minutes).
+    type: int
+    default: 60
+  id_token_validity_minutes:
+    description: ID token validity (5-1440 minutes).
+    type: int
+    default: 60
+  refresh_token_validity_days:
+    description: Refresh token validity (1-3650 days).
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Public client of the Next.js shop
+  clickstream.platform.cognito_user_pool_client:
+    name: clickstream-dev-shop-web
+    user_pool_id: "{{ pool.user_pool.id }}"
+    allowed_oauth_flows: [code]
+    allowed_oauth_scopes: [openid, email, profile]
+    callback_urls: [https://shop.example.com/api/auth/callback/cognito]
+    logout_urls: [https://shop.example.com/]
+"""
+
+RETURN = r"""
+actions:
+  description: What was changed (or, in check mode, would be).
+  returned: always
+  type: list
+  elements: str
+client:
+  description: The client (empty when absent, or when it would be created in check mode). Never holds a secret.
+  returned: always
+  type: dict
+  contains:
+    client_id: {description: Client id, type: str}
+    name: {description: Name, type: str}
+    user_pool_id: {description: Pool id, type: str}
+    settings: {description: The managed settings as the module compares them, type: dict}
+"""
+
+from typing import Any
+
+try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
+    import botocore
+except ImportError:
+    pass
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.cognito import (
+    client_args,
+    client_input_errors,
+    client_view,
+    desired_client_view,
+    view_differences,
+)
+
+
+class AppClient:
+    def __init__(self, module: Any, client: Any) -> None:
+        self.module = module
+        self.client = client
+        self.check = module.check_mode
+        self.actions: list[str] = []
+        self.before: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
+
+    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, method)(aws_retry=True, **kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            self.module.fail_json_aws(e, msg=f"cognito-idp {method} failed")
+
+    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        self.actions.append(action)
+        return None if self.check else self.call(method, **kwargs)
+
+    def find(self, pool_id: str, name: str) -> dict[str, Any] | None:
+        found, token = [], None
+        while True:
+            resp = self.call("list_user_pool_clients", UserPoolId=pool_id, MaxResults=60,
+                             **({"NextToken": token} if token else {}))
+            found += [c for c in resp.get("UserPoolClients", []) if c.get("ClientName") == name]
+            token = resp.get("NextToken")
+            if not token:
+                break
+        if len(found) > 1:
+            self.module.fail_json(msg=f"{len(found)} app clients are named {name!r}; remove the extra ones first",
+                                  client_ids=[c["ClientId"] for c in found])
+        if not found:
+            return None
+        return self.call("describe_user_pool_client", UserPoolId=pool_id,
+                         ClientId=found[0]["ClientId"])["UserPoolClient"]
+
+    def create(self, pool_id: str, desired: dict[str, Any]) -> dict[str, Any]:
+        created = self.change("create client", "create_user_pool_client", UserPoolId=pool_id,
+                              ClientName=self.module.params["name"], GenerateSecret=False, **client_args(desired))
+        return self.result(created["UserPoolClient"]) if created else {}
+
+    def ensure(self) -> dict[str, Any]:
+        p = self.module.params
+        desired = desired_client_view(p)
+        self.after = desired
+        pool_id = p["user_pool_id"]
+        current = self.find(pool_id, p["name"])
+        if current is None:
+            return self.create(pool_id, desired)
+        self.before = client_view(current)
+        if current.get("ClientSecret"):
+            self.change("delete client with a secret", "delete_user_pool_client", UserPoolId=pool_id,
+                        ClientId=current["ClientId"])
+            return self.create(pool_id, desired)
+        diffs = view_differences(self.before, desired)
+        if diffs:
+            self.change(f"update client: {', '.join(diffs)}", "update_user_pool_client", UserPoolId=pool_id,
+                        ClientId=current["ClientId"], ClientName=p["name"], **client_args(desired))
+            if not self.check:
+                current = self.call("describe_user_pool_client", UserPoolId=pool_id,
+                                    ClientId=current["ClientId"])["UserPoolClient"]
+        return self.result(current)
+
+    def result(self, client: dict[str, Any]) -> dict[str, Any]:
+        return {"client_id": client["ClientId"], "name": client.get("ClientName", ""),
+                "user_pool_id": client.get("UserPoolId", ""), "settings": client_view(client)}
+
+    def remove(self) -> None:
+        p = self.module.params
+        try:  # a pool that is gone has no clients either
+            self.client.describe_user_pool(aws_retry=True, UserPoolId=p["user_pool_id"])
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return
+            self.module.fail_json_aws(e, msg="cognito-idp describe_user_pool failed")
+        current = self.find(p["user_pool_id"], p["name"])
+        if current is not None:
+            self.before = client_view(current)
+            self.change("delete client", "delete_user_pool_client", UserPoolId=p["user_pool_id"],
+                        ClientId=current["ClientId"])
+
+
+ARGUMENT_SPEC: dict[str, Any] = dict(
+    name=dict(type="str", required=True),
+    user_pool_id=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    explicit_auth_flows=dict(type="list", elements="str",
+                             default=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+    allowed_oauth_flows=dict(type="list", elements="str", default=["code"]),
+    allowed_oauth_scopes=dict(type="list", elements="str", default=["openid", "email", "profile"]),
+    callback_urls=dict(type="list", elements="str", default=[]),
+    logout_urls=dict(type="list", elements="str", default=[]),
+    supported_identity_providers=dict(type="list", elements="str", default=["COGNITO"]),
+    prevent_user_existence_errors=dict(type="bool", default=True),
+    enable_token_revocation=dict(type="bool", default=True),
+    access_token_validity_minutes=dict(type="int", default=60),
+    id_token_validity_minutes=dict(type="int", default=60),
+    refresh_token_validity_days=dict(type="int", default=30),
+)
+
+
+def main() -> None:
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    manager = AppClient(module, module.client("cognito-idp", retry_decorator=AWSRetry.jittered_backoff()))
+    if module.params["state"] == "absent":
+        manager.remove()
+        module.exit_json(changed=bool(manager.actions), actions=manager.actions, client={},
+                         diff={"before": manager.before, "after": {}})
+    errors = client_input_errors(desired_client_view(module.params))
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    result = manager.ensure()
+    module.exit_json(changed=bool(manager.actions), actions=manager.actions, client=result,
+                     diff={"before": manager.before, "after": manager.after})
+
+
+if __name__ == "__main__":
+    main()
