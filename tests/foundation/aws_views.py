@@ -58,10 +58,17 @@ def grants(doc: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
+def _namespaced_put_metric_data(s: dict[str, Any]) -> bool:
+    """cloudwatch:PutMetricData has no resource ARNs: Resource "*" kept to one namespace by its condition key."""
+    return s["Action"] == ["cloudwatch:PutMetricData"] and \
+        bool(s.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace"))
+
+
 def wildcard_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Statements that allow Action "*" (or svc:*) or Resource "*"."""
+    """Statements that allow Action "*" (or svc:*) or Resource "*" (except namespace-bound PutMetricData)."""
     return [
         s for s in statements(doc)
         if s["Effect"] == "Allow"
         and ("*" in s["Resource"] or any(a == "*" or a.endswith(":*") for a in s["Action"]))
+        and not _namespaced_put_metric_data(s)
     ]

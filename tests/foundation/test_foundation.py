@@ -323,9 +323,12 @@ def test_lambda_etl_role_reads_raw_events_and_only_its_own_secret(foundation: Fo
         "logs:CreateLogGroup": {group, f"{group}:*"},
         "logs:CreateLogStream": {group, f"{group}:*"},
         "logs:PutLogEvents": {group, f"{group}:*"},
+        "cloudwatch:PutMetricData": {"*"},
     }
     kms = next(s for s in statements(doc) if "kms:Decrypt" in s["Action"])
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+    metrics = next(s for s in statements(doc) if "cloudwatch:PutMetricData" in s["Action"])
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Clickstream/ETL"}}
     assert wildcard_statements(doc) == []
 
 
