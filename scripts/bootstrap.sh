@@ -15,6 +15,7 @@ APT_PACKAGES=(
   r-cran-bslib r-cran-scales r-cran-jsonlite
   chromium fonts-dejavu-core
   zip unzip procps iproute2
+  dpkg-dev  # dpkg-scanpackages: tests/mirror build a package mirror (playbooks/package-mirror.yml)
 )
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }

@@ -1,0 +1,226 @@
+"""The no-NAT install path (docs/private-install.md, path 2) against the real emulator and the Debian registry.
+
+playbooks/package-mirror.yml builds the dependency closure of a SMALL package set (`hello`, `tree`) with a private
+apt root, uploads it to a bucket in the session's moto server and re-runs with changed=0. The DW side (role
+package_mirror, tests/mirror/playbooks/client.yml) then fetches it back through presigned URLs into a temp dir
+and apt, in a throwaway apt root, resolves and downloads `hello` from it. This machine's apt configuration is
+never touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.ansible import PlaybookRun, run_playbook
+from tests.support.moto import MotoServer
+
+PACKAGES = ["hello", "tree"]
+CLIENT_PLAYBOOK = "tests/mirror/playbooks/client.yml"
+APT_CONFIG_PATHS = [Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"), Path("/etc/apt/preferences.d")]
+
+
+@dataclass
+class Mirror:
+    moto: MotoServer
+    bucket: str
+    prefix: str
+    work_dir: Path
+    first_run: PlaybookRun
+
+    @property
+    def repo_dir(self) -> Path:
+        return self.work_dir / "repo"
+
+    def publish(self, *args: str, packages: list[str] | None = None) -> PlaybookRun:
+        return publish(self.moto, self.bucket, self.prefix, self.work_dir, packages or PACKAGES, *args)
+
+    def keys(self) -> dict[str, str]:
+        """Object name (below the prefix) -> SHA-256 of its bytes, read back from the emulator."""
+        s3 = self.moto.client("s3")
+        out: dict[str, str] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/"):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                out[obj["Key"].removeprefix(f"{self.prefix}/")] = hashlib.sha256(body).hexdigest()
+        return out
+
+    def manifest(self) -> dict:
+        body = self.moto.client("s3").get_object(Bucket=self.bucket, Key=f"{self.prefix}/manifest.json")["Body"]
+        return json.loads(body.read())
+
+
+def publish(moto: MotoServer, bucket: str, prefix: str, work_dir: Path, packages: list[str], *args: str) -> PlaybookRun:
+    extra = {"package_mirror_packages": packages, "package_mirror_work_dir": str(work_dir),
+             "package_mirror_bucket": bucket, "package_mirror_prefix": prefix}
+    return run_playbook("playbooks/package-mirror.yml", "-e", json.dumps(extra), *args, env=moto.env(), timeout=900)
+
+
+def fetch(moto: MotoServer, bucket: str, prefix: str, test_dir: Path, required: list[str], *args: str) -> PlaybookRun:
+    extra = {"mirror_test_dir": str(test_dir), "package_mirror_bucket": bucket, "package_mirror_prefix": prefix,
+             "package_mirror_required_packages": required}
+    return run_playbook(CLIENT_PLAYBOOK, "-e", json.dumps(extra), *args, env=moto.env(), timeout=600)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def apt_config_snapshot() -> dict[str, str]:
+    """Every file of this machine's apt sources/preferences with its SHA-256 (must not change)."""
+    files: list[Path] = []
+    for p in APT_CONFIG_PATHS:
+        files.extend(sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p] if p.exists() else [])
+    return {str(f): sha256(f) for f in files}
+
+
+def index_entries(packages_gz: bytes) -> list[dict[str, str]]:
+    """The stanzas of a Packages.gz index as dicts of their single-line fields."""
+    text = gzip.decompress(packages_gz).decode()
+    return [dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", stanza, re.M)) for stanza in text.strip().split("\n\n")]
+
+
+def throwaway_apt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """apt-get/apt-cache on the throwaway apt root the client playbook made, reading only the mirror's source."""
+    tool, *rest = args
+    opts = [f"-oDir::State={root}/state", f"-oDir::State::status={root}/status", f"-oDir::Cache={root}/cache",
+            f"-oDir::Etc::SourceList={root}/etc/clickstream-mirror.list", "-oDir::Etc::SourceParts=-",
+            "-oAPT::Sandbox::User=root"]
+    return subprocess.run([tool, *opts, *rest], capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def apt_before() -> dict[str, str]:
+    return apt_config_snapshot()
+
+
+@pytest.fixture(scope="module")
+def mirror(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory,
+           apt_before: dict[str, str]) -> Iterator[Mirror]:
+    """A bucket in the session's emulator with the mirror of PACKAGES published once."""
+    bucket = f"mirror-test-{uuid.uuid4().hex[:12]}"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    work_dir = tmp_path_factory.mktemp("mirror-build")
+    first = publish(moto_server, bucket, "apt/test", work_dir, PACKAGES)
+    yield Mirror(moto_server, bucket, "apt/test", work_dir, first)
+
+
+def test_publish_builds_the_closure_and_uploads_it(mirror: Mirror) -> None:
+    run = mirror.first_run
+    assert run.rc == 0 and run.failed == 0, run.output[-4000:]
+    assert run.changed > 0
+    keys = mirror.keys()
+    manifest = mirror.manifest()
+    assert manifest["format"] == 1 and manifest["requested"] == sorted(PACKAGES)
+    # Every file in the manifest is in the bucket with exactly those bytes, and nothing else is there.
+    assert set(keys) == set(manifest["files"]) | {"manifest.json"}
+    for name, meta in manifest["files"].items():
+        assert keys[name] == meta["sha256"], name
+        assert (mirror.repo_dir / name).stat().st_size == meta["size"]
+    # The index lists every .deb once, with the SHA-256 apt will check, and the requested packages are in it.
+    s3 = mirror.moto.client("s3")
+    entries = index_entries(s3.get_object(Bucket=mirror.bucket, Key="apt/test/Packages.gz")["Body"].read())
+    debs = {Path(e["Filename"]).name: e for e in entries}
+    assert set(debs) == {n for n in manifest["files"] if n.endswith(".deb")}
+    assert {d: e["SHA256"] for d, e in debs.items()} == {d: manifest["files"][d]["sha256"] for d in debs}
+    assert set(PACKAGES) <= set(manifest["packages"]) == {e["Package"] for e in entries}
+    # The closure includes dependencies this machine has installed already (private, empty package database).
+    installed = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "libc6"], capture_output=True, text=True)
+    assert "install ok installed" in installed.stdout
+    assert "libc6" in manifest["packages"]
+
+
+def test_publish_rerun_and_check_mode_change_nothing(mirror: Mirror, apt_before: dict[str, str]) -> None:
+    before = mirror.keys()
+    second = mirror.publish()
+    assert second.rc == 0 and second.changed == 0, second.changed_tasks() or second.output[-4000:]
+    check = mirror.publish("--check")
+    assert check.rc == 0 and check.changed == 0, check.changed_tasks() or check.output[-4000:]
+    assert mirror.keys() == before
+    assert apt_config_snapshot() == apt_before
+
+
+def test_publish_repairs_the_bucket_and_drops_stale_files(mirror: Mirror) -> None:
+    s3 = mirror.moto.client("s3")
+    victim = next(n for n in mirror.manifest()["files"] if n.startswith("tree_"))
+    s3.delete_object(Bucket=mirror.bucket, Key=f"apt/test/{victim}")
+    s3.put_object(Bucket=mirror.bucket, Key="apt/test/stale_1.0_amd64.deb", Body=b"old")
+    manifest_before = mirror.manifest()
+    run = mirror.publish()
+    assert run.rc == 0, run.output[-4000:]
+    assert sorted(set(run.changed_tasks())) == [
+        "package_mirror : Delete files that are no longer part of the repository",
+        "package_mirror : Upload the new and changed files",
+    ]
+    keys = mirror.keys()
+    assert "stale_1.0_amd64.deb" not in keys
+    assert keys[victim] == manifest_before["files"][victim]["sha256"]
+    assert mirror.manifest() == manifest_before
+
+
+def test_publish_refuses_an_empty_package_list(mirror: Mirror) -> None:
+    run = run_playbook("playbooks/package-mirror.yml", "-e",
+                       json.dumps({"package_mirror_packages": [], "package_mirror_bucket": mirror.bucket,
+                                   "package_mirror_work_dir": str(mirror.work_dir)}), env=mirror.moto.env())
+    assert run.rc != 0
+    assert "package_mirror_packages must list Debian package names" in run.output
+
+
+def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tmp_path: Path,
+                                                               apt_before: dict[str, str]) -> None:
+    aptroot = tmp_path / "aptroot"
+    (aptroot / "etc").mkdir(parents=True)
+    other = aptroot / "etc" / "debian.sources"
+    other.write_text("deb http://192.0.2.1/debian bookworm main\n")  # an unreachable mirror, disabled by the role
+    run = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"])
+    assert run.rc == 0 and run.failed == 0, run.output[-4000:]
+    assert "X-Amz-Signature" not in run.output  # presigned URLs are credentials: never printed
+    manifest = mirror.manifest()
+    repo = tmp_path / "repo"
+    assert {p.name for p in repo.iterdir() if not p.name.startswith(".")} == set(manifest["files"])
+    assert all(sha256(repo / n) == m["sha256"] for n, m in manifest["files"].items())
+    assert not other.exists() and other.with_name("debian.sources.disabled").exists()
+    assert (aptroot / "etc" / "clickstream-mirror.list").read_text().strip().endswith(f"file:{repo} ./")
+
+    policy = throwaway_apt(aptroot, "apt-cache", "policy", "hello")
+    assert policy.returncode == 0, policy.stderr
+    assert re.search(r"Candidate: \S+", policy.stdout) and f"file:{repo} ./ Packages" in policy.stdout
+    download = throwaway_apt(aptroot, "apt-get", "install", "--download-only", "-y", "--no-install-recommends",
+                             "hello")
+    assert download.returncode == 0, download.stdout + download.stderr
+    assert re.search(rf"^Get:\d+ file:{re.escape(str(repo))} \./ hello ", download.stdout, re.M), download.stdout
+
+    # A re-run changes nothing but a damaged local copy, which it fetches again (only that file).
+    victim = next(n for n in manifest["files"] if n.startswith("hello_"))
+    with (repo / victim).open("ab") as f:
+        f.write(b"x")
+    repaired = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"])
+    assert repaired.rc == 0, repaired.output[-4000:]
+    assert repaired.changed_tasks() == [
+        "package_mirror : Download the files through the S3 endpoint, each checked against the manifest's SHA-256",
+    ]
+    assert sha256(repo / victim) == manifest["files"][victim]["sha256"]
+    assert apt_config_snapshot() == apt_before
+
+
+def test_host_refuses_a_mirror_without_its_packages(mirror: Mirror, tmp_path: Path) -> None:
+    (tmp_path / "aptroot" / "etc").mkdir(parents=True)
+    run = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello", "postgresql-15"])
+    assert run.rc != 0
+    assert "lacks ['postgresql-15']" in run.output and "playbooks/package-mirror.yml" in run.output
+    # Refused before anything was fetched or any apt source written.
+    assert not (tmp_path / "repo").exists()
+    assert not (tmp_path / "aptroot" / "etc" / "clickstream-mirror.list").exists()
+
+    missing = fetch(mirror.moto, mirror.bucket, "apt/not-published", tmp_path, ["hello"])
+    assert missing.rc != 0
+    assert f"No package mirror at s3://{mirror.bucket}/apt/not-published/manifest.json" in missing.output
