@@ -19,10 +19,12 @@ CALLBACKS = ["https://shop.example.com/api/auth/callback/cognito", "http://local
 LOGOUTS = ["https://shop.example.com/"]
 
 
-def site(moto_server: Any, tmp_path: Path, project: str, *args: str, **extra: Any) -> PlaybookRun:
+def play(moto_server: Any, tmp_path: Path, project: str, *args: str, playbook: str = "playbooks/identity.yml",
+         **extra: Any) -> PlaybookRun:
+    """The identity play alone (the emulator already answers), or site.yml --tags identity with playbook="site.yml"."""
     varfile = tmp_path / f"vars-{uuid.uuid4().hex[:6]}.json"
     varfile.write_text(json.dumps({"clickstream_project": project, **extra}))
-    return run_playbook("site.yml", "--tags", "identity", "-e", f"@{varfile}", *args, env=moto_server.env())
+    return run_playbook(playbook, "--tags", "identity", "-e", f"@{varfile}", *args, env=moto_server.env())
 
 
 def pools_named(cognito: Any, name: str) -> list[dict[str, Any]]:
@@ -45,12 +47,12 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
               "identity_deletion_protection": True}
 
     # --check on a fresh emulator: reports the pool, creates nothing
-    check = site(moto_server, tmp_path, project, "--check", **wanted)
+    check = play(moto_server, tmp_path, project, "--check", **wanted)
     assert check.rc == 0, check.output
     assert "Cognito user pool (e-mail sign-in" in " ".join(check.changed_tasks())
     assert pools_named(cognito, pool_name) == []
 
-    first = site(moto_server, tmp_path, project, **wanted)
+    first = play(moto_server, tmp_path, project, playbook="site.yml", **wanted)
     assert first.rc == 0, first.output
     [summary] = pools_named(cognito, pool_name)
     pool = cognito.describe_user_pool(UserPoolId=summary["Id"])["UserPool"]
@@ -85,12 +87,12 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
     assert f"Cognito user pool id:  {pool['Id']}" in first.output
     assert f"Cognito app client id: {client['ClientId']}" in first.output
 
-    second = site(moto_server, tmp_path, project, **wanted)
+    second = play(moto_server, tmp_path, project, **wanted)
     assert second.rc == 0, second.output
     assert second.changed == 0, second.changed_tasks()
 
     # --check with other wishes: reported as changes, nothing changes
-    check2 = site(moto_server, tmp_path, project, "--check", **{**wanted, "identity_mfa": "ON",
+    check2 = play(moto_server, tmp_path, project, "--check", **{**wanted, "identity_mfa": "ON",
                                                                  "identity_logout_urls": ["https://other.example/"]})
     assert check2.rc == 0, check2.output
     assert len(check2.changed_tasks()) == 2, check2.changed_tasks()
@@ -105,16 +107,12 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
     assert pools_named(cognito, pool_name) == []
     assert ssm_value(ssm, f"{prefix}/user_pool_id") is None
     assert ssm_value(ssm, f"{prefix}/app_client_id") is None
-    again = run_playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes", "-e",
-                         f"clickstream_project={project}", env=moto_server.env())
-    assert again.rc == 0, again.output
-    assert again.changed == 0, again.changed_tasks()
 
 
 def test_identity_bad_input_fails_before_creating_anything(moto_server, tmp_path):
     cognito = moto_server.client("cognito-idp")
     project = f"idb{uuid.uuid4().hex[:6]}"
-    run = site(moto_server, tmp_path, project, identity_callback_urls=["http://evil.example.com/cb"])
+    run = play(moto_server, tmp_path, project, identity_callback_urls=["http://evil.example.com/cb"])
     assert run.rc != 0
     assert "must be https (http only for localhost)" in run.output
     assert pools_named(cognito, f"{project}-local-shop-users") == []
@@ -124,8 +122,40 @@ def test_frontend_skips_cleanly_against_the_emulator(moto_server, tmp_path):
     project = f"fe{uuid.uuid4().hex[:6]}"
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps({"clickstream_project": project}))
-    run = run_playbook("site.yml", "--tags", "frontend", "-e", f"@{varfile}", env=moto_server.env())
+    run = run_playbook("playbooks/frontend.yml", "--tags", "frontend", "-e", f"@{varfile}", env=moto_server.env())
     assert run.rc == 0, run.output
     assert run.changed == 0
     assert "Amplify Hosting skipped: the emulator has no Amplify API" in run.output
-    assert "amplify" not in " ".join(run.changed_tasks()).lower()
+    assert "frontend_hosting/tasks/app.yml" not in run.output  # the Amplify tasks were never included
+
+
+def test_frontend_reads_ssm_at_deploy_time_and_never_prints_database_url(moto_server, tmp_path):
+    """Forced past the emulator check: the role reads the Cognito ids, the ingest URL and DATABASE_URL from the
+    emulator's SSM, then the Amplify call fails (the emulator has no Amplify API). The secret appears nowhere."""
+    ssm = moto_server.client("ssm")
+    project = f"fs{uuid.uuid4().hex[:6]}"
+    secret = f"pw-{uuid.uuid4().hex}"
+    prefix = f"/{project}/local"
+    for name, value in (("identity/user_pool_id", "us-east-1_pool"), ("identity/app_client_id", "client123"),
+                        ("ingest/api_url", "http://127.0.0.1:8080/clickstream")):
+        ssm.put_parameter(Name=f"{prefix}/{name}", Value=value, Type="String")
+    ssm.put_parameter(Name=f"{prefix}/db/oltp/database_url", Type="SecureString",
+                      Value=f"postgresql://shop_app:{secret}@203.0.113.10:5432/shop?sslmode=require")
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_emulated": False}))
+    run = run_playbook("playbooks/frontend.yml", "-vv", "-e", f"@{varfile}", env=moto_server.env())
+    assert run.rc != 0
+    assert "TASK [frontend_hosting : Amplify app of the shop" in run.output
+    assert "amplify list_apps failed" in run.output
+    assert secret not in run.output
+
+
+def test_frontend_missing_inputs_fail_clearly(moto_server, tmp_path):
+    project = f"fm{uuid.uuid4().hex[:6]}"
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_emulated": False}))
+    run = run_playbook("playbooks/frontend.yml", "-e", f"@{varfile}", env=moto_server.env())
+    assert run.rc != 0
+    assert "Missing SSM parameters for the frontend" in run.output
+    assert "NEXT_PUBLIC_COGNITO_USER_POOL_ID" in run.output
+    assert "Amplify app of the shop" not in run.output
