@@ -167,6 +167,27 @@ def test_publish_repairs_the_bucket_and_drops_stale_files(mirror: Mirror) -> Non
     assert mirror.manifest() == manifest_before
 
 
+def test_check_mode_resolves_the_roles_real_package_lists(moto_server: MotoServer,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Without an override the playbook takes postgresql_packages + shiny_server_packages from the roles' defaults;
+    --check resolves their whole closure (nothing downloaded or uploaded)."""
+    bucket = f"mirror-check-{uuid.uuid4().hex[:12]}"
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    extra = {"package_mirror_work_dir": str(tmp_path_factory.mktemp("mirror-check")), "package_mirror_bucket": bucket}
+    run = run_playbook("playbooks/package-mirror.yml", "--check", "-e", json.dumps(extra), env=moto_server.env(),
+                       timeout=900)
+    assert run.rc == 0, run.output[-4000:]
+    unfolded = re.sub(r"\n[ \t]+", " ", run.output)  # the YAML callback wraps long messages
+    found = re.search(r"(\d+) files in the closure of ([^\n]+)", unfolded)
+    assert found, run.output[-4000:]
+    requested = found.group(2).split()
+    assert {"postgresql-15", "postgresql-client-15", "r-base-core", "r-cran-shiny", "r-cran-rpostgresql",
+            "python3-apt"} <= set(requested)
+    assert int(found.group(1)) > len(requested)  # dependencies too
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
 def test_publish_refuses_an_empty_package_list(mirror: Mirror) -> None:
     run = run_playbook("playbooks/package-mirror.yml", "-e",
                        json.dumps({"package_mirror_packages": [], "package_mirror_bucket": mirror.bucket,
