@@ -1,6 +1,7 @@
 # Times the dashboards' own query functions (files/shiny/app/logic, through RPostgreSQL with bound parameters,
 # exactly as the app runs them) and, side by side, baselines computing the same numbers from the raw tables.
-# Usage: Rscript bench_queries.R <app_dir> <reps> <baseline_reps> <end_date>   (DW_* settings from the environment)
+# Usage: Rscript bench_queries.R <app_dir> <reps> <baseline_reps> <end_date>   (DW_* settings from the environment;
+# baseline_reps 0 skips the baselines, for quick iterations on a kept DW)
 # Prints one JSON object: {"queries": [{"dashboard", "query", "ms": [...], "baseline_ms": [...] | null}]}.
 args <- commandArgs(trailingOnly = TRUE)
 app_dir <- args[1]
@@ -81,7 +82,7 @@ time_ms <- function(fn, n) {
 }
 
 out <- lapply(cases, function(cs) {
-  base <- if (is.null(cs[[4]])) NULL else {
+  base <- if (is.null(cs[[4]]) || baseline_reps == 0) NULL else {
     sql <- RAW[[cs[[4]]]]
     params <- if (grepl("$1", sql, fixed = TRUE)) p7 else list()
     time_ms(function() q(sql, params), baseline_reps)

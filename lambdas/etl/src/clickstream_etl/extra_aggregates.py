@@ -1,6 +1,6 @@
 """Aggregates added after the ETL's own set (sql/dw/0005_*), each refreshed by one function here.
 
-``refresh_client_returns`` keeps ``dw.agg_daily_client_returns`` (sql/dw/0005_agg_daily_client_returns.sql) in
+``refresh_client_returns`` keeps ``dw.agg_daily_client_returns`` (sql/dw/0005_dashboards.sql) in
 step with ``dw.sessions``; the overview dashboard counts distinct visitors of any date range from it.
 
 WHERE IT MUST BE CALLED: in ``clickstream_etl.load.refresh_aggregates``, inside its transaction, after the dirty
