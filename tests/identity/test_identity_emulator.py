@@ -143,7 +143,9 @@ def test_frontend_reads_ssm_at_deploy_time_and_never_prints_database_url(moto_se
                       Value=f"postgresql://shop_app:{secret}@203.0.113.10:5432/shop?sslmode=require")
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_emulated": False}))
-    run = run_playbook("playbooks/frontend.yml", "-vv", "-e", f"@{varfile}", env=moto_server.env())
+    # one attempt: the emulator answers every Amplify call with a 500, which botocore would otherwise retry
+    env = {**moto_server.env(), "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    run = run_playbook("playbooks/frontend.yml", "-vv", "-e", f"@{varfile}", env=env)
     assert run.rc != 0
     assert "TASK [frontend_hosting : Amplify app of the shop" in run.output
     assert "amplify list_apps failed" in run.output
