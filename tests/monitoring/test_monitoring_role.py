@@ -171,4 +171,7 @@ def test_teardown_removes_them_and_monitoring_then_asks_for_the_api(applied: App
     assert (applied.alarms(), applied.dashboards(), applied.topics()) == ({}, [], [])
     missing = applied.run()
     assert missing.rc != 0 and "Run --tags ingest" in " ".join(missing.output.split())
+    # --check of a whole site.yml on a new account: the ingest role only planned the API, so this plans too.
+    plan = applied.run("--check")
+    assert plan.rc == 0 and plan.changed > 0, plan.output[-3000:]
     assert (applied.alarms(), applied.dashboards(), applied.topics()) == ({}, [], [])
