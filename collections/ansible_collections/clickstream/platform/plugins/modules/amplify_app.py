@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: amplify_app
 short_description: Manage an AWS Amplify Hosting app (platform, environment variables, custom headers, repository)
 description:
-  - Creates, updates or deletes the Amplify app named O(name): its platform (C(WEB_COMPUTE) for Next.js SSR),
+  - Creates, updates or deletes the Amplify app named O(name), with its platform (C(WEB_COMPUTE) for Next.js SSR),
     environment variables, custom response headers, build settings, an optional repository connection, and tags.
   - O(secret_environment_variables) are never logged or returned (their values show as C(********)); use them for
     values such as C(DATABASE_URL).

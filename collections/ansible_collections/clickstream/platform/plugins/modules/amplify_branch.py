@@ -9,9 +9,9 @@ DOCUMENTATION = r"""
 module: amplify_branch
 short_description: Manage a branch of an AWS Amplify Hosting app, optionally deploying a built artifact from S3
 description:
-  - Creates, updates or deletes the branch O(branch_name) of the Amplify app O(app_id): stage, framework
+  - Creates, updates or deletes the branch O(branch_name) of the Amplify app O(app_id), with its stage, framework
     (C(Next.js - SSR)), auto build, environment variables and tags.
-  - With O(deployment), deploys a built artifact (a zip in S3) manually: CreateDeployment, upload of the zip to
+  - With O(deployment), deploys a built artifact (a zip in S3) manually with CreateDeployment, upload of the zip to
     the URL it returns, StartDeployment. The artifact's key and ETag are recorded in the branch tag
     C(clickstream:deployed-artifact), so the same artifact is not deployed twice.
   - O(secret_environment_variables) are never logged or returned.

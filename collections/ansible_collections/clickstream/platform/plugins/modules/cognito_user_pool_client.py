@@ -10,7 +10,7 @@ module: cognito_user_pool_client
 short_description: Manage a public (secretless) app client of an Amazon Cognito user pool
 description:
   - Creates, updates or deletes the app client named O(name) in the user pool O(user_pool_id).
-  - The client is public: it never has a secret (a browser or a Next.js frontend cannot keep one). A client with a
+  - The client is public, it never has a secret (a browser or a Next.js frontend cannot keep one). A client with a
     secret under this name is replaced, since a secret cannot be removed from a client.
   - Manages the auth flows, the OAuth flows, scopes, callback and logout URLs, identity providers, token
     validity and revocation. UpdateUserPoolClient resets what it is not given, so an update sends every setting.
