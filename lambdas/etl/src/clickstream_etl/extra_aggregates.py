@@ -23,8 +23,8 @@ import datetime as dt
 HORIZON_DAYS = 366
 
 # Every (client, day, login state) from %(d0)s on, with the client's previous active day: from the days in the
-# window itself (lag), or, for its first day in the window, its newest session before %(d0)s (an index range
-# scan of sessions_client_start_idx, only for those rows, and only HORIZON_DAYS back).
+# window itself (lag), or, for its first day in the window, its newest session before %(d0)s (per login state and
+# for '(all)'; one index range scan of sessions_client_start_idx per client of the window, HORIZON_DAYS back).
 REFRESH_CLIENT_RETURNS = [
     "DELETE FROM dw.agg_daily_client_returns WHERE activity_date >= %(d0)s",
     """INSERT INTO dw.agg_daily_client_returns (activity_date, user_login_state, previous_date, clients)
@@ -35,24 +35,28 @@ REFRESH_CLIENT_RETURNS = [
            SELECT client_id, session_date, user_login_state FROM active
            UNION ALL
            SELECT DISTINCT client_id, session_date, '(all)' FROM active
+       ), earlier AS (
+           SELECT s.client_id, s.user_login_state, max(s.session_date) AS p
+             FROM (SELECT DISTINCT client_id FROM active) c
+             JOIN dw.sessions s ON s.client_id = c.client_id
+              AND s.session_start >= (%(d0)s::date - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
+              AND s.session_start < %(d0)s::date::timestamp AT TIME ZONE 'UTC'
+            GROUP BY 1, 2
+       ), earlier_keyed AS (
+           SELECT client_id, user_login_state, p FROM earlier
+           UNION ALL
+           SELECT client_id, '(all)', max(p) FROM earlier GROUP BY 1
        ), prev AS (
            SELECT client_id, session_date, user_login_state,
                   lag(session_date) OVER (PARTITION BY client_id, user_login_state ORDER BY session_date) AS p
              FROM keyed
-       ), full_prev AS (
-           SELECT p.session_date, p.user_login_state, coalesce(p.p, b.p) AS p
-             FROM prev p
-             LEFT JOIN LATERAL (
-                 SELECT max(s.session_date) AS p FROM dw.sessions s
-                  WHERE p.p IS NULL AND s.client_id = p.client_id
-                    AND s.session_start >= (%(d0)s::date - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
-                    AND s.session_start < %(d0)s::date::timestamp AT TIME ZONE 'UTC'
-                    AND (p.user_login_state = '(all)' OR s.user_login_state = p.user_login_state)
-             ) b ON true
        )
-       SELECT session_date, user_login_state,
-              CASE WHEN p IS NULL OR p <= session_date - %(horizon)s THEN '-infinity'::date ELSE p END, count(*)
-         FROM full_prev
+       SELECT v.session_date, v.user_login_state,
+              CASE WHEN v.p IS NULL OR v.p <= v.session_date - %(horizon)s THEN '-infinity'::date ELSE v.p END,
+              count(*)
+         FROM (SELECT p.session_date, p.user_login_state, coalesce(p.p, e.p) AS p
+                 FROM prev p LEFT JOIN earlier_keyed e
+                   ON p.p IS NULL AND e.client_id = p.client_id AND e.user_login_state = p.user_login_state) v
         GROUP BY 1, 2, 3""",
 ]
 
