@@ -1,11 +1,17 @@
-"""Parse, check and type the ordinary lines in Python (orjson), for a COPY of typed rows.
+"""Parse, check and type the ordinary lines in Python (orjson), ready for a COPY of final rows.
 
 A line takes this fast path only when the result is certain to equal what the SQL normalization
 (``sql.normalize_sql``) would produce: a JSON object whose used fields are strings (or numbers for the prices
 and quantity) of the plain shapes below, with every required field present and valid. Anything else -- bad
 JSON, odd types, uppercase UUIDs, non-ASCII event names, epoch timestamps, negative prices, ... -- goes to the
-slow path, the jsonb COPY + SQL normalization, which decides it exactly as before. The freshness and future
-checks (they need the object's last-modified time and the settings) stay in SQL for both paths.
+slow path, the jsonb COPY + SQL normalization, which decides it exactly as before. The fast path also applies
+the freshness/future checks (against ``received_at``, else the object's last-modified time) and the login-state
+default, exactly as the SQL path does.
+
+Each accepted line becomes a ``FastRow``: the COPY text of ``EVENT_COLUMNS`` (everything of ``dw.events`` but the
+session columns, which the load adds) plus the few values sessionization needs. Timestamps are written as
+given when in UTC ('Z'), else as the canonical UTC text of the value Python parsed, so the warehouse stores
+exactly the instant Python sessionized.
 
 Pure functions, no I/O.
 """
@@ -15,7 +21,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import orjson
 
@@ -28,26 +35,55 @@ _DECIMAL = re.compile(r"[0-9]{1,11}(\.[0-9]{1,20})?", re.ASCII)
 _INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
 _LOGIN = frozenset(("logged_in", "logged_out"))
 _NULL = "\\N"
-# Column order of sql.CREATE_FAST / sql.COPY_FAST.
-FAST_COLUMNS = (
-    "file_idx", "line_no", "event_id", "event_timestamp", "event_name", "user_id", "login_t", "identity_source",
-    "client_id", "client_session_id", "page_url_path", "page_referrer", "page_title", "product_id",
-    "product_name", "product_category", "product_brand", "product_price", "product_discount_price",
-    "product_url_path", "quantity", "order_id", "search_term", "received_at_j", "request_id",
+_CENT = Decimal("0.01")
+# Order of the values in FastRow.text: dw.events' columns without session_id / is_first_visit.
+EVENT_COLUMNS = (
+    "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "identity_source", "client_id",
+    "client_session_id", "page_url_path", "page_referrer", "page_title", "product_id", "product_name",
+    "product_category", "product_brand", "product_price", "product_discount_price", "product_url_path",
+    "quantity", "order_id", "search_term", "received_at", "request_id", "source_file", "source_line",
 )
+# Index of each value in typed_row's list.
+TYPED_COLUMNS = (
+    "event_id", "event_timestamp", "event_name", "user_id", "login_t", "identity_source", "client_id",
+    "client_session_id", "page_url_path", "page_referrer", "page_title", "product_id", "product_name",
+    "product_category", "product_brand", "product_price", "product_discount_price", "product_url_path",
+    "quantity", "order_id", "search_term", "received_at_j", "request_id",
+)
+STALE = ("stale_event", "older than the freshness window before received_at")
+FUTURE = ("future_event", "later than the allowed skew after received_at")
+NO_RECEIVED = ("missing_field", "received_at")
 
 
 class Slow(Exception):
     """The line needs the SQL path."""
 
 
+@dataclass(slots=True)
+class FastRow:
+    """One accepted line: what sessionization needs, and ``text`` = COPY text of EVENT_COLUMNS (no newline)."""
+
+    file_idx: int
+    line_no: int
+    event_id: str
+    client_id: str
+    ts: datetime
+    event_name: str
+    user_id: str | None
+    logged_in: bool
+    page: str | None
+    revenue: Decimal | None  # purchase events only: coalesce(discount, price, 0) * coalesce(quantity, 1)
+    text: str
+
+
 @dataclass
 class FastSplit:
-    """One object: ``rows`` in COPY text format for the typed table, ``slow`` = (line number, raw line)."""
+    """One object: accepted ``rows``; ``rejects`` = (line, reason, detail, event_id); ``slow`` = (line, raw)."""
 
-    rows: bytes
+    rows: list[FastRow]
     lines: int
     slow: list[tuple[int, bytes]] = field(default_factory=list)
+    rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def _text(v: object) -> str | None:
@@ -60,17 +96,20 @@ def _text(v: object) -> str | None:
     return v or None
 
 
-def _timestamp(v: object) -> str | None:
-    """RFC 3339 text as PostgreSQL will read it (raw, not trimmed, as the SQL path casts it)."""
+def _timestamp(v: object) -> tuple[datetime, str] | None:
+    """RFC 3339 text (the shapes both the SQL regex and Python accept) -> (aware UTC datetime, COPY text)."""
     if v is None:
         return None
     if type(v) is not str or not _ISO.fullmatch(v):
         raise Slow
     try:
-        datetime.fromisoformat(v)
-    except ValueError:
+        dt = datetime.fromisoformat(v)
+        if v[-1] == "Z":
+            return dt, v
+        dt = dt.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise Slow from None
-    return v
+    return dt, dt.isoformat()
 
 
 def _money(v: object) -> str | None:
@@ -131,8 +170,23 @@ def _escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def typed_row(doc: object) -> list[str | None]:
-    """The typed columns (after file_idx and line_no) of one parsed line, or raise Slow."""
+def copy_value(v: object) -> str:
+    """One value in COPY text format (None -> \\N, strings escaped)."""
+    if v is None:
+        return _NULL
+    return _escape(v) if isinstance(v, str) else str(v)
+
+
+def _plain(v: str | None) -> str:
+    return _NULL if v is None else v
+
+
+def typed_row(doc: object) -> list:
+    """The typed values (TYPED_COLUMNS) of one parsed line, or raise Slow.
+
+    Timestamps become (aware UTC datetime, text for COPY) pairs; the text is the raw value when it is in UTC
+    ('Z', read alike by Python and PostgreSQL), else the canonical UTC rendering of the value Python read.
+    """
     if type(doc) is not dict:
         raise Slow
     g = doc.get
@@ -158,12 +212,57 @@ def typed_row(doc: object) -> list[str | None]:
     ]
 
 
-def split_object(data: bytes, file_idx: int, lines: list[bytes]) -> FastSplit:
-    """Typed COPY rows for the lines the fast path can decide; the others (non-blank) listed as slow."""
-    out: list[str] = []
+def _revenue(price: str | None, discount: str | None, quantity: str | None) -> Decimal:
+    """numeric(14,2) rounding of the price as PostgreSQL does it (half away from zero), times the quantity."""
+    chosen = discount if discount is not None else price
+    value = Decimal(chosen).quantize(_CENT, ROUND_HALF_UP) if chosen is not None else Decimal(0)
+    return value * (int(quantity) if quantity is not None else 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Freshness checks: reject events older than received - freshness or later than received + future_skew."""
+
+    freshness: timedelta
+    future_skew: timedelta
+
+
+def accept(v: list, last_modified: datetime | None, window: Window) -> tuple[datetime | None, tuple | None]:
+    """(effective received_at, reject reason or None), with the SQL path's order of checks."""
+    received = v[21][0] if v[21] is not None else last_modified
+    if received is None:
+        return None, NO_RECEIVED
+    ts = v[1][0]
+    if ts < received - window.freshness:
+        return received, STALE
+    if ts > received + window.future_skew:
+        return received, FUTURE
+    return received, None
+
+
+def make_row(v: list, file_idx: int, line_no: int, source_file: str, received: datetime,
+             escape: bool = True) -> FastRow:
+    """``escape`` False: no value holds a backslash, tab, CR or newline (the caller checked the raw line)."""
+    user_id, login = v[3], v[4]
+    if login is None:
+        login = "logged_in" if user_id is not None else "logged_out"
+    name = v[2]
+    values = [v[0], v[1][1], name, user_id, login, *v[5:21],
+              v[21][1] if v[21] is not None else received.isoformat(), v[22], source_file, str(line_no)]
+    text = "\t".join(map(copy_value if escape else _plain, values))
+    return FastRow(file_idx, line_no, v[0], v[6], v[1][0], name, user_id, login == "logged_in", v[8],
+                   _revenue(v[15], v[16], v[18]) if name == "purchase" else None, text)
+
+
+def split_object(data: bytes, file_idx: int, lines: list[bytes], source_file: str = "",
+                 last_modified: datetime | None = None, window: Window | None = None) -> FastSplit:
+    """Accepted rows and rejects for the lines the fast path can decide; the others (non-blank) listed as slow."""
+    window = window or Window(timedelta(hours=72), timedelta(minutes=15))
+    rows: list[FastRow] = []
+    rejects: list[tuple[int, str, str, str]] = []
     slow: list[tuple[int, bytes]] = []
     loads = orjson.loads
-    prefix = f"{file_idx}\t"
+    unsafe_source = any(c in source_file for c in "\\\t\r\n")
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -172,11 +271,15 @@ def split_object(data: bytes, file_idx: int, lines: list[bytes]) -> FastSplit:
             slow.append((n, line))
             continue
         try:
-            row = typed_row(loads(line))
+            v = typed_row(loads(line))
         except (Slow, orjson.JSONDecodeError):
             slow.append((n, line))
             continue
-        if b"\\" in line or b"\t" in line or b"\r" in line:  # characters COPY's text format must escape
-            row = [None if v is None else _escape(v) for v in row]
-        out.append(prefix + str(n) + "\t" + "\t".join(_NULL if v is None else v for v in row) + "\n")
-    return FastSplit("".join(out).encode(), len(lines), slow)
+        received, problem = accept(v, last_modified, window)
+        if problem is not None:
+            rejects.append((n, problem[0], problem[1], v[0]))
+            continue
+        # JSON text holds a backslash, tab or CR only where a value may need COPY escapes
+        escape = unsafe_source or b"\\" in line or b"\t" in line or b"\r" in line
+        rows.append(make_row(v, file_idx, n, source_file, received, escape))
+    return FastSplit(rows, len(lines), slow, rejects)

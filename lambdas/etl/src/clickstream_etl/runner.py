@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 from . import sql
 from .config import Settings
-from .fast import FastSplit
-from .load import load_batch, refresh_aggregates, split_for_batch
+from .fast import FastSplit, Window
+from .load import fast_window, load_batch, refresh_aggregates, source_uri, split_for_batch
 from .source import RawObject, batches, fetch, list_objects, pending, start_after_for
 
 LOG = logging.getLogger("clickstream_etl")
@@ -113,14 +113,14 @@ def find_pending(conn, s3, settings: Settings) -> list[RawObject]:
     return pending(objects, _loaded_since(conn, settings.raw_bucket, start_after))
 
 
-def _fetch_and_split(s3, bucket: str, key: str, file_idx: int) -> tuple[bytes, FastSplit]:
-    data = fetch(s3, bucket, key)
-    return data, split_for_batch(data, file_idx)
+def _fetch_and_split(s3, bucket: str, obj: RawObject, file_idx: int, window: Window) -> tuple[bytes, FastSplit]:
+    data = fetch(s3, bucket, obj.key)
+    return data, split_for_batch(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
 
 
-def _fetch_batch(pool: ThreadPoolExecutor, s3, bucket: str, batch: list[RawObject]) -> list[Future]:
+def _fetch_batch(pool: ThreadPoolExecutor, s3, bucket: str, batch: list[RawObject], window: Window) -> list[Future]:
     """Fetch and parse (fast path) each object in the pool, overlapping the database work of the previous batch."""
-    return [pool.submit(_fetch_and_split, s3, bucket, o.key, i) for i, o in enumerate(batch)]
+    return [pool.submit(_fetch_and_split, s3, bucket, o, i, window) for i, o in enumerate(batch)]
 
 
 def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | None = None,
@@ -144,8 +144,9 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files)
+        window = fast_window(settings)
         with ThreadPoolExecutor(max_workers=8) as pool:
-            futures = _fetch_batch(pool, s3, settings.raw_bucket, groups[0]) if groups else []
+            futures = _fetch_batch(pool, s3, settings.raw_bucket, groups[0], window) if groups else []
             for n, group in enumerate(groups):
                 if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
                     result.message = "stopped early: Lambda time budget nearly spent"
@@ -153,7 +154,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
                 fetched = [f.result() for f in futures]
                 data, splits = [d for d, _ in fetched], [sp for _, sp in fetched]
                 if n + 1 < len(groups):  # prefetch the next batch while this one loads
-                    futures = _fetch_batch(pool, s3, settings.raw_bucket, groups[n + 1])
+                    futures = _fetch_batch(pool, s3, settings.raw_bucket, groups[n + 1], window)
                 b = load_batch(conn, settings.raw_bucket, list(zip(group, data, strict=True)), settings,
                                result.run_id, splits)
                 result.files_loaded += b.files

@@ -76,14 +76,17 @@ def _timestamp(j: str, safe: bool) -> str:
 
 
 def normalize_sql(safe: bool) -> str:
-    """etl_raw -> etl_norm: typed, trimmed columns plus ``problem`` ('reason:detail') for rejected lines.
+    """etl_raw -> etl_norm (CREATE_NORM): typed, trimmed columns plus ``problem`` ('reason:detail') for rejected lines.
 
     ``safe`` replaces plain casts (which abort the statement on bad data) by NULL-returning functions; both
     modes give the same result on data the fast mode accepts.
     """
     # Only this module's own cast expressions are interpolated (no input data).
     return f"""
-CREATE TEMP TABLE etl_norm ON COMMIT DROP AS
+INSERT INTO etl_norm (file_idx, line_no, source_file, problem, event_id_t, event_id, event_timestamp, event_name,
+    user_id, user_login_state, identity_source, client_id, client_session_id, page_url_path, page_referrer,
+    page_title, product_id, product_name, product_category, product_brand, product_price, product_discount_price,
+    product_url_path, quantity, order_id, search_term, received_at, request_id)
 WITH t AS (
     SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc IS NULL AS doc_missing,
            jsonb_typeof(r.doc) AS doc_type,
@@ -401,40 +404,49 @@ REFRESH = [
 ]
 
 # ---------------------------------------------------------------------------------------------------------
-# Fast path (fast.py): lines already parsed and typed in Python, COPYed as typed columns, then given the
-# freshness/future checks and the same derived columns as normalize_sql.
+# Fast path (fast.py, sessions.py): lines parsed, typed, checked and (for most clients) sessionized in Python.
 
-CREATE_FAST = """
-CREATE TEMP TABLE etl_fast (
-    file_idx integer NOT NULL, line_no integer NOT NULL, event_id uuid NOT NULL,
-    event_timestamp timestamptz NOT NULL, event_name text NOT NULL, user_id text, login_t text,
-    identity_source text, client_id text NOT NULL, client_session_id text, page_url_path text,
+# Normalized rows of the batch: the slow path's lines (normalize_sql) and the fast path's rows that need SQL
+# sessionization (COPY_NORM).
+CREATE_NORM = """
+CREATE TEMP TABLE etl_norm (
+    file_idx integer NOT NULL, line_no integer NOT NULL, source_file text NOT NULL, problem text,
+    event_id_t text, event_id uuid, event_timestamp timestamptz, event_name text, user_id text,
+    user_login_state text, identity_source text, client_id text, client_session_id text, page_url_path text,
     page_referrer text, page_title text, product_id text, product_name text, product_category text,
     product_brand text, product_price numeric(14, 2), product_discount_price numeric(14, 2),
-    product_url_path text, quantity integer, order_id text, search_term text, received_at_j timestamptz,
+    product_url_path text, quantity integer, order_id text, search_term text, received_at timestamptz,
     request_id text
 ) ON COMMIT DROP
 """
-COPY_FAST = "COPY etl_fast FROM STDIN"
+_EVENT_COLUMNS = ("event_id, event_timestamp, event_name, user_id, user_login_state, identity_source, client_id, "
+                  "client_session_id, page_url_path, page_referrer, page_title, product_id, product_name, "
+                  "product_category, product_brand, product_price, product_discount_price, product_url_path, "
+                  "quantity, order_id, search_term, received_at, request_id, source_file")
+# fast.FastRow.text + file_idx
+COPY_NORM = f"COPY etl_norm ({_EVENT_COLUMNS}, line_no, file_idx) FROM STDIN"
+# fast.FastRow.text + session_id + is_first_visit: the final rows, straight into the warehouse.
+COPY_EVENTS = f"COPY dw.events ({_EVENT_COLUMNS}, source_line, session_id, is_first_visit) FROM STDIN"
+COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, "
+                 "session_date, duration_seconds, event_count, page_view_count, landing_page, exit_page, "
+                 "is_engaged, is_converted, is_first_visit, purchase_count, revenue) FROM STDIN")
 
-FAST_TO_NORM = """
-INSERT INTO etl_norm (file_idx, line_no, source_file, problem, event_id_t, event_id, event_timestamp, event_name,
-    user_id, user_login_state, identity_source, client_id, client_session_id, page_url_path, page_referrer,
-    page_title, product_id, product_name, product_category, product_brand, product_price, product_discount_price,
-    product_url_path, quantity, order_id, search_term, received_at, request_id)
-SELECT x.file_idx, x.line_no, f.source_file,
-       CASE
-         WHEN coalesce(x.received_at_j, f.last_modified) IS NULL THEN 'missing_field:received_at'
-         WHEN x.event_timestamp < coalesce(x.received_at_j, f.last_modified) - %(freshness)s
-           THEN 'stale_event:older than the freshness window before received_at'
-         WHEN x.event_timestamp > coalesce(x.received_at_j, f.last_modified) + %(future_skew)s
-           THEN 'future_event:later than the allowed skew after received_at'
-       END,
-       x.event_id::text, x.event_id, x.event_timestamp, x.event_name, x.user_id,
-       coalesce(x.login_t, CASE WHEN x.user_id IS NOT NULL THEN 'logged_in' ELSE 'logged_out' END),
-       x.identity_source, x.client_id, x.client_session_id, x.page_url_path, x.page_referrer, x.page_title,
-       x.product_id, x.product_name, x.product_category, x.product_brand, x.product_price,
-       x.product_discount_price, x.product_url_path, x.quantity, x.order_id, x.search_term,
-       coalesce(x.received_at_j, f.last_modified), x.request_id
-FROM etl_fast x JOIN etl_files f USING (file_idx)
+# The batch's known clients: last event time and latest session (sessions.STATE_COLUMNS).
+CLIENT_STATE = """
+SELECT c.client_id, c.last_seen_at, s.session_id, s.user_id, s.user_login_state, s.session_start, s.session_end,
+       s.event_count, s.page_view_count, s.landing_page, s.exit_page, s.is_first_visit, s.purchase_count,
+       s.revenue
+FROM dw.clients c
+LEFT JOIN LATERAL (SELECT * FROM dw.sessions s WHERE s.client_id = c.client_id
+                   ORDER BY s.session_start DESC LIMIT 1) s ON true
+WHERE c.client_id = ANY(%(clients)s)
 """
+DELETE_SESSIONS = "DELETE FROM dw.sessions WHERE session_id = ANY(%(ids)s::uuid[])"
+NEW_CLIENTS = ("INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at) "
+               "SELECT * FROM unnest(%(ids)s::text[], %(first)s::uuid[], %(first_at)s::timestamptz[], "
+               "%(last_at)s::timestamptz[])")
+SEEN_CLIENTS = ("UPDATE dw.clients c SET last_seen_at = greatest(c.last_seen_at, u.last_at) "
+                "FROM unnest(%(ids)s::text[], %(last_at)s::timestamptz[]) AS u(client_id, last_at) "
+                "WHERE c.client_id = u.client_id")
+DIRTY_DAYS = ("INSERT INTO etl.dirty_days (activity_date) SELECT unnest(%(days)s::date[]) "
+              "ON CONFLICT DO NOTHING")

@@ -1,0 +1,151 @@
+"""Sessionization in Python for clients whose new events all come after everything already loaded for them.
+
+Gives exactly what the SQL path (``sql.SESSIONIZE`` + ``sql.REPLACE_SESSIONS``) gives for such clients: a new
+session after more than ``timeout`` of inactivity, the client's open session continued when the first new
+event is within the timeout of its end, ids ``md5(client_id || '|' || extract(epoch FROM session_start))``,
+``is_first_visit`` on a new client's first event (by time, then event id). Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from .fast import FastRow, copy_value
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLI = Decimal("0.001")
+_PAGE_VIEWS = frozenset(("page_view", "screen_view"))
+# Column order of Session.copy_text (all of dw.sessions).
+SESSION_COLUMNS = (
+    "session_id", "client_id", "user_id", "user_login_state", "session_start", "session_end", "session_date",
+    "duration_seconds", "event_count", "page_view_count", "landing_page", "exit_page", "is_engaged",
+    "is_converted", "is_first_visit", "purchase_count", "revenue",
+)
+# What the state query reads of a client's latest session (same order as Session's fields after client_id).
+STATE_COLUMNS = ("session_id", "user_id", "user_login_state", "session_start", "session_end", "event_count",
+                 "page_view_count", "landing_page", "exit_page", "is_first_visit", "purchase_count", "revenue")
+
+
+def epoch_text(ts: datetime) -> str:
+    """``extract(epoch FROM ts)::text`` of PostgreSQL 15: numeric with exactly 6 decimals."""
+    micros = (ts - EPOCH) // timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}"
+
+
+def session_id(client_id: str, start: datetime) -> str:
+    h = hashlib.md5(f"{client_id}|{epoch_text(start)}".encode(), usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def duration(start: datetime, end: datetime) -> Decimal:
+    """``extract(epoch FROM end - start)::numeric(12, 3)``."""
+    micros = (end - start) // timedelta(microseconds=1)
+    return (Decimal(micros) / 1_000_000).quantize(_MILLI, ROUND_HALF_UP)
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: str
+    client_id: str
+    user_id: str | None
+    logged_in: bool
+    start: datetime
+    end: datetime
+    event_count: int
+    page_view_count: int
+    landing: str | None
+    exit: str | None
+    first_visit: bool
+    purchase_count: int
+    revenue: Decimal
+
+    @classmethod
+    def from_state(cls, client_id: str, row: tuple) -> Session:
+        """From dw.sessions' STATE_COLUMNS."""
+        (sid, user_id, login, start, end, events, page_views, landing, exit_page, first_visit, purchases,
+         revenue) = row
+        return cls(str(sid), client_id, user_id, login == "logged_in", start.astimezone(UTC), end.astimezone(UTC),
+                   events, page_views, landing, exit_page, first_visit, purchases, Decimal(revenue))
+
+    @classmethod
+    def begin(cls, row: FastRow) -> Session:
+        return cls(session_id(row.client_id, row.ts), row.client_id, None, False, row.ts, row.ts, 0, 0, None, None,
+                   False, 0, Decimal(0))
+
+    def add(self, row: FastRow, first_visit: bool) -> None:
+        """Append an event that sorts after every event already in the session."""
+        self.end = row.ts
+        self.event_count += 1
+        if row.event_name in _PAGE_VIEWS:
+            self.page_view_count += 1
+            if row.page is not None:
+                if self.landing is None:
+                    self.landing = row.page
+                self.exit = row.page
+        if row.user_id is not None:
+            self.user_id = row.user_id
+        self.logged_in = self.logged_in or row.logged_in
+        self.first_visit = self.first_visit or first_visit
+        if row.revenue is not None:
+            self.purchase_count += 1
+            self.revenue += row.revenue
+
+    def copy_text(self) -> str:
+        dur = duration(self.start, self.end)
+        engaged = dur > 10 or self.purchase_count > 0 or self.page_view_count >= 2
+        values = (self.session_id, self.client_id, self.user_id, "logged_in" if self.logged_in else "logged_out",
+                  self.start.isoformat(), self.end.isoformat(), self.start.date().isoformat(), str(dur),
+                  self.event_count, self.page_view_count, self.landing, self.exit, "t" if engaged else "f",
+                  "t" if self.purchase_count > 0 else "f", "t" if self.first_visit else "f", self.purchase_count,
+                  str(self.revenue))
+        return "\t".join(copy_value(v) for v in values)
+
+
+@dataclass
+class ClientState:
+    """What the warehouse knows of a client: when its last loaded event happened, and its latest session."""
+
+    last_seen_at: datetime
+    last_session: Session | None
+
+    def appendable(self, first_new: datetime) -> bool:
+        """Every new event is later than every loaded one, and the latest session ends at the last event."""
+        return (first_new > self.last_seen_at and self.last_session is not None
+                and self.last_session.end == self.last_seen_at)
+
+
+@dataclass
+class Assigned:
+    """One client's new events with their session ids / first-visit flags, and its sessions to (re)write."""
+
+    events: list[tuple[FastRow, str, bool]]
+    sessions: list[Session]
+    continued: str | None  # id of the loaded session that the new events extend (to be rewritten)
+
+
+def assign(rows: Iterable[FastRow], state: ClientState | None, timeout: timedelta) -> Assigned:
+    """Sessionize one client's new events (sorted by time, then event id); ``state`` None = a new client."""
+    ordered = sorted(rows, key=lambda r: (r.ts, r.event_id))
+    current = state.last_session if state is not None else None
+    continued = None
+    sessions: list[Session] = []
+    if current is not None and ordered[0].ts - current.end <= timeout:
+        continued = current.session_id
+        sessions.append(current)
+    else:
+        current = None
+    events: list[tuple[FastRow, str, bool]] = []
+    for n, row in enumerate(ordered):
+        first_visit = state is None and n == 0
+        if current is None or row.ts - current.end > timeout:
+            current = Session.begin(row)
+            sessions.append(current)
+        current.add(row, first_visit)
+        events.append((row, current.session_id, first_visit))
+    return Assigned(events, sessions, continued)
