@@ -122,3 +122,19 @@ def test_client_token_validity_units_are_converted():
 ])
 def test_client_bad_input(options, message):
     assert any(message in e for e in client_input_errors(desired_client_view(options)))
+
+
+def test_protected_pool_is_not_deleted_without_force_delete():
+    """Stubbed (the emulator ignores deletion protection): without force_delete nothing is sent after the reads."""
+    from ansible_collections.clickstream.platform.plugins.modules import cognito_user_pool
+
+    from .stubbed import FakeModule, ModuleFailed, params, stubbed
+
+    pool = {"Id": "us-east-1_p", "Name": "shop", "DeletionProtection": "ACTIVE", "Arn": "arn:aws:cognito-idp:x"}
+    with stubbed("cognito-idp") as (client, stub):
+        stub.add_response("list_user_pools", {"UserPools": [{"Id": "us-east-1_p", "Name": "shop"}]},
+                          {"MaxResults": 60})
+        stub.add_response("describe_user_pool", {"UserPool": pool}, {"UserPoolId": "us-east-1_p"})
+        module = FakeModule(params(cognito_user_pool.ARGUMENT_SPEC, name="shop", state="absent"))
+        with pytest.raises(ModuleFailed, match="deletion protection"):
+            cognito_user_pool.UserPool(module, client).remove()

@@ -109,12 +109,15 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
     assert ssm_value(ssm, f"{prefix}/app_client_id") is None
 
 
-def test_identity_bad_input_fails_before_creating_anything(moto_server, tmp_path):
+def test_identity_bad_input_fails_in_preflight_before_anything_is_created(moto_server, tmp_path):
     cognito = moto_server.client("cognito-idp")
     project = f"idb{uuid.uuid4().hex[:6]}"
-    run = play(moto_server, tmp_path, project, identity_callback_urls=["http://evil.example.com/cb"])
+    run = play(moto_server, tmp_path, project, playbook="site.yml",
+               identity_callback_urls=["http://evil.example.com/cb"])
     assert run.rc != 0
     assert "must be https (http only for localhost)" in run.output
+    # the preflight play stopped the run: the identity play never started
+    assert "PLAY [Identity: Cognito user pool and app client of the shop]" not in run.output
     assert pools_named(cognito, f"{project}-local-shop-users") == []
 
 
