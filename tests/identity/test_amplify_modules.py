@@ -381,3 +381,14 @@ def test_custom_headers_round_trip_ignores_order_and_header_case():
     assert parse_custom_headers(reordered) == parse_custom_headers(text)
     assert parse_custom_headers("") == []
     assert parse_custom_headers(text) != parse_custom_headers(reordered.replace("nosniff", "sniff"))
+
+
+def test_app_connected_to_a_repository_is_not_disconnected():
+    repo = "https://github.com/example/shop"
+    with stubbed("amplify") as (c, stub):
+        stub.add_response("list_apps", {"apps": [existing_app(repository=repo)]}, {"maxResults": 100})
+        module = FakeModule(app_params())
+        m = amplify_app.AmplifyApp(module, c)
+        m.ensure()
+    assert m.actions == []
+    assert any("stays connected" in w for w in module.warnings)

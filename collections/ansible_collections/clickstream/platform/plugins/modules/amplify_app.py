@@ -188,16 +188,21 @@ class AmplifyApp:
             return self.create(desired, headers_yaml)
         current = app_view(app, desired)
         self.before = self.shown(current)
+        if current["repository"] and not desired["repository"]:
+            # Amplify cannot turn a repository-connected app into a manual-deployment app.
+            self.module.warn(f"Amplify app {p['name']} stays connected to {current['repository']}; delete the app "
+                             "to deploy it manually instead")
+            desired = {**desired, "repository": current["repository"]}
+            self.after = self.shown(desired)
         args = app_update_args(current, desired, headers_yaml)
         if current["repository"] != desired["repository"]:
-            if desired["repository"] and not p["access_token"]:
+            if not p["access_token"]:
                 self.module.fail_json(msg="connecting a repository needs access_token")
             args["repository"] = desired["repository"]
-            if desired["repository"]:
-                args["accessToken"] = p["access_token"]
+            args["accessToken"] = p["access_token"]
         if args:
-            diffs = [k for k in differences(current, desired)]
-            updated = self.change(f"update app: {', '.join(diffs)}", "update_app", appId=app["appId"], **args)
+            updated = self.change(f"update app: {', '.join(differences(current, desired))}", "update_app",
+                                  appId=app["appId"], **args)
             app = updated["app"] if updated else app
         self.ensure_tags(app)
         return self.result(app)
