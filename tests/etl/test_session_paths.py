@@ -94,3 +94,32 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch):
     assert len(with_python["dw.sessions"]) > 12 and len(with_python["dw.agg_daily_sessions"]) >= 2
     for table, rows in sql_only.items():
         assert json.dumps(with_python[table], default=str) == json.dumps(rows, default=str), table
+
+
+def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monkeypatch):
+    """If a fast-path check let through what PostgreSQL refuses, the batch is loaded line by line in SQL."""
+    from clickstream_etl import fast
+
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    runs = _runs(midnight - timedelta(hours=2))[:1]
+    real = fast.make_row
+
+    def corrupt(*args, **kwargs):
+        row = real(*args, **kwargs)
+        parts = row.text.split("\t")
+        parts[1] = "not-a-time"  # event_timestamp: text COPY refuses
+        row.text = "\t".join(parts)
+        return row
+
+    monkeypatch.setattr(fast, "make_row", corrupt)
+    fell_back = _load_all(world, runs)
+
+    def always_slow(doc: object) -> list:
+        raise fast.Slow
+
+    world.fresh_database()
+    monkeypatch.setattr(fast, "make_row", real)
+    monkeypatch.setattr(fast, "typed_row", always_slow)
+    sql_only = _load_all(world, runs)
+    assert len(sql_only["dw.events"]) > 20
+    assert json.dumps(fell_back, default=str) == json.dumps(sql_only, default=str)

@@ -226,8 +226,27 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) ->
     return loaded, new
 
 
+def all_slow(data: bytes, file_idx: int) -> FastSplit:
+    """Every non-blank line of the object for the jsonb + SQL path."""
+    lines = split_lines(data)
+    return FastSplit([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
+
+
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
                run_id: int, splits: list[FastSplit] | None = None) -> BatchResult:
+    """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
+    line on the jsonb + SQL path (which decides each line on its own)."""
+    try:
+        return _load_batch(conn, bucket, objects, settings, run_id, splits)
+    except psycopg2.DataError:
+        result = _load_batch(conn, bucket, objects, settings, run_id,
+                             [all_slow(data, i) for i, (_, data) in enumerate(objects)])
+        result.fast_fallback = True
+        return result
+
+
+def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
+                run_id: int, splits: list[FastSplit] | None = None) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
