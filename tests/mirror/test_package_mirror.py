@@ -139,43 +139,44 @@ def test_publish_builds_the_closure_and_uploads_it(mirror: Mirror) -> None:
     assert "libc6" in manifest["packages"]
 
 
-def test_publish_rerun_and_check_mode_change_nothing(mirror: Mirror, apt_before: dict[str, str]) -> None:
+def test_publish_rerun_changes_nothing_and_repairs_the_bucket(mirror: Mirror, apt_before: dict[str, str]) -> None:
     before = mirror.keys()
     second = mirror.publish()
     assert second.rc == 0 and second.changed == 0, second.changed_tasks() or second.output[-4000:]
-    check = mirror.publish("--check")
-    assert check.rc == 0 and check.changed == 0, check.changed_tasks() or check.output[-4000:]
     assert mirror.keys() == before
-    assert apt_config_snapshot() == apt_before
 
-
-def test_publish_repairs_the_bucket_and_drops_stale_files(mirror: Mirror) -> None:
+    # Someone deletes a package from the bucket and leaves a stray file under the prefix.
     s3 = mirror.moto.client("s3")
-    victim = next(n for n in mirror.manifest()["files"] if n.startswith("tree_"))
+    manifest_before = mirror.manifest()
+    victim = next(n for n in manifest_before["files"] if n.startswith("tree_"))
     s3.delete_object(Bucket=mirror.bucket, Key=f"apt/test/{victim}")
     s3.put_object(Bucket=mirror.bucket, Key="apt/test/stale_1.0_amd64.deb", Body=b"old")
-    manifest_before = mirror.manifest()
-    run = mirror.publish()
-    assert run.rc == 0, run.output[-4000:]
-    assert sorted(set(run.changed_tasks())) == [
+    damaged = mirror.keys()
+    repairs = [
         "package_mirror : Delete files that are no longer part of the repository",
         "package_mirror : Upload the new and changed files",
     ]
-    keys = mirror.keys()
-    assert "stale_1.0_amd64.deb" not in keys
-    assert keys[victim] == manifest_before["files"][victim]["sha256"]
+    # --check reports exactly the repair and changes nothing ...
+    check = mirror.publish("--check")
+    assert check.rc == 0, check.output[-4000:]
+    assert sorted(set(check.changed_tasks())) == repairs
+    assert mirror.keys() == damaged
+    # ... and the real run does it: the missing file back with the same bytes, the stray one gone, same manifest.
+    run = mirror.publish()
+    assert run.rc == 0, run.output[-4000:]
+    assert sorted(set(run.changed_tasks())) == repairs
+    assert mirror.keys() == before
     assert mirror.manifest() == manifest_before
+    assert apt_config_snapshot() == apt_before
 
 
-def test_check_mode_resolves_the_roles_real_package_lists(moto_server: MotoServer,
-                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_check_mode_resolves_the_roles_real_package_lists(mirror: Mirror) -> None:
     """Without an override the playbook takes postgresql_packages + shiny_server_packages from the roles' defaults;
     --check resolves their whole closure (nothing downloaded or uploaded)."""
-    bucket = f"mirror-check-{uuid.uuid4().hex[:12]}"
-    s3 = moto_server.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    extra = {"package_mirror_work_dir": str(tmp_path_factory.mktemp("mirror-check")), "package_mirror_bucket": bucket}
-    run = run_playbook("playbooks/package-mirror.yml", "--check", "-e", json.dumps(extra), env=moto_server.env(),
+    before = mirror.keys()
+    extra = {"package_mirror_work_dir": str(mirror.work_dir), "package_mirror_bucket": mirror.bucket,
+             "package_mirror_prefix": mirror.prefix}
+    run = run_playbook("playbooks/package-mirror.yml", "--check", "-e", json.dumps(extra), env=mirror.moto.env(),
                        timeout=900)
     assert run.rc == 0, run.output[-4000:]
     unfolded = re.sub(r"\n[ \t]+", " ", run.output)  # the YAML callback wraps long messages
@@ -185,7 +186,9 @@ def test_check_mode_resolves_the_roles_real_package_lists(moto_server: MotoServe
     assert {"postgresql-15", "postgresql-client-15", "r-base-core", "r-cran-shiny", "r-cran-rpostgresql",
             "python3-apt"} <= set(requested)
     assert int(found.group(1)) > len(requested)  # dependencies too
-    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert mirror.keys() == before
+    assert sorted(p.name for p in mirror.repo_dir.glob("*.deb")) == sorted(
+        n for n in mirror.manifest()["files"] if n.endswith(".deb"))
 
 
 def test_publish_refuses_an_empty_package_list(mirror: Mirror) -> None:
@@ -233,15 +236,34 @@ def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tm
     assert apt_config_snapshot() == apt_before
 
 
-def test_host_refuses_a_mirror_without_its_packages(mirror: Mirror, tmp_path: Path) -> None:
+def test_host_refuses_an_unpublished_mirror(mirror: Mirror, tmp_path: Path) -> None:
     (tmp_path / "aptroot" / "etc").mkdir(parents=True)
-    run = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello", "postgresql-15"])
+    run = fetch(mirror.moto, mirror.bucket, "apt/not-published", tmp_path, ["hello"])
     assert run.rc != 0
-    assert "lacks ['postgresql-15']" in run.output and "playbooks/package-mirror.yml" in run.output
+    assert f"No package mirror at s3://{mirror.bucket}/apt/not-published/manifest.json" in run.output
+    assert "playbooks/package-mirror.yml" in run.output
     # Refused before anything was fetched or any apt source written.
     assert not (tmp_path / "repo").exists()
     assert not (tmp_path / "aptroot" / "etc" / "clickstream-mirror.list").exists()
 
-    missing = fetch(mirror.moto, mirror.bucket, "apt/not-published", tmp_path, ["hello"])
-    assert missing.rc != 0
-    assert f"No package mirror at s3://{mirror.bucket}/apt/not-published/manifest.json" in missing.output
+
+@pytest.mark.parametrize(("role", "packages"), [
+    ("postgresql", ["postgresql-15", "postgresql-client-15", "python3-psycopg2", "python3-cryptography"]),
+    ("shiny_server", ["r-base-core", "r-cran-shiny"]),
+])
+def test_host_roles_install_from_the_mirror_when_told(mirror: Mirror, tmp_path: Path, role: str,
+                                                      packages: list[str]) -> None:
+    """`<role>_install_source: mirror` makes the role check the mirror for ITS package list before installing:
+    the hello/tree mirror lacks them, so the play stops there, naming them and the playbook that publishes, with
+    nothing fetched."""
+    extra = {"mirror_test_role": role, "mirror_test_dir": str(tmp_path), "package_mirror_bucket": mirror.bucket,
+             "package_mirror_prefix": mirror.prefix}
+    run = run_playbook("tests/mirror/playbooks/roles_wiring.yml", "-e", json.dumps(extra), env=mirror.moto.env(),
+                       timeout=600)
+    assert run.rc != 0
+    unfolded = re.sub(r"\n[ \t]+", " ", run.output)
+    lacks = re.search(r"lacks \[([^\]]*)\]", unfolded)
+    assert lacks, run.output[-4000:]
+    assert set(packages) <= set(re.findall(r"'([^']+)'", lacks.group(1)))
+    assert "hello" not in lacks.group(1) and "playbooks/package-mirror.yml" in unfolded
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "clickstream-mirror.list").exists()
