@@ -1,4 +1,4 @@
-"""The `identity` and `frontend_hosting` roles through site.yml against a real moto server over HTTP.
+"""The `identity` and `frontend_hosting` plays (site.yml for the preflight check) against a real moto server.
 
 Each test uses its own project name, so its resources (and teardown) never touch another test's."""
 
@@ -52,7 +52,7 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
     assert "Cognito user pool (e-mail sign-in" in " ".join(check.changed_tasks())
     assert pools_named(cognito, pool_name) == []
 
-    first = play(moto_server, tmp_path, project, playbook="site.yml", **wanted)
+    first = play(moto_server, tmp_path, project, **wanted)
     assert first.rc == 0, first.output
     [summary] = pools_named(cognito, pool_name)
     pool = cognito.describe_user_pool(UserPoolId=summary["Id"])["UserPool"]
