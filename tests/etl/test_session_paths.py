@@ -123,3 +123,14 @@ def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monke
     sql_only = _load_all(world, runs)
     assert len(sql_only["dw.events"]) > 20
     assert json.dumps(fell_back, default=str) == json.dumps(sql_only, default=str)
+
+
+def test_a_batch_without_one_valid_event_loads_its_rejects(world):
+    now = datetime.now(UTC)
+    stale = event_line("page_view", "c1", now - timedelta(hours=100), received=now)
+    world.put(object_key(now, "bad"), ndjson([stale, b"{not json", b""]))
+    _load_all(world, [{}])
+    assert world.query("SELECT count(*) FROM dw.events") == [(0,)]
+    assert world.query("SELECT line_number, reason FROM etl.rejects ORDER BY 1") == \
+        [(1, "stale_event"), (2, "malformed_json")]
+    assert world.query("SELECT lines, events_loaded, rejects FROM etl.files") == [(3, 0, 2)]

@@ -156,6 +156,8 @@ def _load_direct(cur, rows: list[FastRow], timeout: timedelta) -> DirectLoad:
             continue
         seen.add(r.event_id)
         by_client.setdefault(r.client_id, []).append(r)
+    if not by_client:
+        return DirectLoad(Counter(), [])
     states = _client_states(cur, list(by_client))
     events: list[str] = []
     sessions: list[str] = []

@@ -439,7 +439,7 @@ SELECT c.client_id, c.last_seen_at, s.session_id, s.user_id, s.user_login_state,
 FROM dw.clients c
 LEFT JOIN LATERAL (SELECT * FROM dw.sessions s WHERE s.client_id = c.client_id
                    ORDER BY s.session_start DESC LIMIT 1) s ON true
-WHERE c.client_id = ANY(%(clients)s)
+WHERE c.client_id = ANY(%(clients)s::text[])
 """
 DELETE_SESSIONS = "DELETE FROM dw.sessions WHERE session_id = ANY(%(ids)s::uuid[])"
 NEW_CLIENTS = ("INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at) "
