@@ -1,6 +1,8 @@
 """Provisioning: the full site.yml against a fresh emulator, then the no-op re-run (its baseline is the first run).
 
-Uses its own moto server on a free loopback port, so the figures never depend on state left by `make up`.
+Uses its own moto server on a free loopback port and a copy of the local inventory with its own PostgreSQL
+clusters, ports and service directories (tests/support/local_platform.py), so the figures never depend on, and
+never disturb, a `make up` platform on the same machine.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support.ansible import run_playbook  # noqa: E402
+from tests.support.local_platform import local_platform  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 
 
@@ -23,16 +25,17 @@ def run(quick: bool = False) -> dict:
     moto = MotoServer(log_dir)
     tags = ["--tags", "network,storage,iam,compute,ingest,etl"] if quick else []
     try:
-        t0 = time.perf_counter()
-        first = run_playbook("site.yml", *tags, env=moto.env())
-        fresh_s = time.perf_counter() - t0
-        if first.rc != 0:
-            raise RuntimeError("site.yml failed on a fresh emulator:\n" + first.output[-4000:])
-        t0 = time.perf_counter()
-        second = run_playbook("site.yml", *tags, env=moto.env())
-        rerun_s = time.perf_counter() - t0
-        if second.rc != 0:
-            raise RuntimeError("site.yml re-run failed:\n" + second.output[-4000:])
+        with local_platform("clickstream-bench-") as platform:
+            t0 = time.perf_counter()
+            first = platform.site(moto.env(), *tags)
+            fresh_s = time.perf_counter() - t0
+            if first.rc != 0:
+                raise RuntimeError("site.yml failed on a fresh emulator:\n" + first.output[-4000:])
+            t0 = time.perf_counter()
+            second = platform.site(moto.env(), *tags)
+            rerun_s = time.perf_counter() - t0
+            if second.rc != 0:
+                raise RuntimeError("site.yml re-run failed:\n" + second.output[-4000:])
     finally:
         moto.close()
     scope = "tags " + tags[1] if tags else "full site.yml"
