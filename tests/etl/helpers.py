@@ -31,6 +31,7 @@ COMPARED = {
     "dw.agg_daily_funnel": "SELECT * FROM dw.agg_daily_funnel ORDER BY 1, 2, 3, 4",
     "dw.agg_daily_product": "SELECT * FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5",
     "dw.agg_daily_page_transitions": "SELECT * FROM dw.agg_daily_page_transitions ORDER BY 1, 2, 3, 4",
+    "dw.agg_daily_client_returns": "SELECT * FROM dw.agg_daily_client_returns ORDER BY 1, 2, 3",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "

@@ -124,6 +124,10 @@ def test_golden_three_runs(world):
                            FROM dw.agg_daily_sessions ORDER BY 1""")
     assert daily == [("logged_in", 2, 1, 1, 1, 1, 3, Decimal("1800.00")),
                      ("logged_out", 4, 2, 0, 3, 3, 6, Decimal("0.00"))]
+    # distinct visitors (the overview's exact count of any range): A, B, C, D, none active on an earlier day
+    returns = world.query("""SELECT user_login_state, previous_date::text, clients FROM dw.agg_daily_client_returns
+                             ORDER BY 1""")
+    assert returns == [("(all)", "-infinity", 4), ("logged_in", "-infinity", 1), ("logged_out", "-infinity", 3)]
     hourly = {r[0].hour: r[1:] for r in world.query(
         """SELECT activity_hour, sum(events), sum(page_views), sum(purchases), sum(revenue), sum(sessions_started),
                   sum(first_visits) FROM dw.agg_hourly_activity GROUP BY 1""")}

@@ -11,7 +11,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from . import faults, sql
+from . import extra_aggregates, faults, sql
 from .config import Settings
 from .fast import FastRow, FastSplit, Window, split_object
 from .prepare import Prepared, prepare_lines, split_lines
@@ -342,6 +342,8 @@ def refresh_aggregates(conn) -> int:
                 cur.execute(sql.REFRESH_DAY_EVENTS, p)
                 for stmt in sql.REFRESH:
                     cur.execute(stmt, p)
+            if days:  # from the first dirty day on: a new session there can change every later day's "previous day"
+                extra_aggregates.refresh_client_returns(cur, days[0])
         faults.checkpoint("before_refresh_commit")
         conn.commit()
     except BaseException:
