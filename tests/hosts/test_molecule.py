@@ -1,4 +1,7 @@
-"""Each host role's Molecule scenario on this machine: converge, idempotence (changed=0), verify."""
+"""Each host role's Molecule scenario on this machine: converge, idempotence (changed=0), verify.
+
+The scenarios listen on fixed ports 2543x/2550x/23838: below Linux's ephemeral range (32768-60999), so no client
+socket of a busy machine can hold them (55434 once was, and the cluster could not start)."""
 
 from __future__ import annotations
 

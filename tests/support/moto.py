@@ -51,7 +51,8 @@ class MotoServer:
     def reset(self) -> None:
         """Clear every resource (POST /moto-api/reset)."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(req, timeout=10):
+        # A reset of a big state can take a while on a loaded machine (10 s was once not enough).
+        with urllib.request.urlopen(req, timeout=120):
             pass
 
     def env(self) -> dict[str, str]:
