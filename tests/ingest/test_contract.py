@@ -87,7 +87,7 @@ def test_single_event_body(local_endpoint, s3):
     (json.dumps({"events": [valid_event()] * 51}).encode(), 413, "too_many_events"),
     (json.dumps({"events": [valid_event(page={"url_path": "/", "referrer": "r" * 2000}) for _ in range(40)]}).encode(),
      413, "payload_too_large"),
-])
+], ids=["empty", "not_json", "not_utf8", "array", "no_events", "51_events", "too_large"])  # stable across workers
 def test_malformed_requests_get_4xx_and_write_nothing(local_endpoint, s3, raw, status, code):
     before = list_keys(s3, local_endpoint.bucket)
     got, _, body = post(local_endpoint.url, raw=raw)
