@@ -1,7 +1,7 @@
 """The no-NAT install path (docs/private-install.md, path 2) against the real emulator and the Debian registry.
 
-playbooks/package-mirror.yml builds the dependency closure of a SMALL package set (`hello`, `tree`) with a private
-apt root, uploads it to a bucket in the session's moto server and re-runs with changed=0. The DW side (role
+playbooks/package-mirror.yml builds the dependency closure of a SMALL package set (`hello`, `tree`, `zlib1g`) with a
+private apt root, uploads it to a bucket in the session's moto server and re-runs with changed=0. The DW side (role
 package_mirror, tests/mirror/playbooks/client.yml) then fetches it back through presigned URLs into a temp dir
 and apt, in a throwaway apt root, resolves and downloads `hello` from it. This machine's apt configuration is
 never touched.
@@ -24,7 +24,7 @@ import pytest
 from tests.support.ansible import PlaybookRun, run_playbook
 from tests.support.moto import MotoServer
 
-PACKAGES = ["hello", "tree"]
+PACKAGES = ["hello", "tree", "zlib1g"]  # zlib1g has an epoch: its file name has "%3a" (apt's quoting of ":")
 CLIENT_PLAYBOOK = "tests/mirror/playbooks/client.yml"
 APT_CONFIG_PATHS = [Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"), Path("/etc/apt/preferences.d")]
 
@@ -218,10 +218,13 @@ def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tm
     policy = throwaway_apt(aptroot, "apt-cache", "policy", "hello")
     assert policy.returncode == 0, policy.stderr
     assert re.search(r"Candidate: \S+", policy.stdout) and f"file:{repo} ./ Packages" in policy.stdout
+    assert any("%3a" in n for n in manifest["files"])  # an epoch survives S3 keys and presigned URLs
     download = throwaway_apt(aptroot, "apt-get", "install", "--download-only", "-y", "--no-install-recommends",
-                             "hello")
+                             "hello", "zlib1g")
     assert download.returncode == 0, download.stdout + download.stderr
-    assert re.search(rf"^Get:\d+ file:{re.escape(str(repo))} \./ hello ", download.stdout, re.M), download.stdout
+    for package in ("hello", "zlib1g"):
+        got = rf"^Get:\d+ file:{re.escape(str(repo))} \./ {package} "
+        assert re.search(got, download.stdout, re.M), download.stdout
 
     # A re-run changes nothing but a damaged local copy, which it fetches again (only that file).
     victim = next(n for n in manifest["files"] if n.startswith("hello_"))
