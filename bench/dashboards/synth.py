@@ -116,7 +116,6 @@ SELECT %(end)s::timestamptz - make_interval(mins => 30 * g), %(end)s::timestampt
 def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None, products: int = 600,
                clients: int | None = None) -> dict[str, int]:
     """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
-    from clickstream_etl.extra_aggregates import refresh_client_returns
     from clickstream_etl.load import refresh_aggregates
 
     end = end or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -151,12 +150,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")
     conn.commit()
-    refresh_aggregates(conn)
-    # dw.agg_daily_client_returns (sql/dw/0005_*): idempotent, so harmless if refresh_aggregates already ran it.
-    with conn.cursor() as cur:
-        cur.execute("SELECT min(session_date) FROM dw.sessions")
-        refresh_client_returns(cur, cur.fetchone()[0])
-    conn.commit()
+    refresh_aggregates(conn)  # also dw.agg_daily_client_returns (extra_aggregates), from the first dirty day on
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")

@@ -45,21 +45,6 @@ def _reader_grants(dsn: str) -> None:
     conn.close()
 
 
-def _refresh_client_returns(dsn: str) -> None:
-    """dw.agg_daily_client_returns over every loaded day, with the ETL's own refresh function: idempotent, so this
-    changes nothing once clickstream_etl.load.refresh_aggregates calls it itself (the users KPI is then checked
-    against count(DISTINCT client_id) either way)."""
-    from clickstream_etl.extra_aggregates import refresh_client_returns
-
-    conn = psycopg2.connect(dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT min(session_date) FROM dw.sessions")
-        first = cur.fetchone()[0]
-        if first is not None:
-            refresh_client_returns(cur, first)
-    conn.close()
-
-
 def _run(cmd: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=env, cwd=str(REPO), capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -113,7 +98,6 @@ def loaded_dw(pg_server, moto_server) -> LoadedDW:
         import json
 
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    _refresh_client_returns(dsn)
     return LoadedDW(dsn=dsn, port=pg_server.port, name=DB_NAME, etl_runs=runs)
 
 

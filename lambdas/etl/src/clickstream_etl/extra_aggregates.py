@@ -3,12 +3,8 @@
 ``refresh_client_returns`` keeps ``dw.agg_daily_client_returns`` (sql/dw/0005_dashboards.sql) in
 step with ``dw.sessions``; the overview dashboard counts distinct visitors of any date range from it.
 
-WHERE IT MUST BE CALLED: in ``clickstream_etl.load.refresh_aggregates``, inside its transaction, after the dirty
-days are read (``days = [...]``) and before the commit, once per refresh (not per dirty range), with the cursor
-and the earliest dirty day::
-
-    if days:
-        extra_aggregates.refresh_client_returns(cur, days[0])
+Called by ``clickstream_etl.load.refresh_aggregates``, inside its transaction, once per refresh with the earliest
+dirty day.
 
 It reads ``dw.sessions`` only (never ``etl.dirty_days`` or the temp tables), so its place inside the transaction
 does not matter otherwise. It is idempotent (delete + insert of the same rows): calling it twice is harmless.
