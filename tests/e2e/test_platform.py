@@ -63,14 +63,16 @@ def etl_result(platform, traffic_report) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _secret(moto_server, name: str) -> str:
+    return moto_server.client("ssm").get_parameter(Name=f"/clickstream/local/db/{name}", WithDecryption=True)[
+        "Parameter"]["Value"]
+
+
 @pytest.fixture(scope="module")
 def dw(platform, moto_server, etl_result) -> Iterator[object]:
     p, _ = platform
-    ssm = moto_server.client("ssm")
-    password = ssm.get_parameter(Name="/clickstream/local/db/dw/dw_owner/password",
-                                 WithDecryption=True)["Parameter"]["Value"]
     conn = psycopg2.connect(host="127.0.0.1", port=p.ports["dw"], dbname="clickstream_dw", user="dw_owner",
-                            password=password)
+                            password=_secret(moto_server, "dw/dw_owner/password"))
     conn.autocommit = True
     yield conn
     conn.close()
@@ -85,11 +87,6 @@ def scalar(conn, sql: str):
 def test_site_yml_provisions_everything(deployed):
     assert deployed.failed == 0
     assert {"localhost", "oltp-local", "dw-local"} <= set(deployed.recap)
-
-
-def _secret(moto_server, name: str) -> str:
-    return moto_server.client("ssm").get_parameter(Name=f"/clickstream/local/db/{name}", WithDecryption=True)[
-        "Parameter"]["Value"]
 
 
 def test_site_yml_configures_both_databases_and_shiny(platform, deployed, moto_server):
