@@ -123,11 +123,6 @@ app:
 
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.clickstream.platform.plugins.module_utils.amplify import (
@@ -139,40 +134,19 @@ from ansible_collections.clickstream.platform.plugins.module_utils.amplify impor
     render_custom_headers,
     tag_plan,
 )
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 
 
-class AmplifyApp:
+class AmplifyApp(Boto3Resource):
+    failure_msg = "amplify {method} failed"
+
     def __init__(self, module: Any, client: Any) -> None:
-        self.module = module
-        self.client = client
-        self.check = module.check_mode
-        self.actions: list[str] = []
-        self.before: dict[str, Any] = {}
-        self.after: dict[str, Any] = {}
+        super().__init__(module, client)
         self.secret_names = set((module.params.get("secret_environment_variables") or {}).keys())
 
-    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            self.module.fail_json_aws(e, msg=f"amplify {method} failed")
-
-    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
-        self.actions.append(action)
-        return None if self.check else self.call(method, **kwargs)
-
     def find(self, name: str) -> dict[str, Any] | None:
-        apps, token = [], None
-        while True:
-            resp = self.call("list_apps", maxResults=100, **({"nextToken": token} if token else {}))
-            apps += [a for a in resp.get("apps", []) if a.get("name") == name]
-            token = resp.get("nextToken")
-            if not token:
-                break
-        if len(apps) > 1:
-            self.module.fail_json(msg=f"{len(apps)} Amplify apps are named {name!r}; remove the extra ones first",
-                                  app_ids=[a["appId"] for a in apps])
-        return apps[0] if apps else None
+        apps = paginate(lambda **token: self.call("list_apps", maxResults=100, **token), "apps", "nextToken")
+        return self.single_named(apps, name, what="Amplify apps", id_key="appId", ids_key="app_ids", name_key="name")
 
     def shown(self, view: dict[str, Any]) -> dict[str, Any]:
         """A view fit for the diff: secret values redacted."""
@@ -281,11 +255,9 @@ def main() -> None:
     manager = AmplifyApp(module, module.client("amplify", retry_decorator=AWSRetry.jittered_backoff()))
     if module.params["state"] == "absent":
         manager.remove()
-        module.exit_json(changed=bool(manager.actions), actions=manager.actions, app={},
-                         diff={"before": manager.before, "after": {}})
+        manager.exit_json(app={})
     result = manager.ensure()
-    module.exit_json(changed=bool(manager.actions), actions=manager.actions, app=result,
-                     diff={"before": manager.before, "after": manager.after})
+    manager.exit_json(app=result)
 
 
 if __name__ == "__main__":

@@ -113,11 +113,6 @@ deployment:
 from collections.abc import Callable
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible.module_utils.urls import open_url
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -131,6 +126,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.amplify impor
     redact_env,
     tag_plan,
 )
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource
 
 
 def upload_zip(url: str, body: bytes) -> None:
@@ -138,38 +134,19 @@ def upload_zip(url: str, body: bytes) -> None:
     open_url(url, data=body, method="PUT", headers={"Content-Type": "application/zip"}, timeout=300)
 
 
-class AmplifyBranch:
+class AmplifyBranch(Boto3Resource):
     def __init__(self, module: Any, client: Any, s3: Any = None,
                  uploader: Callable[[str, bytes], None] = upload_zip) -> None:
-        self.module = module
-        self.client = client
+        super().__init__(module, client)
         self.s3 = s3
         self.uploader = uploader
-        self.check = module.check_mode
-        self.actions: list[str] = []
-        self.before: dict[str, Any] = {}
-        self.after: dict[str, Any] = {}
         self.deployment: dict[str, Any] = {}
         self.secret_names = set((module.params.get("secret_environment_variables") or {}).keys())
 
-    def call(self, method: str, client: Any = None, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(client or self.client, method)(aws_retry=True, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            self.module.fail_json_aws(e, msg=f"{method} failed")
-
-    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
-        self.actions.append(action)
-        return None if self.check else self.call(method, **kwargs)
-
     def find(self) -> dict[str, Any] | None:
         p = self.module.params
-        try:
-            return self.client.get_branch(aws_retry=True, appId=p["app_id"], branchName=p["branch_name"])["branch"]
-        except botocore.exceptions.ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "NotFoundException":
-                return None
-            self.module.fail_json_aws(e, msg="get_branch failed")
+        found = self.call("get_branch", none_on={"NotFoundException"}, appId=p["app_id"], branchName=p["branch_name"])
+        return found["branch"] if found else None
 
     def shown(self, view: dict[str, Any]) -> dict[str, Any]:
         return {**view, "environment_variables": redact_env(view["environment_variables"], self.secret_names)}
@@ -283,11 +260,9 @@ def main() -> None:
     manager = AmplifyBranch(module, module.client("amplify", retry_decorator=retry), s3)
     if module.params["state"] == "absent":
         manager.remove()
-        module.exit_json(changed=bool(manager.actions), actions=manager.actions, branch={}, deployment={},
-                         diff={"before": manager.before, "after": {}})
+        manager.exit_json(branch={}, deployment={})
     result = manager.ensure()
-    module.exit_json(changed=bool(manager.actions), actions=manager.actions, branch=result,
-                     deployment=manager.deployment, diff={"before": manager.before, "after": manager.after})
+    manager.exit_json(branch=result, deployment=manager.deployment)
 
 
 if __name__ == "__main__":

@@ -180,11 +180,6 @@ stage:
 
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -201,46 +196,24 @@ from ansible_collections.clickstream.platform.plugins.module_utils.apigatewayv2 
     tag_plan,
     unversioned_lambda_arn,
 )
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 
 NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedException", "InternalFailure", "InternalServerError", "500"}
 
 
-def _paginate(call: Any, key: str = "Items", **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    token = None
-    while True:
-        resp = call(**kwargs, **({"NextToken": token} if token else {}))
-        items += resp.get(key, [])
-        token = resp.get("NextToken")
-        if not token:
-            return items
+class HttpApi(Boto3Resource):
+    failure_msg = "apigatewayv2 {method} failed"
 
-
-class HttpApi:
     def __init__(self, module: AnsibleAWSModule) -> None:
-        self.module = module
-        self.client = module.client("apigatewayv2", retry_decorator=AWSRetry.jittered_backoff())
-        self.check = module.check_mode
-        self.actions: list[str] = []
+        super().__init__(module, module.client("apigatewayv2", retry_decorator=AWSRetry.jittered_backoff()))
 
-    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            self.module.fail_json_aws(e, msg=f"apigatewayv2 {method} failed")
-
-    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
-        """Record the action; call AWS unless in check mode."""
-        self.actions.append(action)
-        return None if self.check else self.call(method, **kwargs)
+    def items(self, method: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated get_* listing (apis, integrations, routes, stages)."""
+        return paginate(lambda **token: self.call(method, **kwargs, **token), "Items")
 
     # -- lookups -------------------------------------------------------------------------------------------
     def find(self, name: str) -> dict[str, Any] | None:
-        apis = [a for a in _paginate(lambda **kw: self.call("get_apis", **kw)) if a.get("Name") == name]
-        if len(apis) > 1:
-            self.module.fail_json(msg=f"{len(apis)} APIs are named {name!r}; remove the extra ones first",
-                                  api_ids=[a["ApiId"] for a in apis])
-        return apis[0] if apis else None
+        return self.single_named(self.items("get_apis"), name, what="APIs", id_key="ApiId", ids_key="api_ids")
 
     def api_arn(self, api_id: str) -> str:
         return f"arn:aws:apigateway:{self.module.region}::/apis/{api_id}"
@@ -292,7 +265,7 @@ class HttpApi:
 
     def ensure_integration(self, api_id: str, lambda_arn: str) -> str | None:
         p = self.module.params
-        integrations = _paginate(lambda **kw: self.call("get_integrations", ApiId=api_id, **kw))
+        integrations = self.items("get_integrations", ApiId=api_id)
         ours = [i for i in integrations if integration_matches(i, lambda_arn)]
         if not ours:
             created = self.change("create integration", "create_integration", ApiId=api_id,
@@ -309,7 +282,7 @@ class HttpApi:
 
     def ensure_routes(self, api_id: str, integration_id: str | None) -> None:
         target = f"integrations/{integration_id}" if integration_id else None
-        routes = _paginate(lambda **kw: self.call("get_routes", ApiId=api_id, **kw))
+        routes = self.items("get_routes", ApiId=api_id)
         create, retarget, delete = route_plan(routes, self.module.params["route_keys"], target)
         for key in create:
             self.change(f"create route {key}", "create_route", ApiId=api_id, RouteKey=key,
@@ -320,7 +293,7 @@ class HttpApi:
         for route in delete:
             self.change(f"delete route {route['RouteKey']}", "delete_route", ApiId=api_id, RouteId=route["RouteId"])
         # integrations no route uses any more (e.g. an earlier Lambda ARN)
-        integrations = _paginate(lambda **kw: self.call("get_integrations", ApiId=api_id, **kw))
+        integrations = self.items("get_integrations", ApiId=api_id)
         for integration in integrations:
             if integration_id and integration["IntegrationId"] != integration_id:
                 self.change(f"delete integration {integration['IntegrationId']}", "delete_integration",
@@ -329,21 +302,16 @@ class HttpApi:
     def ensure_stage(self, api_id: str) -> None:
         want = desired_stage(self.module.params["stage"] or {})
         name = want["StageName"]
-        stages = {s["StageName"]: s for s in _paginate(lambda **kw: self.call("get_stages", ApiId=api_id, **kw))}
+        stages = {s["StageName"]: s for s in self.items("get_stages", ApiId=api_id)}
         if name not in stages:
             self.change(f"create stage {name}", "create_stage", ApiId=api_id, **want)
             return
         diffs = stage_differs(stages[name], want)
         if not diffs:
             return
-        self.actions.append(f"update stage {name}: {', '.join(diffs)}")
-        if self.check:
-            return
-        try:
-            self.client.update_stage(ApiId=api_id, aws_retry=True, **want)
-        except botocore.exceptions.ClientError as e:
-            if e.response.get("Error", {}).get("Code") not in NOT_IMPLEMENTED:
-                self.module.fail_json_aws(e, msg="apigatewayv2 update_stage failed")
+        updated = self.change(f"update stage {name}: {', '.join(diffs)}", "update_stage", none_on=NOT_IMPLEMENTED,
+                              ApiId=api_id, **want)
+        if updated is None and not self.check:
             # An emulator without UpdateStage: replace the stage (same name, same settings as requested).
             self.call("delete_stage", ApiId=api_id, StageName=name)
             self.call("create_stage", ApiId=api_id, **want)
@@ -358,10 +326,10 @@ class HttpApi:
     def describe(self, api_id: str) -> dict[str, Any]:
         api = self.call("get_api", ApiId=api_id)
         account_id, partition = get_aws_account_info(self.module)
-        integrations = _paginate(lambda **kw: self.call("get_integrations", ApiId=api_id, **kw))
-        routes = _paginate(lambda **kw: self.call("get_routes", ApiId=api_id, **kw))
+        integrations = self.items("get_integrations", ApiId=api_id)
+        routes = self.items("get_routes", ApiId=api_id)
         stage_name = (self.module.params["stage"] or {}).get("name") or "$default"
-        stages = [s for s in _paginate(lambda **kw: self.call("get_stages", ApiId=api_id, **kw))
+        stages = [s for s in self.items("get_stages", ApiId=api_id)
                   if s["StageName"] == stage_name]
         for item in (api, *integrations, *routes, *stages):
             item.pop("ResponseMetadata", None)
@@ -411,9 +379,9 @@ def main() -> None:
     manager = HttpApi(module)
     if module.params["state"] == "absent":
         manager.remove()
-        module.exit_json(changed=bool(manager.actions), actions=manager.actions, api={})
+        manager.exit_json(with_diff=False, api={})
     result = manager.ensure()
-    module.exit_json(changed=bool(manager.actions), actions=manager.actions, **({"api": {}} | result))
+    manager.exit_json(with_diff=False, **({"api": {}} | result))
 
 
 if __name__ == "__main__":

@@ -70,14 +70,9 @@ import json
 import re
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -113,30 +108,23 @@ def main() -> None:
             desired = parse_body(module.params["body"])
         except ValueError as e:
             module.fail_json(msg=f"invalid dashboard body: {e}")
-    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        try:
-            current = client.get_dashboard(DashboardName=name, aws_retry=True)
-        except is_boto3_error_code("ResourceNotFound"):
-            current = None
-        before = json.loads(current["DashboardBody"]) if current else None
-        result: dict[str, Any] = {}
-        if state == "absent":
-            changed = current is not None
-            if changed and not module.check_mode:
-                client.delete_dashboards(DashboardNames=[name], aws_retry=True)
-        else:
-            changed = before is None or canonical(before) != canonical(desired)
-            if changed and not module.check_mode:
-                put = client.put_dashboard(DashboardName=name, DashboardBody=canonical(desired), aws_retry=True)
-                result["validation_messages"] = put.get("DashboardValidationMessages", [])
-                current = client.get_dashboard(DashboardName=name, aws_retry=True)
-            if current:
-                result["dashboard_arn"] = current.get("DashboardArn")
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"cannot manage the CloudWatch dashboard {name}")
+    aws = Boto3Resource(module, module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff()),
+                        failure_msg=f"cannot manage the CloudWatch dashboard {name}")
+    current = aws.call("get_dashboard", none_on={"ResourceNotFound"}, DashboardName=name)
+    before = json.loads(current["DashboardBody"]) if current else None
+    result: dict[str, Any] = {}
+    if state == "absent":
+        if current is not None:
+            aws.change("delete", "delete_dashboards", DashboardNames=[name])
+    elif before is None or canonical(before) != canonical(desired):
+        put = aws.change("put", "put_dashboard", DashboardName=name, DashboardBody=canonical(desired))
+        if put is not None:
+            result["validation_messages"] = put.get("DashboardValidationMessages", [])
+            current = aws.call("get_dashboard", DashboardName=name)
+    if state == "present" and current:
+        result["dashboard_arn"] = current.get("DashboardArn")
     diff = {"before": canonical(before) + "\n" if before else "", "after": canonical(desired) + "\n" if desired else ""}
-    module.exit_json(changed=changed, diff=diff, **result)
+    module.exit_json(changed=bool(aws.actions), diff=diff, **result)
 
 
 if __name__ == "__main__":

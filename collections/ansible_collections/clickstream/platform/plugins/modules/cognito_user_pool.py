@@ -124,13 +124,9 @@ user_pool:
 
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 from ansible_collections.clickstream.platform.plugins.module_utils.cognito import (
     MFA_CHOICES,
     POOL_IMMUTABLE,
@@ -143,38 +139,13 @@ from ansible_collections.clickstream.platform.plugins.module_utils.cognito impor
 )
 
 
-class UserPool:
-    def __init__(self, module: Any, client: Any) -> None:
-        self.module = module
-        self.client = client
-        self.check = module.check_mode
-        self.actions: list[str] = []
-        self.before: dict[str, Any] = {}
-        self.after: dict[str, Any] = {}
-
-    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            self.module.fail_json_aws(e, msg=f"cognito-idp {method} failed")
-
-    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
-        """Record the action; call AWS unless in check mode."""
-        self.actions.append(action)
-        return None if self.check else self.call(method, **kwargs)
+class UserPool(Boto3Resource):
+    failure_msg = "cognito-idp {method} failed"
 
     def find(self, name: str) -> dict[str, Any] | None:
-        pools, token = [], None
-        while True:
-            resp = self.call("list_user_pools", MaxResults=60, **({"NextToken": token} if token else {}))
-            pools += [p for p in resp.get("UserPools", []) if p.get("Name") == name]
-            token = resp.get("NextToken")
-            if not token:
-                break
-        if len(pools) > 1:
-            self.module.fail_json(msg=f"{len(pools)} user pools are named {name!r}; remove the extra ones first",
-                                  user_pool_ids=[p["Id"] for p in pools])
-        return self.call("describe_user_pool", UserPoolId=pools[0]["Id"])["UserPool"] if pools else None
+        pools = paginate(lambda **token: self.call("list_user_pools", MaxResults=60, **token), "UserPools")
+        pool = self.single_named(pools, name, what="user pools", id_key="Id", ids_key="user_pool_ids")
+        return self.call("describe_user_pool", UserPoolId=pool["Id"])["UserPool"] if pool else None
 
     def ensure(self) -> dict[str, Any]:
         p = self.module.params
@@ -267,11 +238,9 @@ def main() -> None:
     manager = UserPool(module, module.client("cognito-idp", retry_decorator=AWSRetry.jittered_backoff()))
     if module.params["state"] == "absent":
         manager.remove()
-        module.exit_json(changed=bool(manager.actions), actions=manager.actions, user_pool={},
-                         diff={"before": manager.before, "after": {}})
+        manager.exit_json(user_pool={})
     result = manager.ensure()
-    module.exit_json(changed=bool(manager.actions), actions=manager.actions, user_pool=result,
-                     diff={"before": manager.before, "after": manager.after})
+    manager.exit_json(user_pool=result)
 
 
 def pool_input_errors(p: dict[str, Any]) -> list[str]:

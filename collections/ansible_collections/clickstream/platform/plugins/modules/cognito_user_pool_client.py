@@ -117,13 +117,9 @@ client:
 
 from typing import Any
 
-try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 from ansible_collections.clickstream.platform.plugins.module_utils.cognito import (
     client_args,
     client_input_errors,
@@ -133,41 +129,18 @@ from ansible_collections.clickstream.platform.plugins.module_utils.cognito impor
 )
 
 
-class AppClient:
-    def __init__(self, module: Any, client: Any) -> None:
-        self.module = module
-        self.client = client
-        self.check = module.check_mode
-        self.actions: list[str] = []
-        self.before: dict[str, Any] = {}
-        self.after: dict[str, Any] = {}
-
-    def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, method)(aws_retry=True, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            self.module.fail_json_aws(e, msg=f"cognito-idp {method} failed")
-
-    def change(self, action: str, method: str, **kwargs: Any) -> dict[str, Any] | None:
-        self.actions.append(action)
-        return None if self.check else self.call(method, **kwargs)
+class AppClient(Boto3Resource):
+    failure_msg = "cognito-idp {method} failed"
 
     def find(self, pool_id: str, name: str) -> dict[str, Any] | None:
-        found, token = [], None
-        while True:
-            resp = self.call("list_user_pool_clients", UserPoolId=pool_id, MaxResults=60,
-                             **({"NextToken": token} if token else {}))
-            found += [c for c in resp.get("UserPoolClients", []) if c.get("ClientName") == name]
-            token = resp.get("NextToken")
-            if not token:
-                break
-        if len(found) > 1:
-            self.module.fail_json(msg=f"{len(found)} app clients are named {name!r}; remove the extra ones first",
-                                  client_ids=[c["ClientId"] for c in found])
-        if not found:
+        clients = paginate(lambda **token: self.call("list_user_pool_clients", UserPoolId=pool_id, MaxResults=60,
+                                                     **token), "UserPoolClients")
+        found = self.single_named(clients, name, what="app clients", id_key="ClientId", ids_key="client_ids",
+                                  name_key="ClientName")
+        if found is None:
             return None
         return self.call("describe_user_pool_client", UserPoolId=pool_id,
-                         ClientId=found[0]["ClientId"])["UserPoolClient"]
+                         ClientId=found["ClientId"])["UserPoolClient"]
 
     def create(self, pool_id: str, desired: dict[str, Any]) -> dict[str, Any]:
         created = self.change("create client", "create_user_pool_client", UserPoolId=pool_id,
@@ -202,12 +175,9 @@ class AppClient:
 
     def remove(self) -> None:
         p = self.module.params
-        try:  # a pool that is gone has no clients either
-            self.client.describe_user_pool(aws_retry=True, UserPoolId=p["user_pool_id"])
-        except botocore.exceptions.ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return
-            self.module.fail_json_aws(e, msg="cognito-idp describe_user_pool failed")
+        # a pool that is gone has no clients either
+        if self.call("describe_user_pool", none_on={"ResourceNotFoundException"}, UserPoolId=p["user_pool_id"]) is None:
+            return
         current = self.find(p["user_pool_id"], p["name"])
         if current is not None:
             self.before = client_view(current)
@@ -239,14 +209,12 @@ def main() -> None:
     manager = AppClient(module, module.client("cognito-idp", retry_decorator=AWSRetry.jittered_backoff()))
     if module.params["state"] == "absent":
         manager.remove()
-        module.exit_json(changed=bool(manager.actions), actions=manager.actions, client={},
-                         diff={"before": manager.before, "after": {}})
+        manager.exit_json(client={})
     errors = client_input_errors(desired_client_view(module.params))
     if errors:
         module.fail_json(msg="; ".join(errors))
     result = manager.ensure()
-    module.exit_json(changed=bool(manager.actions), actions=manager.actions, client=result,
-                     diff={"before": manager.before, "after": manager.after})
+    manager.exit_json(client=result)
 
 
 if __name__ == "__main__":
