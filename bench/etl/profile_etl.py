@@ -6,6 +6,7 @@ first line) and the Python-side remainder. Usage: python bench/etl/profile_etl.p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import defaultdict
@@ -56,6 +57,12 @@ class TimedCursor(psycopg2.extensions.cursor):
             COUNTS[_label(sql)] += 1
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (the ETL's PostgreSQL backend runs on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(total: int) -> None:
     from etl import synth
 
@@ -72,14 +79,19 @@ def main(total: int) -> None:
         conn.close()
         conn = psycopg2.connect(dsn, cursor_factory=TimedCursor)
         settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
-        t0 = time.perf_counter()
+        backend = conn.get_backend_pid()
+        t0, cpu0, pg0, times0 = time.perf_counter(), time.process_time(), _cpu(backend), os.times()
         result = run_etl(conn, s3, settings, trigger="profile")
         wall = time.perf_counter() - t0
+        cpu, pg_cpu = time.process_time() - cpu0, _cpu(backend) - pg0
+        user, system = os.times().user - times0.user, os.times().system - times0.system
         conn.close()
     finally:
         moto.close()
         pg.close()
     sql_total = sum(TIMES.values())
+    print(f"CPU: ETL process {cpu:.1f} s (user {user:.1f}, system {system:.1f}), its PostgreSQL backend "
+          f"{pg_cpu:.1f} s")
     print(f"events {result.events_loaded:,} in {wall:.1f} s = {result.events_loaded / wall:,.0f} events/s; "
           f"SQL {sql_total:.1f} s, rest (Python, S3 waits) {wall - sql_total:.1f} s; synth {synth.__name__}")
     for label, secs in sorted(TIMES.items(), key=lambda kv: -kv[1])[:25]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -32,6 +33,7 @@ class BatchResult:
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
     parse_fallback: bool = False
     fast_fallback: bool = False
+    direct: bool = False  # the Python path's plan was applied (else every row took the SQL path)
 
 
 def source_uri(bucket: str, key: str) -> str:
@@ -47,7 +49,9 @@ def sql_params(settings: Settings) -> dict[str, timedelta]:
 
 
 def _copy(cur, statement: str, data: bytes) -> None:
-    cur.copy_expert(statement, io.BytesIO(data), size=1 << 20)
+    # One read of the whole buffer: psycopg2 holds the GIL only for that read, then sends without it, so the
+    # parse and planner threads do not slow the COPY down (each 1 MB chunk used to wait for the GIL).
+    cur.copy_expert(statement, io.BytesIO(data), size=max(len(data), 8192))
 
 
 def _stage_raw(cur, payload: bytes) -> bool:
@@ -117,14 +121,26 @@ def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits
 
 
 @dataclass
-class DirectLoad:
-    """What the Python path loaded itself, and the rows it left to the SQL sessionization."""
+class DirectPlan:
+    """One batch's Python path, built without the database from the clients' states: the final COPY text of
+    ``dw.events`` / ``dw.sessions`` and the client and dirty-day changes (``apply_direct`` writes them), the rows
+    left to the SQL sessionization, and each client's state once the plan is applied (``after``; the clients of
+    ``sql_rows`` are in ``sql_clients`` instead: only the warehouse knows their state then)."""
 
     loaded: Counter[int]
     sql_rows: list[FastRow]
+    events: bytes = b""
+    sessions: bytes = b""
+    continued: list[str] = field(default_factory=list)
+    new_clients: list[tuple] = field(default_factory=list)
+    seen_clients: list[tuple] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+    after: dict[str, ClientState] = field(default_factory=dict)
+    sql_clients: set[str] = field(default_factory=set)
 
 
-def _client_states(cur, clients: list[str]) -> dict[str, ClientState]:
+def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
+    """The warehouse's state of each known client of ``clients`` (a client it does not know is left out)."""
     cur.execute(sql.CLIENT_STATE, {"clients": clients})
     states = {}
     for client_id, last_seen_at, *session in cur.fetchall():
@@ -142,12 +158,13 @@ def _days(start: datetime, end: datetime) -> list[date]:
     return out
 
 
-def _load_direct(cur, rows: list[FastRow], timeout: timedelta) -> DirectLoad:
-    """Dedup (first occurrence wins), sessionize in Python and COPY the final rows of every client whose new
-    events all follow its loaded ones; the other clients' rows are returned for the SQL path.
+def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: timedelta,
+                unknown: frozenset[str] | set[str] = frozenset()) -> DirectPlan:
+    """Dedup (first occurrence wins) and sessionize in Python every client whose new events all follow its loaded
+    ones; the other clients' rows, and those of the ``unknown`` clients (state not known), are left to SQL.
 
-    A duplicate of an already loaded event makes the COPY fail (primary key): the caller then rolls back to its
-    savepoint and loads the whole batch with the SQL path.
+    ``states``: the state of each client of ``rows`` that the warehouse knows (absent = a new client). Pure: no
+    I/O; it extends the latest ``Session`` of a continued client in place (callers pass states they own).
     """
     seen: set[str] = set()
     by_client: dict[str, list[FastRow]] = {}
@@ -156,51 +173,60 @@ def _load_direct(cur, rows: list[FastRow], timeout: timedelta) -> DirectLoad:
             continue
         seen.add(r.event_id)
         by_client.setdefault(r.client_id, []).append(r)
-    if not by_client:
-        return DirectLoad(Counter(), [])
-    states = _client_states(cur, list(by_client))
+    plan = DirectPlan(Counter(), [])
     events: list[str] = []
     sessions: list[str] = []
-    continued: list[str] = []
-    new_clients: list[tuple] = []
-    seen_clients: list[tuple] = []
     days: set[date] = set()
-    loaded: Counter[int] = Counter()
-    sql_rows: list[FastRow] = []
     for client_id, client_rows in by_client.items():
         state = states.get(client_id)
-        first = min(r.ts for r in client_rows)
-        if state is not None and not state.appendable(first):
-            sql_rows.extend(client_rows)
+        if client_id in unknown or (state is not None and not state.appendable(min(r.ts for r in client_rows))):
+            plan.sql_rows.extend(client_rows)
+            plan.sql_clients.add(client_id)
             continue
         a = assign(client_rows, state, timeout)
         for row, sid, first_visit in a.events:
             events.append(f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\n")
-            loaded[row.file_idx] += 1
+            plan.loaded[row.file_idx] += 1
         for s in a.sessions:
             sessions.append(s.copy_text() + "\n")
             days.update(_days(s.start, s.end))
         if a.continued is not None:
-            continued.append(a.continued)
+            plan.continued.append(a.continued)
         last = a.events[-1][0]
         if state is None:
-            new_clients.append((client_id, a.events[0][0].event_id, a.events[0][0].ts, last.ts))
+            plan.new_clients.append((client_id, a.events[0][0].event_id, a.events[0][0].ts, last.ts))
         else:
-            seen_clients.append((client_id, last.ts))
-    if continued:
-        cur.execute(sql.DELETE_SESSIONS, {"ids": continued})
-    if events:
-        _copy(cur, sql.COPY_EVENTS, "".join(events).encode())
-        _copy(cur, sql.COPY_SESSIONS, "".join(sessions).encode())
-    if new_clients:
-        ids, first_ids, first_at, last_at = (list(c) for c in zip(*new_clients, strict=True))
+            plan.seen_clients.append((client_id, last.ts))
+        plan.after[client_id] = ClientState(last.ts, a.sessions[-1])
+    plan.events = "".join(events).encode()
+    plan.sessions = "".join(sessions).encode()
+    plan.days = sorted(days)
+    return plan
+
+
+def apply_direct(cur, plan: DirectPlan) -> None:
+    """Write a plan: rewrite the continued sessions, COPY the events and sessions, insert/update the clients, mark
+    the days dirty. A duplicate of an already loaded event makes the COPY fail (primary key): the caller then
+    rolls back to its savepoint and loads the whole batch with the SQL path."""
+    if plan.continued:
+        cur.execute(sql.DELETE_SESSIONS, {"ids": plan.continued})
+    if plan.events:
+        _copy(cur, sql.COPY_EVENTS, plan.events)
+        _copy(cur, sql.COPY_SESSIONS, plan.sessions)
+    if plan.new_clients:
+        ids, first_ids, first_at, last_at = (list(c) for c in zip(*plan.new_clients, strict=True))
         cur.execute(sql.NEW_CLIENTS, {"ids": ids, "first": first_ids, "first_at": first_at, "last_at": last_at})
-    if seen_clients:
-        ids, last_at = (list(c) for c in zip(*seen_clients, strict=True))
+    if plan.seen_clients:
+        ids, last_at = (list(c) for c in zip(*plan.seen_clients, strict=True))
         cur.execute(sql.SEEN_CLIENTS, {"ids": ids, "last_at": last_at})
-    if days:
-        cur.execute(sql.DIRTY_DAYS, {"days": sorted(days)})
-    return DirectLoad(loaded, sql_rows)
+    if plan.days:
+        cur.execute(sql.DIRTY_DAYS, {"days": plan.days})
+
+
+def _plan_now(cur, rows: list[FastRow], timeout: timedelta) -> DirectPlan:
+    """A plan from the warehouse's current state (what a batch does when no plan was made ahead)."""
+    clients = list({r.client_id: None for r in rows})
+    return plan_direct(rows, client_states(cur, clients) if clients else {}, timeout)
 
 
 def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) -> tuple[int, dict[int, int]]:
@@ -235,11 +261,11 @@ def all_slow(data: bytes, file_idx: int) -> FastSplit:
 
 
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-               run_id: int, splits: list[FastSplit] | None = None) -> BatchResult:
+               run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
     line on the jsonb + SQL path (which decides each line on its own)."""
     try:
-        return _load_batch(conn, bucket, objects, settings, run_id, splits)
+        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan)
     except psycopg2.DataError:
         result = _load_batch(conn, bucket, objects, settings, run_id,
                              [all_slow(data, i) for i, (_, data) in enumerate(objects)])
@@ -248,10 +274,13 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
 
 
 def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-                run_id: int, splits: list[FastSplit] | None = None) -> BatchResult:
+                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
+    ``plan``: ``plan_direct(...)`` of the splits' rows if the caller made it ahead (else made here from the
+    warehouse's state); it is used only if every line took the fast path and none is already loaded
+    (``BatchResult.direct``), else the whole batch goes through the SQL path.
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
     already loaded event_id) goes through the set-based SQL path. Both give the same tables.
@@ -273,21 +302,23 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                 rejects.extend((i, line, reason, detail, event_id) for line, reason, detail, event_id in s.rejects)
             result.lines = sum(s.lines for s in splits)
             rows = [r for s in splits for r in s.rows]
-            direct: DirectLoad | None = None
+            direct: DirectPlan | None = None
             if DIRECT and not slow_valid:
                 cur.execute("SAVEPOINT etl_direct")
                 try:
-                    direct = _load_direct(cur, rows, params["timeout"])
+                    candidate = plan if plan is not None else _plan_now(cur, rows, params["timeout"])
+                    apply_direct(cur, candidate)
                     cur.execute("RELEASE SAVEPOINT etl_direct")
+                    direct = candidate
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
             result.fast_fallback = direct is None
+            result.direct = direct is not None
             faults.checkpoint("after_copy")
             sql_rows = rows if direct is None else direct.sql_rows
             loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid))
             direct_loaded = direct.loaded if direct is not None else Counter()
             result.events_loaded = loaded + sum(direct_loaded.values())
-
             reject_rows = [
                 (source_uri(bucket, objects[i][0].key), line, reason, detail or None, event_id,
                  _raw_line(objects[i][1], line), run_id)
@@ -330,23 +361,84 @@ def dirty_ranges(days: list) -> list[tuple]:
     return ranges
 
 
-def refresh_aggregates(conn) -> int:
-    """Recompute every aggregate for the dirty days, and clear them, in one transaction. Returns the day count."""
+def sibling_connection(conn):
+    """A second connection like ``conn`` (same server, database, user, password, options), set up as the ETL's,
+    or None if it cannot be opened (then the caller does the work on ``conn`` alone)."""
+    params = dict(conn.info.dsn_parameters)
+    if conn.info.password:
+        params["password"] = conn.info.password
+    try:
+        other = psycopg2.connect(**params)
+    except psycopg2.OperationalError:
+        return None
+    other.autocommit = False
+    with other.cursor() as cur:
+        for stmt in sql.SESSION_SETUP:
+            cur.execute(stmt)
+    other.commit()
+    return other
+
+
+def _refresh(cur, days: list[date], statements: list[str], clear: bool) -> None:
+    """``statements`` for each contiguous range of dirty days, after a temp table of the range's events."""
+    for d0, d1 in dirty_ranges(days):
+        p = {"d0": d0, "d1": d1}
+        cur.execute("DROP TABLE IF EXISTS etl_day_events")
+        cur.execute(sql.REFRESH_DAY_EVENTS, p)
+        for stmt in statements:
+            cur.execute(stmt, p)
+        if clear:
+            cur.execute(sql.CLEAR_DIRTY, p)
+
+
+def _refresh_activity(cur, days: list[date]) -> None:
+    """Hourly activity and the funnel of the dirty days; clears them (on the connection that commits last)."""
+    _refresh(cur, days, sql.REFRESH_ACTIVITY, clear=True)
+
+
+def _refresh_engagement(cur, days: list[date]) -> None:
+    """Products, daily sessions and page transitions of the dirty days, and the client returns from the first one
+    on (a new session there can change every later day's "previous day")."""
+    _refresh(cur, days, sql.REFRESH_ENGAGEMENT, clear=False)
+    extra_aggregates.refresh_client_returns(cur, days[0])
+
+
+def refresh_aggregates(conn, parallel: bool = True) -> int:
+    """Recompute every aggregate for the dirty days, and clear them. Returns the day count.
+
+    The two independent halves (hourly activity and funnel; products, daily sessions, transitions and client
+    returns) run at the same time on ``conn`` and a sibling connection when ``parallel``
+    (and the sibling opens), each in its own transaction on its own tables. The sibling commits first, then
+    ``conn``, which also deletes the dirty days: if anything fails or the process dies before that last
+    commit, the days stay dirty and the next run recomputes them all (each refresh replaces its rows).
+    """
+    other = None
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT activity_date FROM etl.dirty_days ORDER BY 1 FOR UPDATE")
             days = [r[0] for r in cur.fetchall()]
-            for d0, d1 in dirty_ranges(days):
-                p = {"d0": d0, "d1": d1}
-                cur.execute("DROP TABLE IF EXISTS etl_day_events")
-                cur.execute(sql.REFRESH_DAY_EVENTS, p)
-                for stmt in sql.REFRESH:
-                    cur.execute(stmt, p)
-            if days:  # from the first dirty day on: a new session there can change every later day's "previous day"
-                extra_aggregates.refresh_client_returns(cur, days[0])
+            if days:
+                other = sibling_connection(conn) if parallel else None
+                if other is None:
+                    _refresh_engagement(cur, days)
+                    _refresh_activity(cur, days)
+                else:
+                    with ThreadPoolExecutor(max_workers=1) as pool, other.cursor() as other_cur:
+                        engagement = pool.submit(_refresh_engagement, other_cur, days)
+                        try:
+                            _refresh_activity(cur, days)
+                        finally:
+                            error = engagement.exception()  # waits; this half's own error comes first
+                        if error is not None:
+                            raise error
         faults.checkpoint("before_refresh_commit")
+        if other is not None:
+            other.commit()
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+    finally:
+        if other is not None:
+            other.close()  # rolls back whatever it did not commit
     return len(days)

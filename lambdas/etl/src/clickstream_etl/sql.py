@@ -330,7 +330,9 @@ FROM dw.events e JOIN dw.sessions s USING (session_id)
 WHERE e.event_timestamp >= %(d0)s::date AND e.event_timestamp < %(d1)s::date
 """
 
-REFRESH = [
+# The event-based half (refresh_aggregates runs the two halves on two connections at once), after
+# REFRESH_DAY_EVENTS: hourly activity and the funnel.
+REFRESH_ACTIVITY = [
     "DELETE FROM dw.agg_hourly_activity WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_hourly_activity
        SELECT date_trunc('hour', event_timestamp), min(activity_date), user_login_state,
@@ -345,13 +347,6 @@ REFRESH = [
               count(*) FILTER (WHERE starts_session),
               count(*) FILTER (WHERE is_first_visit)
        FROM etl_day_events GROUP BY 1, 3""",
-    "DELETE FROM dw.agg_daily_sessions WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_daily_sessions
-       SELECT session_date, user_login_state, count(*), count(*) FILTER (WHERE is_engaged),
-              count(*) FILTER (WHERE is_converted), count(*) FILTER (WHERE is_first_visit),
-              count(DISTINCT client_id), sum(page_view_count), sum(duration_seconds), sum(revenue)
-       FROM dw.sessions WHERE session_date >= %(d0)s AND session_date < %(d1)s
-       GROUP BY 1, 2""",
     "DELETE FROM dw.agg_daily_funnel WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_daily_funnel
        SELECT activity_date,
@@ -367,6 +362,9 @@ REFRESH = [
        GROUP BY GROUPING SETS ((activity_date, user_login_state, product_category, product_brand),
                                (activity_date, user_login_state, product_category),
                                (activity_date, user_login_state))""",
+]
+# The other half: products (after its own REFRESH_DAY_EVENTS), daily sessions, page transitions.
+REFRESH_ENGAGEMENT = [
     "DELETE FROM dw.agg_daily_product WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_daily_product
        SELECT activity_date, product_id, product_category, product_brand, user_login_state, max(product_name),
@@ -379,6 +377,13 @@ REFRESH = [
        FROM etl_day_events
        WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')
        GROUP BY activity_date, product_id, product_category, product_brand, user_login_state""",
+    "DELETE FROM dw.agg_daily_sessions WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
+    """INSERT INTO dw.agg_daily_sessions
+       SELECT session_date, user_login_state, count(*), count(*) FILTER (WHERE is_engaged),
+              count(*) FILTER (WHERE is_converted), count(*) FILTER (WHERE is_first_visit),
+              count(DISTINCT client_id), sum(page_view_count), sum(duration_seconds), sum(revenue)
+       FROM dw.sessions WHERE session_date >= %(d0)s AND session_date < %(d1)s
+       GROUP BY 1, 2""",
     "DELETE FROM dw.agg_daily_page_transitions WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_daily_page_transitions
        WITH pv AS (
@@ -400,8 +405,8 @@ REFRESH = [
        FROM steps st JOIN dw.sessions s USING (session_id)
        WHERE st.event_timestamp >= %(d0)s::date AND st.event_timestamp < %(d1)s::date
        GROUP BY 1, 2, 3, 4""",
-    "DELETE FROM etl.dirty_days WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
 ]
+CLEAR_DIRTY = "DELETE FROM etl.dirty_days WHERE activity_date >= %(d0)s AND activity_date < %(d1)s"
 
 # ---------------------------------------------------------------------------------------------------------
 # Fast path (fast.py, sessions.py): lines parsed, typed, checked and (for most clients) sessionized in Python.
