@@ -434,6 +434,7 @@ def refresh_aggregates(conn, parallel: bool = True) -> int:
         faults.checkpoint("before_refresh_commit")
         if other is not None:
             other.commit()
+            faults.checkpoint("between_refresh_commits")
         conn.commit()
     except BaseException:
         conn.rollback()
