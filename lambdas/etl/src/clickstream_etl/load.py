@@ -371,11 +371,15 @@ def sibling_connection(conn):
         other = psycopg2.connect(**params)
     except psycopg2.OperationalError:
         return None
-    other.autocommit = False
-    with other.cursor() as cur:
-        for stmt in sql.SESSION_SETUP:
-            cur.execute(stmt)
-    other.commit()
+    try:
+        other.autocommit = False
+        with other.cursor() as cur:
+            for stmt in sql.SESSION_SETUP:
+                cur.execute(stmt)
+        other.commit()
+    except BaseException:
+        other.close()
+        raise
     return other
 
 
