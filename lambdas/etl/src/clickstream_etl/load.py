@@ -223,12 +223,6 @@ def apply_direct(cur, plan: DirectPlan) -> None:
         cur.execute(sql.DIRTY_DAYS, {"days": plan.days})
 
 
-def _plan_now(cur, rows: list[FastRow], timeout: timedelta) -> DirectPlan:
-    """A plan from the warehouse's current state (what a batch does when no plan was made ahead)."""
-    clients = list({r.client_id: None for r in rows})
-    return plan_direct(rows, client_states(cur, clients) if clients else {}, timeout)
-
-
 def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) -> tuple[int, dict[int, int]]:
     """The set-based path for ``rows`` (and the slow path's valid lines already in etl_norm): dedup against the
     warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file)."""
@@ -278,9 +272,9 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
-    ``plan``: ``plan_direct(...)`` of the splits' rows if the caller made it ahead (else made here from the
-    warehouse's state); it is used only if every line took the fast path and none is already loaded
-    (``BatchResult.direct``), else the whole batch goes through the SQL path.
+    ``plan``: ``plan_direct(...)`` of the splits' rows, made by the caller (the runner plans one batch ahead).
+    It is applied only if every line took the fast path and none is already loaded (``BatchResult.direct``);
+    otherwise, or without a plan, the whole batch goes through the SQL path.
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
     already loaded event_id) goes through the set-based SQL path. Both give the same tables.
@@ -303,13 +297,12 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.lines = sum(s.lines for s in splits)
             rows = [r for s in splits for r in s.rows]
             direct: DirectPlan | None = None
-            if DIRECT and not slow_valid:
+            if DIRECT and plan is not None and not slow_valid:
                 cur.execute("SAVEPOINT etl_direct")
                 try:
-                    candidate = plan if plan is not None else _plan_now(cur, rows, params["timeout"])
-                    apply_direct(cur, candidate)
+                    apply_direct(cur, plan)
                     cur.execute("RELEASE SAVEPOINT etl_direct")
-                    direct = candidate
+                    direct = plan
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
             result.fast_fallback = direct is None

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import load, sql
 from .config import Settings
-from .fast import FastSplit, Window
+from .fast import FastRow, FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri, split_for_batch
 from .sessions import ClientState
 from .source import RawObject, batches, fetch, list_objects, pending, start_after_for
@@ -188,12 +188,18 @@ def _collect(objects: list[RawObject], futures: list[Future]) -> _Batch:
     return _Batch(objects, [d for d, _ in fetched], [sp for _, sp in fetched])
 
 
-def _plan_ahead(planner: ThreadPoolExecutor, conn, cache: StateCache, batch: _Batch, timeout) -> None:
-    """Read the states the batch's plan needs (on the run's connection, before this batch's writes) and plan it
-    in the planner thread, which overlaps the database work of the batch before it."""
+def _plan_inputs(conn, cache: StateCache, batch: _Batch) -> tuple[list[FastRow], dict[str, ClientState], set[str]]:
+    """The batch's fast-path rows and the states its plan needs (read on the run's connection, before the writes
+    of the batch being loaded)."""
     rows = [r for sp in batch.splits for r in sp.rows]
     with conn.cursor() as cur:
         states, unknown = cache.resolve(cur, {r.client_id for r in rows})
+    return rows, states, unknown
+
+
+def _plan_ahead(planner: ThreadPoolExecutor, conn, cache: StateCache, batch: _Batch, timeout) -> None:
+    """Plan the batch in the planner thread, which overlaps the database work of the batch before it."""
+    rows, states, unknown = _plan_inputs(conn, cache, batch)
     batch.plan = planner.submit(load.plan_direct, rows, states, timeout, unknown)
 
 
@@ -227,9 +233,8 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                     plan = current.plan.result()
                     if replan:  # planned from states the previous batch did not write: plan again
                         cache.reset()
-                        with conn.cursor() as cur:
-                            states, _ = cache.resolve(cur, set(plan.after) | plan.sql_clients)
-                        plan = load.plan_direct([r for sp in current.splits for r in sp.rows], states, timeout)
+                        rows, states, unknown = _plan_inputs(conn, cache, current)
+                        plan = load.plan_direct(rows, states, timeout, unknown)
                     cache.record(n, plan)
                 following = None
                 if n + 1 < len(groups):
