@@ -33,7 +33,6 @@ class BatchResult:
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
     parse_fallback: bool = False
     fast_fallback: bool = False
-    direct: bool = False  # the Python path's plan was applied (else every row took the SQL path)
 
 
 def source_uri(bucket: str, key: str) -> str:
@@ -273,7 +272,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
     ``plan``: ``plan_direct(...)`` of the splits' rows, made by the caller (the runner plans one batch ahead).
-    It is applied only if every line took the fast path and none is already loaded (``BatchResult.direct``);
+    It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
     otherwise, or without a plan, the whole batch goes through the SQL path.
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
@@ -305,8 +304,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     direct = plan
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
-            result.fast_fallback = direct is None
-            result.direct = direct is not None
+            result.fast_fallback = direct is None  # the plan was not applied: every row took the SQL path
             faults.checkpoint("after_copy")
             sql_rows = rows if direct is None else direct.sql_rows
             loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid))

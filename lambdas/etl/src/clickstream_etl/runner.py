@@ -216,14 +216,15 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     fetching: dict[int, list[Future]] = {}
+    current: _Batch | None = None
     with ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=1) as planner:
-        for n in range(min(2, len(groups))):
-            fetching[n] = _fetch_batch(pool, s3, settings.raw_bucket, groups[n], window)
-        current = _collect(groups[0], fetching.pop(0)) if groups else None
-        if current is not None and load.DIRECT:
-            _plan_ahead(planner, conn, cache, current, timeout)
-        replan = False
         try:
+            for n in range(min(2, len(groups))):
+                fetching[n] = _fetch_batch(pool, s3, settings.raw_bucket, groups[n], window)
+            current = _collect(groups[0], fetching.pop(0)) if groups else None
+            if current is not None and load.DIRECT:
+                _plan_ahead(planner, conn, cache, current, timeout)
+            replan = False
             for n in range(len(groups)):
                 if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
                     result.message = "stopped early: Lambda time budget nearly spent"
@@ -246,7 +247,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                 b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
                                settings, result.run_id, current.splits, plan)
                 cache.committed = n
-                replan = plan is not None and not b.direct
+                replan = plan is not None and b.fast_fallback  # the plan was not applied
                 _count(result, reasons, b)
                 current = following
         finally:
