@@ -66,7 +66,10 @@ def event_line(name: str, client: str, ts: datetime, *, received: datetime | Non
 
 
 def ndjson(lines: list[Any]) -> bytes:
-    return b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines)
+    """NDJSON as the ingest stores it (compact, UTF-8: ``clickstream_ingest.contract.dumps_line``); bytes as given."""
+    return b"".join(
+        (line if isinstance(line, bytes) else json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode())
+        + b"\n" for line in lines)
 
 
 def object_key(received: datetime, name: str) -> str:

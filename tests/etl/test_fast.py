@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import msgspec
+import orjson
 import pytest
-from clickstream_etl.fast import EVENT_COLUMNS, TYPED_COLUMNS, Slow, split_object, typed_row
+from clickstream_etl import fast
+from clickstream_etl.fast import EVENT_COLUMNS, TYPED_COLUMNS, Slow, is_plain, plain_row, split_object, typed_row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from clickstream_etl.prepare import split_lines
 
 EID = "0b7e2a52-3c1e-4f6a-9d0e-1a2b3c4d5e6f"
@@ -61,3 +66,78 @@ def test_split_object_routes_lines_and_escapes_for_copy():
     assert all(len(t) == len(EVENT_COLUMNS) for t in texts)
     assert texts[0][-2:] == ["s3://b/k", "1"]
     assert "a\\tb\\\\c" in split.rows[1].text
+
+
+# --- the plain-line path (msgspec): same result as typed_row, or it declines and typed_row decides ----------------
+
+_TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "a", " a", "a ", "View_Item", "logged_in", "logged_out",
+                                              "guest", "vïew", "é t", "x\ty", "q\"s", "b\\s", EID, EID.upper()]),
+                  st.text(max_size=8))
+_NUMBER = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**40), st.floats(allow_nan=False),
+                    st.sampled_from(["12.50", " 3 ", "1e3", "-1", "", "7"]), st.just([1]))
+_TIME = st.one_of(st.none(), st.sampled_from(["2024-05-01T10:00:00.123Z", "2024-05-01 12:30+02:30", "2024-02-30T10:00Z",
+                                              "2024-05-01T10:00:00Z\n", "yesterday", " 2024-05-01T10:00:00Z"]),
+                  st.integers(0, 2**41))
+_NESTED = st.one_of(st.none(), st.just("x"), st.just([]), st.fixed_dictionaries({}, optional={
+    "url_path": _TEXT, "referrer": _TEXT, "title": _TEXT, "id": _TEXT, "name": _TEXT, "category": _TEXT,
+    "brand": _TEXT, "price": _NUMBER, "discount_price": _NUMBER}))
+
+
+_FIELDS = {"event_id": _TEXT, "event_name": _TEXT, "event_timestamp": _TIME, "client_id": _TEXT, "user_id": _TEXT,
+           "user_login_state": _TEXT, "received_at": _TIME, "page": _NESTED, "product": _NESTED, "quantity": _NUMBER,
+           "order_id": _TEXT, "search_term": _TEXT, "request_id": _TEXT, "params": _NESTED}
+_PLAIN_DOC = {"event_id": EID, "event_name": "add_to_cart", "event_timestamp": "2024-05-01T10:00:00.123Z",
+              "received_at": "2024-05-01T10:00:01Z", "client_id": "c-1", "user_id": "u-1",
+              "user_login_state": "logged_in", "page": {"url_path": "/p/1", "title": "P 1"}, "request_id": "r1",
+              "product": {"id": "p-1", "name": "Mouse", "price": 19.99, "discount_price": "17.5", "category": "mice",
+                          "brand": "Logi"}, "quantity": 2, "params": {"k": [1, None]}}
+
+
+@settings(max_examples=500, deadline=None)
+@given(changes=st.lists(st.tuples(st.sampled_from(sorted(_FIELDS)), st.data()), max_size=3), drop=st.booleans())
+def test_plain_row_gives_typed_rows_result_or_declines(changes: list, drop: bool):
+    """A valid plain line with up to three fields replaced (or removed) by odd values: plain_row returns exactly
+    what typed_row returns, or declines (never accepts a line typed_row sends to SQL)."""
+    doc = dict(_PLAIN_DOC)
+    for name, data in changes:
+        if drop and name in doc:
+            del doc[name]
+        else:
+            doc[name] = data.draw(_FIELDS[name])
+    line = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        expected = typed_row(orjson.loads(line))
+    except (Slow, orjson.JSONDecodeError):  # e.g. Infinity: not JSON
+        expected = None
+    if not is_plain(line):
+        return
+    try:
+        got = plain_row(line)
+    except (Slow, ValueError, msgspec.MsgspecError):
+        return  # declined: split_object asks typed_row
+    assert got == expected
+
+
+def test_ordinary_lines_take_the_plain_path():
+    line = json.dumps(_doc(event_name="view_item", client_id="c-1", user_id="u-1",
+                           product={"id": "p-1", "price": 19.99, "category": "mice"}),
+                      ensure_ascii=False, separators=(",", ":")).encode()
+    assert is_plain(line)
+    assert plain_row(line) == typed_row(orjson.loads(line))
+    for spaced in (line.replace(b'"c-1"', b'" c-1"'), line.replace(b'"u-1"', b'""'), line.replace(b"mice", b"a\\tb"),
+                   json.dumps(_doc()).encode()):
+        assert not is_plain(spaced)
+
+
+def test_split_object_uses_typed_row_when_plain_row_declines(monkeypatch):
+    lines = [json.dumps(_doc(event_name="page_view", client_id="c-1", user_id="u", page={"url_path": "/"},
+                             product=None), separators=(",", ":")),
+             json.dumps(_doc(event_name="page_view", client_id="c-2", user_id="u", page="not an object",
+                             product=None), separators=(",", ":"))]
+    data = ("\n".join(lines) + "\n").encode()
+    calls = []
+    real = fast.typed_row
+    monkeypatch.setattr(fast, "typed_row", lambda doc: calls.append(doc["client_id"]) or real(doc))
+    split = split_object(data, 0, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
+    assert [r.client_id for r in split.rows] == ["c-1", "c-2"]
+    assert calls == ["c-2"]  # the first line took the plain path; msgspec refused the second's page

@@ -67,6 +67,7 @@ def test_fast_path_and_sql_path_load_the_same_tables(world, monkeypatch):
 
     world.fresh_database()
     monkeypatch.setattr(fast, "typed_row", always_slow)
+    monkeypatch.setattr(fast, "plain_row", always_slow)
     assert len(fast.split_object(body, 0, lines).slow) == len(lines)
     sql_only = _load(world)
 

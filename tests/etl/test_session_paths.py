@@ -130,6 +130,7 @@ def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monke
     world.fresh_database()
     monkeypatch.setattr(fast, "make_row", real)
     monkeypatch.setattr(fast, "typed_row", always_slow)
+    monkeypatch.setattr(fast, "plain_row", always_slow)
     sql_only = _load_all(world, runs)
     assert len(sql_only["dw.events"]) > 20
     assert json.dumps(fell_back, default=str) == json.dumps(sql_only, default=str)
