@@ -10,9 +10,9 @@ import orjson
 import pytest
 from clickstream_etl import fast
 from clickstream_etl.fast import EVENT_COLUMNS, TYPED_COLUMNS, Slow, is_plain, plain_row, split_object, typed_row
+from clickstream_etl.prepare import split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from clickstream_etl.prepare import split_lines
 
 EID = "0b7e2a52-3c1e-4f6a-9d0e-1a2b3c4d5e6f"
 

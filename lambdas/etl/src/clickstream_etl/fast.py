@@ -266,8 +266,8 @@ def is_plain(line: bytes) -> bool:
 
 
 def plain_row(line: bytes) -> list:
-    """``typed_row(orjson.loads(line))`` for a line that ``is_plain``, or raise Slow / msgspec.MsgspecError / ValueError (then
-    the caller tries ``typed_row``, which decides the line as before).
+    """``typed_row(orjson.loads(line))`` for a line that ``is_plain``, or raise Slow, msgspec.MsgspecError or
+    ValueError (then the caller tries ``typed_row``, which decides the line as before).
 
     On a plain line every string is already trimmed and non-empty, so ``_text`` is the identity: the values come
     straight from the decoded struct. The checks and their order are typed_row's.
