@@ -154,3 +154,43 @@ def test_stops_taking_batches_when_the_lambda_budget_runs_low(world):
     assert (second.status, second.files_loaded, second.files_remaining) == ("succeeded", 3, 0)
     assert world.query("SELECT status, files_remaining FROM etl.runs ORDER BY run_id") == [("partial", 3),
                                                                                             ("succeeded", 0)]
+
+
+@pytest.mark.integration
+def test_an_object_that_cannot_be_read_fails_the_run_and_the_rest_stays_pending(world):
+    """A GET that fails mid-run (here: the object was deleted after the listing) fails the run: committed batches
+    stay, nothing of the failing batch lands, the fetch and parse threads stop (the run returns), and once the
+    object is back the next run loads the rest and ends with the same tables as a clean run."""
+    import psycopg2
+    from clickstream_etl import source
+
+    reference = _reference(world)  # the objects stay in the bucket
+    world.fresh_database()
+    keys = sorted(o["Key"] for o in world.s3.list_objects_v2(Bucket=world.bucket)["Contents"])
+    assert len(keys) == 7
+    missing = world.s3.get_object(Bucket=world.bucket, Key=keys[4])["Body"].read()
+    settings = Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", batch_max_files=2)
+    real_list = source.list_objects
+
+    def list_then_delete(*args, **kwargs):
+        listed = real_list(*args, **kwargs)
+        world.s3.delete_object(Bucket=world.bucket, Key=keys[4])  # third batch: objects 4 and 5
+        return listed
+
+    conn = psycopg2.connect(world.dsn)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("clickstream_etl.runner.list_objects", list_then_delete)
+            with pytest.raises(Exception, match="NoSuchKey|Not Found|404"):
+                run_etl(conn, world.s3, settings, trigger="test")
+    finally:
+        conn.close()
+    # whole batches before the failing one (the run fetches two batches ahead, so it may stop before loading the
+    # batch just before it): a prefix of the keys, never the missing object's batch
+    loaded = [k for (k,) in world.query("SELECT object_key FROM etl.files ORDER BY 1")]
+    assert loaded == keys[:len(loaded)] and len(loaded) in (2, 4)
+    assert world.query("SELECT status, files_loaded FROM etl.runs") == [("failed", len(loaded))]
+    world.put(keys[4], missing)
+    again = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    assert again["status"] == "succeeded" and again["files_loaded"] == 7 - len(loaded), again
+    assert world.snapshot() == reference

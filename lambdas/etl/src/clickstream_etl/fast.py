@@ -223,10 +223,6 @@ def copy_value(v: object) -> str:
     return _escape(v) if isinstance(v, str) else str(v)
 
 
-def _plain(v: str | None) -> str:
-    return _NULL if v is None else v
-
-
 def typed_row(doc: object) -> list:
     """The typed values (TYPED_COLUMNS) of one parsed line, or raise Slow.
 
@@ -331,7 +327,7 @@ def make_row(v: list, file_idx: int, line_no: int, source_file: str, received: d
     name = v[2]
     values = [v[0], v[1][1], name, user_id, login, *v[5:21],
               v[21][1] if v[21] is not None else received.isoformat(), v[22], source_file, str(line_no)]
-    text = "\t".join(map(copy_value if escape else _plain, values))
+    text = "\t".join(map(copy_value, values) if escape else [_NULL if x is None else x for x in values])
     return FastRow(file_idx, line_no, v[0], v[6], v[1][0], name, user_id, login == "logged_in", v[8],
                    _revenue(v[15], v[16], v[18]) if name == "purchase" else None, text)
 
