@@ -22,6 +22,9 @@ _counter = itertools.count()
 
 # Tables whose content must not depend on how loads were split into runs/batches (run ids and load times
 # excluded).
+AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_funnel", "dw.agg_daily_product",
+              "dw.agg_daily_page_transitions", "dw.agg_daily_client_returns", "dw.agg_user_hours",
+              "dw.agg_product_names")
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -32,6 +35,8 @@ COMPARED = {
     "dw.agg_daily_product": "SELECT * FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5",
     "dw.agg_daily_page_transitions": "SELECT * FROM dw.agg_daily_page_transitions ORDER BY 1, 2, 3, 4",
     "dw.agg_daily_client_returns": "SELECT * FROM dw.agg_daily_client_returns ORDER BY 1, 2, 3",
+    "dw.agg_user_hours": "SELECT * FROM dw.agg_user_hours ORDER BY 1, 2, 3",
+    "dw.agg_product_names": "SELECT * FROM dw.agg_product_names ORDER BY 1, 2, 3, 4, 5, 6",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
@@ -138,6 +143,37 @@ class EtlWorld:
 
     def snapshot(self) -> dict[str, list[tuple]]:
         return {name: self.query(q) for name, q in COMPARED.items()}
+
+    def execute(self, *statements: str) -> None:
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def wipe_aggregates(self) -> None:
+        """Empty every aggregate table and mark every day with events dirty: what a recompute starts from."""
+        self.execute(*(f"DELETE FROM {t}" for t in AGGREGATES),  # noqa: S608 - constant names
+                     "INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date "
+                     "FROM dw.events ON CONFLICT DO NOTHING")
+
+    def rebuilt(self) -> dict[str, list[tuple]]:
+        """The snapshot after every aggregate is recomputed from dw.events / dw.sessions (load.refresh_aggregates:
+        the oracle the batches' incremental aggregates must equal)."""
+        from clickstream_etl.load import refresh_aggregates
+        from clickstream_etl.runner import setup_session
+
+        self.wipe_aggregates()
+        conn = psycopg2.connect(self.dsn)
+        try:
+            setup_session(conn)
+            refresh_aggregates(conn)
+        finally:
+            conn.close()
+        return self.snapshot()
 
 
 def _migrated(pg_server, dbname: str) -> str:

@@ -148,6 +148,8 @@ def test_golden_three_runs(world):
                                    ("succeeded", 1, 1, 0, 0), ("succeeded", 0, 0, 0, 0)])
     assert world.query("SELECT count(*) FROM etl.files") == [(7,)]
     assert world.query("SELECT count(*) FROM etl.dirty_days") == [(0,)]
+    snapshot = world.snapshot()
+    assert world.rebuilt() == snapshot  # incremental aggregates = a recompute from dw.events / dw.sessions
 
 
 def test_same_tables_whether_loaded_in_one_run_or_three(world):

@@ -12,7 +12,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from . import extra_aggregates, faults, sql
+from . import deltas, extra_aggregates, faults, sql
 from .config import Settings
 from .fast import FastRow, FastSplit, Window, split_object
 from .prepare import Prepared, prepare_lines, split_lines
@@ -122,7 +122,8 @@ def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits
 @dataclass
 class DirectPlan:
     """One batch's Python path, built without the database from the clients' states: the final COPY text of
-    ``dw.events`` / ``dw.sessions`` and the client and dirty-day changes (``apply_direct`` writes them), the rows
+    ``dw.events`` / ``dw.sessions`` and the client changes (``apply_direct`` writes them), each client's window
+    start for the aggregate deltas (``touched``: its continued session's start, else its first new event), the rows
     left to the SQL sessionization, and each client's state once the plan is applied (``after``; the clients of
     ``sql_rows`` are in ``sql_clients`` instead: only the warehouse knows their state then)."""
 
@@ -133,7 +134,7 @@ class DirectPlan:
     continued: list[str] = field(default_factory=list)
     new_clients: list[tuple] = field(default_factory=list)
     seen_clients: list[tuple] = field(default_factory=list)
-    days: list[date] = field(default_factory=list)
+    touched: list[tuple[str, datetime]] = field(default_factory=list)
     after: dict[str, ClientState] = field(default_factory=dict)
     sql_clients: set[str] = field(default_factory=set)
 
@@ -146,15 +147,6 @@ def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
         last = Session.from_state(client_id, tuple(session)) if session[0] is not None else None
         states[client_id] = ClientState(last_seen_at.astimezone(UTC), last)
     return states
-
-
-def _days(start: datetime, end: datetime) -> list[date]:
-    d, last = start.date(), end.date()
-    out = []
-    while d <= last:
-        out.append(d)
-        d += timedelta(days=1)
-    return out
 
 
 def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: timedelta,
@@ -175,7 +167,6 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
     plan = DirectPlan(Counter(), [])
     events: list[str] = []
     sessions: list[str] = []
-    days: set[date] = set()
     for client_id, client_rows in by_client.items():
         state = states.get(client_id)
         if client_id in unknown or (state is not None and not state.appendable(min(r.ts for r in client_rows))):
@@ -188,9 +179,9 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
             plan.loaded[row.file_idx] += 1
         for s in a.sessions:
             sessions.append(s.copy_text() + "\n")
-            days.update(_days(s.start, s.end))
         if a.continued is not None:
             plan.continued.append(a.continued)
+        plan.touched.append((client_id, a.sessions[0].start))  # the continued session, else the first new one
         last = a.events[-1][0]
         if state is None:
             plan.new_clients.append((client_id, a.events[0][0].event_id, a.events[0][0].ts, last.ts))
@@ -199,14 +190,13 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
         plan.after[client_id] = ClientState(last.ts, a.sessions[-1])
     plan.events = "".join(events).encode()
     plan.sessions = "".join(sessions).encode()
-    plan.days = sorted(days)
     return plan
 
 
 def apply_direct(cur, plan: DirectPlan) -> None:
-    """Write a plan: rewrite the continued sessions, COPY the events and sessions, insert/update the clients, mark
-    the days dirty. A duplicate of an already loaded event makes the COPY fail (primary key): the caller then
-    rolls back to its savepoint and loads the whole batch with the SQL path."""
+    """Write a plan: rewrite the continued sessions, COPY the events and sessions, insert/update the clients (the
+    caller captured the clients' aggregate facts before). A duplicate of an already loaded event makes the COPY
+    fail (primary key): the caller then rolls back to its savepoint and loads the whole batch with the SQL path."""
     if plan.continued:
         cur.execute(sql.DELETE_SESSIONS, {"ids": plan.continued})
     if plan.events:
@@ -218,8 +208,6 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     if plan.seen_clients:
         ids, last_at = (list(c) for c in zip(*plan.seen_clients, strict=True))
         cur.execute(sql.SEEN_CLIENTS, {"ids": ids, "last_at": last_at})
-    if plan.days:
-        cur.execute(sql.DIRTY_DAYS, {"days": plan.days})
 
 
 def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) -> tuple[int, dict[int, int]]:
@@ -232,18 +220,20 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) ->
     cur.execute(sql.NEW_EVENTS)
     cur.execute(sql.NEW_PER_FILE)
     new = dict(cur.fetchall())
+    # The touched clients and their window starts (reads only etl_new and dw.sessions), and their aggregate facts
+    # before the first write below (CLIENTS may clear an old event's is_first_visit).
+    cur.execute(sql.SESSIONIZE[0], params)
+    cur.execute("ANALYZE etl_tc")  # small; its row count steers the joins into dw.events towards the index
+    deltas.capture(cur, -1, deltas.TOUCH_SQL_PATH)
     for stmt in sql.CLIENTS:
         cur.execute(stmt)
-    for n, stmt in enumerate(sql.SESSIONIZE):
+    for stmt in sql.SESSIONIZE[1:]:
         cur.execute(stmt, params)
-        if n == 0:  # small; its row count steers the join into dw.events towards the index
-            cur.execute("ANALYZE etl_tc")
     cur.execute(sql.INSERT_EVENTS)
     loaded = cur.rowcount
     cur.execute(sql.UPDATE_OLD_EVENTS)
     for stmt in sql.REPLACE_SESSIONS:
         cur.execute(stmt)
-    cur.execute(sql.MARK_DIRTY)
     return loaded, new
 
 
@@ -296,9 +286,11 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.lines = sum(s.lines for s in splits)
             rows = [r for s in splits for r in s.rows]
             direct: DirectPlan | None = None
+            deltas.begin(cur)
             if DIRECT and plan is not None and not slow_valid:
                 cur.execute("SAVEPOINT etl_direct")
                 try:
+                    deltas.capture_given(cur, plan.touched)
                     apply_direct(cur, plan)
                     cur.execute("RELEASE SAVEPOINT etl_direct")
                     direct = plan
@@ -308,6 +300,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             faults.checkpoint("after_copy")
             sql_rows = rows if direct is None else direct.sql_rows
             loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid))
+            deltas.apply(cur)  # every aggregate, for the clients either path touched
+            faults.checkpoint("after_aggregates")
             direct_loaded = direct.loaded if direct is not None else Counter()
             result.events_loaded = loaded + sum(direct_loaded.values())
             reject_rows = [

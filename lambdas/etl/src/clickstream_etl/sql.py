@@ -306,14 +306,11 @@ REPLACE_SESSIONS = [
        ) a""",
 ]
 
-MARK_DIRTY = """
-INSERT INTO etl.dirty_days (activity_date)
-SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_sess
-ON CONFLICT DO NOTHING
-"""
 
 # ---------------------------------------------------------------------------------------------------------
-# Aggregate refresh for one contiguous range of dirty days [%(d0)s, %(d1)s) (dates).
+# Aggregate recompute for one contiguous range of dirty days [%(d0)s, %(d1)s) (dates). The batches keep the
+# aggregates current themselves (deltas.py); this rebuilds days from dw.events / dw.sessions: days marked dirty
+# by an earlier version of the ETL, a synthesized warehouse (bench/dashboards), and the tests' oracle.
 
 REFRESH_DAY_EVENTS = """
 CREATE TEMP TABLE etl_day_events ON COMMIT DROP AS
@@ -333,6 +330,11 @@ WHERE e.event_timestamp >= %(d0)s::date AND e.event_timestamp < %(d1)s::date
 # The event-based half (refresh_aggregates runs the two halves on two connections at once), after
 # REFRESH_DAY_EVENTS: hourly activity and the funnel.
 REFRESH_ACTIVITY = [
+    "DELETE FROM dw.agg_user_hours WHERE activity_hour >= %(d0)s::date::timestamptz "
+    "AND activity_hour < %(d1)s::date::timestamptz",
+    """INSERT INTO dw.agg_user_hours
+       SELECT date_trunc('hour', event_timestamp), user_login_state, user_id, count(*)
+       FROM etl_day_events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3""",
     "DELETE FROM dw.agg_hourly_activity WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_hourly_activity
        SELECT date_trunc('hour', event_timestamp), min(activity_date), user_login_state,
@@ -365,6 +367,14 @@ REFRESH_ACTIVITY = [
 ]
 # The other half: products (after its own REFRESH_DAY_EVENTS), daily sessions, page transitions.
 REFRESH_ENGAGEMENT = [
+    "DELETE FROM dw.agg_product_names WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
+    """INSERT INTO dw.agg_product_names
+       SELECT activity_date, product_id, product_category, product_brand, user_login_state, product_name,
+              count(*)
+       FROM etl_day_events
+       WHERE product_id IS NOT NULL AND product_name IS NOT NULL
+         AND event_name IN ('view_item', 'add_to_cart', 'purchase')
+       GROUP BY 1, 2, 3, 4, 5, 6""",
     "DELETE FROM dw.agg_daily_product WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
     """INSERT INTO dw.agg_daily_product
        SELECT activity_date, product_id, product_category, product_brand, user_login_state, max(product_name),
@@ -459,5 +469,3 @@ NEW_CLIENTS = ("INSERT INTO dw.clients (client_id, first_event_id, first_seen_at
 SEEN_CLIENTS = ("UPDATE dw.clients c SET last_seen_at = greatest(c.last_seen_at, u.last_at) "
                 "FROM unnest(%(ids)s::text[], %(last_at)s::timestamptz[]) AS u(client_id, last_at) "
                 "WHERE c.client_id = u.client_id")
-DIRTY_DAYS = ("INSERT INTO etl.dirty_days (activity_date) SELECT unnest(%(days)s::date[]) "
-              "ON CONFLICT DO NOTHING")

@@ -1,0 +1,302 @@
+"""Incremental aggregates: each batch applies its own change to every aggregate table, in its transaction.
+
+A batch changes only its touched clients, and for each of them only from a point in time on (its *window start*
+``w``): the events it adds, the sessions it rewrites (a continued session, or the SQL path's re-sessionized
+window) and the events of those sessions all lie at or after ``w``, and every session of the client that starts
+at or after ``w`` is rewritten. (A session never straddles ``w``: sessions of one client do not overlap.)
+
+So the batch reads the touched clients' *facts* -- their events from the start of the hour of ``w`` on, with
+their session's login state, and their sessions from the start of the day of ``w`` on -- once before it writes
+(``capture(sign=-1)``) and once after (``capture(sign=+1)``), and adds ``f(after) - f(before)`` to each
+aggregate (``apply``). Events and sessions the batch does not change appear alike in both and cancel; the hour
+(day) start makes the distinct clients of an hour (of a day) see all of the client's events of that hour (sessions
+of that day). The two counts that are not per client -- distinct users of an hour, the product name (a max) --
+go through the member-count tables of sql/dw/0006. Rows whose counts all reach zero are deleted.
+
+The result equals a recompute from ``dw.events`` / ``dw.sessions`` (``load.refresh_aggregates``, which the tests
+use as the oracle), at a cost that grows with the batch and its clients, not with the day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .extra_aggregates import HORIZON_DAYS
+
+# Temp tables of one batch (created once per batch, before anything is captured).
+CREATE = [
+    """CREATE TEMP TABLE etl_facts (
+           sign smallint NOT NULL, client_id text NOT NULL, session_id uuid NOT NULL, event_id uuid NOT NULL,
+           event_timestamp timestamptz NOT NULL, event_name text NOT NULL, user_id text,
+           user_login_state text NOT NULL, is_first_visit boolean NOT NULL, starts_session boolean NOT NULL,
+           product_id text, product_name text, product_category text NOT NULL, product_brand text NOT NULL,
+           revenue numeric NOT NULL, units integer NOT NULL, page_url_path text) ON COMMIT DROP""",
+    """CREATE TEMP TABLE etl_sfacts (
+           sign smallint NOT NULL, client_id text NOT NULL, session_date date NOT NULL,
+           user_login_state text NOT NULL, is_engaged boolean NOT NULL, is_converted boolean NOT NULL,
+           is_first_visit boolean NOT NULL, page_view_count integer NOT NULL, duration_seconds numeric NOT NULL,
+           revenue numeric NOT NULL) ON COMMIT DROP""",
+    """CREATE TEMP TABLE etl_cr (sign smallint NOT NULL, activity_date date NOT NULL, user_login_state text NOT NULL,
+           previous_date date NOT NULL) ON COMMIT DROP""",
+    "CREATE TEMP TABLE etl_touch (client_id text PRIMARY KEY, win_start timestamptz NOT NULL) ON COMMIT DROP",
+    "CREATE TEMP TABLE etl_user_delta (h timestamptz NOT NULL, l text NOT NULL, du bigint NOT NULL) ON COMMIT DROP",
+]
+
+# {touch}: a row source ``t(client_id, win_start)``. The session's timezone is UTC (sql.SESSION_SETUP).
+_FACTS = """
+INSERT INTO etl_facts
+SELECT %(sign)s, e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
+       s.user_login_state, e.is_first_visit, e.event_timestamp = s.session_start, e.product_id, e.product_name,
+       coalesce(e.product_category, '(none)'), coalesce(e.product_brand, '(none)'),
+       CASE WHEN e.event_name = 'purchase'
+            THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END,
+       coalesce(e.quantity, 1), e.page_url_path
+FROM {touch}
+JOIN dw.events e ON e.client_id = t.client_id AND e.event_timestamp >= date_trunc('hour', t.win_start)
+JOIN dw.sessions s ON s.session_id = e.session_id
+"""
+_SFACTS = """
+INSERT INTO etl_sfacts
+SELECT %(sign)s, s.client_id, s.session_date, s.user_login_state, s.is_engaged, s.is_converted, s.is_first_visit,
+       s.page_view_count, s.duration_seconds, s.revenue
+FROM {touch}
+JOIN dw.sessions s ON s.client_id = t.client_id AND s.session_start >= date_trunc('day', t.win_start)
+"""
+# The client's (day, login state, previous active day) rows of dw.agg_daily_client_returns from the day of w on
+# (extra_aggregates: "active" = started a session that day; '(all)' = any login state).
+_CLIENT_RETURNS = """
+INSERT INTO etl_cr
+WITH act AS (
+    SELECT DISTINCT s.client_id, s.session_date AS d, s.user_login_state AS l, t.win_start::date AS d0
+      FROM {touch}
+      JOIN dw.sessions s ON s.client_id = t.client_id
+       AND s.session_start >= (t.win_start::date - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
+), keyed AS (
+    SELECT client_id, d, l, d0 FROM act
+    UNION
+    SELECT client_id, d, '(all)', d0 FROM act
+), prev AS (
+    SELECT d, l, d0, lag(d) OVER (PARTITION BY client_id, l ORDER BY d) AS p FROM keyed
+)
+SELECT %(sign)s, d, l, CASE WHEN p IS NULL OR p <= d - %(horizon)s THEN '-infinity'::date ELSE p END
+  FROM prev WHERE d >= d0
+"""
+_CAPTURES = (_FACTS, _SFACTS, _CLIENT_RETURNS)
+
+TOUCH_GIVEN = "unnest(%(clients)s::text[], %(starts)s::timestamptz[]) AS t(client_id, win_start)"
+TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
+TOUCH_ALL = "etl_touch t"
+
+APPLY = [
+    # Distinct users of an hour: member counts, then +1 for a member that appears, -1 for one that goes.
+    """WITH d AS (
+           SELECT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, user_id AS u, sum(sign) AS n
+             FROM etl_facts WHERE user_id IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(sign) <> 0
+       ), up AS (
+           INSERT INTO dw.agg_user_hours AS m (activity_hour, user_login_state, user_id, events)
+           SELECT h, l, u, n FROM d
+           ON CONFLICT (activity_hour, user_login_state, user_id) DO UPDATE SET events = m.events + excluded.events
+           RETURNING m.activity_hour, m.user_login_state, m.user_id, m.events
+       )
+       INSERT INTO etl_user_delta
+       SELECT up.activity_hour, up.user_login_state,
+              sum(CASE WHEN up.events = d.n AND up.events > 0 THEN 1 WHEN up.events = 0 THEN -1 ELSE 0 END)
+         FROM up JOIN d ON d.h = up.activity_hour AND d.l = up.user_login_state AND d.u = up.user_id
+        GROUP BY 1, 2""",
+    """DELETE FROM dw.agg_user_hours m
+        USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, user_id AS u
+                 FROM etl_facts WHERE user_id IS NOT NULL) d
+        WHERE m.activity_hour = d.h AND m.user_login_state = d.l AND m.user_id = d.u AND m.events = 0""",
+    """WITH d AS (
+           SELECT date_trunc('hour', event_timestamp) AS h, min((event_timestamp AT TIME ZONE 'UTC')::date) AS dte,
+                  user_login_state AS l, sum(sign) AS events,
+                  coalesce(sum(sign) FILTER (WHERE event_name IN ('page_view', 'screen_view')), 0) AS page_views,
+                  coalesce(sum(sign) FILTER (WHERE event_name = 'view_item'), 0) AS view_items,
+                  coalesce(sum(sign) FILTER (WHERE event_name = 'add_to_cart'), 0) AS add_to_carts,
+                  coalesce(sum(sign) FILTER (WHERE event_name = 'begin_checkout'), 0) AS begin_checkouts,
+                  coalesce(sum(sign) FILTER (WHERE event_name = 'purchase'), 0) AS purchases,
+                  sum(sign * revenue) AS revenue,
+                  count(DISTINCT client_id) FILTER (WHERE sign > 0)
+                    - count(DISTINCT client_id) FILTER (WHERE sign < 0) AS clients,
+                  count(DISTINCT session_id) FILTER (WHERE sign > 0)
+                    - count(DISTINCT session_id) FILTER (WHERE sign < 0) AS sessions,
+                  coalesce(sum(sign) FILTER (WHERE starts_session), 0) AS started,
+                  coalesce(sum(sign) FILTER (WHERE is_first_visit), 0) AS first_visits
+             FROM etl_facts GROUP BY 1, 3
+       )
+       INSERT INTO dw.agg_hourly_activity AS a
+       SELECT d.h, d.dte, d.l, d.events, d.page_views, d.view_items, d.add_to_carts, d.begin_checkouts, d.purchases,
+              d.revenue, d.clients, coalesce(u.du, 0), d.sessions, d.started, d.first_visits
+         FROM d LEFT JOIN etl_user_delta u ON u.h = d.h AND u.l = d.l
+       ON CONFLICT (activity_hour, user_login_state) DO UPDATE SET
+         events = a.events + excluded.events, page_views = a.page_views + excluded.page_views,
+         view_items = a.view_items + excluded.view_items, add_to_carts = a.add_to_carts + excluded.add_to_carts,
+         begin_checkouts = a.begin_checkouts + excluded.begin_checkouts,
+         purchases = a.purchases + excluded.purchases, revenue = a.revenue + excluded.revenue,
+         active_clients = a.active_clients + excluded.active_clients,
+         active_users = a.active_users + excluded.active_users,
+         active_sessions = a.active_sessions + excluded.active_sessions,
+         sessions_started = a.sessions_started + excluded.sessions_started,
+         first_visits = a.first_visits + excluded.first_visits""",
+    """DELETE FROM dw.agg_hourly_activity a
+        USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l FROM etl_facts) d
+        WHERE a.activity_hour = d.h AND a.user_login_state = d.l AND a.events = 0""",
+    # Funnel: distinct sessions per step, counted apart before and after (a session is in both when it continues).
+    """INSERT INTO dw.agg_daily_funnel AS a
+       SELECT dte,
+              CASE WHEN grouping(product_category) = 1 THEN '(all)' ELSE product_category END,
+              CASE WHEN grouping(product_brand) = 1 THEN '(all)' ELSE product_brand END,
+              user_login_state,
+              count(DISTINCT session_id) FILTER (WHERE sign > 0 AND event_name = 'view_item')
+                - count(DISTINCT session_id) FILTER (WHERE sign < 0 AND event_name = 'view_item'),
+              count(DISTINCT session_id) FILTER (WHERE sign > 0 AND event_name = 'add_to_cart')
+                - count(DISTINCT session_id) FILTER (WHERE sign < 0 AND event_name = 'add_to_cart'),
+              count(DISTINCT session_id) FILTER (WHERE sign > 0 AND event_name = 'begin_checkout')
+                - count(DISTINCT session_id) FILTER (WHERE sign < 0 AND event_name = 'begin_checkout'),
+              count(DISTINCT session_id) FILTER (WHERE sign > 0 AND event_name = 'purchase')
+                - count(DISTINCT session_id) FILTER (WHERE sign < 0 AND event_name = 'purchase')
+         FROM (SELECT *, (event_timestamp AT TIME ZONE 'UTC')::date AS dte FROM etl_facts
+                WHERE event_name IN ('view_item', 'add_to_cart', 'begin_checkout', 'purchase')) f
+        GROUP BY GROUPING SETS ((dte, user_login_state, product_category, product_brand),
+                                (dte, user_login_state, product_category),
+                                (dte, user_login_state))
+       ON CONFLICT (activity_date, product_category, product_brand, user_login_state) DO UPDATE SET
+         view_item_sessions = a.view_item_sessions + excluded.view_item_sessions,
+         add_to_cart_sessions = a.add_to_cart_sessions + excluded.add_to_cart_sessions,
+         begin_checkout_sessions = a.begin_checkout_sessions + excluded.begin_checkout_sessions,
+         purchase_sessions = a.purchase_sessions + excluded.purchase_sessions""",
+    """DELETE FROM dw.agg_daily_funnel
+        WHERE activity_date IN (SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_facts)
+          AND view_item_sessions = 0 AND add_to_cart_sessions = 0 AND begin_checkout_sessions = 0
+          AND purchase_sessions = 0""",
+    # Products (product_name filled in below).
+    """INSERT INTO dw.agg_daily_product AS a
+       SELECT (event_timestamp AT TIME ZONE 'UTC')::date, product_id, product_category, product_brand,
+              user_login_state, NULL,
+              coalesce(sum(sign) FILTER (WHERE event_name = 'view_item'), 0),
+              coalesce(sum(sign) FILTER (WHERE event_name = 'add_to_cart'), 0),
+              coalesce(sum(sign) FILTER (WHERE event_name = 'purchase'), 0),
+              coalesce(sum(sign * units) FILTER (WHERE event_name = 'purchase'), 0),
+              sum(sign * revenue),
+              count(DISTINCT session_id) FILTER (WHERE sign > 0 AND event_name = 'view_item')
+                - count(DISTINCT session_id) FILTER (WHERE sign < 0 AND event_name = 'view_item')
+         FROM etl_facts
+        WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')
+        GROUP BY 1, 2, 3, 4, 5
+       ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state) DO UPDATE SET
+         views = a.views + excluded.views, add_to_carts = a.add_to_carts + excluded.add_to_carts,
+         purchases = a.purchases + excluded.purchases, units = a.units + excluded.units,
+         revenue = a.revenue + excluded.revenue, viewing_sessions = a.viewing_sessions + excluded.viewing_sessions""",
+    """INSERT INTO dw.agg_product_names AS m
+       SELECT (event_timestamp AT TIME ZONE 'UTC')::date, product_id, product_category, product_brand,
+              user_login_state, product_name, sum(sign)
+         FROM etl_facts
+        WHERE product_id IS NOT NULL AND product_name IS NOT NULL
+          AND event_name IN ('view_item', 'add_to_cart', 'purchase')
+        GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(sign) <> 0
+       ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state, product_name)
+       DO UPDATE SET events = m.events + excluded.events""",
+    """CREATE TEMP TABLE etl_product_keys ON COMMIT DROP AS
+       SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date AS activity_date, product_id, product_category,
+              product_brand, user_login_state
+         FROM etl_facts WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')""",
+    """DELETE FROM dw.agg_product_names m USING etl_product_keys k
+        WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand, m.user_login_state)
+            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
+          AND m.events = 0""",
+    """DELETE FROM dw.agg_daily_product a USING etl_product_keys k
+        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
+            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
+          AND a.views = 0 AND a.add_to_carts = 0 AND a.purchases = 0""",
+    """UPDATE dw.agg_daily_product a SET product_name = n.product_name
+         FROM (SELECT k.*, (SELECT max(m.product_name) FROM dw.agg_product_names m
+                             WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand,
+                                    m.user_login_state)
+                                 = (k.activity_date, k.product_id, k.product_category, k.product_brand,
+                                    k.user_login_state)) AS product_name
+                 FROM etl_product_keys k) n
+        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
+            = (n.activity_date, n.product_id, n.product_category, n.product_brand, n.user_login_state)
+          AND a.product_name IS DISTINCT FROM n.product_name""",
+    # Sessions per day of start.
+    """INSERT INTO dw.agg_daily_sessions AS a
+       SELECT session_date, user_login_state, sum(sign),
+              coalesce(sum(sign) FILTER (WHERE is_engaged), 0), coalesce(sum(sign) FILTER (WHERE is_converted), 0),
+              coalesce(sum(sign) FILTER (WHERE is_first_visit), 0),
+              count(DISTINCT client_id) FILTER (WHERE sign > 0) - count(DISTINCT client_id) FILTER (WHERE sign < 0),
+              sum(sign * page_view_count), sum(sign * duration_seconds), sum(sign * revenue)
+         FROM etl_sfacts GROUP BY 1, 2
+       ON CONFLICT (activity_date, user_login_state) DO UPDATE SET
+         sessions = a.sessions + excluded.sessions, engaged_sessions = a.engaged_sessions + excluded.engaged_sessions,
+         converted_sessions = a.converted_sessions + excluded.converted_sessions,
+         first_visit_sessions = a.first_visit_sessions + excluded.first_visit_sessions,
+         clients = a.clients + excluded.clients, page_views = a.page_views + excluded.page_views,
+         total_duration_seconds = a.total_duration_seconds + excluded.total_duration_seconds,
+         revenue = a.revenue + excluded.revenue""",
+    """DELETE FROM dw.agg_daily_sessions
+        WHERE activity_date IN (SELECT DISTINCT session_date FROM etl_sfacts) AND sessions = 0""",
+    # Page transitions between consecutive page views of a session (a session is wholly before or after w, so
+    # the partial ones at the start of the window are alike in both captures and cancel).
+    """INSERT INTO dw.agg_daily_page_transitions AS a
+       WITH pv AS (
+         SELECT sign, session_id, user_login_state, event_timestamp, page_url_path,
+                lag(page_url_path) OVER w AS prev_page, lead(page_url_path) OVER w AS next_page
+           FROM etl_facts
+          WHERE event_name IN ('page_view', 'screen_view') AND page_url_path IS NOT NULL
+         WINDOW w AS (PARTITION BY sign, session_id ORDER BY event_timestamp, event_id)
+       ), steps AS (
+         SELECT sign, user_login_state, event_timestamp, coalesce(prev_page, '(entrance)') AS from_page,
+                page_url_path AS to_page
+           FROM pv
+         UNION ALL
+         SELECT sign, user_login_state, event_timestamp, page_url_path, '(exit)' FROM pv WHERE next_page IS NULL
+       )
+       SELECT (event_timestamp AT TIME ZONE 'UTC')::date, user_login_state, from_page, to_page, sum(sign)
+         FROM steps GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0
+       ON CONFLICT (activity_date, user_login_state, from_page, to_page) DO UPDATE SET
+         transitions = a.transitions + excluded.transitions""",
+    """DELETE FROM dw.agg_daily_page_transitions
+        WHERE activity_date IN (SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_facts
+                                 WHERE event_name IN ('page_view', 'screen_view'))
+          AND transitions = 0""",
+    """INSERT INTO dw.agg_daily_client_returns AS a (activity_date, user_login_state, previous_date, clients)
+       SELECT activity_date, user_login_state, previous_date, sum(sign) FROM etl_cr
+        GROUP BY 1, 2, 3 HAVING sum(sign) <> 0
+       ON CONFLICT (user_login_state, activity_date, previous_date) DO UPDATE SET
+         clients = a.clients + excluded.clients""",
+    """DELETE FROM dw.agg_daily_client_returns a USING (SELECT DISTINCT activity_date, user_login_state FROM etl_cr) k
+        WHERE a.user_login_state = k.user_login_state AND a.activity_date = k.activity_date AND a.clients = 0""",
+]
+
+
+def begin(cur) -> None:
+    """The batch's temp tables (before its first capture)."""
+    for statement in CREATE:
+        cur.execute(statement)
+
+
+def capture(cur, sign: int, touch: str, params: dict | None = None) -> None:
+    """Add the facts of the clients of ``touch`` (a ``t(client_id, win_start)`` row source) with ``sign``."""
+    p = {"sign": sign, "horizon": HORIZON_DAYS, **(params or {})}
+    for statement in _CAPTURES:
+        cur.execute(statement.format(touch=touch), p)
+    if touch != TOUCH_ALL:
+        cur.execute(f"INSERT INTO etl_touch SELECT client_id, win_start FROM {touch}", p)  # noqa: S608 - constant
+
+
+def capture_given(cur, touched: list[tuple[str, datetime]]) -> None:
+    """The 'before' facts of clients given as (client_id, window start) pairs (the direct path's plan)."""
+    if touched:
+        clients, starts = (list(c) for c in zip(*touched, strict=True))
+        capture(cur, -1, TOUCH_GIVEN, {"clients": clients, "starts": starts})
+
+
+def apply(cur) -> None:
+    """Capture the 'after' facts of every touched client and add the difference to the aggregates."""
+    cur.execute("SELECT EXISTS (SELECT 1 FROM etl_touch)")
+    if not cur.fetchone()[0]:
+        return
+    capture(cur, 1, TOUCH_ALL)
+    cur.execute("ANALYZE etl_facts")
+    for statement in APPLY:
+        cur.execute(statement)
