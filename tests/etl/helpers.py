@@ -42,6 +42,7 @@ COMPARED = {
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
                    "ORDER BY 1, 2",
     "etl.dirty_days": "SELECT * FROM etl.dirty_days",
+    "etl.delta_clients": "SELECT * FROM etl.delta_clients",  # aggregate changes not applied yet (none after a run)
 }
 
 

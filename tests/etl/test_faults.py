@@ -51,8 +51,8 @@ def _wait_for(path: Path, proc, timeout: float = 60) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("checkpoint", ["after_copy:2", "after_aggregates:3", "before_commit:1", "after_commit:2",
-                                        "after_commit:4"])
+@pytest.mark.parametrize("checkpoint", ["after_copy:2", "before_commit:1", "after_commit:2", "after_commit:4",
+                                        "before_aggregates_commit:1"])
 def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, checkpoint):
     reference = _reference(world)
     world.fresh_database()
@@ -70,6 +70,8 @@ def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, che
     loaded = world.query("SELECT object_key, events_loaded FROM etl.files")
     per_file = world.query("SELECT source_file, count(*) FROM dw.events GROUP BY 1")
     assert sum(n for _, n in loaded) == sum(n for _, n in per_file)
+    if checkpoint.startswith("before_aggregates"):  # every batch is in; their aggregate changes are still pending
+        assert len(loaded) == 7 and world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0
     rerun = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
     assert rerun["status"] == "succeeded", rerun
     assert rerun["files_loaded"] == 7 - len(loaded)
@@ -144,6 +146,7 @@ def test_stops_taking_batches_when_the_lambda_budget_runs_low(world):
     assert "time budget" in first.message
     # what was loaded is complete, aggregates included; the next run takes the rest
     assert world.query("SELECT count(*) FROM etl.dirty_days") == [(0,)]
+    assert world.query("SELECT count(*) FROM etl.delta_clients") == [(0,)]
     conn = psycopg2.connect(world.dsn)
     try:
         second = run_etl(conn, world.s3, settings, remaining_ms=lambda: 900_000, trigger="test")

@@ -1,91 +1,129 @@
-"""Incremental aggregates: each batch applies its own change to every aggregate table, in its transaction.
+"""Incremental aggregates: the run adds to every aggregate table the change its batches made, for the clients they
+touched only, so the cost follows the run's traffic, not what the day already holds.
 
 A batch changes only its touched clients, and for each of them only from a point in time on (its *window start*
 ``w``): the events it adds, the sessions it rewrites (a continued session, or the SQL path's re-sessionized
 window) and the events of those sessions all lie at or after ``w``, and every session of the client that starts
 at or after ``w`` is rewritten. (A session never straddles ``w``: sessions of one client do not overlap.)
 
-So the batch reads the touched clients' *facts* -- their events from the start of the hour of ``w`` on, with
-their session's login state, and their sessions from the start of the day of ``w`` on -- once before it writes
-(``capture(sign=-1)``) and once after (``capture(sign=+1)``), and adds ``f(after) - f(before)`` to each
-aggregate (``apply``). Events and sessions the batch does not change appear alike in both and cancel; the hour
-(day) start makes the distinct clients of an hour (of a day) see all of the client's events of that hour (sessions
-of that day). The two counts that are not per client -- distinct users of an hour, the product name (a max) --
-go through the member-count tables of sql/dw/0006. Rows whose counts all reach zero are deleted.
+Each batch, before it writes, keeps the *facts* of its clients' windows as they are -- their events from the start
+of the hour of ``w`` on, with their session's login state, and their sessions from the start of the day of ``w`` on
+-- in ``etl.delta_facts`` / ``etl.delta_sfacts``, and the client with its window in ``etl.delta_clients``
+(``record``; in the batch's transaction). A client already pending keeps its first facts; only a window that now
+starts earlier (a late event) adds the older part. After the batches, ``apply_pending`` reads the same windows
+again and adds ``f(now) - f(kept)`` to each aggregate, then forgets the pending clients, in one transaction: a
+kill before its commit leaves them pending and the next run applies them (exactly once either way).
 
-The result equals a recompute from ``dw.events`` / ``dw.sessions`` (``load.refresh_aggregates``, which the tests
-use as the oracle), at a cost that grows with the batch and its clients, not with the day.
+Events and sessions no batch changed appear alike in both and cancel; the hour (day) start makes the distinct
+clients of an hour (of a day) see all of the client's events of that hour (sessions of that day). The two counts
+that are not per client -- distinct users of an hour, the product name (a max) -- go through the member-count
+tables of sql/dw/0006. Rows whose counts all reach zero are deleted. The result equals a recompute from
+``dw.events`` / ``dw.sessions`` (``load.refresh_aggregates``, the tests' oracle).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from . import faults
 from .extra_aggregates import HORIZON_DAYS
 
-# Temp tables of one batch (created once per batch, before anything is captured).
-CREATE = [
-    """CREATE TEMP TABLE etl_facts (
-           sign smallint NOT NULL, client_id text NOT NULL, session_id uuid NOT NULL, event_id uuid NOT NULL,
+_FACT_COLUMNS = """client_id text NOT NULL, session_id uuid NOT NULL, event_id uuid NOT NULL,
            event_timestamp timestamptz NOT NULL, event_name text NOT NULL, user_id text,
            user_login_state text NOT NULL, is_first_visit boolean NOT NULL, starts_session boolean NOT NULL,
            product_id text, product_name text, product_category text NOT NULL, product_brand text NOT NULL,
-           revenue numeric NOT NULL, units integer NOT NULL, page_url_path text) ON COMMIT DROP""",
-    """CREATE TEMP TABLE etl_sfacts (
-           sign smallint NOT NULL, client_id text NOT NULL, session_date date NOT NULL,
-           user_login_state text NOT NULL, is_engaged boolean NOT NULL, is_converted boolean NOT NULL,
-           is_first_visit boolean NOT NULL, page_view_count integer NOT NULL, duration_seconds numeric NOT NULL,
-           revenue numeric NOT NULL) ON COMMIT DROP""",
+           revenue numeric NOT NULL, units integer NOT NULL, page_url_path text"""
+_SFACT_COLUMNS = """client_id text NOT NULL, session_date date NOT NULL, user_login_state text NOT NULL,
+           is_engaged boolean NOT NULL, is_converted boolean NOT NULL, is_first_visit boolean NOT NULL,
+           page_view_count integer NOT NULL, duration_seconds numeric NOT NULL, revenue numeric NOT NULL"""
+
+# Temp tables of one apply: the facts before (sign -1, from etl.delta_facts) and after (+1, read now).
+CREATE = [
+    f"CREATE TEMP TABLE etl_facts (sign smallint NOT NULL, {_FACT_COLUMNS}) ON COMMIT DROP",
+    f"CREATE TEMP TABLE etl_sfacts (sign smallint NOT NULL, {_SFACT_COLUMNS}) ON COMMIT DROP",
     """CREATE TEMP TABLE etl_cr (sign smallint NOT NULL, activity_date date NOT NULL, user_login_state text NOT NULL,
            previous_date date NOT NULL) ON COMMIT DROP""",
-    "CREATE TEMP TABLE etl_touch (client_id text PRIMARY KEY, win_start timestamptz NOT NULL) ON COMMIT DROP",
     "CREATE TEMP TABLE etl_user_delta (h timestamptz NOT NULL, l text NOT NULL, du bigint NOT NULL) ON COMMIT DROP",
 ]
 
-# {touch}: a row source ``t(client_id, win_start)``. The session's timezone is UTC (sql.SESSION_SETUP).
-_FACTS = """
-INSERT INTO etl_facts
-SELECT %(sign)s, e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
+# A client's facts between two window starts: its events from the start of the hour of ``lo`` (its sessions from
+# the start of the day of ``lo``) up to the same start for ``hi`` (NULL: no end). {touch} is a row source
+# ``t(client_id, win_start)``; the session's timezone is UTC (sql.SESSION_SETUP).
+_EVENT_FACTS = """
+SELECT e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
        s.user_login_state, e.is_first_visit, e.event_timestamp = s.session_start, e.product_id, e.product_name,
        coalesce(e.product_category, '(none)'), coalesce(e.product_brand, '(none)'),
        CASE WHEN e.event_name = 'purchase'
             THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END,
        coalesce(e.quantity, 1), e.page_url_path
-FROM {touch}
-JOIN dw.events e ON e.client_id = t.client_id AND e.event_timestamp >= date_trunc('hour', t.win_start)
+FROM {ranges}
+JOIN dw.events e ON e.client_id = r.client_id AND e.event_timestamp >= date_trunc('hour', r.lo)
+                AND (r.hi IS NULL OR e.event_timestamp < date_trunc('hour', r.hi))
 JOIN dw.sessions s ON s.session_id = e.session_id
 """
-_SFACTS = """
-INSERT INTO etl_sfacts
-SELECT %(sign)s, s.client_id, s.session_date, s.user_login_state, s.is_engaged, s.is_converted, s.is_first_visit,
+_SESSION_FACTS = """
+SELECT s.client_id, s.session_date, s.user_login_state, s.is_engaged, s.is_converted, s.is_first_visit,
        s.page_view_count, s.duration_seconds, s.revenue
-FROM {touch}
-JOIN dw.sessions s ON s.client_id = t.client_id AND s.session_start >= date_trunc('day', t.win_start)
+FROM {ranges}
+JOIN dw.sessions s ON s.client_id = r.client_id AND s.session_start >= date_trunc('day', r.lo)
+                  AND (r.hi IS NULL OR s.session_start < date_trunc('day', r.hi))
 """
-# The client's (day, login state, previous active day) rows of dw.agg_daily_client_returns from the day of w on
-# (extra_aggregates: "active" = started a session that day; '(all)' = any login state).
+# The part of each touched client's window that etl.delta_* do not hold yet: all of it for a client not pending,
+# [w, its pending start) for one whose new window starts earlier (a late event), nothing otherwise.
+_NEW_RANGES = """(SELECT t.client_id, t.win_start AS lo, d.win_start AS hi
+                    FROM {touch} LEFT JOIN etl.delta_clients d ON d.client_id = t.client_id
+                   WHERE d.client_id IS NULL OR t.win_start < d.win_start) r"""
+_RECORD = [
+    "INSERT INTO etl.delta_facts " + _EVENT_FACTS.format(ranges=_NEW_RANGES),
+    "INSERT INTO etl.delta_sfacts " + _SESSION_FACTS.format(ranges=_NEW_RANGES),
+    """INSERT INTO etl.delta_clients AS d (client_id, win_start) SELECT client_id, win_start FROM {touch}
+       ON CONFLICT (client_id) DO UPDATE SET win_start = least(d.win_start, excluded.win_start)""",
+]
+_ALL_PENDING = "(SELECT client_id, win_start AS lo, NULL::timestamptz AS hi FROM etl.delta_clients) r"
+_GATHER = [
+    "INSERT INTO etl_facts SELECT -1, * FROM etl.delta_facts",
+    "INSERT INTO etl_facts SELECT 1, f.* FROM (" + _EVENT_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
+    "INSERT INTO etl_sfacts SELECT -1, * FROM etl.delta_sfacts",
+    "INSERT INTO etl_sfacts SELECT 1, f.* FROM (" + _SESSION_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
+]
+# dw.agg_daily_client_returns rows (extra_aggregates: "active" = started a session that day; '(all)' = any login
+# state) from the first day of each client's window on, before and after, for the clients whose active days
+# changed. A client's active days before that day did not change: its latest one per login state is read now.
 _CLIENT_RETURNS = """
 INSERT INTO etl_cr
-WITH act AS (
-    SELECT DISTINCT s.client_id, s.session_date AS d, s.user_login_state AS l, t.win_start::date AS d0
-      FROM {touch}
-      JOIN dw.sessions s ON s.client_id = t.client_id
-       AND s.session_start >= (t.win_start::date - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
+WITH c AS (
+    SELECT client_id, win_start::date AS d0 FROM etl.delta_clients
+), act AS (
+    SELECT DISTINCT sign, client_id, session_date AS d, user_login_state AS l FROM etl_sfacts
+), changed AS (
+    SELECT DISTINCT client_id FROM act GROUP BY client_id, d, l HAVING count(DISTINCT sign) = 1
+), prior AS (
+    SELECT c.client_id, p.l, p.d
+      FROM c JOIN changed USING (client_id)
+      CROSS JOIN LATERAL (
+          SELECT s.user_login_state AS l, max(s.session_date) AS d FROM dw.sessions s
+           WHERE s.client_id = c.client_id
+             AND s.session_start >= (c.d0 - %(horizon)s)::timestamp AT TIME ZONE 'UTC'
+             AND s.session_start < c.d0::timestamp AT TIME ZONE 'UTC'
+           GROUP BY 1) p
 ), keyed AS (
-    SELECT client_id, d, l, d0 FROM act
+    SELECT sign, client_id, d, l FROM act JOIN changed USING (client_id)
     UNION
-    SELECT client_id, d, '(all)', d0 FROM act
+    SELECT sign, client_id, d, '(all)' FROM act JOIN changed USING (client_id)
+    UNION
+    SELECT g.sign, p.client_id, p.d, p.l FROM prior p CROSS JOIN (VALUES (-1), (1)) g(sign)
+    UNION
+    SELECT g.sign, p.client_id, max(p.d), '(all)' FROM prior p CROSS JOIN (VALUES (-1), (1)) g(sign) GROUP BY 1, 2
 ), prev AS (
-    SELECT d, l, d0, lag(d) OVER (PARTITION BY client_id, l ORDER BY d) AS p FROM keyed
+    SELECT sign, client_id, d, l, lag(d) OVER (PARTITION BY sign, client_id, l ORDER BY d) AS p FROM keyed
 )
-SELECT %(sign)s, d, l, CASE WHEN p IS NULL OR p <= d - %(horizon)s THEN '-infinity'::date ELSE p END
-  FROM prev WHERE d >= d0
+SELECT sign, d, l, CASE WHEN p IS NULL OR p <= d - %(horizon)s THEN '-infinity'::date ELSE p END
+  FROM prev JOIN c USING (client_id) WHERE d >= c.d0
 """
-_CAPTURES = (_FACTS, _SFACTS, _CLIENT_RETURNS)
+_CLEAR = ["DELETE FROM etl.delta_facts", "DELETE FROM etl.delta_sfacts", "DELETE FROM etl.delta_clients"]
 
 TOUCH_GIVEN = "unnest(%(clients)s::text[], %(starts)s::timestamptz[]) AS t(client_id, win_start)"
 TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
-TOUCH_ALL = "etl_touch t"
 
 APPLY = [
     # Distinct users of an hour: member counts, then +1 for a member that appears, -1 for one that goes.
@@ -275,28 +313,59 @@ def begin(cur) -> None:
         cur.execute(statement)
 
 
-def capture(cur, sign: int, touch: str, params: dict | None = None) -> None:
-    """Add the facts of the clients of ``touch`` (a ``t(client_id, win_start)`` row source) with ``sign``."""
-    p = {"sign": sign, "horizon": HORIZON_DAYS, **(params or {})}
-    for statement in _CAPTURES:
-        cur.execute(statement.format(touch=touch), p)
-    if touch != TOUCH_ALL:
-        cur.execute(f"INSERT INTO etl_touch SELECT client_id, win_start FROM {touch}", p)  # noqa: S608 - constant
+# The facts are a few rows of each client, read through the (client_id, event_timestamp) and
+# (client_id, session_start) indexes. Without statistics on client_id (a table loaded since autovacuum last
+# analyzed it; the ETL does not own the tables, so it cannot ANALYZE them) the planner takes each client for 0.5 %
+# of the table and prefers a sequential scan of all of dw.events: per batch, that made the 1M-event bench grow
+# with the table (20 s -> 76 s). The index plan is right for any table size, so these statements ask for it.
+_INDEX_PLAN = ["SET LOCAL enable_seqscan = off", "SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"]
+_DEFAULT_PLAN = ["SET LOCAL enable_seqscan TO DEFAULT", "SET LOCAL enable_hashjoin TO DEFAULT",
+                 "SET LOCAL enable_mergejoin TO DEFAULT"]
 
 
-def capture_given(cur, touched: list[tuple[str, datetime]]) -> None:
-    """The 'before' facts of clients given as (client_id, window start) pairs (the direct path's plan)."""
+def _with_index_plan(cur, statements: list[str], params: dict) -> None:
+    for statement in _INDEX_PLAN:
+        cur.execute(statement)
+    for statement in statements:
+        cur.execute(statement, params)
+    for statement in _DEFAULT_PLAN:
+        cur.execute(statement)
+
+
+def record(cur, touch: str, params: dict | None = None) -> None:
+    """In a batch, before it writes: make the clients of ``touch`` (a ``t(client_id, win_start)`` row source)
+    pending, keeping the facts of their windows as they are now (only the part not kept yet)."""
+    _with_index_plan(cur, [statement.format(touch=touch) for statement in _RECORD], params or {})
+
+
+def record_given(cur, touched: list[tuple[str, datetime]]) -> None:
+    """``record`` for clients given as (client_id, window start) pairs (the direct path's plan)."""
     if touched:
         clients, starts = (list(c) for c in zip(*touched, strict=True))
-        capture(cur, -1, TOUCH_GIVEN, {"clients": clients, "starts": starts})
+        record(cur, TOUCH_GIVEN, {"clients": clients, "starts": starts})
 
 
-def apply(cur) -> None:
-    """Capture the 'after' facts of every touched client and add the difference to the aggregates."""
-    cur.execute("SELECT EXISTS (SELECT 1 FROM etl_touch)")
-    if not cur.fetchone()[0]:
-        return
-    capture(cur, 1, TOUCH_ALL)
-    cur.execute("ANALYZE etl_facts")
-    for statement in APPLY:
-        cur.execute(statement)
+def apply_pending(conn) -> int:
+    """Add to every aggregate the change the pending clients' facts went through (now minus as kept), and forget
+    them; one transaction (a failure or a kill leaves them pending for the next run). Returns the client count."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM etl.delta_clients")
+            clients = cur.fetchone()[0]
+            if clients:
+                for statement in CREATE:
+                    cur.execute(statement)
+                _with_index_plan(cur, _GATHER, {})
+                cur.execute("ANALYZE etl_facts")
+                cur.execute("ANALYZE etl_sfacts")
+                cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
+                for statement in APPLY:
+                    cur.execute(statement)
+                for statement in _CLEAR:
+                    cur.execute(statement)
+        faults.checkpoint("before_aggregates_commit")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return clients

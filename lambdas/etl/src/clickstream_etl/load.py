@@ -195,7 +195,7 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
 
 def apply_direct(cur, plan: DirectPlan) -> None:
     """Write a plan: rewrite the continued sessions, COPY the events and sessions, insert/update the clients (the
-    caller captured the clients' aggregate facts before). A duplicate of an already loaded event makes the COPY
+    caller recorded the clients for the aggregates before). A duplicate of an already loaded event makes the COPY
     fail (primary key): the caller then rolls back to its savepoint and loads the whole batch with the SQL path."""
     if plan.continued:
         cur.execute(sql.DELETE_SESSIONS, {"ids": plan.continued})
@@ -220,11 +220,11 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) ->
     cur.execute(sql.NEW_EVENTS)
     cur.execute(sql.NEW_PER_FILE)
     new = dict(cur.fetchall())
-    # The touched clients and their window starts (reads only etl_new and dw.sessions), and their aggregate facts
-    # before the first write below (CLIENTS may clear an old event's is_first_visit).
+    # The touched clients and their window starts (reads only etl_new and dw.sessions), recorded with their
+    # aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit).
     cur.execute(sql.SESSIONIZE[0], params)
     cur.execute("ANALYZE etl_tc")  # small; its row count steers the joins into dw.events towards the index
-    deltas.capture(cur, -1, deltas.TOUCH_SQL_PATH)
+    deltas.record(cur, deltas.TOUCH_SQL_PATH)
     for stmt in sql.CLIENTS:
         cur.execute(stmt)
     for stmt in sql.SESSIONIZE[1:]:
@@ -286,11 +286,10 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.lines = sum(s.lines for s in splits)
             rows = [r for s in splits for r in s.rows]
             direct: DirectPlan | None = None
-            deltas.begin(cur)
             if DIRECT and plan is not None and not slow_valid:
                 cur.execute("SAVEPOINT etl_direct")
                 try:
-                    deltas.capture_given(cur, plan.touched)
+                    deltas.record_given(cur, plan.touched)
                     apply_direct(cur, plan)
                     cur.execute("RELEASE SAVEPOINT etl_direct")
                     direct = plan
@@ -300,8 +299,6 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             faults.checkpoint("after_copy")
             sql_rows = rows if direct is None else direct.sql_rows
             loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid))
-            deltas.apply(cur)  # every aggregate, for the clients either path touched
-            faults.checkpoint("after_aggregates")
             direct_loaded = direct.loaded if direct is not None else Counter()
             result.events_loaded = loaded + sum(direct_loaded.values())
             reject_rows = [

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from . import load, sql
+from . import deltas, load, sql
 from .config import Settings
 from .fast import FastRow, FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri, split_for_batch
@@ -302,7 +302,8 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files)
         _load_groups(conn, s3, settings, groups, result, reasons, remaining_ms)
         result.files_remaining = result.files_seen - result.files_loaded
-        result.days_refreshed = refresh_aggregates(conn)
+        deltas.apply_pending(conn)  # the aggregates' change for every client the batches touched
+        result.days_refreshed = refresh_aggregates(conn)  # days left dirty by an earlier version: recomputed
         result.rejects_by_reason = dict(sorted(reasons.items()))
         result.status = "partial" if result.files_remaining else "succeeded"
         _finish_run(conn, result)
