@@ -80,10 +80,13 @@ def test_non_retryable_error_fails_at_once():
     assert client.puts == ["events/k"] and sleeps == []
 
 
-def test_failed_cleanup_is_logged_not_raised_over_the_original_error(caplog):
+def test_failed_cleanup_is_logged_not_raised_over_the_original_error(caplog, monkeypatch):
     client = FlakyClient({"events/": [client_error("InternalError", 500)] * 10}, delete_fails=True)
     store, _ = store_for(client, attempts=2)
-    logger = logging.getLogger("clickstream_ingest")  # does not propagate: listen on it directly
+    # The package logger does not propagate once logs.configure() ran (in whichever test came first in this
+    # process): listen on it directly, and keep it from propagating here too, so each record is seen once.
+    logger = logging.getLogger("clickstream_ingest")
+    monkeypatch.setattr(logger, "propagate", False)
     logger.addHandler(caplog.handler)
     try:
         with pytest.raises(StorageError):
