@@ -54,13 +54,15 @@ def _history(seed: int, base: datetime) -> list[dict[str, bytes]]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_aggregates_after_every_run_equal_a_recompute(world, seed):
+@pytest.mark.parametrize(("seed", "every"), [(1, "0"), (2, "25"), (3, "1")])
+def test_aggregates_after_every_run_equal_a_recompute(world, seed, every):
+    """``every``: AGGREGATE_EVERY_EVENTS (0: the change is applied once, after the batches; else also between them,
+    so a client's change is applied, then recorded again by a later batch of the same run)."""
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     for n, files in enumerate(_history(seed, midnight - timedelta(hours=3)), 1):
         for key, body in files.items():
             world.put(key, body)
-        r = world.run_cli(env=world.env(BATCH_MAX_FILES="1"))
+        r = world.run_cli(env=world.env(BATCH_MAX_FILES="1", AGGREGATE_EVERY_EVENTS=every))
         assert r["status"] == "succeeded", r
         incremental = world.snapshot()
         assert world.rebuilt() == incremental, f"run {n}"

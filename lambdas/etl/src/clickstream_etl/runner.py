@@ -231,6 +231,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
             if current is not None and load.DIRECT:
                 _plan_ahead(planner, conn, cache, current, timeout)
             replan = False
+            since_applied = 0  # events loaded since the aggregates' pending change was last applied
             for n in range(len(groups)):
                 if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
                     result.message = "stopped early: Lambda time budget nearly spent"
@@ -255,6 +256,11 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                 cache.committed = n
                 replan = plan is not None and b.fast_fallback  # the plan was not applied
                 _count(result, reasons, b)
+                since_applied += b.events_loaded
+                if settings.aggregate_every_events and since_applied >= settings.aggregate_every_events:
+                    # while the parser and planner threads prepare the next batches
+                    deltas.apply_pending(conn)
+                    since_applied = 0
                 current = following
         finally:
             for futures in fetching.values():
