@@ -80,9 +80,40 @@ _RECORD = [
        ON CONFLICT (client_id) DO UPDATE SET win_start = least(d.win_start, excluded.win_start)""",
 ]
 _ALL_PENDING = "(SELECT client_id, win_start AS lo, NULL::timestamptz AS hi FROM etl.delta_clients) r"
+# The 'after' events of every pending client, in bulk: its sessions that can hold them (those starting from the
+# hour of w on, and the one before, which may run into it: a client's sessions do not overlap) are read once
+# through (client_id, session_start) and hash-joined to the events, which are read per client through
+# (client_id, event_timestamp) (OFFSET 0 keeps that subquery a per-client index scan). One probe of the sessions'
+# primary key per event cost about as much again.
+_PENDING_SESSIONS = [
+    """CREATE TEMP TABLE etl_psess ON COMMIT DROP AS
+       SELECT s.session_id, s.user_login_state, s.session_start
+         FROM etl.delta_clients d
+         JOIN dw.sessions s ON s.client_id = d.client_id AND s.session_start >= date_trunc('hour', d.win_start)
+       UNION ALL
+       SELECT b.session_id, b.user_login_state, b.session_start
+         FROM etl.delta_clients d
+         CROSS JOIN LATERAL (SELECT s.session_id, s.user_login_state, s.session_start FROM dw.sessions s
+                              WHERE s.client_id = d.client_id AND s.session_start < date_trunc('hour', d.win_start)
+                              ORDER BY s.session_start DESC LIMIT 1) b""",
+    "ANALYZE etl_psess",
+]
+_EVENTS_AFTER = """
+INSERT INTO etl_facts
+SELECT 1, e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
+       p.user_login_state, e.is_first_visit, e.event_timestamp = p.session_start, e.product_id, e.product_name,
+       coalesce(e.product_category, '(none)'), coalesce(e.product_brand, '(none)'),
+       CASE WHEN e.event_name = 'purchase'
+            THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END,
+       coalesce(e.quantity, 1), e.page_url_path
+FROM etl.delta_clients d
+CROSS JOIN LATERAL (SELECT * FROM dw.events x
+                     WHERE x.client_id = d.client_id AND x.event_timestamp >= date_trunc('hour', d.win_start)
+                    OFFSET 0) e
+JOIN etl_psess p ON p.session_id = e.session_id
+"""
 _GATHER = [
     "INSERT INTO etl_facts SELECT -1, * FROM etl.delta_facts",
-    "INSERT INTO etl_facts SELECT 1, f.* FROM (" + _EVENT_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
     "INSERT INTO etl_sfacts SELECT -1, * FROM etl.delta_sfacts",
     "INSERT INTO etl_sfacts SELECT 1, f.* FROM (" + _SESSION_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
 ]
@@ -355,7 +386,12 @@ def apply_pending(conn) -> int:
             if clients:
                 for statement in CREATE:
                     cur.execute(statement)
-                _with_index_plan(cur, _GATHER, {})
+                _with_index_plan(cur, _GATHER + _PENDING_SESSIONS, {})
+                for statement in _INDEX_PLAN[:1]:  # no sequential scan of dw.events; a hash join to etl_psess
+                    cur.execute(statement)
+                cur.execute(_EVENTS_AFTER)
+                for statement in _DEFAULT_PLAN[:1]:
+                    cur.execute(statement)
                 cur.execute("ANALYZE etl_facts")
                 cur.execute("ANALYZE etl_sfacts")
                 cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
