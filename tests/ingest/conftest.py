@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.ansible import REPO
 from tests.support.net import free_port, wait_for_port
@@ -30,6 +31,20 @@ def raw_bucket(moto_server, s3) -> str:
     name = f"ingest-test-raw-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(autouse=True)
+def _raw_bucket_is_there(request) -> None:
+    """Tests of other packages that run in the same process may reset the emulator (tests/hosts, tests/foundation,
+    tests/monitoring, ... do, to start from an empty account), which deletes this session's raw bucket: put it
+    back before each ingest test that uses it."""
+    if "raw_bucket" not in request.fixturenames:
+        return
+    s3, name = request.getfixturevalue("s3"), request.getfixturevalue("raw_bucket")
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError:
+        s3.create_bucket(Bucket=name)
 
 
 @dataclass
