@@ -338,35 +338,29 @@ APPLY = [
 ]
 
 
-def begin(cur) -> None:
-    """The batch's temp tables (before its first capture)."""
-    for statement in CREATE:
-        cur.execute(statement)
-
-
 # The facts are a few rows of each client, read through the (client_id, event_timestamp) and
 # (client_id, session_start) indexes. Without statistics on client_id (a table loaded since autovacuum last
 # analyzed it; the ETL does not own the tables, so it cannot ANALYZE them) the planner takes each client for 0.5 %
 # of the table and prefers a sequential scan of all of dw.events: per batch, that made the 1M-event bench grow
 # with the table (20 s -> 76 s). The index plan is right for any table size, so these statements ask for it.
-_INDEX_PLAN = ["SET LOCAL enable_seqscan = off", "SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"]
-_DEFAULT_PLAN = ["SET LOCAL enable_seqscan TO DEFAULT", "SET LOCAL enable_hashjoin TO DEFAULT",
-                 "SET LOCAL enable_mergejoin TO DEFAULT"]
+_INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
 
 
-def _with_index_plan(cur, statements: list[str], params: dict) -> None:
-    for statement in _INDEX_PLAN:
-        cur.execute(statement)
+def _planned(cur, off: tuple[str, ...], statements: list[str], params: dict) -> None:
+    """Run ``statements`` with the planner methods ``off`` disabled (``SET LOCAL enable_<method>``), then put them
+    back to their defaults for the rest of the transaction."""
+    for method in off:
+        cur.execute(f"SET LOCAL enable_{method} = off")
     for statement in statements:
         cur.execute(statement, params)
-    for statement in _DEFAULT_PLAN:
-        cur.execute(statement)
+    for method in off:
+        cur.execute(f"SET LOCAL enable_{method} TO DEFAULT")
 
 
 def record(cur, touch: str, params: dict | None = None) -> None:
     """In a batch, before it writes: make the clients of ``touch`` (a ``t(client_id, win_start)`` row source)
     pending, keeping the facts of their windows as they are now (only the part not kept yet)."""
-    _with_index_plan(cur, [statement.format(touch=touch) for statement in _RECORD], params or {})
+    _planned(cur, _INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD], params or {})
 
 
 def record_given(cur, touched: list[tuple[str, datetime]]) -> None:
@@ -386,12 +380,9 @@ def apply_pending(conn) -> int:
             if clients:
                 for statement in CREATE:
                     cur.execute(statement)
-                _with_index_plan(cur, _GATHER + _PENDING_SESSIONS, {})
-                for statement in _INDEX_PLAN[:1]:  # no sequential scan of dw.events; a hash join to etl_psess
-                    cur.execute(statement)
-                cur.execute(_EVENTS_AFTER)
-                for statement in _DEFAULT_PLAN[:1]:
-                    cur.execute(statement)
+                _planned(cur, _INDEX_ONLY, _GATHER + _PENDING_SESSIONS, {})
+                # per-client index scans of dw.events (the LATERAL), but a hash join to etl_psess
+                _planned(cur, ("seqscan",), [_EVENTS_AFTER], {})
                 cur.execute("ANALYZE etl_facts")
                 cur.execute("ANALYZE etl_sfacts")
                 cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
