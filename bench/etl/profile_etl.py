@@ -35,7 +35,11 @@ COUNTS: dict[str, int] = defaultdict(int)
 
 def _label(sql: object) -> str:
     text = sql.decode() if isinstance(sql, bytes) else str(sql)
+    # deltas._planned sends "SET LOCAL ...; statements; SET LOCAL ..." in one round trip: label by its statements
+    text = ";".join(s for s in text.split(";") if not s.strip().startswith("SET LOCAL")) or text
     first = " ".join(text.split())[:70]
+    if "etl_tc t" in text:
+        first = "[SQL path] " + first
     return first
 
 
@@ -94,7 +98,7 @@ def main(total: int) -> None:
           f"{pg_cpu:.1f} s")
     print(f"events {result.events_loaded:,} in {wall:.1f} s = {result.events_loaded / wall:,.0f} events/s; "
           f"SQL {sql_total:.1f} s, rest (Python, S3 waits) {wall - sql_total:.1f} s; synth {synth.__name__}")
-    for label, secs in sorted(TIMES.items(), key=lambda kv: -kv[1])[:25]:
+    for label, secs in sorted(TIMES.items(), key=lambda kv: -kv[1])[:70]:
         print(f"{secs:8.2f} s {100 * secs / wall:5.1f} % x{COUNTS[label]:<4d} {label}")
 
 

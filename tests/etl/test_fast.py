@@ -141,3 +141,35 @@ def test_split_object_uses_typed_row_when_plain_row_declines(monkeypatch):
     split = split_object(data, 0, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
     assert [r.client_id for r in split.rows] == ["c-1", "c-2"]
     assert calls == ["c-2"]  # the first line took the plain path; msgspec refused the second's page
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_the_ingests_timestamp_shape_reads_as_the_general_path(when: datetime):
+    """YYYY-MM-DDTHH:MM:SS.mmmZ takes a cheaper check first: a shape the general one accepts, same value and text."""
+    text = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    text = f"{when.year:04d}" + text[text.index("-"):]  # strftime does not pad years below 1000 everywhere
+    assert fast._ISO.fullmatch(text)
+    assert fast._timestamp(text) == (datetime.fromisoformat(text), text)
+
+
+@pytest.mark.parametrize("text", ["2024-02-30T10:00:00.000Z", "2024-13-01T10:00:00.000Z", "2024-05-01T24:00:00.000Z"])
+def test_an_impossible_date_in_the_ingests_shape_goes_to_sql(text: str):
+    with pytest.raises(Slow):
+        fast._timestamp(text)
+
+
+def test_a_plain_object_splits_as_its_lines_do_one_by_one():
+    """One scan answers for a plain object; the same lines in an object that is not plain are checked one by one
+    (and escaped where needed): the rows of the lines they share are the same."""
+    plain = [json.dumps(_doc(event_name="page_view", client_id=f"c-{i}", user_id="u", page={"url_path": f"/{i}"},
+                             product={"id": "p-1", "price": 19.99}), separators=(",", ":")) for i in range(5)]
+    odd = json.dumps(_doc(event_name="page_view", client_id="c-9", page={"title": "a\tb"}), separators=(",", ":"))
+    when = datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC)
+    data = ("\n".join(plain) + "\n").encode()
+    mixed = ("\n".join([*plain, odd]) + "\n").encode()
+    assert is_plain(data) and not is_plain(mixed)
+    one_scan = split_object(data, 0, split_lines(data), "s3://b/k", when)
+    per_line = split_object(mixed, 0, split_lines(mixed), "s3://b/k", when)
+    assert [r.text for r in one_scan.rows] == [r.text for r in per_line.rows[:5]]
+    assert len(one_scan.rows) == 5 and "a\\tb" in per_line.rows[5].text

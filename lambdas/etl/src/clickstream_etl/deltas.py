@@ -73,12 +73,13 @@ JOIN dw.sessions s ON s.client_id = r.client_id AND s.session_start >= date_trun
 _NEW_RANGES = """(SELECT t.client_id, t.win_start AS lo, d.win_start AS hi
                     FROM {touch} LEFT JOIN etl.delta_clients d ON d.client_id = t.client_id
                    WHERE d.client_id IS NULL OR t.win_start < d.win_start) r"""
-_RECORD = [
+_RECORD_FACTS = [
     "INSERT INTO etl.delta_facts " + _EVENT_FACTS.format(ranges=_NEW_RANGES),
     "INSERT INTO etl.delta_sfacts " + _SESSION_FACTS.format(ranges=_NEW_RANGES),
-    """INSERT INTO etl.delta_clients AS d (client_id, win_start) SELECT client_id, win_start FROM {touch}
-       ON CONFLICT (client_id) DO UPDATE SET win_start = least(d.win_start, excluded.win_start)""",
 ]
+_RECORD_CLIENTS = """INSERT INTO etl.delta_clients AS d (client_id, win_start) SELECT client_id, win_start FROM {touch}
+       ON CONFLICT (client_id) DO UPDATE SET win_start = least(d.win_start, excluded.win_start)"""
+_RECORD = [*_RECORD_FACTS, _RECORD_CLIENTS]
 _ALL_PENDING = "(SELECT client_id, win_start AS lo, NULL::timestamptz AS hi FROM etl.delta_clients) r"
 # The 'after' events of every pending client, in bulk: its sessions that can hold them (those starting from the
 # hour of w on, and the one before, which may run into it: a client's sessions do not overlap) are read once
@@ -153,7 +154,13 @@ SELECT sign, d, l, CASE WHEN p IS NULL OR p <= d - %(horizon)s THEN '-infinity':
 """
 _CLEAR = ["DELETE FROM etl.delta_facts", "DELETE FROM etl.delta_sfacts", "DELETE FROM etl.delta_clients"]
 
-TOUCH_GIVEN = "unnest(%(clients)s::text[], %(starts)s::timestamptz[]) AS t(client_id, win_start)"
+
+
+def _given(name: str) -> str:
+    """A ``t(client_id, win_start)`` row source from the parameters ``<name>_clients`` and ``<name>_starts``."""
+    return f"unnest(%({name}_clients)s::text[], %({name}_starts)s::timestamptz[]) AS t(client_id, win_start)"
+
+
 TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
 
 APPLY = [
@@ -348,13 +355,11 @@ _INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
 
 def _planned(cur, off: tuple[str, ...], statements: list[str], params: dict) -> None:
     """Run ``statements`` with the planner methods ``off`` disabled (``SET LOCAL enable_<method>``), then put them
-    back to their defaults for the rest of the transaction."""
-    for method in off:
-        cur.execute(f"SET LOCAL enable_{method} = off")
-    for statement in statements:
-        cur.execute(statement, params)
-    for method in off:
-        cur.execute(f"SET LOCAL enable_{method} TO DEFAULT")
+    back to their defaults for the rest of the transaction. One round trip: each of the ETL's round trips costs
+    the main thread a wait for the GIL, which its parser and planner threads hold most of the time."""
+    script = [f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
+    script += [f"SET LOCAL enable_{method} TO DEFAULT" for method in off]
+    cur.execute(";\n".join(script), params)
 
 
 def record(cur, touch: str, params: dict | None = None) -> None:
@@ -363,11 +368,24 @@ def record(cur, touch: str, params: dict | None = None) -> None:
     _planned(cur, _INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD], params or {})
 
 
-def record_given(cur, touched: list[tuple[str, datetime]]) -> None:
-    """``record`` for clients given as (client_id, window start) pairs (the direct path's plan)."""
-    if touched:
-        clients, starts = (list(c) for c in zip(*touched, strict=True))
-        record(cur, TOUCH_GIVEN, {"clients": clients, "starts": starts})
+def record_given(cur, touched: list[tuple[str, datetime]], new: set[str] | frozenset[str] = frozenset()) -> None:
+    """``record`` for clients given as (client_id, window start) pairs (the direct path's plan). The clients of
+    ``new`` have nothing in the warehouse yet (the batch inserts them): no facts to keep, only their windows."""
+    if not touched:
+        return
+    known = [t for t in touched if t[0] not in new]
+    params = _pairs("all", touched)
+    statements = []
+    if known:  # before the windows: the facts' ranges read etl.delta_clients as it was
+        params.update(_pairs("known", known))
+        statements += [statement.format(touch=_given("known")) for statement in _RECORD_FACTS]
+    statements.append(_RECORD_CLIENTS.format(touch=_given("all")))
+    _planned(cur, _INDEX_ONLY, statements, params)
+
+
+def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
+    clients, starts = (list(c) for c in zip(*pairs, strict=True))
+    return {f"{name}_clients": clients, f"{name}_starts": starts}
 
 
 def apply_pending(conn) -> int:

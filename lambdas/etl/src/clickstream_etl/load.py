@@ -289,7 +289,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             if DIRECT and plan is not None and not slow_valid:
                 cur.execute("SAVEPOINT etl_direct")
                 try:
-                    deltas.record_given(cur, plan.touched)
+                    deltas.record_given(cur, plan.touched, {c[0] for c in plan.new_clients})
                     apply_direct(cur, plan)
                     cur.execute("RELEASE SAVEPOINT etl_direct")
                     direct = plan

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from . import deltas, load, sql
 from .config import Settings
@@ -21,6 +23,8 @@ LOG = logging.getLogger("clickstream_etl")
 # pg_try_advisory_lock key of the ETL ("clkETL"); the migrations runner uses another one.
 LOCK_KEY = 0x636C6B45544C
 GC_THRESHOLDS = (200_000, 50, 1000)  # gc.set_threshold while batches load (see _load_groups)
+SWITCH_INTERVAL = 0.0005  # sys.setswitchinterval while batches load (see _load_groups)
+AHEAD_DURING_APPLY = 4  # batches fetched and parsed ahead while an aggregates' apply holds the main thread
 
 
 @dataclass
@@ -178,6 +182,30 @@ class StateCache:
         self._known.clear()
 
 
+class Recorded:
+    """The clients this run's direct-path batches made pending (committed) since the last apply, each with its
+    earliest window start. Recording such a client again with a window that starts no earlier changes nothing
+    (``deltas.record`` keeps the first facts and the earliest start), so the batch leaves it out: in a run that
+    follows the same clients over many batches, most of each batch's clients were recorded before."""
+
+    def __init__(self) -> None:
+        self._start: dict[str, datetime] = {}
+
+    def unrecorded(self, touched: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+        start = self._start.get
+        return [(c, w) for c, w in touched if (s := start(c)) is None or w < s]
+
+    def add(self, touched: list[tuple[str, datetime]]) -> None:
+        start = self._start
+        for c, w in touched:
+            s = start.get(c)
+            if s is None or w < s:
+                start[c] = w
+
+    def clear(self) -> None:
+        self._start.clear()
+
+
 @dataclass
 class _Batch:
     """One batch on its way: its objects, their bytes and fast-path splits, and its Python-path plan."""
@@ -216,17 +244,29 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
     window = fast_window(settings)
     timeout = load.sql_params(settings)["timeout"]
     cache = StateCache()
+    recorded = Recorded()
     # Parsing allocates millions of small objects that live until their batch commits: with the default
     # thresholds the cyclic GC keeps re-scanning them (about 12 % of the ETL's CPU). Nothing here makes cycles.
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
+    # Each database round trip of this thread ends with a wait for the GIL, which the parser and planner threads
+    # hold; by default a waiting thread gets it after 5 ms. Dozens of round trips per batch made that add up.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     fetching: dict[int, list[Future]] = {}
     current: _Batch | None = None
     with (ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=1) as parser,
           ThreadPoolExecutor(max_workers=1) as planner):
         try:
-            for n in range(min(2, len(groups))):
-                fetching[n] = _fetch_batch(pool, parser, s3, settings.raw_bucket, groups[n], window)
+            scheduled = 0  # batches handed to the fetch pool and the parser so far
+
+            def schedule(upto: int) -> None:
+                nonlocal scheduled
+                for m in range(scheduled, min(upto, len(groups))):
+                    fetching[m] = _fetch_batch(pool, parser, s3, settings.raw_bucket, groups[m], window)
+                scheduled = max(scheduled, min(upto, len(groups)))
+
+            schedule(2)
             current = _collect(groups[0], fetching.pop(0)) if groups else None
             if current is not None and load.DIRECT:
                 _plan_ahead(planner, conn, cache, current, timeout)
@@ -247,19 +287,25 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                 following = None
                 if n + 1 < len(groups):
                     following = _collect(groups[n + 1], fetching.pop(n + 1))
-                    if n + 2 < len(groups):
-                        fetching[n + 2] = _fetch_batch(pool, parser, s3, settings.raw_bucket, groups[n + 2], window)
+                    schedule(n + 3)
                     if plan is not None:
                         _plan_ahead(planner, conn, cache, following, timeout)
+                touched = None
+                if plan is not None:
+                    touched, plan.touched = plan.touched, recorded.unrecorded(plan.touched)
                 b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
                                settings, result.run_id, current.splits, plan)
                 cache.committed = n
                 replan = plan is not None and b.fast_fallback  # the plan was not applied
+                if touched is not None and not b.fast_fallback:
+                    recorded.add(touched)
                 _count(result, reasons, b)
                 since_applied += b.events_loaded
                 if settings.aggregate_every_events and since_applied >= settings.aggregate_every_events:
-                    # while the parser and planner threads prepare the next batches
+                    # the parser works further ahead while this thread waits for the apply
+                    schedule(n + 3 + AHEAD_DURING_APPLY)
                     deltas.apply_pending(conn)
+                    recorded.clear()
                     since_applied = 0
                 current = following
         finally:
@@ -271,6 +317,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
             if current is not None and current.plan is not None:
                 current.plan.cancel()
             gc.set_threshold(*thresholds)
+            sys.setswitchinterval(switch)
 
 
 def _count(result: RunResult, reasons: Counter[str], b) -> None:
