@@ -74,7 +74,7 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
         env = fn["Environment"]["Variables"]
         assert env["DW_PASSWORD_PARAMETER"] == "/clickstream/local/db/dw/etl_writer/password"
         assert not any("PASSWORD" in k and k != "DW_PASSWORD_PARAMETER" for k in env)
-        assert env["AGGREGATE_EVERY_EVENTS"] == "500000"  # etl_aggregate_every_events
+        assert env["AGGREGATE_EVERY_EVENTS"] == "2000000"  # etl_aggregate_every_events
         rule = events.describe_rule(Name=f"{PREFIX}-etl-schedule")
         assert (rule["ScheduleExpression"], rule["State"]) == ("rate(30 minutes)", "ENABLED")
         targets = events.list_targets_by_rule(Rule=f"{PREFIX}-etl-schedule")["Targets"]

@@ -30,8 +30,10 @@ class Settings:
     batch_max_files: int = 500
     # Apply the aggregates' pending change (clickstream_etl.deltas) once this many events were loaded since the last
     # time, and at the end of the run: the database does it while the next batches are parsed, and dashboards see
-    # a long run's events before it ends. 0 = only at the end of the run.
-    aggregate_every_events: int = 500_000
+    # a long run's events before it ends. Each apply reads back the windows of every client pending, so applying
+    # more often reads a client that spans several applies more than once; 2M events is about 20 s of apply here,
+    # far below min_remaining_seconds. 0 = only at the end of the run.
+    aggregate_every_events: int = 2_000_000
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24
     connect_timeout_seconds: int = 10
@@ -76,7 +78,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         future_skew_minutes=_int(env, "FUTURE_SKEW_MINUTES", 15, 0),
         min_remaining_seconds=_int(env, "MIN_REMAINING_SECONDS", 120, 0),
         batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 16 * 1024 * 1024, 1024),
-        aggregate_every_events=_int(env, "AGGREGATE_EVERY_EVENTS", 500_000, 0),
+        aggregate_every_events=_int(env, "AGGREGATE_EVERY_EVENTS", 2_000_000, 0),
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
