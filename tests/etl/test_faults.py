@@ -52,7 +52,8 @@ def _wait_for(path: Path, proc, timeout: float = 60) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("checkpoint", ["after_copy:2", "before_commit:1", "after_commit:2", "after_commit:4",
-                                        "before_aggregates_commit:1"])
+                                        "before_aggregates_commit:1", "before_aggregates_commit:2",
+                                        "before_aggregates_clear:1"])
 def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, checkpoint):
     reference = _reference(world)
     world.fresh_database()
@@ -78,6 +79,47 @@ def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, che
     assert world.snapshot() == reference
     statuses = sorted(r[0] for r in world.query("SELECT status FROM etl.runs"))
     assert statuses == ["abandoned", "succeeded"]
+
+
+@pytest.mark.integration
+def test_an_apply_cut_between_its_parts_is_finished_before_new_clients_become_pending(world, tmp_path):
+    """One part of the aggregates' apply committed, the other not (the process killed in between); then more
+    objects arrive. The next run applies the missing part for the clients pending then, and only then records
+    the new ones: the tables equal a clean run's."""
+    files = list(_files().items())
+    for key, body in files:
+        world.put(key, body)
+    assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["status"] == "succeeded"
+    reference = world.snapshot()
+    world.fresh_database()
+    for key, _ in files[4:]:  # these arrive later
+        world.s3.delete_object(Bucket=world.bucket, Key=key)
+    marker = tmp_path / "paused"
+    # the second part to reach its commit waits there to be killed: the first one is in by then
+    proc = world.popen_cli(env=world.env(BATCH_MAX_FILES="2", CLICKSTREAM_ETL_PAUSE_AT="before_aggregates_commit:2",
+                                         CLICKSTREAM_ETL_PAUSE_FILE=str(marker)))
+    try:
+        _wait_for(marker, proc)
+        for _ in range(100):  # in parallel, the other part may still be committing
+            if world.query("SELECT count(*) FROM etl.delta_applied") == [(1,)]:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert world.query("SELECT count(*) FROM etl.delta_applied") == [(1,)]
+    assert world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0
+    assert world.query("SELECT count(*) FROM etl.files") == [(4,)]
+    for key, body in files[4:]:
+        world.put(key, body)
+    rerun = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    assert rerun["status"] == "succeeded" and rerun["files_loaded"] == 3, rerun
+    assert world.query("SELECT count(*) FROM etl.delta_applied") == [(0,)]
+    # the same tables (the manifest differs only in the later objects' upload times)
+    assert world.query("SELECT count(*) FROM etl.files") == [(7,)]
+    assert {k: v for k, v in world.snapshot().items() if k != "etl.files"} == {
+        k: v for k, v in reference.items() if k != "etl.files"}
 
 
 @pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from clickstream_etl import load
+from clickstream_etl import deltas, load
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
@@ -74,4 +74,52 @@ def test_a_failing_half_commits_neither_half_and_the_next_run_refreshes_the_days
 
     monkeypatch.setattr(load, "_refresh_engagement", real)
     assert _run(world) == "succeeded"
+    assert world.snapshot() == reference
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_the_apply_runs_its_two_parts_on_two_connections_or_on_one(world, monkeypatch, beside):
+    for key, body in _files().items():
+        world.put(key, body)
+    opened = []
+    real = deltas.sibling_connection
+
+    def sibling(conn):
+        other = real(conn) if beside else None
+        opened.append(other)
+        return other
+
+    monkeypatch.setattr(deltas, "sibling_connection", sibling)
+    incremental = _load(world)
+    assert opened and all((o is not None and o.closed) if beside else o is None for o in opened)
+    assert world.query("SELECT count(*) FROM etl.delta_applied") == [(0,)]
+    assert world.rebuilt() == incremental
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_a_failing_part_leaves_the_other_in_and_the_next_run_applies_only_the_missing_one(loaded, monkeypatch,
+                                                                                         beside):
+    world, reference = loaded
+    world.fresh_database()
+    if not beside:
+        monkeypatch.setattr(deltas, "sibling_connection", lambda conn: None)
+    real = deltas._apply_part
+
+    def products_fail(conn, part):
+        if part == "products":
+            raise RuntimeError("injected: the products part failed")
+        real(conn, part)
+
+    monkeypatch.setattr(deltas, "_apply_part", products_fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        _run(world)
+    assert world.query("SELECT part FROM etl.delta_applied") == [("activity",)]
+    assert world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0
+    assert world.query("SELECT count(*) FROM dw.agg_hourly_activity")[0][0] > 0  # the activity part is in
+    assert world.query("SELECT count(*) FROM dw.agg_daily_funnel") == [(0,)]
+
+    applied = []
+    monkeypatch.setattr(deltas, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
+    assert _run(world) == "succeeded"
+    assert applied == ["products"]  # the next run's start finishes the cut apply; its batches load nothing new
     assert world.snapshot() == reference

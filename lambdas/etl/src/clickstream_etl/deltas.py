@@ -11,8 +11,10 @@ of the hour of ``w`` on, with their session's login state, and their sessions fr
 -- in ``etl.delta_facts`` / ``etl.delta_sfacts``, and the client with its window in ``etl.delta_clients``
 (``record``; in the batch's transaction). A client already pending keeps its first facts; only a window that now
 starts earlier (a late event) adds the older part. After the batches, ``apply_pending`` reads the same windows
-again and adds ``f(now) - f(kept)`` to each aggregate, then forgets the pending clients, in one transaction: a
-kill before its commit leaves them pending and the next run applies them (exactly once either way).
+again and adds ``f(now) - f(kept)`` to each aggregate, in two parts on two connections, each part committing with
+its mark in ``etl.delta_applied``, then forgets the pending clients and the marks in one transaction: a kill
+before a part's commit leaves that part to the next run, and one after leaves nothing more to do than to forget
+(exactly once either way).
 
 Events and sessions no batch changed appear alike in both and cancel; the hour (day) start makes the distinct
 clients of an hour (of a day) see all of the client's events of that hour (sessions of that day). The two counts
@@ -23,9 +25,11 @@ tables of sql/dw/0006. Rows whose counts all reach zero are deleted. The result 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from . import faults
+from .connections import sibling_connection
 from .extra_aggregates import HORIZON_DAYS
 
 _FACT_COLUMNS = """client_id text NOT NULL, session_id uuid NOT NULL, event_id uuid NOT NULL,
@@ -257,7 +261,8 @@ _PRODUCT = """INSERT INTO dw.agg_daily_product AS a
          purchases = a.purchases + excluded.purchases, units = a.units + excluded.units,
          revenue = a.revenue + excluded.revenue, viewing_sessions = a.viewing_sessions + excluded.viewing_sessions"""
 
-APPLY = [
+# The apply in two parts, each in its own transaction on its own connection (apply_pending), on its own tables.
+_ACTIVITY = [
     # Distinct users of an hour: member counts, then +1 for a member that appears, -1 for one that goes.
     """WITH d AS (
            SELECT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, user_id AS u, sum(sign) AS n
@@ -281,43 +286,6 @@ APPLY = [
     """DELETE FROM dw.agg_hourly_activity a
         USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l FROM etl_facts) d
         WHERE a.activity_hour = d.h AND a.user_login_state = d.l AND a.events = 0""",
-    _FUNNEL,
-    """DELETE FROM dw.agg_daily_funnel
-        WHERE activity_date IN (SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_facts)
-          AND view_item_sessions = 0 AND add_to_cart_sessions = 0 AND begin_checkout_sessions = 0
-          AND purchase_sessions = 0""",
-    _PRODUCT,
-    """INSERT INTO dw.agg_product_names AS m
-       SELECT (event_timestamp AT TIME ZONE 'UTC')::date, product_id, product_category, product_brand,
-              user_login_state, product_name, sum(sign)
-         FROM etl_facts
-        WHERE product_id IS NOT NULL AND product_name IS NOT NULL
-          AND event_name IN ('view_item', 'add_to_cart', 'purchase')
-        GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(sign) <> 0
-       ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state, product_name)
-       DO UPDATE SET events = m.events + excluded.events""",
-    """CREATE TEMP TABLE etl_product_keys ON COMMIT DROP AS
-       SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date AS activity_date, product_id, product_category,
-              product_brand, user_login_state
-         FROM etl_facts WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')""",
-    """DELETE FROM dw.agg_product_names m USING etl_product_keys k
-        WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand, m.user_login_state)
-            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
-          AND m.events = 0""",
-    """DELETE FROM dw.agg_daily_product a USING etl_product_keys k
-        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
-            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
-          AND a.views = 0 AND a.add_to_carts = 0 AND a.purchases = 0""",
-    """UPDATE dw.agg_daily_product a SET product_name = n.product_name
-         FROM (SELECT k.*, (SELECT max(m.product_name) FROM dw.agg_product_names m
-                             WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand,
-                                    m.user_login_state)
-                                 = (k.activity_date, k.product_id, k.product_category, k.product_brand,
-                                    k.user_login_state)) AS product_name
-                 FROM etl_product_keys k) n
-        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
-            = (n.activity_date, n.product_id, n.product_category, n.product_brand, n.user_login_state)
-          AND a.product_name IS DISTINCT FROM n.product_name""",
     # Sessions per day of start.
     """INSERT INTO dw.agg_daily_sessions AS a
        SELECT session_date, user_login_state, sum(sign),
@@ -367,6 +335,46 @@ APPLY = [
     """DELETE FROM dw.agg_daily_client_returns a USING (SELECT DISTINCT activity_date, user_login_state FROM etl_cr) k
         WHERE a.user_login_state = k.user_login_state AND a.activity_date = k.activity_date AND a.clients = 0""",
 ]
+_PRODUCTS = [
+    _FUNNEL,
+    """DELETE FROM dw.agg_daily_funnel
+        WHERE activity_date IN (SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_facts)
+          AND view_item_sessions = 0 AND add_to_cart_sessions = 0 AND begin_checkout_sessions = 0
+          AND purchase_sessions = 0""",
+    _PRODUCT,
+    """INSERT INTO dw.agg_product_names AS m
+       SELECT (event_timestamp AT TIME ZONE 'UTC')::date, product_id, product_category, product_brand,
+              user_login_state, product_name, sum(sign)
+         FROM etl_facts
+        WHERE product_id IS NOT NULL AND product_name IS NOT NULL
+          AND event_name IN ('view_item', 'add_to_cart', 'purchase')
+        GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(sign) <> 0
+       ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state, product_name)
+       DO UPDATE SET events = m.events + excluded.events""",
+    """CREATE TEMP TABLE etl_product_keys ON COMMIT DROP AS
+       SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date AS activity_date, product_id, product_category,
+              product_brand, user_login_state
+         FROM etl_facts WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')""",
+    """DELETE FROM dw.agg_product_names m USING etl_product_keys k
+        WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand, m.user_login_state)
+            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
+          AND m.events = 0""",
+    """DELETE FROM dw.agg_daily_product a USING etl_product_keys k
+        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
+            = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
+          AND a.views = 0 AND a.add_to_carts = 0 AND a.purchases = 0""",
+    """UPDATE dw.agg_daily_product a SET product_name = n.product_name
+         FROM (SELECT k.*, (SELECT max(m.product_name) FROM dw.agg_product_names m
+                             WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand,
+                                    m.user_login_state)
+                                 = (k.activity_date, k.product_id, k.product_category, k.product_brand,
+                                    k.user_login_state)) AS product_name
+                 FROM etl_product_keys k) n
+        WHERE (a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state)
+            = (n.activity_date, n.product_id, n.product_category, n.product_brand, n.user_login_state)
+          AND a.product_name IS DISTINCT FROM n.product_name""",
+]
+_PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS}
 
 
 # The facts are a few rows of each client, read through the (client_id, event_timestamp) and
@@ -412,32 +420,112 @@ def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
     return {f"{name}_clients": clients, f"{name}_starts": starts}
 
 
-def apply_pending(conn) -> int:
-    """Add to every aggregate the change the pending clients' facts went through (now minus as kept), and forget
-    them; one transaction (a failure or a kill leaves them pending for the next run). Returns the client count."""
+# Each part of an apply marks itself in etl.delta_applied in its own transaction; the marks go with the pending
+# clients (_finish), so a mark means that part's change of the pending clients is in the aggregates.
+_MARK = "INSERT INTO etl.delta_applied (part) VALUES (%s) ON CONFLICT (part) DO NOTHING"
+
+
+def _facts(cur, sessions: bool) -> None:
+    """The pending clients' facts, kept (-1) and now (+1), into etl_facts (and etl_sfacts, etl_cr)."""
+    if sessions:
+        for statement in CREATE:
+            cur.execute(statement)
+        _planned(cur, _INDEX_ONLY, _GATHER + _PENDING_SESSIONS, {})
+    else:
+        cur.execute(CREATE[0])
+        _planned(cur, _INDEX_ONLY, [_GATHER[0], *_PENDING_SESSIONS], {})
+    # per-client index scans of dw.events (the LATERAL), but a hash join to etl_psess
+    _planned(cur, ("seqscan",), [_EVENTS_AFTER], {})
+    cur.execute("ANALYZE etl_facts")
+    if sessions:
+        cur.execute("ANALYZE etl_sfacts")
+        cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
+
+
+def _apply_part(conn, part: str) -> None:
+    """One part of the apply in one transaction on ``conn``, unless its mark says it is already in."""
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM etl.delta_clients")
-            clients = cur.fetchone()[0]
-            if clients:
-                for statement in CREATE:
-                    cur.execute(statement)
-                _planned(cur, _INDEX_ONLY, _GATHER + _PENDING_SESSIONS, {})
-                # per-client index scans of dw.events (the LATERAL), but a hash join to etl_psess
-                _planned(cur, ("seqscan",), [_EVENTS_AFTER], {})
-                cur.execute("ANALYZE etl_facts")
-                cur.execute("ANALYZE etl_sfacts")
-                cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
-                for statement in APPLY:
+            cur.execute(_MARK, (part,))
+            if cur.rowcount:
+                _facts(cur, sessions=part == "activity")
+                for statement in _PARTS[part]:
                     if statement is _HOURLY:
                         _planned(cur, ("sort",), [statement], {})
                     else:
                         cur.execute(statement)
-                for statement in _CLEAR:
-                    cur.execute(statement)
         faults.checkpoint("before_aggregates_commit")
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
+
+
+def _finish(conn) -> None:
+    """Forget the pending clients and the parts' marks, in one transaction."""
+    try:
+        with conn.cursor() as cur:
+            for statement in _CLEAR:
+                cur.execute(statement)
+            cur.execute("DELETE FROM etl.delta_applied")
+        faults.checkpoint("before_aggregates_clear")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def apply_pending(conn, parallel: bool = True) -> int:
+    """Add to every aggregate the change the pending clients' facts went through (now minus as kept), and forget
+    them. Returns the client count.
+
+    Two parts, on their own tables (hourly activity, users, daily sessions, page transitions and client returns;
+    funnel and products), each reads the facts and commits on its own connection: ``conn`` and, when
+    ``parallel`` and it opens, a sibling, at the same time. Nothing else writes meanwhile (the run waits, and holds
+    the ETL lock), so both read the same facts. A part commits with its mark; the pending clients and the marks are
+    forgotten together after both. A failure or a kill in between leaves the clients pending with the marks of
+    the parts already in: the next apply runs only the others (``finish_partial`` does it before a run's batches
+    record anything new), so each change is applied exactly once.
+    """
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM etl.delta_clients")
+            clients = cur.fetchone()[0]
+            cur.execute("SELECT part FROM etl.delta_applied")
+            applied = {r[0] for r in cur.fetchall()}
+            todo = [part for part in _PARTS if part not in applied]
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    if clients:
+        other = sibling_connection(conn) if parallel and len(todo) > 1 else None
+        if other is None:
+            for part in todo:
+                _apply_part(conn, part)
+        else:
+            try:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    beside = pool.submit(_apply_part, other, todo[1])
+                    try:
+                        _apply_part(conn, todo[0])
+                    finally:
+                        error = beside.exception()  # waits; this part's own error comes first
+                    if error is not None:
+                        raise error
+            finally:
+                other.close()
+    if clients or len(todo) < len(_PARTS):
+        _finish(conn)
     return clients
+
+
+def finish_partial(conn) -> None:
+    """Complete an apply that a failure or a kill cut between its parts' commits, before any batch records more
+    pending clients (the marks are for the clients pending then)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM etl.delta_applied")
+        partial = cur.fetchone()[0] > 0
+    conn.commit()
+    if partial:
+        apply_pending(conn)

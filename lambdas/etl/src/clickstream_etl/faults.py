@@ -7,19 +7,23 @@ set: on the n-th time the checkpoint is reached the process writes the file and 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 
 _hits: Counter[str] = Counter()
+_lock = threading.Lock()  # the aggregates' apply reaches its checkpoints from two threads
 
 
 def checkpoint(name: str) -> None:
     spec = os.environ.get("CLICKSTREAM_ETL_PAUSE_AT", "")
     if not spec:
         return
-    _hits[name] += 1
+    with _lock:
+        _hits[name] += 1
+        hit = _hits[name]
     target, _, nth = spec.partition(":")
-    if target != name or _hits[name] != int(nth or "1"):
+    if target != name or hit != int(nth or "1"):
         return
     path = os.environ.get("CLICKSTREAM_ETL_PAUSE_FILE", "")
     if path:

@@ -14,6 +14,7 @@ import psycopg2.extras
 
 from . import deltas, extra_aggregates, faults, sql
 from .config import Settings
+from .connections import sibling_connection
 from .fast import FastRow, FastSplit, Window, split_object
 from .prepare import Prepared, prepare_lines, split_lines
 from .sessions import ClientState, Session, assign
@@ -341,28 +342,6 @@ def dirty_ranges(days: list) -> list[tuple]:
         else:
             ranges.append((d, d + timedelta(days=1)))
     return ranges
-
-
-def sibling_connection(conn):
-    """A second connection like ``conn`` (same server, database, user, password, options), set up as the ETL's,
-    or None if it cannot be opened (then the caller does the work on ``conn`` alone)."""
-    params = dict(conn.info.dsn_parameters)
-    if conn.info.password:
-        params["password"] = conn.info.password
-    try:
-        other = psycopg2.connect(**params)
-    except psycopg2.OperationalError:
-        return None
-    try:
-        other.autocommit = False
-        with other.cursor() as cur:
-            for stmt in sql.SESSION_SETUP:
-                cur.execute(stmt)
-        other.commit()
-    except BaseException:
-        other.close()
-        raise
-    return other
 
 
 def _refresh(cur, days: list[date], statements: list[str], clear: bool) -> None:

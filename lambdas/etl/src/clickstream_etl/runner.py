@@ -350,6 +350,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
     result = RunResult(_start_run(conn, trigger), "running")
     reasons: Counter[str] = Counter()
     try:
+        deltas.finish_partial(conn)  # an apply cut between its parts' commits, before new clients become pending
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files)
