@@ -1,7 +1,9 @@
 """Where the ETL's time goes: one run of the real ETL with every SQL statement and COPY timed.
 
 Same synthetic data, emulator and PostgreSQL as bench_etl.py; prints seconds per statement (grouped by its
-first line) and the Python-side remainder. Usage: python bench/etl/profile_etl.py [EVENTS]
+first line) and the Python-side remainder. Only the run's own connection is timed: the part of the aggregates'
+apply that runs beside it on a second connection (deltas.apply_pending) is not listed.
+Usage: python bench/etl/profile_etl.py [EVENTS]
 """
 
 from __future__ import annotations

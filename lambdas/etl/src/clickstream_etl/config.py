@@ -31,7 +31,7 @@ class Settings:
     # Apply the aggregates' pending change (clickstream_etl.deltas) once this many events were loaded since the last
     # time, and at the end of the run: the database does it while the next batches are parsed, and dashboards see
     # a long run's events before it ends. Each apply reads back the windows of every client pending, so applying
-    # more often reads a client that spans several applies more than once; 2M events is about 20 s of apply here,
+    # more often reads a client that spans several applies more than once; 2M events is about 10 s of apply here,
     # far below min_remaining_seconds. 0 = only at the end of the run.
     aggregate_every_events: int = 2_000_000
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
