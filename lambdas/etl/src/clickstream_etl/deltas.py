@@ -159,7 +159,6 @@ SELECT sign, d, l, CASE WHEN p IS NULL OR p <= d - %(horizon)s THEN '-infinity':
 _CLEAR = ["DELETE FROM etl.delta_facts", "DELETE FROM etl.delta_sfacts", "DELETE FROM etl.delta_clients"]
 
 
-
 def _given(name: str) -> str:
     """A ``t(client_id, win_start)`` row source from the parameters ``<name>_clients`` and ``<name>_starts``."""
     return f"unnest(%({name}_clients)s::text[], %({name}_starts)s::timestamptz[]) AS t(client_id, win_start)"
