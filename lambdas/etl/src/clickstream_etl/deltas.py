@@ -41,9 +41,10 @@ _SFACT_COLUMNS = """client_id text NOT NULL, session_date date NOT NULL, user_lo
            is_engaged boolean NOT NULL, is_converted boolean NOT NULL, is_first_visit boolean NOT NULL,
            page_view_count integer NOT NULL, duration_seconds numeric NOT NULL, revenue numeric NOT NULL"""
 
-# Temp tables of one apply: the facts before (sign -1, from etl.delta_facts) and after (+1, read now).
-CREATE = [
-    f"CREATE TEMP TABLE etl_facts (sign smallint NOT NULL, {_FACT_COLUMNS}) ON COMMIT DROP",
+# Temp tables of one apply part: the facts before (sign -1, from etl.delta_facts) and after (+1, read now); the
+# activity part also needs the sessions' facts, the client returns and the users' delta.
+_CREATE_FACTS = f"CREATE TEMP TABLE etl_facts (sign smallint NOT NULL, {_FACT_COLUMNS}) ON COMMIT DROP"
+_CREATE_ACTIVITY = [
     f"CREATE TEMP TABLE etl_sfacts (sign smallint NOT NULL, {_SFACT_COLUMNS}) ON COMMIT DROP",
     """CREATE TEMP TABLE etl_cr (sign smallint NOT NULL, activity_date date NOT NULL, user_login_state text NOT NULL,
            previous_date date NOT NULL) ON COMMIT DROP""",
@@ -117,8 +118,8 @@ CROSS JOIN LATERAL (SELECT * FROM dw.events x
                     OFFSET 0) e
 JOIN etl_psess p ON p.session_id = e.session_id
 """
-_GATHER = [
-    "INSERT INTO etl_facts SELECT -1, * FROM etl.delta_facts",
+_GATHER_EVENTS = "INSERT INTO etl_facts SELECT -1, * FROM etl.delta_facts"
+_GATHER_SESSIONS = [
     "INSERT INTO etl_sfacts SELECT -1, * FROM etl.delta_sfacts",
     "INSERT INTO etl_sfacts SELECT 1, f.* FROM (" + _SESSION_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
 ]
@@ -166,9 +167,16 @@ def _given(name: str) -> str:
 
 TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
 
+def _script(off: tuple[str, ...], statements: list[str]) -> str:
+    """``statements`` as one script with the planner methods ``off`` disabled (``SET LOCAL enable_<method>``) and
+    put back to their defaults after them, for the rest of the transaction."""
+    return ";\n".join([f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
+                       + [f"SET LOCAL enable_{method} TO DEFAULT" for method in off])
+
+
 # Hourly activity. Events are first summed per (hour, login state, sign, client, session), about one row per
 # session and hour, so the distinct counts after it sort a tenth of the rows; a session has one login state, so
-# its rows count the sessions. Run with sorts discouraged (apply_pending): else the planner sorts the facts once
+# its rows count the sessions. Run with sorts discouraged (in _ACTIVITY): else the planner sorts the facts once
 # for both levels, which took 1.4 s per 1M facts against 0.9 s with a hash aggregate first.
 _HOURLY = """WITH p AS (
            SELECT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, sign, client_id, session_id,
@@ -281,7 +289,7 @@ _ACTIVITY = [
         USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, user_id AS u
                  FROM etl_facts WHERE user_id IS NOT NULL) d
         WHERE m.activity_hour = d.h AND m.user_login_state = d.l AND m.user_id = d.u AND m.events = 0""",
-    _HOURLY,
+    _script(("sort",), [_HOURLY]),
     """DELETE FROM dw.agg_hourly_activity a
         USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l FROM etl_facts) d
         WHERE a.activity_hour = d.h AND a.user_login_state = d.l AND a.events = 0""",
@@ -385,12 +393,9 @@ _INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
 
 
 def _planned(cur, off: tuple[str, ...], statements: list[str], params: dict) -> None:
-    """Run ``statements`` with the planner methods ``off`` disabled (``SET LOCAL enable_<method>``), then put them
-    back to their defaults for the rest of the transaction. One round trip: each of the ETL's round trips costs
-    the main thread a wait for the GIL, which its parser and planner threads hold most of the time."""
-    script = [f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
-    script += [f"SET LOCAL enable_{method} TO DEFAULT" for method in off]
-    cur.execute(";\n".join(script), params)
+    """Run ``statements`` as ``_script`` does, in one round trip: each of the ETL's round trips costs the main
+    thread a wait for the GIL, which its parser and planner threads hold most of the time."""
+    cur.execute(_script(off, statements), params)
 
 
 def record(cur, touch: str, params: dict | None = None) -> None:
@@ -424,19 +429,20 @@ def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
 _MARK = "INSERT INTO etl.delta_applied (part) VALUES (%s) ON CONFLICT (part) DO NOTHING"
 
 
-def _facts(cur, sessions: bool) -> None:
-    """The pending clients' facts, kept (-1) and now (+1), into etl_facts (and etl_sfacts, etl_cr)."""
-    if sessions:
-        for statement in CREATE:
+def _facts(cur, activity: bool) -> None:
+    """The pending clients' facts, kept (-1) and now (+1), into etl_facts; for the activity part also their
+    sessions' (etl_sfacts) and their client returns (etl_cr)."""
+    cur.execute(_CREATE_FACTS)
+    gather = [_GATHER_EVENTS, *_PENDING_SESSIONS]
+    if activity:
+        for statement in _CREATE_ACTIVITY:
             cur.execute(statement)
-        _planned(cur, _INDEX_ONLY, _GATHER + _PENDING_SESSIONS, {})
-    else:
-        cur.execute(CREATE[0])
-        _planned(cur, _INDEX_ONLY, [_GATHER[0], *_PENDING_SESSIONS], {})
+        gather = _GATHER_SESSIONS + gather
+    _planned(cur, _INDEX_ONLY, gather, {})
     # per-client index scans of dw.events (the LATERAL), but a hash join to etl_psess
     _planned(cur, ("seqscan",), [_EVENTS_AFTER], {})
     cur.execute("ANALYZE etl_facts")
-    if sessions:
+    if activity:
         cur.execute("ANALYZE etl_sfacts")
         cur.execute(_CLIENT_RETURNS, {"horizon": HORIZON_DAYS})
 
@@ -447,12 +453,9 @@ def _apply_part(conn, part: str) -> None:
         with conn.cursor() as cur:
             cur.execute(_MARK, (part,))
             if cur.rowcount:
-                _facts(cur, sessions=part == "activity")
+                _facts(cur, activity=part == "activity")
                 for statement in _PARTS[part]:
-                    if statement is _HOURLY:
-                        _planned(cur, ("sort",), [statement], {})
-                    else:
-                        cur.execute(statement)
+                    cur.execute(statement)
         faults.checkpoint("before_aggregates_commit")
         conn.commit()
     except BaseException:
