@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import msgspec
 import orjson
@@ -11,6 +12,7 @@ import pytest
 from clickstream_etl import fast
 from clickstream_etl.fast import EVENT_COLUMNS, TYPED_COLUMNS, Slow, is_plain, plain_row, split_object, typed_row
 from clickstream_etl.prepare import split_lines
+from clickstream_etl.sessions import SESSION_COLUMNS, Session, duration, duration_millis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +175,37 @@ def test_a_plain_object_splits_as_its_lines_do_one_by_one():
     per_line = split_object(mixed, 0, split_lines(mixed), "s3://b/k", when)
     assert [r.text for r in one_scan.rows] == [r.text for r in per_line.rows[:5]]
     assert len(one_scan.rows) == 5 and "a\\tb" in per_line.rows[5].text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+       st.one_of(st.integers(0, 20_000_000), st.integers(0, 10**13)))
+def test_a_sessions_duration_text_is_the_numeric_rounding(start: datetime, micros: int):
+    """Session.copy_text writes the duration from whole milliseconds: the same text as numeric(12, 3) rounding
+    (``sessions.duration``), and the same engaged threshold (more than 10 s)."""
+    end = start + timedelta(microseconds=micros)
+    exact = duration(start, end)
+    ms = duration_millis(start, end)
+    assert f"{ms // 1000}.{ms % 1000:03d}" == str(exact)
+    assert (ms > 10_000) == (exact > 10)
+
+
+def test_a_sessions_row_escapes_only_what_came_from_events():
+    start = datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
+    s = Session("9f1c2d3e-0000-4000-8000-000000000001", "c\t1", "u\\1", True, start,
+                start + timedelta(seconds=10, microseconds=500), 3, 2, "/a\nb", "/x\ry", True, 1, Decimal("19.99"))
+    values = s.copy_text().split("\t")
+    assert len(values) == len(SESSION_COLUMNS)
+    row = dict(zip(SESSION_COLUMNS, values, strict=True))
+    assert row["client_id"] == "c\\t1" and row["user_id"] == "u\\\\1"
+    assert row["landing_page"] == "/a\\nb" and row["exit_page"] == "/x\\ry"
+    assert row["session_start"] == "2024-05-01T10:00:00.123000+00:00" and row["session_date"] == "2024-05-01"
+    assert row["duration_seconds"] == "10.001" and row["is_engaged"] == "t"  # 10.0005 s rounds up: engaged
+    assert (row["user_login_state"], row["is_converted"], row["is_first_visit"]) == ("logged_in", "t", "t")
+    assert (row["event_count"], row["page_view_count"], row["purchase_count"], row["revenue"]) == ("3", "2", "1",
+                                                                                                    "19.99")
+    quiet = Session("id", "c", None, False, start, start + timedelta(seconds=10), 1, 1, None, None, False, 0,
+                    Decimal(0)).copy_text().split("\t")
+    assert quiet[SESSION_COLUMNS.index("user_id")] == "\\N" and quiet[SESSION_COLUMNS.index("landing_page")] == "\\N"
+    assert quiet[SESSION_COLUMNS.index("duration_seconds")] == "10.000"
+    assert quiet[SESSION_COLUMNS.index("is_engaged")] == "f"  # exactly 10 s, one page view, no purchase

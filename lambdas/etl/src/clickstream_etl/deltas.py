@@ -28,22 +28,34 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import faults
+from . import faults, sql
 from .connections import sibling_connection
 from .extra_aggregates import HORIZON_DAYS
 
-_FACT_COLUMNS = """client_id text NOT NULL, session_id uuid NOT NULL, event_id uuid NOT NULL,
-           event_timestamp timestamptz NOT NULL, event_name text NOT NULL, user_id text,
-           user_login_state text NOT NULL, is_first_visit boolean NOT NULL, starts_session boolean NOT NULL,
-           product_id text, product_name text, product_category text NOT NULL, product_brand text NOT NULL,
-           revenue numeric NOT NULL, units integer NOT NULL, page_url_path text"""
+# The facts of an event, as etl.delta_facts keeps them (sql/dw/0006).
+_FACT_TYPES = {
+    "client_id": "text NOT NULL", "session_id": "uuid NOT NULL", "event_id": "uuid NOT NULL",
+    "event_timestamp": "timestamptz NOT NULL", "event_name": "text NOT NULL", "user_id": "text",
+    "user_login_state": "text NOT NULL", "is_first_visit": "boolean NOT NULL", "starts_session": "boolean NOT NULL",
+    "product_id": "text", "product_name": "text", "product_category": "text NOT NULL",
+    "product_brand": "text NOT NULL", "revenue": "numeric NOT NULL", "units": "integer NOT NULL",
+    "page_url_path": "text",
+}
 _SFACT_COLUMNS = """client_id text NOT NULL, session_date date NOT NULL, user_login_state text NOT NULL,
            is_engaged boolean NOT NULL, is_converted boolean NOT NULL, is_first_visit boolean NOT NULL,
            page_view_count integer NOT NULL, duration_seconds numeric NOT NULL, revenue numeric NOT NULL"""
 
+# Each apply part reads back only the facts its aggregates use: its columns of etl.delta_facts and, for the products
+# part, only the events that the funnel and product tables count (page views are about half of all events).
+_PART_FACTS = {
+    "activity": ("client_id", "session_id", "event_id", "event_timestamp", "event_name", "user_id",
+                 "user_login_state", "is_first_visit", "starts_session", "revenue", "page_url_path"),
+    "products": ("session_id", "event_timestamp", "event_name", "user_login_state", "product_id", "product_name",
+                 "product_category", "product_brand", "revenue", "units"),
+}
+_PART_EVENTS = {"products": ("view_item", "add_to_cart", "begin_checkout", "purchase")}
 # Temp tables of one apply part: the facts before (sign -1, from etl.delta_facts) and after (+1, read now); the
 # activity part also needs the sessions' facts, the client returns and the users' delta.
-_CREATE_FACTS = f"CREATE TEMP TABLE etl_facts (sign smallint NOT NULL, {_FACT_COLUMNS}) ON COMMIT DROP"
 _CREATE_ACTIVITY = [
     f"CREATE TEMP TABLE etl_sfacts (sign smallint NOT NULL, {_SFACT_COLUMNS}) ON COMMIT DROP",
     """CREATE TEMP TABLE etl_cr (sign smallint NOT NULL, activity_date date NOT NULL, user_login_state text NOT NULL,
@@ -51,21 +63,29 @@ _CREATE_ACTIVITY = [
     "CREATE TEMP TABLE etl_user_delta (h timestamptz NOT NULL, l text NOT NULL, du bigint NOT NULL) ON COMMIT DROP",
 ]
 
+# A fact's value, read now: the event's columns, with its session's login state and start.
+_FACT_NOW = {
+    "client_id": "e.client_id", "session_id": "e.session_id", "event_id": "e.event_id",
+    "event_timestamp": "e.event_timestamp", "event_name": "e.event_name", "user_id": "e.user_id",
+    "user_login_state": "p.user_login_state", "is_first_visit": "e.is_first_visit",
+    "starts_session": "e.event_timestamp = p.session_start", "product_id": "e.product_id",
+    "product_name": "e.product_name", "product_category": "coalesce(e.product_category, '(none)')",
+    "product_brand": "coalesce(e.product_brand, '(none)')",
+    "revenue": """CASE WHEN e.event_name = 'purchase'
+                       THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1)
+                       ELSE 0 END""",
+    "units": "coalesce(e.quantity, 1)", "page_url_path": "e.page_url_path",
+}
 # A client's facts between two window starts: its events from the start of the hour of ``lo`` (its sessions from
 # the start of the day of ``lo``) up to the same start for ``hi`` (NULL: no end). {touch} is a row source
 # ``t(client_id, win_start)``; the session's timezone is UTC (sql.SESSION_SETUP).
 _EVENT_FACTS = """
-SELECT e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
-       s.user_login_state, e.is_first_visit, e.event_timestamp = s.session_start, e.product_id, e.product_name,
-       coalesce(e.product_category, '(none)'), coalesce(e.product_brand, '(none)'),
-       CASE WHEN e.event_name = 'purchase'
-            THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END,
-       coalesce(e.quantity, 1), e.page_url_path
-FROM {ranges}
+SELECT {facts}
+FROM {{ranges}}
 JOIN dw.events e ON e.client_id = r.client_id AND e.event_timestamp >= date_trunc('hour', r.lo)
                 AND (r.hi IS NULL OR e.event_timestamp < date_trunc('hour', r.hi))
-JOIN dw.sessions s ON s.session_id = e.session_id
-"""
+JOIN dw.sessions p ON p.session_id = e.session_id
+""".format(facts=", ".join(_FACT_NOW[c] for c in _FACT_TYPES))
 _SESSION_FACTS = """
 SELECT s.client_id, s.session_date, s.user_login_state, s.is_engaged, s.is_converted, s.is_first_visit,
        s.page_view_count, s.duration_seconds, s.revenue
@@ -104,21 +124,37 @@ _PENDING_SESSIONS = [
                               ORDER BY s.session_start DESC LIMIT 1) b""",
     "ANALYZE etl_psess",
 ]
-_EVENTS_AFTER = """
-INSERT INTO etl_facts
-SELECT 1, e.client_id, e.session_id, e.event_id, e.event_timestamp, e.event_name, e.user_id,
-       p.user_login_state, e.is_first_visit, e.event_timestamp = p.session_start, e.product_id, e.product_name,
-       coalesce(e.product_category, '(none)'), coalesce(e.product_brand, '(none)'),
-       CASE WHEN e.event_name = 'purchase'
-            THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END,
-       coalesce(e.quantity, 1), e.page_url_path
+def _create_facts(part: str) -> str:
+    columns = ", ".join(f"{c} {_FACT_TYPES[c]}" for c in _PART_FACTS[part])
+    return f"CREATE TEMP TABLE etl_facts (sign smallint NOT NULL, {columns}) ON COMMIT DROP"
+
+
+def _only(part: str, alias: str) -> str:
+    """The condition on ``alias``'s event name for the events ``part`` uses (TRUE: all)."""
+    names = _PART_EVENTS.get(part)
+    return f"{alias}.event_name IN ({', '.join(repr(n) for n in names)})" if names else "TRUE"
+
+
+def _gather_events(part: str) -> str:
+    """The part's kept facts (-1)."""
+    return f"INSERT INTO etl_facts SELECT -1, {', '.join(_PART_FACTS[part])} FROM etl.delta_facts f " \
+           f"WHERE {_only(part, 'f')}"
+
+
+def _events_after(part: str) -> str:
+    """The part's facts now (+1) of every pending client, in bulk: the client's events are read through
+    (client_id, event_timestamp) (OFFSET 0 keeps that subquery a per-client index scan) and hash-joined to the
+    sessions that can hold them (_PENDING_SESSIONS)."""
+    return f"""INSERT INTO etl_facts
+SELECT 1, {', '.join(_FACT_NOW[c] for c in _PART_FACTS[part])}
 FROM etl.delta_clients d
 CROSS JOIN LATERAL (SELECT * FROM dw.events x
                      WHERE x.client_id = d.client_id AND x.event_timestamp >= date_trunc('hour', d.win_start)
+                       AND {_only(part, 'x')}
                     OFFSET 0) e
-JOIN etl_psess p ON p.session_id = e.session_id
-"""
-_GATHER_EVENTS = "INSERT INTO etl_facts SELECT -1, * FROM etl.delta_facts"
+JOIN etl_psess p ON p.session_id = e.session_id"""
+
+
 _GATHER_SESSIONS = [
     "INSERT INTO etl_sfacts SELECT -1, * FROM etl.delta_sfacts",
     "INSERT INTO etl_sfacts SELECT 1, f.* FROM (" + _SESSION_FACTS.format(ranges=_ALL_PENDING) + ") f",  # noqa: S608
@@ -166,12 +202,6 @@ def _given(name: str) -> str:
 
 
 TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
-
-def _script(off: tuple[str, ...], statements: list[str]) -> str:
-    """``statements`` as one script with the planner methods ``off`` disabled (``SET LOCAL enable_<method>``) and
-    put back to their defaults after them, for the rest of the transaction."""
-    return ";\n".join([f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
-                       + [f"SET LOCAL enable_{method} TO DEFAULT" for method in off])
 
 
 # Hourly activity. Events are first summed per (hour, login state, sign, client, session), about one row per
@@ -289,7 +319,7 @@ _ACTIVITY = [
         USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l, user_id AS u
                  FROM etl_facts WHERE user_id IS NOT NULL) d
         WHERE m.activity_hour = d.h AND m.user_login_state = d.l AND m.user_id = d.u AND m.events = 0""",
-    _script(("sort",), [_HOURLY]),
+    sql.script(("sort",), [_HOURLY]),
     """DELETE FROM dw.agg_hourly_activity a
         USING (SELECT DISTINCT date_trunc('hour', event_timestamp) AS h, user_login_state AS l FROM etl_facts) d
         WHERE a.activity_hour = d.h AND a.user_login_state = d.l AND a.events = 0""",
@@ -385,27 +415,22 @@ _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS}
 
 
 # The facts are a few rows of each client, read through the (client_id, event_timestamp) and
-# (client_id, session_start) indexes. Without statistics on client_id (a table loaded since autovacuum last
-# analyzed it; the ETL does not own the tables, so it cannot ANALYZE them) the planner takes each client for 0.5 %
-# of the table and prefers a sequential scan of all of dw.events: per batch, that made the 1M-event bench grow
-# with the table (20 s -> 76 s). The index plan is right for any table size, so these statements ask for it.
-_INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
-
-
+# (client_id, session_start) indexes: sql.INDEX_ONLY.
 def _planned(cur, off: tuple[str, ...], statements: list[str], params: dict) -> None:
-    """Run ``statements`` as ``_script`` does, in one round trip: each of the ETL's round trips costs the main
+    """Run ``statements`` as ``sql.script`` does, in one round trip: each of the ETL's round trips costs the main
     thread a wait for the GIL, which its parser and planner threads hold most of the time."""
-    cur.execute(_script(off, statements), params)
+    cur.execute(sql.script(off, statements), params)
 
 
-def record(cur, touch: str, params: dict | None = None) -> None:
+def record_script(touch: str) -> str:
     """In a batch, before it writes: make the clients of ``touch`` (a ``t(client_id, win_start)`` row source)
-    pending, keeping the facts of their windows as they are now (only the part not kept yet)."""
-    _planned(cur, _INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD], params or {})
+    pending, keeping the facts of their windows as they are now (only the part not kept yet). The SQL path runs
+    this script with its own statements, in one round trip."""
+    return sql.script(sql.INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD])
 
 
 def record_given(cur, touched: list[tuple[str, datetime]], new: set[str] | frozenset[str] = frozenset()) -> None:
-    """``record`` for clients given as (client_id, window start) pairs (the direct path's plan). The clients of
+    """``record_script`` for clients given as (client_id, window start) pairs (the direct path's plan). The clients of
     ``new`` have nothing in the warehouse yet (the batch inserts them): no facts to keep, only their windows."""
     if not touched:
         return
@@ -416,7 +441,7 @@ def record_given(cur, touched: list[tuple[str, datetime]], new: set[str] | froze
         params.update(_pairs("known", known))
         statements += [statement.format(touch=_given("known")) for statement in _RECORD_FACTS]
     statements.append(_RECORD_CLIENTS.format(touch=_given("all")))
-    _planned(cur, _INDEX_ONLY, statements, params)
+    _planned(cur, sql.INDEX_ONLY, statements, params)
 
 
 def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
@@ -429,18 +454,19 @@ def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
 _MARK = "INSERT INTO etl.delta_applied (part) VALUES (%s) ON CONFLICT (part) DO NOTHING"
 
 
-def _facts(cur, activity: bool) -> None:
-    """The pending clients' facts, kept (-1) and now (+1), into etl_facts; for the activity part also their
-    sessions' (etl_sfacts) and their client returns (etl_cr)."""
-    cur.execute(_CREATE_FACTS)
-    gather = [_GATHER_EVENTS, *_PENDING_SESSIONS]
+def _facts(cur, part: str) -> None:
+    """The pending clients' facts that ``part`` uses, kept (-1) and now (+1), into etl_facts; for the activity part
+    also their sessions' (etl_sfacts) and their client returns (etl_cr)."""
+    activity = part == "activity"
+    cur.execute(_create_facts(part))
+    gather = [_gather_events(part), *_PENDING_SESSIONS]
     if activity:
         for statement in _CREATE_ACTIVITY:
             cur.execute(statement)
         gather = _GATHER_SESSIONS + gather
-    _planned(cur, _INDEX_ONLY, gather, {})
+    _planned(cur, sql.INDEX_ONLY, gather, {})
     # per-client index scans of dw.events (the LATERAL), but a hash join to etl_psess
-    _planned(cur, ("seqscan",), [_EVENTS_AFTER], {})
+    _planned(cur, ("seqscan",), [_events_after(part)], {})
     cur.execute("ANALYZE etl_facts")
     if activity:
         cur.execute("ANALYZE etl_sfacts")
@@ -453,7 +479,7 @@ def _apply_part(conn, part: str) -> None:
         with conn.cursor() as cur:
             cur.execute(_MARK, (part,))
             if cur.rowcount:
-                _facts(cur, activity=part == "activity")
+                _facts(cur, part)
                 for statement in _PARTS[part]:
                     cur.execute(statement)
         faults.checkpoint("before_aggregates_commit")

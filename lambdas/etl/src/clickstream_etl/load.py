@@ -7,6 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 
 import psycopg2
 import psycopg2.errors
@@ -150,6 +151,9 @@ def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
     return states
 
 
+_FILE_IDX = attrgetter("file_idx")
+
+
 def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: timedelta,
                 unknown: frozenset[str] | set[str] = frozenset()) -> DirectPlan:
     """Dedup (first occurrence wins) and sessionize in Python every client whose new events all follow its loaded
@@ -168,6 +172,7 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
     plan = DirectPlan(Counter(), [])
     events: list[str] = []
     sessions: list[str] = []
+    direct: list[FastRow] = []
     for client_id, client_rows in by_client.items():
         state = states.get(client_id)
         if client_id in unknown or (state is not None and not state.appendable(min(r.ts for r in client_rows))):
@@ -175,9 +180,8 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
             plan.sql_clients.add(client_id)
             continue
         a = assign(client_rows, state, timeout)
-        for row, sid, first_visit in a.events:
-            events.append(f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\n")
-            plan.loaded[row.file_idx] += 1
+        events.extend([f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\n" for row, sid, first_visit in a.events])
+        direct.extend(client_rows)
         for s in a.sessions:
             sessions.append(s.copy_text() + "\n")
         if a.continued is not None:
@@ -189,6 +193,7 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
         else:
             plan.seen_clients.append((client_id, last.ts))
         plan.after[client_id] = ClientState(last.ts, a.sessions[-1])
+    plan.loaded.update(map(_FILE_IDX, direct))
     plan.events = "".join(events).encode()
     plan.sessions = "".join(sessions).encode()
     return plan
@@ -203,12 +208,17 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     if plan.events:
         _copy(cur, sql.COPY_EVENTS, plan.events)
         _copy(cur, sql.COPY_SESSIONS, plan.sessions)
+    statements, params = [], {}
     if plan.new_clients:
         ids, first_ids, first_at, last_at = (list(c) for c in zip(*plan.new_clients, strict=True))
-        cur.execute(sql.NEW_CLIENTS, {"ids": ids, "first": first_ids, "first_at": first_at, "last_at": last_at})
+        statements.append(sql.NEW_CLIENTS)
+        params.update({"ids": ids, "first": first_ids, "first_at": first_at, "last_at": last_at})
     if plan.seen_clients:
         ids, last_at = (list(c) for c in zip(*plan.seen_clients, strict=True))
-        cur.execute(sql.SEEN_CLIENTS, {"ids": ids, "last_at": last_at})
+        statements.append(sql.SEEN_CLIENTS)
+        params.update({"seen_ids": ids, "seen_last_at": last_at})
+    if statements:  # one round trip; the update probes dw.clients' primary key per client
+        cur.execute(sql.script(sql.INDEX_ONLY, statements), params)
 
 
 def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) -> tuple[int, dict[int, int]]:
@@ -218,23 +228,21 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) ->
         _copy(cur, sql.COPY_NORM, "".join(f"{r.text}\t{r.file_idx}\n" for r in rows).encode())
     elif not slow_valid:
         return 0, {}
-    cur.execute(sql.NEW_EVENTS)
-    cur.execute(sql.NEW_PER_FILE)
+    cur.execute(";\n".join([sql.NEW_EVENTS, sql.NEW_PER_FILE]))
     new = dict(cur.fetchall())
     # The touched clients and their window starts (reads only etl_new and dw.sessions), recorded with their
-    # aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit).
-    cur.execute(sql.SESSIONIZE[0], params)
-    cur.execute("ANALYZE etl_tc")  # small; its row count steers the joins into dw.events towards the index
-    deltas.record(cur, deltas.TOUCH_SQL_PATH)
-    for stmt in sql.CLIENTS:
-        cur.execute(stmt)
-    for stmt in sql.SESSIONIZE[1:]:
-        cur.execute(stmt, params)
+    # aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit). Each group of
+    # statements goes in one round trip (sql.script).
+    cur.execute(";\n".join([
+        sql.SESSIONIZE[0],
+        "ANALYZE etl_tc",  # small; its row count steers the joins into dw.events towards the index
+        deltas.record_script(deltas.TOUCH_SQL_PATH),
+        sql.script(sql.INDEX_ONLY, sql.CLIENTS),  # dw.clients through its primary key
+        *sql.SESSIONIZE[1:],
+    ]), params)
     cur.execute(sql.INSERT_EVENTS)
     loaded = cur.rowcount
-    cur.execute(sql.UPDATE_OLD_EVENTS)
-    for stmt in sql.REPLACE_SESSIONS:
-        cur.execute(stmt)
+    cur.execute(";\n".join([sql.UPDATE_OLD_EVENTS, *sql.REPLACE_SESSIONS]))
     return loaded, new
 
 

@@ -12,11 +12,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from decimal import ROUND_HALF_UP, Decimal
 
 from .fast import FastRow, copy_value
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 _MILLI = Decimal("0.001")
 _PAGE_VIEWS = frozenset(("page_view", "screen_view"))
 # Column order of Session.copy_text (all of dw.sessions).
@@ -47,6 +49,11 @@ def duration(start: datetime, end: datetime) -> Decimal:
     """``extract(epoch FROM end - start)::numeric(12, 3)``."""
     micros = (end - start) // timedelta(microseconds=1)
     return (Decimal(micros) / 1_000_000).quantize(_MILLI, ROUND_HALF_UP)
+
+
+def duration_millis(start: datetime, end: datetime) -> int:
+    """``duration`` in whole milliseconds, for ``end`` not before ``start`` (half up, as numeric rounds)."""
+    return ((end - start) // _MICRO + 500) // 1000
 
 
 @dataclass(slots=True)
@@ -97,14 +104,16 @@ class Session:
             self.revenue += row.revenue
 
     def copy_text(self) -> str:
-        dur = duration(self.start, self.end)
-        engaged = dur > 10 or self.purchase_count > 0 or self.page_view_count >= 2
-        values = (self.session_id, self.client_id, self.user_id, "logged_in" if self.logged_in else "logged_out",
-                  self.start.isoformat(), self.end.isoformat(), self.start.date().isoformat(), str(dur),
-                  self.event_count, self.page_view_count, self.landing, self.exit, "t" if engaged else "f",
-                  "t" if self.purchase_count > 0 else "f", "t" if self.first_visit else "f", self.purchase_count,
-                  str(self.revenue))
-        return "\t".join(copy_value(v) for v in values)
+        """The session's row of dw.sessions in COPY text format (SESSION_COLUMNS). Only the four texts that come
+        from the events can need escapes; the other values are written here."""
+        ms = duration_millis(self.start, self.end)
+        engaged = ms > 10_000 or self.purchase_count > 0 or self.page_view_count >= 2
+        return (f"{self.session_id}\t{copy_value(self.client_id)}\t{copy_value(self.user_id)}\t"
+                f"{'logged_in' if self.logged_in else 'logged_out'}\t{self.start.isoformat()}\t{self.end.isoformat()}\t"
+                f"{self.start.date().isoformat()}\t{ms // 1000}.{ms % 1000:03d}\t{self.event_count}\t"
+                f"{self.page_view_count}\t{copy_value(self.landing)}\t{copy_value(self.exit)}\t"
+                f"{'t' if engaged else 'f'}\t{'t' if self.purchase_count > 0 else 'f'}\t"
+                f"{'t' if self.first_visit else 'f'}\t{self.purchase_count}\t{self.revenue}")
 
 
 @dataclass
@@ -120,6 +129,9 @@ class ClientState:
                 and self.last_session.end == self.last_seen_at)
 
 
+_BY_TIME = attrgetter("ts", "event_id")
+
+
 @dataclass
 class Assigned:
     """One client's new events with their session ids / first-visit flags, and its sessions to (re)write."""
@@ -131,7 +143,7 @@ class Assigned:
 
 def assign(rows: Iterable[FastRow], state: ClientState | None, timeout: timedelta) -> Assigned:
     """Sessionize one client's new events (sorted by time, then event id); ``state`` None = a new client."""
-    ordered = sorted(rows, key=lambda r: (r.ts, r.event_id))
+    ordered = sorted(rows, key=_BY_TIME)
     current = state.last_session if state is not None else None
     continued = None
     sessions: list[Session] = []
