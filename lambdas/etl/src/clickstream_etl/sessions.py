@@ -12,8 +12,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 
 from .fast import FastRow, copy_value
 
