@@ -201,7 +201,7 @@ def _given(name: str) -> str:
     return f"unnest(%({name}_clients)s::text[], %({name}_starts)s::timestamptz[]) AS t(client_id, win_start)"
 
 
-TOUCH_SQL_PATH = "etl_tc t"  # sql.SESSIONIZE's touched clients (client_id, win_start)
+TOUCH_SQL_PATH = "etl_tc t"  # sql.TOUCHED_CLIENTS (client_id, win_start)
 
 
 # Hourly activity. Events are first summed per (hour, login state, sign, client, session), about one row per

@@ -228,17 +228,17 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) ->
         _copy(cur, sql.COPY_NORM, "".join(f"{r.text}\t{r.file_idx}\n" for r in rows).encode())
     elif not slow_valid:
         return 0, {}
-    cur.execute(";\n".join([sql.NEW_EVENTS, sql.NEW_PER_FILE]))
+    cur.execute(";\n".join([*sql.NEW_EVENTS, sql.NEW_PER_FILE]))
     new = dict(cur.fetchall())
     # The touched clients and their window starts (reads only etl_new and dw.sessions), recorded with their
     # aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit). Each group of
     # statements goes in one round trip (sql.script).
     cur.execute(";\n".join([
-        sql.SESSIONIZE[0],
+        *sql.TOUCHED_CLIENTS,
         "ANALYZE etl_tc",  # small; its row count steers the joins into dw.events towards the index
         deltas.record_script(deltas.TOUCH_SQL_PATH),
         sql.script(sql.INDEX_ONLY, sql.CLIENTS),  # dw.clients through its primary key
-        *sql.SESSIONIZE[1:],
+        *sql.SESSIONIZE,
     ]), params)
     cur.execute(sql.INSERT_EVENTS)
     loaded = cur.rowcount

@@ -1,9 +1,10 @@
 """Sessionization in Python for clients whose new events all come after everything already loaded for them.
 
-Gives exactly what the SQL path (``sql.SESSIONIZE`` + ``sql.REPLACE_SESSIONS``) gives for such clients: a new
-session after more than ``timeout`` of inactivity, the client's open session continued when the first new
-event is within the timeout of its end, ids ``md5(client_id || '|' || extract(epoch FROM session_start))``,
-``is_first_visit`` on a new client's first event (by time, then event id). Pure functions, no I/O.
+Gives exactly what the SQL path (``sql.TOUCHED_CLIENTS``, ``sql.SESSIONIZE``, ``sql.REPLACE_SESSIONS``) gives for
+such clients: a new session after more than ``timeout`` of inactivity, the client's open session continued when
+the first new event is within the timeout of its end, ids
+``md5(client_id || '|' || extract(epoch FROM session_start))``, ``is_first_visit`` on a new client's first event
+(by time, then event id). Pure functions, no I/O.
 """
 
 from __future__ import annotations
