@@ -429,11 +429,13 @@ def record_script(touch: str) -> str:
     return sql.script(sql.INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD])
 
 
-def record_given(cur, touched: list[tuple[str, datetime]], new: set[str] | frozenset[str] = frozenset()) -> None:
-    """``record_script`` for clients given as (client_id, window start) pairs (the direct path's plan). The clients of
-    ``new`` have nothing in the warehouse yet (the batch inserts them): no facts to keep, only their windows."""
+def record_given(touched: list[tuple[str, datetime]],
+                 new: set[str] | frozenset[str] = frozenset()) -> tuple[str, dict]:
+    """``record_script`` for clients given as (client_id, window start) pairs (the direct path's plan), with its
+    parameters; empty for no clients. The clients of ``new`` have nothing in the warehouse yet (the batch inserts
+    them): no facts to keep, only their windows. The batch runs it with its own statements, in one round trip."""
     if not touched:
-        return
+        return "", {}
     known = [t for t in touched if t[0] not in new]
     params = _pairs("all", touched)
     statements = []
@@ -441,7 +443,7 @@ def record_given(cur, touched: list[tuple[str, datetime]], new: set[str] | froze
         params.update(_pairs("known", known))
         statements += [statement.format(touch=_given("known")) for statement in _RECORD_FACTS]
     statements.append(_RECORD_CLIENTS.format(touch=_given("all")))
-    _planned(cur, sql.INDEX_ONLY, statements, params)
+    return sql.script(sql.INDEX_ONLY, statements), params
 
 
 def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
