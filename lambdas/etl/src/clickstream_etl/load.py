@@ -207,6 +207,8 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     the GIL, about 2.5 ms while the parser and planner threads run."""
     record, params = deltas.record_given(plan.touched, {c[0] for c in plan.new_clients})
     first = ["SAVEPOINT etl_direct"]
+    if plan.sql_rows:  # the SQL path takes them next, through etl_norm
+        first.append(sql.CREATE_NORM)
     if record:
         first.append(record)
     if plan.continued:
@@ -229,29 +231,34 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     cur.execute(";\n".join([sql.script(sql.INDEX_ONLY, statements), "RELEASE SAVEPOINT etl_direct"]), params)
 
 
-def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool) -> tuple[int, dict[int, int]]:
+def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
+                    norm_ready: bool) -> tuple[int, dict[int, int]]:
     """The set-based path for ``rows`` (and the slow path's valid lines already in etl_norm): dedup against the
-    warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file)."""
+    warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file).
+    ``norm_ready``: etl_norm was created in this transaction (by the slow path or the direct plan)."""
     if rows:
-        cur.execute(sql.CREATE_NORM)  # already there after slow lines (or an earlier batch): then only a lookup
+        if not norm_ready:
+            cur.execute(sql.CREATE_NORM)
         _copy(cur, sql.COPY_NORM, "".join(f"{r.text}\t{r.file_idx}\n" for r in rows).encode())
     elif not slow_valid:
         return 0, {}
-    cur.execute(";\n".join([*sql.NEW_EVENTS, sql.NEW_PER_FILE]))
-    new = dict(cur.fetchall())
-    # The touched clients and their window starts (reads only etl_new and dw.sessions), recorded with their
-    # aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit). Each group of
-    # statements goes in one round trip (sql.script).
+    # The new events; the touched clients and their window starts (reads only etl_new and dw.sessions), recorded
+    # with their aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit);
+    # the clients; the sessionized window; the new events per file. One round trip (each costs the main thread a
+    # wait for the GIL), then one for the writes.
     cur.execute(";\n".join([
+        *sql.NEW_EVENTS,
         *sql.TOUCHED_CLIENTS,
         "ANALYZE etl_tc",  # small; its row count steers the joins into dw.events towards the index
         deltas.record_script(deltas.TOUCH_SQL_PATH),
         sql.script(sql.INDEX_ONLY, sql.CLIENTS),  # dw.clients through its primary key
         *sql.SESSIONIZE,
+        sql.NEW_PER_FILE,
     ]), params)
-    cur.execute(sql.INSERT_EVENTS)
-    loaded = cur.rowcount
-    cur.execute(";\n".join([sql.UPDATE_OLD_EVENTS, *sql.REPLACE_SESSIONS]))
+    new = dict(cur.fetchall())
+    # the old events' sessions, the window's sessions and the new events: independent of each other
+    cur.execute(";\n".join([sql.UPDATE_OLD_EVENTS, *sql.REPLACE_SESSIONS, sql.INSERT_EVENTS]))
+    loaded = cur.fetchone()[0]
     return loaded, new
 
 
@@ -313,7 +320,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.fast_fallback = direct is None  # the plan was not applied: every row took the SQL path
             faults.checkpoint("after_copy")
             sql_rows = rows if direct is None else direct.sql_rows
-            loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid))
+            norm_ready = any(p.copy_data for p in prepared) or (direct is not None and bool(direct.sql_rows))
+            loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid), norm_ready)
             direct_loaded = direct.loaded if direct is not None else Counter()
             result.events_loaded = loaded + sum(direct_loaded.values())
             reject_rows = [

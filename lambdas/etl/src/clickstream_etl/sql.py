@@ -271,7 +271,9 @@ SESSIONIZE = kept("etl_sess", """
          ) b
        ) s""")
 
+# The new events, answering how many it inserted (as the last statement of a script).
 INSERT_EVENTS = """
+WITH ins AS (
 INSERT INTO dw.events (event_id, event_timestamp, event_name, user_id, user_login_state, identity_source,
     client_id, session_id, client_session_id, is_first_visit, page_url_path, page_referrer, page_title,
     product_id, product_name, product_category, product_brand, product_price, product_discount_price,
@@ -282,6 +284,9 @@ SELECT n.event_id, n.event_timestamp, n.event_name, n.user_id, n.user_login_stat
     n.product_discount_price, n.product_url_path, n.quantity, n.order_id, n.search_term, n.received_at,
     n.request_id, n.source_file, n.line_no
 FROM etl_new n JOIN etl_sess s ON s.event_id = n.event_id AND s.is_new
+RETURNING 1
+)
+SELECT count(*) FROM ins
 """
 
 UPDATE_OLD_EVENTS = """
