@@ -53,7 +53,7 @@ def _wait_for(path: Path, proc, timeout: float = 60) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("checkpoint", ["after_copy:2", "before_commit:1", "after_commit:2", "after_commit:4",
                                         "before_aggregates_commit:1", "before_aggregates_commit:2",
-                                        "before_aggregates_clear:1"])
+                                        "before_aggregates_commit:3", "before_aggregates_clear:1"])
 def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, checkpoint):
     reference = _reference(world)
     world.fresh_database()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
+from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 from clickstream_etl import deltas, load
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
-from .helpers import AGGREGATES
+from .helpers import AGGREGATES, REPO
 from .test_faults import _files
 
 
@@ -113,13 +114,56 @@ def test_a_failing_part_leaves_the_other_in_and_the_next_run_applies_only_the_mi
     monkeypatch.setattr(deltas, "_apply_part", products_fail)
     with pytest.raises(RuntimeError, match="injected"):
         _run(world)
+    # 'products' failed before 'sessions', which follows it on the same connection (one lane or the only one)
     assert world.query("SELECT part FROM etl.delta_applied") == [("activity",)]
     assert world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0
     assert world.query("SELECT count(*) FROM dw.agg_hourly_activity")[0][0] > 0  # the activity part is in
     assert world.query("SELECT count(*) FROM dw.agg_daily_funnel") == [(0,)]
+    assert world.query("SELECT count(*) FROM dw.agg_daily_sessions") == [(0,)]
 
     applied = []
     monkeypatch.setattr(deltas, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
     assert _run(world) == "succeeded"
-    assert applied == ["products"]  # the next run's start finishes the cut apply; its batches load nothing new
+    # the next run's start finishes the cut apply; its batches load nothing new
+    assert sorted(applied) == ["products", "sessions"]
+    assert world.snapshot() == reference
+
+
+def test_an_apply_cut_by_the_two_part_version_is_finished_without_applying_its_sessions_twice(loaded):
+    """Migration 0008 moved daily sessions and client returns out of the 'activity' part into 'sessions'. A run of
+    the previous version cut after its 'activity' part had committed had already applied their change: the migration
+    marks 'sessions' as in, so that the next run applies only 'products'."""
+    world, reference = loaded
+    world.fresh_database()
+    real = deltas._apply_part
+
+    def cut_before_products(conn, part):  # the old 'activity' part held activity + sessions; then the kill
+        if part == "products":
+            real(conn, "sessions")
+            raise RuntimeError("killed before the products part")
+        real(conn, part)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(deltas, "_apply_part", cut_before_products)
+        with pytest.raises(RuntimeError, match="killed"):
+            _run(world)
+    assert world.query("SELECT part FROM etl.delta_applied ORDER BY 1") == [("activity",), ("sessions",)]
+    conn = psycopg2.connect(world.dsn)
+    try:
+        with conn.cursor() as cur:  # back to what the previous version left: its constraint, its marks, no 0008
+            cur.execute("DELETE FROM etl.delta_applied WHERE part = 'sessions'")
+            cur.execute("ALTER TABLE etl.delta_applied DROP CONSTRAINT delta_applied_part_check")
+            cur.execute("ALTER TABLE etl.delta_applied ADD CONSTRAINT delta_applied_part_check "
+                        "CHECK (part IN ('activity', 'products'))")
+            cur.execute("DELETE FROM public.schema_migrations WHERE version = '0008'")
+        conn.commit()
+        assert apply_migrations(conn, str(REPO / "sql" / "dw")) == ["0008_apply_sessions_part.sql"]
+    finally:
+        conn.close()
+    assert world.query("SELECT part FROM etl.delta_applied ORDER BY 1") == [("activity",), ("sessions",)]
+    applied = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(deltas, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
+        assert _run(world) == "succeeded"
+    assert applied == ["products"]
     assert world.snapshot() == reference
