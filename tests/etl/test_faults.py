@@ -83,8 +83,8 @@ def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, che
 
 @pytest.mark.integration
 def test_an_apply_cut_between_its_parts_is_finished_before_new_clients_become_pending(world, tmp_path):
-    """One part of the aggregates' apply committed, the other not (the process killed in between); then more
-    objects arrive. The next run applies the missing part for the clients pending then, and only then records
+    """Some parts of the aggregates' apply committed, another not (the process killed in between); then more
+    objects arrive. The next run applies the missing parts for the clients pending then, and only then records
     the new ones: the tables equal a clean run's."""
     files = list(_files().items())
     for key, body in files:
@@ -95,20 +95,21 @@ def test_an_apply_cut_between_its_parts_is_finished_before_new_clients_become_pe
     for key, _ in files[4:]:  # these arrive later
         world.s3.delete_object(Bucket=world.bucket, Key=key)
     marker = tmp_path / "paused"
-    # the second part to reach its commit waits there to be killed: the first one is in by then
+    # the second part to reach its commit waits there to be killed: the first one is in by then (the third part,
+    # on the other connection, may be in too)
     proc = world.popen_cli(env=world.env(BATCH_MAX_FILES="2", CLICKSTREAM_ETL_PAUSE_AT="before_aggregates_commit:2",
                                          CLICKSTREAM_ETL_PAUSE_FILE=str(marker)))
     try:
         _wait_for(marker, proc)
         for _ in range(100):  # in parallel, the other part may still be committing
-            if world.query("SELECT count(*) FROM etl.delta_applied") == [(1,)]:
+            if world.query("SELECT count(*) FROM etl.delta_applied") >= [(1,)]:
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.communicate(timeout=30)
-    assert world.query("SELECT count(*) FROM etl.delta_applied") == [(1,)]
+    assert world.query("SELECT count(*) FROM etl.delta_applied") in ([(1,)], [(2,)])  # cut between the parts
     assert world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0
     assert world.query("SELECT count(*) FROM etl.files") == [(4,)]
     for key, body in files[4:]:

@@ -478,15 +478,16 @@ COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_s
                  "session_date, duration_seconds, event_count, page_view_count, landing_page, exit_page, "
                  "is_engaged, is_converted, is_first_visit, purchase_count, revenue) FROM STDIN")
 
-# The batch's known clients: last event time and latest session (sessions.STATE_COLUMNS).
+# The batch's known clients: last event time and latest session (sessions.STATE_COLUMNS). Each client is looked up
+# through the primary key (a LATERAL per client: with ``= ANY(...)`` the planner could read all of dw.clients).
 CLIENT_STATE = """
 SELECT c.client_id, c.last_seen_at, s.session_id, s.user_id, s.user_login_state, s.session_start, s.session_end,
        s.event_count, s.page_view_count, s.landing_page, s.exit_page, s.is_first_visit, s.purchase_count,
        s.revenue
-FROM dw.clients c
+FROM unnest(%(clients)s::text[]) AS k(client_id)
+CROSS JOIN LATERAL (SELECT * FROM dw.clients c WHERE c.client_id = k.client_id OFFSET 0) c
 LEFT JOIN LATERAL (SELECT * FROM dw.sessions s WHERE s.client_id = c.client_id
                    ORDER BY s.session_start DESC LIMIT 1) s ON true
-WHERE c.client_id = ANY(%(clients)s::text[])
 """
 DELETE_SESSIONS = "DELETE FROM dw.sessions WHERE session_id = ANY(%(ids)s::uuid[])"
 NEW_CLIENTS = ("INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at) "
