@@ -209,3 +209,16 @@ def test_a_sessions_row_escapes_only_what_came_from_events():
     assert quiet[SESSION_COLUMNS.index("user_id")] == "\\N" and quiet[SESSION_COLUMNS.index("landing_page")] == "\\N"
     assert quiet[SESSION_COLUMNS.index("duration_seconds")] == "10.000"
     assert quiet[SESSION_COLUMNS.index("is_engaged")] == "f"  # exactly 10 s, one page view, no purchase
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats(min_value=0, max_value=1e11, exclude_max=True, allow_nan=False))
+def test_a_short_float_price_is_taken_as_written(price: float):
+    """The shortcut for reprs of at most 16 characters agrees with the digit count it skips."""
+    r = repr(price)
+    digits = len(r.replace(".", "").replace("-", "").lstrip("0").split("e")[0])
+    try:
+        taken = fast._money(price)
+    except Slow:
+        taken = None
+    assert taken == (r if digits <= 15 else None)

@@ -182,8 +182,9 @@ def _money(v: object) -> str | None:
         raise Slow
     if t is float and math.isfinite(v) and 0 <= v < 1e11:
         r = repr(v)
-        # At most 15 significant digits: the shortest repr then has the exact decimal value of the JSON text.
-        if len(r.replace(".", "").replace("-", "").lstrip("0").split("e")[0]) <= 15:
+        # At most 15 significant digits: the shortest repr then has the exact decimal value of the JSON text. A repr
+        # of at most 16 characters without an exponent has at most 15 digits (it always holds a ".").
+        if (len(r) <= 16 and "e" not in r) or len(r.replace(".", "").replace("-", "").lstrip("0").split("e")[0]) <= 15:
             return r
     raise Slow
 
