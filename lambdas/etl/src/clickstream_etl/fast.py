@@ -132,6 +132,7 @@ class FastSplit:
     lines: int
     slow: list[tuple[int, bytes]] = field(default_factory=list)
     rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
+    clients: set[str] = field(default_factory=set)  # of ``rows`` (made by the parser thread, read by the runner)
 
 
 def _text(v: object) -> str | None:
@@ -378,4 +379,4 @@ def split_object(data: bytes, file_idx: int, lines: list[bytes], source_file: st
         # JSON text holds a backslash, tab or CR only where a value may need COPY escapes
         escape = unsafe_source or (not all_plain and (b"\\" in line or b"\t" in line or b"\r" in line))
         rows.append(make_row(v, file_idx, n, source_file, received, escape))
-    return FastSplit(rows, len(lines), slow, rejects)
+    return FastSplit(rows, len(lines), slow, rejects, {r.client_id for r in rows})

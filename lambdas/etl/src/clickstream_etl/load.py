@@ -309,7 +309,6 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                 rejects.extend((i, r.line_number, r.reason, r.detail, None) for r in p.pre_rejects)
                 rejects.extend((i, line, reason, detail, event_id) for line, reason, detail, event_id in s.rejects)
             result.lines = sum(s.lines for s in splits)
-            rows = [r for s in splits for r in s.rows]
             direct: DirectPlan | None = None
             if DIRECT and plan is not None and not slow_valid:
                 try:
@@ -319,7 +318,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
             result.fast_fallback = direct is None  # the plan was not applied: every row took the SQL path
             faults.checkpoint("after_copy")
-            sql_rows = rows if direct is None else direct.sql_rows
+            sql_rows = [r for s in splits for r in s.rows] if direct is None else direct.sql_rows
             norm_ready = any(p.copy_data for p in prepared) or (direct is not None and bool(direct.sql_rows))
             loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid), norm_ready)
             direct_loaded = direct.loaded if direct is not None else Counter()
@@ -334,7 +333,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     cur, "INSERT INTO etl.rejects (source_file, line_number, reason, detail, event_id, raw_line, "
                          "run_id) VALUES %s", reject_rows)
             per_file_rejects = Counter(i for i, *_ in rejects)
-            valid = Counter(r.file_idx for r in rows) + slow_valid
+            valid = Counter({i: len(s.rows) for i, s in enumerate(splits)}) + slow_valid
             manifest = []
             for i, (obj, _) in enumerate(objects):
                 n_valid, n_new = valid[i], new.get(i, 0) + direct_loaded[i]

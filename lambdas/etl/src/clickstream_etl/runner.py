@@ -14,7 +14,7 @@ from datetime import datetime
 
 from . import deltas, load, sql
 from .config import Settings
-from .fast import FastRow, FastSplit, Window
+from .fast import FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri, split_for_batch
 from .sessions import ClientState
 from .source import RawObject, batches, fetch, list_objects, pending, start_after_for
@@ -221,19 +221,21 @@ def _collect(objects: list[RawObject], futures: list[Future]) -> _Batch:
     return _Batch(objects, [d for d, _ in fetched], [sp for _, sp in fetched])
 
 
-def _plan_inputs(conn, cache: StateCache, batch: _Batch) -> tuple[list[FastRow], dict[str, ClientState], set[str]]:
-    """The batch's fast-path rows and the states its plan needs (read on the run's connection, before the writes
-    of the batch being loaded)."""
-    rows = [r for sp in batch.splits for r in sp.rows]
+def _plan_inputs(conn, cache: StateCache, batch: _Batch) -> tuple[dict[str, ClientState], set[str]]:
+    """The states the batch's plan needs (read on the run's connection, before the writes of the batch being
+    loaded), and the clients whose state is not known yet."""
     with conn.cursor() as cur:
-        states, unknown = cache.resolve(cur, {r.client_id for r in rows})
-    return rows, states, unknown
+        return cache.resolve(cur, set().union(*(sp.clients for sp in batch.splits)))
+
+
+def _plan(splits: list[FastSplit], states: dict[str, ClientState], timeout, unknown: set[str]) -> DirectPlan:
+    return load.plan_direct([r for sp in splits for r in sp.rows], states, timeout, unknown)
 
 
 def _plan_ahead(planner: ThreadPoolExecutor, conn, cache: StateCache, batch: _Batch, timeout) -> None:
     """Plan the batch in the planner thread, which overlaps the database work of the batch before it."""
-    rows, states, unknown = _plan_inputs(conn, cache, batch)
-    batch.plan = planner.submit(load.plan_direct, rows, states, timeout, unknown)
+    states, unknown = _plan_inputs(conn, cache, batch)
+    batch.plan = planner.submit(_plan, batch.splits, states, timeout, unknown)
 
 
 def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], result: RunResult,
@@ -281,8 +283,8 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                     plan = current.plan.result()
                     if replan:  # planned from states the previous batch did not write: plan again
                         cache.reset()
-                        rows, states, unknown = _plan_inputs(conn, cache, current)
-                        plan = load.plan_direct(rows, states, timeout, unknown)
+                        states, unknown = _plan_inputs(conn, cache, current)
+                        plan = _plan(current.splits, states, timeout, unknown)
                     cache.record(n, plan)
                 following = None
                 if n + 1 < len(groups):
