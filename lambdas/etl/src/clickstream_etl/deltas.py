@@ -9,12 +9,12 @@ at or after ``w`` is rewritten. (A session never straddles ``w``: sessions of on
 Each batch, before it writes, keeps the *facts* of its clients' windows as they are -- their events from the start
 of the hour of ``w`` on, with their session's login state, and their sessions from the start of the day of ``w`` on
 -- in ``etl.delta_facts`` / ``etl.delta_sfacts``, and the client with its window in ``etl.delta_clients``
-(``record``; in the batch's transaction). A client already pending keeps its first facts; only a window that now
-starts earlier (a late event) adds the older part. After the batches, ``apply_pending`` reads the same windows
-again and adds ``f(now) - f(kept)`` to each aggregate, in two parts on two connections, each part committing with
-its mark in ``etl.delta_applied``, then forgets the pending clients and the marks in one transaction: a kill
-before a part's commit leaves that part to the next run, and one after leaves nothing more to do than to forget
-(exactly once either way).
+(``record_script``, ``record_given``; in the batch's transaction). A client already pending keeps its first facts;
+only a window that now starts earlier (a late event) adds the older part. After the batches, ``apply_pending``
+reads the same windows again and adds ``f(now) - f(kept)`` to each aggregate, in three parts on two connections,
+each part committing with its mark in ``etl.delta_applied``, then forgets the pending clients and the marks in one
+transaction: a kill before a part's commit leaves that part to the next run, and one after leaves nothing more to
+do than to forget (exactly once either way).
 
 Events and sessions no batch changed appear alike in both and cancel; the hour (day) start makes the distinct
 clients of an hour (of a day) see all of the client's events of that hour (sessions of that day). The two counts

@@ -185,7 +185,7 @@ class StateCache:
 class Recorded:
     """The clients this run's direct-path batches made pending (committed) since the last apply, each with its
     earliest window start. Recording such a client again with a window that starts no earlier changes nothing
-    (``deltas.record`` keeps the first facts and the earliest start), so the batch leaves it out: in a run that
+    (``deltas.record_given`` keeps the first facts and the earliest start), so the batch leaves it out: in a run that
     follows the same clients over many batches, most of each batch's clients were recorded before."""
 
     def __init__(self) -> None:
