@@ -276,8 +276,10 @@ _FUNNEL = """INSERT INTO dw.agg_daily_funnel AS a
          add_to_cart_sessions = a.add_to_cart_sessions + excluded.add_to_cart_sessions,
          begin_checkout_sessions = a.begin_checkout_sessions + excluded.begin_checkout_sessions,
          purchase_sessions = a.purchase_sessions + excluded.purchase_sessions"""
-# Products (product_name filled in below): per session first, which makes the viewing sessions a plain count.
-_PRODUCT = """INSERT INTO dw.agg_daily_product AS a
+# Products (product_name filled in below): per session first, which makes the viewing sessions a plain count. The
+# keys it touched go to etl_product_keys (one row per key: the upsert's RETURNING), for the clean-up below.
+_PRODUCT = """WITH up AS (
+       INSERT INTO dw.agg_daily_product AS a
        WITH p AS (
          SELECT (event_timestamp AT TIME ZONE 'UTC')::date AS dte, product_id, product_category, product_brand,
                 user_login_state, sign, session_id,
@@ -298,7 +300,10 @@ _PRODUCT = """INSERT INTO dw.agg_daily_product AS a
        ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state) DO UPDATE SET
          views = a.views + excluded.views, add_to_carts = a.add_to_carts + excluded.add_to_carts,
          purchases = a.purchases + excluded.purchases, units = a.units + excluded.units,
-         revenue = a.revenue + excluded.revenue, viewing_sessions = a.viewing_sessions + excluded.viewing_sessions"""
+         revenue = a.revenue + excluded.revenue, viewing_sessions = a.viewing_sessions + excluded.viewing_sessions
+       RETURNING a.activity_date, a.product_id, a.product_category, a.product_brand, a.user_login_state
+       )
+       INSERT INTO etl_product_keys SELECT * FROM up"""
 
 # The apply in three parts, each in its own transaction (apply_pending) on its own tables.
 _ACTIVITY = [
@@ -356,6 +361,9 @@ _PRODUCTS = [
         WHERE activity_date IN (SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date FROM etl_facts)
           AND view_item_sessions = 0 AND add_to_cart_sessions = 0 AND begin_checkout_sessions = 0
           AND purchase_sessions = 0""",
+    """CREATE TEMP TABLE etl_product_keys (activity_date date NOT NULL, product_id text NOT NULL,
+           product_category text NOT NULL, product_brand text NOT NULL, user_login_state text NOT NULL)
+           ON COMMIT DROP""",
     _PRODUCT,
     """INSERT INTO dw.agg_product_names AS m
        SELECT (event_timestamp AT TIME ZONE 'UTC')::date, product_id, product_category, product_brand,
@@ -366,10 +374,6 @@ _PRODUCTS = [
         GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(sign) <> 0
        ON CONFLICT (activity_date, product_id, product_category, product_brand, user_login_state, product_name)
        DO UPDATE SET events = m.events + excluded.events""",
-    """CREATE TEMP TABLE etl_product_keys ON COMMIT DROP AS
-       SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date AS activity_date, product_id, product_category,
-              product_brand, user_login_state
-         FROM etl_facts WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')""",
     """DELETE FROM dw.agg_product_names m USING etl_product_keys k
         WHERE (m.activity_date, m.product_id, m.product_category, m.product_brand, m.user_login_state)
             = (k.activity_date, k.product_id, k.product_category, k.product_brand, k.user_login_state)
