@@ -125,6 +125,18 @@ class EtlWorld:
         result["_stderr"] = proc.stderr
         return result
 
+    def run_in_process(self, batch_max_files: int) -> str:
+        """One run of the ETL in this process (so that tests can patch it), on this world; returns its status."""
+        from clickstream_etl.config import Settings
+        from clickstream_etl.runner import run_etl
+
+        conn = psycopg2.connect(self.dsn)
+        try:
+            return run_etl(conn, self.s3, Settings(raw_bucket=self.bucket, dw_host="unused", listing_lookback_hours=0,
+                                                   batch_max_files=batch_max_files)).status
+        finally:
+            conn.close()
+
     def popen_cli(self, *args: str, env: dict[str, str]) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "clickstream_etl", *args], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 from clickstream_etl import sql
-from clickstream_etl.config import Settings
-from clickstream_etl.runner import run_etl
 
 from .helpers import event_line, ndjson, object_key
 
@@ -23,12 +21,7 @@ PADDING = 30_000  # clients that the batches never touch
 
 
 def _run(world) -> str:
-    conn = psycopg2.connect(world.dsn)
-    try:
-        return run_etl(conn, world.s3, Settings(raw_bucket=world.bucket, dw_host="unused", listing_lookback_hours=0,
-                                                batch_max_files=1)).status
-    finally:
-        conn.close()
+    return world.run_in_process(batch_max_files=1)
 
 
 def _objects(start: datetime, tag: str) -> dict[str, bytes]:

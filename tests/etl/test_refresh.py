@@ -7,20 +7,13 @@ import psycopg2
 import pytest
 from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 from clickstream_etl import deltas, load
-from clickstream_etl.config import Settings
-from clickstream_etl.runner import run_etl
 
 from .helpers import AGGREGATES, REPO
 from .test_faults import _files
 
 
 def _run(world) -> str:
-    conn = psycopg2.connect(world.dsn)
-    try:
-        return run_etl(conn, world.s3, Settings(raw_bucket=world.bucket, dw_host="unused", listing_lookback_hours=0,
-                                                batch_max_files=2)).status
-    finally:
-        conn.close()
+    return world.run_in_process(batch_max_files=2)
 
 
 def _load(world) -> dict:
