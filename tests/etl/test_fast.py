@@ -70,7 +70,24 @@ def test_split_object_routes_lines_and_escapes_for_copy():
     assert "a\\tb\\\\c" in split.rows[1].text
 
 
-# --- the plain-line path (msgspec): same result as typed_row, or it declines and typed_row decides ----------------
+# --- the plain-line path (msgspec): same outcome as typed_row + accept + make_row, or it declines -----------------
+
+_WINDOW = fast.Window(timedelta(hours=72), timedelta(minutes=15))
+_MODIFIED = datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC)
+
+
+def _plain(line: bytes, source: str = "s3://b/k") -> object:
+    return plain_row(line, 3, 7, source, _MODIFIED, _WINDOW)
+
+
+def _typed(line: bytes, source: str = "s3://b/k") -> object:
+    """split_object's outcome for the line through the general path (every value escaped for COPY)."""
+    v = typed_row(orjson.loads(line))
+    received, problem = fast.accept(v, _MODIFIED, _WINDOW)
+    if problem is not None:
+        return 7, problem[0], problem[1], v[0]
+    return fast.make_row(v, 3, 7, source, received, escape=True)
+
 
 _TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "a", " a", "a ", "View_Item", "logged_in", "logged_out",
                                               "guest", "vïew", "é t", "x\ty", "q\"s", "b\\s", EID, EID.upper()]),
@@ -98,8 +115,9 @@ _PLAIN_DOC = {"event_id": EID, "event_name": "add_to_cart", "event_timestamp": "
 @settings(max_examples=500, deadline=None)
 @given(changes=st.lists(st.tuples(st.sampled_from(sorted(_FIELDS)), st.data()), max_size=3), drop=st.booleans())
 def test_plain_row_gives_typed_rows_result_or_declines(changes: list, drop: bool):
-    """A valid plain line with up to three fields replaced (or removed) by odd values: plain_row returns exactly
-    what typed_row returns, or declines (never accepts a line typed_row sends to SQL)."""
+    """A valid plain line with up to three fields replaced (or removed) by odd values: plain_row gives exactly the
+    row (text included) or the reject that the general path gives, or declines (never accepts a line typed_row
+    sends to SQL)."""
     doc = dict(_PLAIN_DOC)
     for name, data in changes:
         if drop and name in doc:
@@ -108,13 +126,13 @@ def test_plain_row_gives_typed_rows_result_or_declines(changes: list, drop: bool
             doc[name] = data.draw(_FIELDS[name])
     line = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     try:
-        expected = typed_row(orjson.loads(line))
+        expected = _typed(line)
     except (Slow, orjson.JSONDecodeError):  # e.g. Infinity: not JSON
         expected = None
     if not is_plain(line):
         return
     try:
-        got = plain_row(line)
+        got = _plain(line)
     except (Slow, ValueError, msgspec.MsgspecError):
         return  # declined: split_object asks typed_row
     assert got == expected
@@ -125,7 +143,14 @@ def test_ordinary_lines_take_the_plain_path():
                            product={"id": "p-1", "price": 19.99, "category": "mice"}),
                       ensure_ascii=False, separators=(",", ":")).encode()
     assert is_plain(line)
-    assert plain_row(line) == typed_row(orjson.loads(line))
+    row = _plain(line)
+    assert isinstance(row, fast.FastRow) and row == _typed(line)
+    assert row.text.split("\t")[-2:] == ["s3://b/k", "7"]
+    # a source file name that needs COPY escapes is escaped by the caller, once per object
+    assert _plain(line, "s3://b/a\\tb").text == _typed(line, "s3://b/a\tb").text
+    stale = orjson.loads(line) | {"event_timestamp": "2024-04-20T10:00:00.000Z"}
+    stale_line = json.dumps(stale, separators=(",", ":")).encode()
+    assert _plain(stale_line) == _typed(stale_line) == (7, "stale_event", fast.STALE[1], EID)
     for spaced in (line.replace(b'"c-1"', b'" c-1"'), line.replace(b'"u-1"', b'""'), line.replace(b"mice", b"a\\tb"),
                    json.dumps(_doc()).encode()):
         assert not is_plain(spaced)

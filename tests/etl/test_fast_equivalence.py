@@ -62,7 +62,7 @@ def test_fast_path_and_sql_path_load_the_same_tables(world, monkeypatch):
     assert [n for n, _ in split.slow] == [8, 9, 10]  # the rest takes the fast path
     with_fast = _load(world)
 
-    def always_slow(doc: object) -> list:
+    def always_slow(*args: object) -> list:
         raise fast.Slow
 
     world.fresh_database()

@@ -124,16 +124,16 @@ def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monke
         row.text = "\t".join(parts)
         return row
 
-    monkeypatch.setattr(fast, "make_row", corrupt)
-    fell_back = _load_all(world, runs)
-
-    def always_slow(doc: object) -> list:
+    def always_slow(*args: object) -> list:
         raise fast.Slow
+
+    monkeypatch.setattr(fast, "make_row", corrupt)
+    monkeypatch.setattr(fast, "plain_row", always_slow)  # every line through typed_row and make_row
+    fell_back = _load_all(world, runs)
 
     world.fresh_database()
     monkeypatch.setattr(fast, "make_row", real)
-    monkeypatch.setattr(fast, "typed_row", always_slow)
-    monkeypatch.setattr(fast, "plain_row", always_slow)
+    monkeypatch.setattr(fast, "typed_row", always_slow)  # plain_row still declines: every line to SQL
     sql_only = _load_all(world, runs)
     assert len(sql_only["dw.events"]) > 20
     assert json.dumps(fell_back, default=str) == json.dumps(sql_only, default=str)

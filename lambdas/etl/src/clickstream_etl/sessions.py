@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 
+import msgspec
+
 from .fast import FastRow, copy_value
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,8 +59,11 @@ def duration_millis(start: datetime, end: datetime) -> int:
     return ((end - start) // _MICRO + 500) // 1000
 
 
-@dataclass(slots=True)
-class Session:
+class Session(msgspec.Struct, gc=False):
+    """One session as dw.sessions holds it. ``start_text`` / ``end_text``: the COPY text of the start and end when they
+    came from events (their ``ts_text``); None for a session read from the warehouse (then written from the
+    datetimes). Not tracked by the cyclic GC: it holds no containers."""
+
     session_id: str
     client_id: str
     user_id: str | None
@@ -72,6 +77,8 @@ class Session:
     first_visit: bool
     purchase_count: int
     revenue: Decimal
+    start_text: str | None = None
+    end_text: str | None = None
 
     @classmethod
     def from_state(cls, client_id: str, row: tuple) -> Session:
@@ -84,11 +91,12 @@ class Session:
     @classmethod
     def begin(cls, row: FastRow) -> Session:
         return cls(session_id(row.client_id, row.ts), row.client_id, None, False, row.ts, row.ts, 0, 0, None, None,
-                   False, 0, Decimal(0))
+                   False, 0, Decimal(0), row.ts_text, row.ts_text)
 
     def add(self, row: FastRow, first_visit: bool) -> None:
         """Append an event that sorts after every event already in the session."""
         self.end = row.ts
+        self.end_text = row.ts_text
         self.event_count += 1
         if row.event_name in _PAGE_VIEWS:
             self.page_view_count += 1
@@ -109,9 +117,10 @@ class Session:
         from the events can need escapes; the other values are written here."""
         ms = duration_millis(self.start, self.end)
         engaged = ms > 10_000 or self.purchase_count > 0 or self.page_view_count >= 2
+        start = self.start_text or self.start.isoformat()  # UTC: its first ten characters are the date
         return (f"{self.session_id}\t{copy_value(self.client_id)}\t{copy_value(self.user_id)}\t"
-                f"{'logged_in' if self.logged_in else 'logged_out'}\t{self.start.isoformat()}\t{self.end.isoformat()}\t"
-                f"{self.start.date().isoformat()}\t{ms // 1000}.{ms % 1000:03d}\t{self.event_count}\t"
+                f"{'logged_in' if self.logged_in else 'logged_out'}\t{start}\t{self.end_text or self.end.isoformat()}\t"
+                f"{start[:10]}\t{ms // 1000}.{ms % 1000:03d}\t{self.event_count}\t"
                 f"{self.page_view_count}\t{copy_value(self.landing)}\t{copy_value(self.exit)}\t"
                 f"{'t' if engaged else 'f'}\t{'t' if self.purchase_count > 0 else 'f'}\t"
                 f"{'t' if self.first_visit else 'f'}\t{self.purchase_count}\t{self.revenue}")
