@@ -156,6 +156,30 @@ def test_ordinary_lines_take_the_plain_path():
         assert not is_plain(spaced)
 
 
+@pytest.mark.parametrize(("ts", "received", "outcome"), [
+    ("2024-05-01T10:00:00.123Z", "2024-05-01T10:00:01.456Z", "row"),  # the ingest's shapes: one match for all three
+    ("2024-05-01T10:00:00.123Z", "2024-05-01T10:00:01Z", "row"),  # received_at in another shape: checked alone
+    ("2024-04-20T10:00:00.000Z", "2024-05-01T10:00:01.456Z", "stale_event"),
+    ("2024-05-01T11:00:00.000Z", "2024-05-01T10:00:01.456Z", "future_event"),
+    ("2024-02-30T10:00:00.000Z", "2024-05-01T10:00:01.456Z", "slow"),  # the shape, but no such day
+    ("2024-05-01T10:00:00.123Z", "2024-13-01T10:00:01.456Z", "slow"),
+])
+def test_the_ingests_shapes_decide_as_the_general_path(ts: str, received: str, outcome: str):
+    line = json.dumps(_doc(event_name="view_item", client_id="c-1", user_id="u-1", event_timestamp=ts,
+                           received_at=received, product={"id": "p-1", "price": 19.99, "category": "mice"}),
+                      separators=(",", ":")).encode()
+    assert is_plain(line)
+    if outcome == "slow":
+        with pytest.raises(Slow):
+            _plain(line)
+        with pytest.raises(Slow):
+            _typed(line)
+        return
+    got = _plain(line)
+    assert got == _typed(line)
+    assert (got.ts_text == ts) if outcome == "row" else (got[1] == outcome)
+
+
 def test_split_object_uses_typed_row_when_plain_row_declines(monkeypatch):
     lines = [json.dumps(_doc(event_name="page_view", client_id="c-1", user_id="u", page={"url_path": "/"},
                              product=None), separators=(",", ":")),

@@ -34,6 +34,9 @@ _ISO = re.compile(ISO_PREFIX.removeprefix("^").removesuffix("$"), re.ASCII)
 # A shape of _ISO (what the ingest writes: UTC, milliseconds), checked first because it is cheaper.
 _ISO_MS_Z = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+# event_id, event_timestamp and received_at as the ingest writes them, tab-separated: one match instead of three
+# (what each regex costs is mostly the call).
+_INGEST_SHAPES = re.compile(f"{_UUID.pattern}\t{_ISO_MS_Z.pattern}\t{_ISO_MS_Z.pattern}", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]{1,11}(\.[0-9]{1,20})?", re.ASCII)
 _INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
 _LOGIN = frozenset(("logged_in", "logged_out"))
@@ -293,17 +296,25 @@ def plain_row(line: bytes, file_idx: int, line_no: int, source_text: str, last_m
     login = e.user_login_state
     if login is not None and login not in _LOGIN:
         raise Slow
-    ts = _timestamp(e.event_timestamp)
-    if ts is None:
-        raise Slow
-    event_id = e.event_id
+    event_id, ts_text, received_text = e.event_id, e.event_timestamp, e.received_at
+    if (event_id is not None and ts_text is not None and received_text is not None
+            and _INGEST_SHAPES.fullmatch(f"{event_id}\t{ts_text}\t{received_text}")):  # no tab in a plain line
+        try:
+            ts = datetime.fromisoformat(ts_text), ts_text
+            stated = datetime.fromisoformat(received_text), received_text
+        except ValueError:
+            raise Slow from None
+    else:
+        ts = _timestamp(ts_text)
+        if ts is None or event_id is None or not _UUID.fullmatch(event_id):
+            raise Slow
+        stated = _timestamp(received_text)
     client_id = e.client_id
-    if event_id is None or not _UUID.fullmatch(event_id) or client_id is None:
+    if client_id is None:
         raise Slow
     pg = e.page or _NO_PAGE
     pr = e.product or _NO_PRODUCT
     price, discount, quantity = _money(pr.price), _money(pr.discount_price), _quantity(e.quantity)
-    stated = _timestamp(e.received_at)
     received = stated[0] if stated is not None else last_modified
     if received is None:
         return line_no, NO_RECEIVED[0], NO_RECEIVED[1], event_id
