@@ -151,9 +151,16 @@ def test_ordinary_lines_take_the_plain_path():
     stale = orjson.loads(line) | {"event_timestamp": "2024-04-20T10:00:00.000Z"}
     stale_line = json.dumps(stale, separators=(",", ":")).encode()
     assert _plain(stale_line) == _typed(stale_line) == (7, "stale_event", fast.STALE[1], EID)
-    for spaced in (line.replace(b'"c-1"', b'" c-1"'), line.replace(b'"u-1"', b'""'), line.replace(b"mice", b"a\\tb"),
-                   json.dumps(_doc()).encode()):
+    for spaced in (line.replace(b'"c-1"', b'" c-1"'), line.replace(b"mice", b"a\\tb"), json.dumps(_doc()).encode()):
         assert not is_plain(spaced)
+    # empty strings are plain: the SQL path makes them NULL, and so does plain_row
+    empty = line.replace(b'"u-1"', b'""').replace(b'"mice"', b'""')
+    assert is_plain(empty)
+    row = _plain(empty)
+    assert row == _typed(empty) and row.user_id is None and not row.logged_in
+    assert row.text.split("\t")[3:5] == ["\\N", "logged_out"]
+    with pytest.raises(Slow):
+        _plain(line.replace(b'"c-1"', b'""'))  # a required field
 
 
 @pytest.mark.parametrize(("ts", "received", "outcome"), [
