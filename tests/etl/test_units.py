@@ -44,6 +44,10 @@ def test_batches_keep_key_order_and_limits():
     assert [[o.key for o in b] for b in batches(objs, 100, 10)] == [["k0", "k1"], ["k2", "k3"], ["k4"]]
     assert [len(b) for b in batches(objs, 10_000, 2)] == [2, 2, 1]
     assert batches([_obj("big", 500)], 100, 10) == [[_obj("big", 500)]]  # an oversized object still loads
+    # a ramp: the first groups hold 1/8, 1/4, 1/2 of the bytes, then all of them (always at least one object)
+    sixteen = [_obj(f"k{i}", 10) for i in range(16)]
+    assert [len(b) for b in batches(sixteen, 40, 100, ramp=3)] == [1, 1, 2, 4, 4, 4]
+    assert [len(b) for b in batches(sixteen, 80, 100, ramp=2)] == [2, 4, 8, 2]
 
 
 def test_pending_skips_the_manifest():

@@ -25,6 +25,9 @@ LOCK_KEY = 0x636C6B45544C
 GC_THRESHOLDS = (200_000, 50, 1000)  # gc.set_threshold while batches load (see _load_groups)
 SWITCH_INTERVAL = 0.0005  # sys.setswitchinterval while batches load (see _load_groups)
 AHEAD_DURING_APPLY = 4  # batches fetched and parsed ahead while an aggregates' apply holds the main thread
+# The first batches are smaller (1/8, 1/4, 1/2 of batch_max_bytes): the database waits for the first two batches'
+# parse (and the first one's plan) before its first COPY, and the parser then keeps ahead of batches that grow.
+RAMP = 3
 
 
 @dataclass
@@ -355,7 +358,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         deltas.finish_partial(conn)  # an apply cut between its parts' commits, before new clients become pending
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
-        groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files)
+        groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files, RAMP)
         _load_groups(conn, s3, settings, groups, result, reasons, remaining_ms)
         result.files_remaining = result.files_seen - result.files_loaded
         deltas.apply_pending(conn)  # the aggregates' change for every client the batches touched

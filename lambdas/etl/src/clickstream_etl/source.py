@@ -55,15 +55,18 @@ def pending(objects: list[RawObject], loaded_keys: set[str]) -> list[RawObject]:
     return [o for o in objects if o.key not in loaded_keys]
 
 
-def batches(objects: list[RawObject], max_bytes: int, max_files: int) -> list[list[RawObject]]:
-    """Consecutive groups (key order kept) of at most ``max_files`` objects / about ``max_bytes`` bytes."""
+def batches(objects: list[RawObject], max_bytes: int, max_files: int, ramp: int = 0) -> list[list[RawObject]]:
+    """Consecutive groups (key order kept) of at most ``max_files`` objects / about ``max_bytes`` bytes; the first
+    ``ramp`` groups hold at most 1/2**ramp, ..., 1/4, 1/2 of ``max_bytes`` (always at least one object)."""
     out: list[list[RawObject]] = []
     current: list[RawObject] = []
     size = 0
+    limit = max_bytes >> ramp
     for obj in objects:
-        if current and (size + obj.size > max_bytes or len(current) >= max_files):
+        if current and (size + obj.size > limit or len(current) >= max_files):
             out.append(current)
             current, size = [], 0
+            limit = max_bytes >> max(0, ramp - len(out))
         current.append(obj)
         size += obj.size
     if current:
