@@ -440,10 +440,10 @@ def record_script(touch: str) -> str:
     return sql.script(sql.INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD])
 
 
-def record_given(touched: list[tuple[str, datetime]],
+def record_given(touched: list[tuple[str, datetime, str]],
                  new: set[str] | frozenset[str] = frozenset()) -> tuple[str, dict]:
-    """``record_script`` for clients given as (client_id, window start) pairs (the direct path's plan), with its
-    parameters; empty for no clients. The clients of ``new`` have nothing in the warehouse yet (the batch inserts
+    """``record_script`` for clients given as (client_id, window start, its text) (the direct path's plan), with
+    its parameters; empty for no clients. The clients of ``new`` have nothing in the warehouse yet (the batch inserts
     them): no facts to keep, only their windows. The batch runs it with its own statements, in one round trip."""
     if not touched:
         return "", {}
@@ -457,9 +457,8 @@ def record_given(touched: list[tuple[str, datetime]],
     return sql.script(sql.INDEX_ONLY, statements), params
 
 
-def _pairs(name: str, pairs: list[tuple[str, datetime]]) -> dict[str, list]:
-    clients, starts = (list(c) for c in zip(*pairs, strict=True))
-    return {f"{name}_clients": clients, f"{name}_starts": starts}
+def _pairs(name: str, pairs: list[tuple[str, datetime, str]]) -> dict[str, str]:
+    return {f"{name}_clients": sql.array(c for c, _, _ in pairs), f"{name}_starts": sql.array(t for _, _, t in pairs)}
 
 
 # Each part of an apply marks itself in etl.delta_applied in its own transaction; the marks go with the pending

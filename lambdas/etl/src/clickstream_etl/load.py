@@ -134,16 +134,16 @@ class DirectPlan:
     events: bytes = b""
     sessions: bytes = b""
     continued: list[str] = field(default_factory=list)
-    new_clients: list[tuple] = field(default_factory=list)
-    seen_clients: list[tuple] = field(default_factory=list)
-    touched: list[tuple[str, datetime]] = field(default_factory=list)
+    new_clients: list[tuple[str, str, str, str]] = field(default_factory=list)  # id, first event, first/last at
+    seen_clients: list[tuple[str, str]] = field(default_factory=list)  # id, last at
+    touched: list[tuple[str, datetime, str]] = field(default_factory=list)  # id, window start (and its text)
     after: dict[str, ClientState] = field(default_factory=dict)
     sql_clients: set[str] = field(default_factory=set)
 
 
 def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
     """The warehouse's state of each known client of ``clients`` (a client it does not know is left out)."""
-    cur.execute(sql.CLIENT_STATE, {"clients": clients})
+    cur.execute(sql.CLIENT_STATE, {"clients": sql.array(clients)})
     states = {}
     for client_id, last_seen_at, *session in cur.fetchall():
         last = Session.from_state(client_id, tuple(session)) if session[0] is not None else None
@@ -186,12 +186,14 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
             sessions.append(s.copy_text() + "\n")
         if a.continued is not None:
             plan.continued.append(a.continued)
-        plan.touched.append((client_id, a.sessions[0].start))  # the continued session, else the first new one
+        start = a.sessions[0]  # the continued session, else the first new one
+        plan.touched.append((client_id, start.start, start.start_text or start.start.isoformat()))
         last = a.events[-1][0]
         if state is None:
-            plan.new_clients.append((client_id, a.events[0][0].event_id, a.events[0][0].ts, last.ts))
+            first = a.events[0][0]
+            plan.new_clients.append((client_id, first.event_id, first.ts_text, last.ts_text))
         else:
-            plan.seen_clients.append((client_id, last.ts))
+            plan.seen_clients.append((client_id, last.ts_text))
         plan.after[client_id] = ClientState(last.ts, a.sessions[-1])
     plan.loaded.update(map(_FILE_IDX, direct))
     plan.events = "".join(events).encode()
@@ -213,18 +215,18 @@ def apply_direct(cur, plan: DirectPlan) -> None:
         first.append(record)
     if plan.continued:
         first.append(sql.DELETE_SESSIONS)
-        params["ids"] = plan.continued
+        params["ids"] = sql.array(plan.continued)
     cur.execute(";\n".join(first), params)
     if plan.events:
         _copy(cur, sql.COPY_EVENTS, plan.events)
         _copy(cur, sql.COPY_SESSIONS, plan.sessions)
     statements, params = [], {}
     if plan.new_clients:
-        ids, first_ids, first_at, last_at = (list(c) for c in zip(*plan.new_clients, strict=True))
+        ids, first_ids, first_at, last_at = (sql.array(c) for c in zip(*plan.new_clients, strict=True))
         statements.append(sql.NEW_CLIENTS)
         params.update({"ids": ids, "first": first_ids, "first_at": first_at, "last_at": last_at})
     if plan.seen_clients:
-        ids, last_at = (list(c) for c in zip(*plan.seen_clients, strict=True))
+        ids, last_at = (sql.array(c) for c in zip(*plan.seen_clients, strict=True))
         statements.append(sql.SEEN_CLIENTS)
         params.update({"seen_ids": ids, "seen_last_at": last_at})
     # the update probes dw.clients' primary key per client

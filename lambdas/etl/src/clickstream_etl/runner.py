@@ -194,13 +194,13 @@ class Recorded:
     def __init__(self) -> None:
         self._start: dict[str, datetime] = {}
 
-    def unrecorded(self, touched: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+    def unrecorded(self, touched: list[tuple[str, datetime, str]]) -> list[tuple[str, datetime, str]]:
         start = self._start.get
-        return [(c, w) for c, w in touched if (s := start(c)) is None or w < s]
+        return [t for t in touched if (s := start(t[0])) is None or t[1] < s]
 
-    def add(self, touched: list[tuple[str, datetime]]) -> None:
+    def add(self, touched: list[tuple[str, datetime, str]]) -> None:
         start = self._start
-        for c, w in touched:
+        for c, w, _ in touched:
             s = start.get(c)
             if s is None or w < s:
                 start[c] = w

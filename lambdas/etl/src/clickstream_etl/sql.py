@@ -6,6 +6,8 @@ docs/warehouse.md. Parameters use psycopg2's ``%(name)s`` style.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Per-connection setup. temp_buffers must be set before the session touches its first temp table.
 SESSION_SETUP = [
     "SET temp_buffers = '256MB'",
@@ -46,6 +48,14 @@ def script(off: tuple[str, ...], statements: list[str]) -> str:
     (``SET LOCAL enable_<method>``) and put back to their defaults after them, for the rest of the transaction."""
     return ";\n".join([f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
                        + [f"SET LOCAL enable_{method} TO DEFAULT" for method in off])
+
+
+def array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of ``values`` (each element quoted, ``\\`` and ``"`` escaped), for a parameter
+    cast to ``text[]``, ``uuid[]`` or ``timestamptz[]``. psycopg2 adapts a Python list element by element (a
+    datetime costs 1.6 µs), a few thousand per batch on the thread that the parser and planner wait for; this is
+    one string. None is not allowed (no element here is NULL)."""
+    return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
 
 
 def kept(name: str, query: str) -> list[str]:
