@@ -106,8 +106,10 @@ class Session(msgspec.Struct, gc=False):
                 self.exit = row.page
         if row.user_id is not None:
             self.user_id = row.user_id
-        self.logged_in = self.logged_in or row.logged_in
-        self.first_visit = self.first_visit or first_visit
+        if row.logged_in:
+            self.logged_in = True
+        if first_visit:
+            self.first_visit = True
         if row.revenue is not None:
             self.purchase_count += 1
             self.revenue += row.revenue
