@@ -44,10 +44,15 @@ def test_batches_keep_key_order_and_limits():
     assert [[o.key for o in b] for b in batches(objs, 100, 10)] == [["k0", "k1"], ["k2", "k3"], ["k4"]]
     assert [len(b) for b in batches(objs, 10_000, 2)] == [2, 2, 1]
     assert batches([_obj("big", 500)], 100, 10) == [[_obj("big", 500)]]  # an oversized object still loads
-    # a ramp: the first groups hold 1/8, 1/4, 1/2 of the bytes, then all of them (always at least one object)
+    # a ramp: the first groups hold 1/8, 1/4, 1/2 of the bytes, then all of them (always at least one object), and
+    # the last ones the same in reverse when there are more than two full groups' bytes
     sixteen = [_obj(f"k{i}", 10) for i in range(16)]
-    assert [len(b) for b in batches(sixteen, 40, 100, ramp=3)] == [1, 1, 2, 4, 4, 4]
-    assert [len(b) for b in batches(sixteen, 80, 100, ramp=2)] == [2, 4, 8, 2]
+    ramped = batches(sixteen, 40, 100, ramp=3)
+    assert [len(b) for b in ramped] == [1, 1, 2, 4, 4, 2, 1, 1]
+    assert [o.key for b in ramped for o in b] == [o.key for o in sixteen]  # every object once, in key order
+    assert [len(b) for b in batches(sixteen, 80, 100, ramp=2)] == [2, 4, 8, 2]  # 160 bytes: no ramp down
+    assert [len(b) for b in batches(sixteen, 60, 100, ramp=2)] == [1, 3, 6, 2, 3, 1]
+    assert [len(b) for b in batches(sixteen[:3], 10, 100, ramp=3)] == [1, 1, 1]
 
 
 def test_pending_skips_the_manifest():

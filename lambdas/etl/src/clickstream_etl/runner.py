@@ -26,7 +26,8 @@ GC_THRESHOLDS = (200_000, 50, 1000)  # gc.set_threshold while batches load (see 
 SWITCH_INTERVAL = 0.0005  # sys.setswitchinterval while batches load (see _load_groups)
 AHEAD_DURING_APPLY = 4  # batches fetched and parsed ahead while an aggregates' apply holds the main thread
 # The first batches are smaller (1/8, 1/4, 1/2 of batch_max_bytes): the database waits for the first two batches'
-# parse (and the first one's plan) before its first COPY, and the parser then keeps ahead of batches that grow.
+# parse (and the first one's plan) before its first COPY, and the parser then keeps ahead of batches that grow. So
+# are the last ones, in reverse: while the last batch loads, the Python threads have nothing left to do.
 RAMP = 3
 
 

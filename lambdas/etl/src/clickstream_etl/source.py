@@ -56,8 +56,21 @@ def pending(objects: list[RawObject], loaded_keys: set[str]) -> list[RawObject]:
 
 
 def batches(objects: list[RawObject], max_bytes: int, max_files: int, ramp: int = 0) -> list[list[RawObject]]:
-    """Consecutive groups (key order kept) of at most ``max_files`` objects / about ``max_bytes`` bytes; the first
-    ``ramp`` groups hold at most 1/2**ramp, ..., 1/4, 1/2 of ``max_bytes`` (always at least one object)."""
+    """Consecutive groups (key order kept) of at most ``max_files`` objects / about ``max_bytes`` bytes.
+
+    With ``ramp``, the first ``ramp`` groups hold at most 1/2**ramp, ..., 1/4, 1/2 of ``max_bytes`` and, when there
+    are more than ``2 * max_bytes`` bytes, so do the last ``ramp`` groups in reverse (1/2, ..., 1/2**ramp): the
+    loader then starts on a small batch, and the parser's last batches are small, so that neither waits long for
+    the other at either end. Every group holds at least one object."""
+    if ramp and sum(o.size for o in objects) > 2 * max_bytes:
+        tail = _groups(objects[::-1], max_bytes, max_files, ramp)[:ramp]
+        taken = sum(len(g) for g in tail)
+        return _groups(objects[:-taken], max_bytes, max_files, ramp) + [g[::-1] for g in tail[::-1]]
+    return _groups(objects, max_bytes, max_files, ramp)
+
+
+def _groups(objects: list[RawObject], max_bytes: int, max_files: int, ramp: int) -> list[list[RawObject]]:
+    """``batches`` with the ramp at the start only."""
     out: list[list[RawObject]] = []
     current: list[RawObject] = []
     size = 0
