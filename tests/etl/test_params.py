@@ -21,8 +21,9 @@ def cursor(pg_server):
         conn.close()
 
 
-# any text PostgreSQL can hold (no NUL), with the characters an array literal treats specially
-_TEXT = st.one_of(st.text(st.characters(blacklist_characters="\x00"), max_size=12),
+# any text PostgreSQL can hold (no NUL; no lone surrogate, which no decoded JSON string of the fast path holds),
+# with the characters an array literal treats specially
+_TEXT = st.one_of(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
                   st.sampled_from(['', ' ', '"', '\\', ',', '{', '}', 'NULL', 'a b', '\\"', '{"a",b}', 'é\n\t']))
 
 
