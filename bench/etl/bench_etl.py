@@ -6,6 +6,8 @@
   (same columns and indexes);
 - naive: fetch each object, ``json.loads`` each line, one ``INSERT`` per row, one transaction per object (run on
   a sample of the objects: its rate is what is compared);
+- rounds: ``ROUNDS`` times a fresh warehouse, the ETL, then the ceiling right after it; the round with the median
+  ratio stands for the run and every round is reported (``--quick``: one round of 100,000 events);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
   (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
   what the ETL ran after every run before the aggregates became incremental), in the same process.
@@ -42,6 +44,8 @@ from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 BUCKET = "bench-etl-raw"
+# Rounds of (fresh warehouse, ETL, ceiling): the ratio is the median round's.
+ROUNDS = 3
 COLUMNS = ("event_id, event_timestamp, event_name, user_id, user_login_state, identity_source, client_id, "
            "session_id, client_session_id, is_first_visit, page_url_path, page_referrer, page_title, product_id, "
            "product_name, product_category, product_brand, product_price, product_discount_price, "
@@ -174,17 +178,27 @@ def run(quick: bool = False) -> dict:
         s3 = moto.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         keys = _upload(s3, total)
-        dsn = pg.create_database("bench_dw")
-        conn = psycopg2.connect(dsn)
-        apply_migrations(conn, str(REPO / "sql/dw"))
-        conn.close()
-        etl_s, etl_result = _etl(dsn, s3)
-        ceiling_s, ceiling_rows = _ceiling(dsn)  # before the late run: the ceiling copies the same 1M rows
-        late = _late_run(dsn, s3, total)
+        rounds = []
+        for _ in range(1 if quick else ROUNDS):
+            dsn = pg.create_database("bench_dw")  # drops the previous round's warehouse
+            conn = psycopg2.connect(dsn)
+            apply_migrations(conn, str(REPO / "sql/dw"))
+            conn.close()
+            etl_s, etl_result = _etl(dsn, s3)
+            ceiling_s, ceiling_rows = _ceiling(dsn)  # right after, and before the late run: the same rows
+            loaded = etl_result["events_loaded"]
+            rounds.append({"etl_seconds": etl_s, "etl_events_per_s": loaded / etl_s, "ceiling_seconds": ceiling_s,
+                           "ceiling_rows_per_s": ceiling_rows / ceiling_s,
+                           "ratio_to_ceiling": (loaded / etl_s) / (ceiling_rows / ceiling_s), "etl_run": etl_result})
+        late = _late_run(dsn, s3, total)  # on the last round's warehouse
         naive_s, naive_rows = _naive(dsn, s3, keys[:naive_objects])
     finally:
         moto.close()
         pg.close()
+    # The round with the median ratio stands for the run (the machine's moment moves both figures: a single pair
+    # landed anywhere between 0.33 and 0.64 on one afternoon); every round is in the figures and the notes.
+    median = sorted(rounds, key=lambda r: r["ratio_to_ceiling"])[len(rounds) // 2]
+    etl_s, ceiling_s, etl_result = median["etl_seconds"], median["ceiling_seconds"], median["etl_run"]
     loaded = etl_result["events_loaded"]
     etl_rate, ceiling_rate, naive_rate = loaded / etl_s, ceiling_rows / ceiling_s, naive_rows / naive_s
     figures = {
@@ -192,8 +206,10 @@ def run(quick: bool = False) -> dict:
         "etl_events_per_s": etl_rate, "ceiling_rows": ceiling_rows, "ceiling_seconds": ceiling_s,
         "ceiling_rows_per_s": ceiling_rate, "naive_rows": naive_rows, "naive_seconds": naive_s,
         "naive_rows_per_s": naive_rate, "ratio_to_ceiling": etl_rate / ceiling_rate,
-        "ratio_to_naive": etl_rate / naive_rate, "etl_run": etl_result, "late_run": late,
+        "ratio_to_naive": etl_rate / naive_rate, "etl_run": etl_result, "late_run": late, "rounds": rounds,
     }
+    each = "; ".join(f"{r['ratio_to_ceiling']:.3f} ({r['etl_seconds']:.1f} s against {r['ceiling_seconds']:.1f} s)"
+                     for r in rounds)
     (results_dir / "etl.json").write_text(json.dumps(figures, indent=2, default=str))
     return {
         "title": "ETL: raw S3 objects -> warehouse",
@@ -216,6 +232,8 @@ def run(quick: bool = False) -> dict:
         "notes": [
             "End to end = listing + S3 GETs (emulator) + COPY staging + validation + dedup + sessionization + "
             "clients + every aggregate, one run of the real ETL on a fresh warehouse.",
+            f"{len(rounds)} rounds, each a fresh warehouse, the ETL, then the ceiling right after; the table shows the "
+            f"round with the median ratio. Every round, ETL against ceiling: {each}.",
             f"Ceiling: COPY of the {ceiling_rows:,} loaded rows (already formatted) into a copy of dw.events with "
             "the same indexes. Naive: json.loads + one INSERT per row, one transaction per object, on the first "
             f"{naive_objects} objects.",
