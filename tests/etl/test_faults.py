@@ -40,6 +40,30 @@ def _reference(world) -> dict:
     return world.snapshot()
 
 
+def _parse_workers(parent: int) -> list[int]:
+    """The parse worker processes (clickstream_etl.parse_worker) whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if ppid == parent and b"clickstream_etl.parse_worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie: exited, waiting for a reaper (its parent was killed)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _wait_for(path: Path, proc, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -59,14 +83,21 @@ def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, che
     world.fresh_database()
     marker = tmp_path / "paused"
     proc = world.popen_cli(env=world.env(BATCH_MAX_FILES="2", CLICKSTREAM_ETL_PAUSE_AT=checkpoint,
-                                         CLICKSTREAM_ETL_PAUSE_FILE=str(marker)))
+                                         CLICKSTREAM_ETL_PAUSE_FILE=str(marker), PARSE_WORKER="on"))
     try:
         _wait_for(marker, proc)
+        workers = _parse_workers(proc.pid)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    # the load parses in a worker process, ended with the load: killed mid-load, the run leaves no worker behind
+    assert len(workers) == (0 if checkpoint.startswith("before_aggregates") else 1)
+    deadline = time.monotonic() + 30
+    while not all(_exited(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_exited(pid) for pid in workers)
     # a killed run leaves nothing half-done: every object is either fully in the manifest or not at all
     loaded = world.query("SELECT object_key, events_loaded FROM etl.files")
     per_file = world.query("SELECT source_file, count(*) FROM dw.events GROUP BY 1")

@@ -10,6 +10,9 @@ class ConfigError(ValueError):
     """A required setting is missing or a value does not parse."""
 
 
+PARSE_WORKER_CHOICES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_bucket: str
@@ -38,6 +41,14 @@ class Settings:
     listing_lookback_hours: int = 24
     connect_timeout_seconds: int = 10
     statement_timeout_seconds: int = 600
+    # Parse the raw objects in a worker process (clickstream_etl.parse_worker), beside the run's own threads:
+    # "auto" = when this process may use more than one CPU (a Lambda with 1,769 MB of memory or more), "on", "off".
+    parse_worker: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.parse_worker not in PARSE_WORKER_CHOICES:
+            raise ConfigError(f"PARSE_WORKER must be one of {', '.join(PARSE_WORKER_CHOICES)}, "
+                              f"got {self.parse_worker!r}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -83,6 +94,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
+        parse_worker=(env.get("PARSE_WORKER") or "auto").strip().lower(),
     )
 
 

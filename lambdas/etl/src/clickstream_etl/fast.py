@@ -42,6 +42,9 @@ _INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
 _LOGIN = frozenset(("logged_in", "logged_out"))
 _NULL = "\\N"
 _CENT = Decimal("0.01")
+# gc.set_threshold while lines are parsed (the runner's load, the parse worker): parsing allocates millions of small
+# objects that live until their batch commits, and with the default thresholds the cyclic GC keeps re-scanning them.
+GC_THRESHOLDS = (200_000, 50, 1000)
 # Order of the values in FastRow.text: dw.events' columns without session_id / is_first_visit.
 EVENT_COLUMNS = (
     "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "identity_source", "client_id",

@@ -14,15 +14,15 @@ from datetime import datetime
 
 from . import deltas, load, sql
 from .config import Settings
-from .fast import FastSplit, Window
-from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri, split_for_batch
+from .fast import GC_THRESHOLDS, FastSplit, Window
+from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri
+from .parse_worker import Parser, usable_cpus
 from .sessions import ClientState
 from .source import RawObject, batches, fetch, list_objects, pending, start_after_for
 
 LOG = logging.getLogger("clickstream_etl")
 # pg_try_advisory_lock key of the ETL ("clkETL"); the migrations runner uses another one.
 LOCK_KEY = 0x636C6B45544C
-GC_THRESHOLDS = (200_000, 50, 1000)  # gc.set_threshold while batches load (see _load_groups)
 SWITCH_INTERVAL = 0.0005  # sys.setswitchinterval while batches load (see _load_groups)
 AHEAD_DURING_APPLY = 4  # batches fetched and parsed ahead while an aggregates' apply holds the main thread
 # The first batches are smaller (1/8, 1/4, 1/2 of batch_max_bytes): the database waits for the first two batches'
@@ -124,18 +124,19 @@ def find_pending(conn, s3, settings: Settings) -> list[RawObject]:
     return pending(objects, _loaded_since(conn, settings.raw_bucket, start_after))
 
 
-def _split_fetched(fetched: Future, bucket: str, obj: RawObject, file_idx: int,
+def _split_fetched(parse: Parser, fetched: Future, bucket: str, obj: RawObject, file_idx: int,
                    window: Window) -> tuple[bytes, FastSplit]:
     data = fetched.result()
-    return data, split_for_batch(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
+    return data, parse.split(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
 
 
-def _fetch_batch(fetchers: ThreadPoolExecutor, parser: ThreadPoolExecutor, s3, bucket: str, batch: list[RawObject],
-                 window: Window) -> list[Future]:
-    """Fetch each object in the pool and parse it (fast path) in the one parser thread, both overlapping the
-    database work of earlier batches. One parser, not one per fetch thread: Python threads that all want the GIL
-    slow each other down (the same lines took about 30 % more CPU when parsed by 8 threads at once)."""
-    return [parser.submit(_split_fetched, fetchers.submit(fetch, s3, bucket, o.key), bucket, o, i, window)
+def _fetch_batch(fetchers: ThreadPoolExecutor, parser: ThreadPoolExecutor, parse: Parser, s3, bucket: str,
+                 batch: list[RawObject], window: Window) -> list[Future]:
+    """Fetch each object in the pool and parse it (fast path) through the one parser thread, both overlapping the
+    database work of earlier batches. The parser thread hands each object to the parse worker process when there is
+    one (``Parser``), else parses it itself. One parser, not one per fetch thread: Python threads that all want the
+    GIL slow each other down (the same lines took about 30 % more CPU when parsed by 8 threads at once)."""
+    return [parser.submit(_split_fetched, parse, fetchers.submit(fetch, s3, bucket, o.key), bucket, o, i, window)
             for i, o in enumerate(batch)]
 
 
@@ -242,6 +243,11 @@ def _plan_ahead(planner: ThreadPoolExecutor, conn, cache: StateCache, batch: _Ba
     batch.plan = planner.submit(_plan, batch.splits, states, timeout, unknown)
 
 
+def use_parse_worker(settings: Settings) -> bool:
+    """Whether the run parses in a worker process (``Settings.parse_worker``)."""
+    return settings.parse_worker == "on" or (settings.parse_worker == "auto" and usable_cpus() > 1)
+
+
 def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], result: RunResult,
                  reasons: Counter[str], remaining_ms: Callable[[], int] | None) -> None:
     """Load the batches in order, one transaction each. Three stages overlap: fetch + parse (thread pool, two
@@ -261,6 +267,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
     sys.setswitchinterval(SWITCH_INTERVAL)
     fetching: dict[int, list[Future]] = {}
     current: _Batch | None = None
+    parse = Parser(use_parse_worker(settings))
     with (ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=1) as parser,
           ThreadPoolExecutor(max_workers=1) as planner):
         try:
@@ -269,7 +276,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
             def schedule(upto: int) -> None:
                 nonlocal scheduled
                 for m in range(scheduled, min(upto, len(groups))):
-                    fetching[m] = _fetch_batch(pool, parser, s3, settings.raw_bucket, groups[m], window)
+                    fetching[m] = _fetch_batch(pool, parser, parse, s3, settings.raw_bucket, groups[m], window)
                 scheduled = max(scheduled, min(upto, len(groups)))
 
             schedule(2)
@@ -324,6 +331,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                 current.plan.cancel()
             gc.set_threshold(*thresholds)
             sys.setswitchinterval(switch)
+    parse.close()  # after the parser thread's last parse (the executor waited for it)
 
 
 def _count(result: RunResult, reasons: Counter[str], b) -> None:
