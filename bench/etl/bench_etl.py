@@ -6,7 +6,8 @@
   (same columns and indexes);
 - naive: fetch each object, ``json.loads`` each line, one ``INSERT`` per row, one transaction per object (run on
   a sample of the objects: its rate is what is compared);
-- rounds: ``ROUNDS`` times a fresh warehouse, the ETL, then the ceiling right after it; the round with the median
+- rounds: ``ROUNDS`` times a fresh warehouse, the ETL, then the ceiling right after it, each timed step after a
+  ``CHECKPOINT`` and an OS sync (it does not pay for the writes of the one before); the round with the median
   ratio stands for the run and every round is reported (``--quick``: one round of 100,000 events);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
   (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,10 +66,22 @@ def _upload(s3, total: int) -> list[str]:
     return keys
 
 
-def _etl(dsn: str, s3) -> tuple[float, dict]:
+def _quiesce(cur) -> None:
+    """Before a timed step: write out what earlier steps left dirty (the server's buffers, then the OS's), so that
+    each ETL and each ceiling starts from the same state instead of paying for the step before it."""
+    cur.execute("CHECKPOINT")
+    os.sync()
+
+
+def _etl(dsn: str, s3, quiesce: bool = False) -> tuple[float, dict]:
     settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
     conn = psycopg2.connect(dsn)
     try:
+        if quiesce:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                _quiesce(cur)
+            conn.autocommit = False
         t0 = time.perf_counter()
         result = run_etl(conn, s3, settings, trigger="bench")
         return time.perf_counter() - t0, result.as_dict()
@@ -124,6 +138,9 @@ def _ceiling(dsn: str) -> tuple[float, int]:
             cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM dw.events) TO STDOUT", buf)  # noqa: S608 - constant
             cur.execute("CREATE TABLE public.ceiling_events (LIKE dw.events INCLUDING ALL)")
             conn.commit()
+            conn.autocommit = True
+            _quiesce(cur)
+            conn.autocommit = False
             buf.seek(0)
             t0 = time.perf_counter()
             cur.copy_expert(f"COPY public.ceiling_events ({COLUMNS}) FROM STDIN", buf)
@@ -184,7 +201,7 @@ def run(quick: bool = False) -> dict:
             conn = psycopg2.connect(dsn)
             apply_migrations(conn, str(REPO / "sql/dw"))
             conn.close()
-            etl_s, etl_result = _etl(dsn, s3)
+            etl_s, etl_result = _etl(dsn, s3, quiesce=True)
             ceiling_s, ceiling_rows = _ceiling(dsn)  # right after, and before the late run: the same rows
             loaded = etl_result["events_loaded"]
             rounds.append({"etl_seconds": etl_s, "etl_events_per_s": loaded / etl_s, "ceiling_seconds": ceiling_s,
