@@ -87,7 +87,7 @@ class ParseWorker:
             self._proc = subprocess.Popen(  # this interpreter, this package's module
                 [sys.executable, "-m", "clickstream_etl.parse_worker"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, env=env)
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:  # no such interpreter; no sys.executable at all
             raise WorkerGone(f"the parse worker did not start: {exc}") from exc
         self._lock = threading.Lock()
 
