@@ -14,7 +14,7 @@ import pytest
 from clickstream_etl import fast, parse_worker
 from clickstream_etl.config import ConfigError, Settings, settings_from_env
 from clickstream_etl.prepare import split_lines
-from clickstream_etl.runner import use_parse_worker
+from clickstream_etl.runner import run_etl, use_parse_worker
 
 from .golden import all_runs, t
 from .helpers import event_line, ndjson
@@ -167,3 +167,40 @@ def test_the_warehouse_is_the_same_whichever_process_parses(world):
     assert "parse worker started" not in r["_stderr"]
     assert world.snapshot() == in_worker
     assert sum(n for (n,) in world.query("SELECT count(*) FROM etl.rejects")) > 0  # the dataset has bad lines
+
+
+@pytest.mark.integration
+def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
+    import psycopg2
+    from clickstream_etl import runner
+
+    for files in all_runs():
+        for key, body in files.items():
+            world.put(key, body)
+    ended: list[int] = []
+    real_close = parse_worker.ParseWorker.close
+
+    def close(self):
+        real_close(self)
+        ended.append(self._proc.returncode)
+
+    calls = []
+
+    def failing_load_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("injected: the second batch fails")
+        return real_load_batch(*args, **kwargs)
+
+    real_load_batch = runner.load_batch
+    monkeypatch.setattr(parse_worker.ParseWorker, "close", close)
+    monkeypatch.setattr(runner, "load_batch", failing_load_batch)
+    conn = psycopg2.connect(world.dsn)
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            run_etl(conn, world.s3, Settings(raw_bucket=world.bucket, dw_host="unused", listing_lookback_hours=0,
+                                             batch_max_files=2, parse_worker="on"))
+    finally:
+        conn.close()
+    assert ended == [0]  # the worker was told to stop, and it exited on its own
+    assert world.query("SELECT status FROM etl.runs") == [("failed",)]
