@@ -42,7 +42,7 @@ class Settings:
     connect_timeout_seconds: int = 10
     statement_timeout_seconds: int = 600
     # Parse the raw objects in a worker process (clickstream_etl.parse_worker), beside the run's own threads:
-    # "auto" = when this process may use more than one CPU (a Lambda with 1,769 MB of memory or more), "on", "off".
+    # "auto" = when this process may use more than one CPU (a Lambda with more than 1,769 MB), "on", "off".
     parse_worker: str = "auto"
 
     def __post_init__(self) -> None:
