@@ -115,11 +115,12 @@ _NO_PAGE = _Page()
 _NO_PRODUCT = _Product()
 
 
-class FastRow(msgspec.Struct, gc=False):
+class FastRow(msgspec.Struct, gc=False, array_like=True):
     """One accepted line: what sessionization needs, and ``text`` = COPY text of EVENT_COLUMNS (no newline).
 
     A struct that the cyclic GC does not track (it holds no containers): a million of them live until their batch
-    commits, and creating one costs a fifth of a slotted dataclass."""
+    commits, and creating one costs a fifth of a slotted dataclass. ``array_like``: the parse worker sends rows as
+    msgpack arrays, not maps (a fifth smaller, and a quarter less to decode)."""
 
     file_idx: int
     line_no: int
