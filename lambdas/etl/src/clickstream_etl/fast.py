@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import msgspec
 import orjson
 
+from .prepare import split_lines
 from .sql import ISO_PREFIX
 
 # Python's re with ASCII digits and an end that does not accept a trailing newline (PostgreSQL's ``$``).
@@ -430,3 +431,10 @@ def split_object(data: bytes, file_idx: int, lines: list[bytes], source_file: st
         escape = unsafe_source or b"\\" in line or b"\t" in line or b"\r" in line
         rows.append(make_row(v, file_idx, n, source_file, received, escape))
     return FastSplit(rows, len(lines), slow, rejects, {r.client_id for r in rows})
+
+
+def split_for_batch(data: bytes, file_idx: int, source_file: str = "", last_modified: datetime | None = None,
+                    window: Window | None = None) -> FastSplit:
+    """``split_object`` of a whole object: the fast-path split of the batch's ``file_idx``-th object (the runner's
+    parser thread or its parse worker, ``load.load_batch`` for splits not made ahead)."""
+    return split_object(data, file_idx, split_lines(data), source_file, last_modified, window)

@@ -16,7 +16,7 @@ import psycopg2.extras
 from . import deltas, extra_aggregates, faults, sql
 from .config import Settings
 from .connections import sibling_connection
-from .fast import FastRow, FastSplit, Window, split_object
+from .fast import FastRow, FastSplit, Window, split_for_batch
 from .prepare import Prepared, prepare_lines, split_lines
 from .sessions import ClientState, Session, assign
 from .source import RawObject
@@ -72,12 +72,6 @@ def _stage_raw(cur, payload: bytes) -> bool:
 
 def fast_window(settings: Settings) -> Window:
     return Window(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
-
-
-def split_for_batch(data: bytes, file_idx: int, source_file: str = "", last_modified: datetime | None = None,
-                    window: Window | None = None) -> FastSplit:
-    """The fast-path split of the batch's ``file_idx``-th object (the runner does this in its fetch threads)."""
-    return split_object(data, file_idx, split_lines(data), source_file, last_modified, window)
 
 
 def _normalize(cur, params: dict) -> bool:

@@ -1,4 +1,4 @@
-"""The fast-path parse (``fast.split_object``) in a worker process, so that it no longer shares the GIL with the
+"""The fast-path parse (``fast.split_for_batch``) in a worker process, so that it no longer shares the GIL with the
 run's planner and database threads.
 
 In one process, the parser thread held the GIL for most of the load: the main thread waited for it after each
@@ -33,8 +33,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from .fast import GC_THRESHOLDS, FastSplit, Window, split_object
-from .prepare import split_lines
+from .fast import GC_THRESHOLDS, FastSplit, Window, split_for_batch
 
 _LENGTH = struct.Struct("<Q")
 _OK, _ERROR = b"\0", b"\1"
@@ -98,7 +97,7 @@ class ParseWorker:
 
     def split(self, data: bytes, file_idx: int, source_file: str, last_modified: datetime | None,
               window: Window) -> FastSplit:
-        """``load.split_for_batch``'s result, computed by the worker."""
+        """``fast.split_for_batch``'s result, computed by the worker."""
         header = _encode([file_idx, source_file, last_modified, window.freshness // _MICROSECOND,
                           window.future_skew // _MICROSECOND])
         with self._lock:
@@ -127,7 +126,8 @@ class ParseWorker:
 
 class Parser:
     """The runner's parse: in a worker process when ``use_worker``, else -- or once the worker is gone -- in the
-    calling thread. Call ``split`` from one thread at a time, and ``close`` at the end."""
+    calling thread. Call ``split`` from one thread at a time, and ``close`` at the end (or use it as a context
+    manager)."""
 
     def __init__(self, use_worker: bool) -> None:
         self._worker: ParseWorker | None = None
@@ -152,12 +152,18 @@ class Parser:
                 log.warning("%s; parsing in this process from now on", exc)
                 self._worker.close()
                 self._worker = None
-        return split_object(data, file_idx, split_lines(data), source_file, last_modified, window)
+        return split_for_batch(data, file_idx, source_file, last_modified, window)
 
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+
+    def __enter__(self) -> Parser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def serve(requests, replies) -> None:
@@ -172,7 +178,7 @@ def serve(requests, replies) -> None:
         try:
             file_idx, source_file, last_modified, freshness_us, skew_us = _decode_header(header)
             window = Window(timedelta(microseconds=freshness_us), timedelta(microseconds=skew_us))
-            split = split_object(data, file_idx, split_lines(data), source_file, last_modified, window)
+            split = split_for_batch(data, file_idx, source_file, last_modified, window)
             reply = _OK + _encode(split)
         except Exception:  # the parent raises it, with the worker's traceback
             reply = _ERROR + traceback.format_exc().encode()

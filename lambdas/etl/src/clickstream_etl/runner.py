@@ -267,73 +267,71 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
     sys.setswitchinterval(SWITCH_INTERVAL)
     fetching: dict[int, list[Future]] = {}
     current: _Batch | None = None
-    parse = Parser(use_parse_worker(settings) and bool(groups))
-    try:
-        with (ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=1) as parser,
-              ThreadPoolExecutor(max_workers=1) as planner):
-            try:
-                scheduled = 0  # batches handed to the fetch pool and the parser so far
+    # the parse worker is ended last, after the executors' exits waited for the parser thread's last parse
+    with (Parser(use_parse_worker(settings) and bool(groups)) as parse,
+          ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=1) as parser,
+          ThreadPoolExecutor(max_workers=1) as planner):
+        try:
+            scheduled = 0  # batches handed to the fetch pool and the parser so far
 
-                def schedule(upto: int) -> None:
-                    nonlocal scheduled
-                    for m in range(scheduled, min(upto, len(groups))):
-                        fetching[m] = _fetch_batch(pool, parser, parse, s3, settings.raw_bucket, groups[m], window)
-                    scheduled = max(scheduled, min(upto, len(groups)))
+            def schedule(upto: int) -> None:
+                nonlocal scheduled
+                for m in range(scheduled, min(upto, len(groups))):
+                    fetching[m] = _fetch_batch(pool, parser, parse, s3, settings.raw_bucket, groups[m], window)
+                scheduled = max(scheduled, min(upto, len(groups)))
 
-                schedule(2)
-                current = _collect(groups[0], fetching.pop(0)) if groups else None
-                if current is not None and load.DIRECT:
-                    _plan_ahead(planner, conn, cache, current, timeout)
-                replan = False
-                since_applied = 0  # events loaded since the aggregates' pending change was last applied
-                for n in range(len(groups)):
-                    if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
-                        result.message = "stopped early: Lambda time budget nearly spent"
-                        break
-                    plan: DirectPlan | None = None
-                    if current.plan is not None:
-                        plan = current.plan.result()
-                        if replan:  # planned from states the previous batch did not write: plan again
-                            cache.reset()
-                            states, unknown = _plan_inputs(conn, cache, current)
-                            plan = _plan(current.splits, states, timeout, unknown)
-                        cache.record(n, plan)
-                    following = None
-                    if n + 1 < len(groups):
-                        following = _collect(groups[n + 1], fetching.pop(n + 1))
-                        schedule(n + 3)
-                        if plan is not None:
-                            _plan_ahead(planner, conn, cache, following, timeout)
-                    touched = None
+            schedule(2)
+            current = _collect(groups[0], fetching.pop(0)) if groups else None
+            if current is not None and load.DIRECT:
+                _plan_ahead(planner, conn, cache, current, timeout)
+            replan = False
+            since_applied = 0  # events loaded since the aggregates' pending change was last applied
+            for n in range(len(groups)):
+                if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
+                    result.message = "stopped early: Lambda time budget nearly spent"
+                    break
+                plan: DirectPlan | None = None
+                if current.plan is not None:
+                    plan = current.plan.result()
+                    if replan:  # planned from states the previous batch did not write: plan again
+                        cache.reset()
+                        states, unknown = _plan_inputs(conn, cache, current)
+                        plan = _plan(current.splits, states, timeout, unknown)
+                    cache.record(n, plan)
+                following = None
+                if n + 1 < len(groups):
+                    following = _collect(groups[n + 1], fetching.pop(n + 1))
+                    schedule(n + 3)
                     if plan is not None:
-                        touched, plan.touched = plan.touched, recorded.unrecorded(plan.touched)
-                    b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
-                                   settings, result.run_id, current.splits, plan)
-                    cache.committed = n
-                    replan = plan is not None and b.fast_fallback  # the plan was not applied
-                    if touched is not None and not b.fast_fallback:
-                        recorded.add(touched)
-                    _count(result, reasons, b)
-                    since_applied += b.events_loaded
-                    if settings.aggregate_every_events and since_applied >= settings.aggregate_every_events:
-                        # the parser works further ahead while this thread waits for the apply
-                        schedule(n + 3 + AHEAD_DURING_APPLY)
-                        deltas.apply_pending(conn)
-                        recorded.clear()
-                        since_applied = 0
-                    current = following
-            finally:
-                for futures in fetching.values():
-                    for f in futures:
-                        f.cancel()
-                # fetches not started yet: a parse still waiting on one gets CancelledError, which nothing reads
-                pool.shutdown(wait=False, cancel_futures=True)
-                if current is not None and current.plan is not None:
-                    current.plan.cancel()
-                gc.set_threshold(*thresholds)
-                sys.setswitchinterval(switch)
-    finally:
-        parse.close()  # after the parser thread's last parse (the executor's exit waited for it)
+                        _plan_ahead(planner, conn, cache, following, timeout)
+                touched = None
+                if plan is not None:
+                    touched, plan.touched = plan.touched, recorded.unrecorded(plan.touched)
+                b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
+                               settings, result.run_id, current.splits, plan)
+                cache.committed = n
+                replan = plan is not None and b.fast_fallback  # the plan was not applied
+                if touched is not None and not b.fast_fallback:
+                    recorded.add(touched)
+                _count(result, reasons, b)
+                since_applied += b.events_loaded
+                if settings.aggregate_every_events and since_applied >= settings.aggregate_every_events:
+                    # the parser works further ahead while this thread waits for the apply
+                    schedule(n + 3 + AHEAD_DURING_APPLY)
+                    deltas.apply_pending(conn)
+                    recorded.clear()
+                    since_applied = 0
+                current = following
+        finally:
+            for futures in fetching.values():
+                for f in futures:
+                    f.cancel()
+            # fetches not started yet: a parse still waiting on one gets CancelledError, which nothing reads
+            pool.shutdown(wait=False, cancel_futures=True)
+            if current is not None and current.plan is not None:
+                current.plan.cancel()
+            gc.set_threshold(*thresholds)
+            sys.setswitchinterval(switch)
 
 
 def _count(result: RunResult, reasons: Counter[str], b) -> None:
