@@ -9,6 +9,10 @@
 - rounds: ``ROUNDS`` times a fresh warehouse, the ETL, then the ceiling right after it, each timed step after a
   ``CHECKPOINT`` and an OS sync (it does not pay for the writes of the one before); the round with the median
   ratio stands for the run and every round is reported (``--quick``: one round of 100,000 events);
+- CPU: per round, the CPU seconds the ETL used (its process and parse worker, the whole PostgreSQL server, the
+  emulator) against the ceiling's (the server's): unlike the wall times, these hardly move with the machine's
+  moment, and on a machine of C cores they bound the ratio the wall times can show (at most C x ceiling CPU / ETL
+  CPU, reached only when every core is busy all along);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
   (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
   what the ETL ran after every run before the aggregates became incremental), in the same process.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +78,66 @@ def _quiesce(cur) -> None:
     os.sync()
 
 
-def _etl(dsn: str, s3, quiesce: bool = False) -> tuple[float, dict]:
+def proc_cpu(pid: int, reaped: bool = False) -> float:
+    """User + system CPU seconds of a live process (``reaped``: plus those of the children it has waited for)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _server_children(pg: PostgresServer) -> list[tuple[int, str, str]]:
+    """(pid, state, command line) of each process the postmaster runs now."""
+    postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == postmaster:
+                found.append((int(stat.parent.name), fields[0], (stat.parent / "cmdline").read_bytes().decode()))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def server_cpu(pg: PostgresServer) -> float:
+    """CPU seconds the whole PostgreSQL server has used so far: its postmaster, the processes it runs now (backends
+    and background workers) and those that have exited (the postmaster reaps them). Read again when the postmaster
+    reaped a process during the read: that one would be in neither or in both."""
+    postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
+    for _ in range(100):
+        before = proc_cpu(postmaster, reaped=True)
+        try:
+            live = sum(proc_cpu(pid) for pid, _, _ in _server_children(pg))
+        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
+            continue
+        if proc_cpu(postmaster, reaped=True) == before:
+            return before + live
+    raise RuntimeError("the server's processes kept changing")
+
+
+class CpuMeter:
+    """CPU seconds used between ``start`` and ``stop``: this process (all its threads), its children waited for in
+    between (the ETL's parse worker), the PostgreSQL server and the emulator."""
+
+    def __init__(self, pg: PostgresServer, emulator_pid: int | None) -> None:
+        self.pg, self.emulator_pid = pg, emulator_pid
+
+    def _now(self) -> dict[str, float]:
+        _reaped(self.pg, backends=False)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"python": time.process_time() + children.ru_utime + children.ru_stime,
+                "postgres": server_cpu(self.pg),
+                "emulator": proc_cpu(self.emulator_pid) if self.emulator_pid else 0.0}
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> dict[str, float]:
+        end = self._now()
+        return {k: end[k] - self._start[k] for k in end}
+
+
+def _etl(dsn: str, s3, quiesce: bool = False, cpu: CpuMeter | None = None) -> tuple[float, dict]:
     settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
     conn = psycopg2.connect(dsn)
     try:
@@ -82,11 +146,34 @@ def _etl(dsn: str, s3, quiesce: bool = False) -> tuple[float, dict]:
             with conn.cursor() as cur:
                 _quiesce(cur)
             conn.autocommit = False
+        if cpu is not None:
+            cpu.start()
         t0 = time.perf_counter()
         result = run_etl(conn, s3, settings, trigger="bench")
-        return time.perf_counter() - t0, result.as_dict()
+        seconds = time.perf_counter() - t0
+        out = result.as_dict()
+        if cpu is not None:
+            conn.close()  # its backend's CPU counts once the postmaster has reaped it
+            _reaped(cpu.pg)
+            out["cpu"] = cpu.stop()
+        return seconds, out
     finally:
         conn.close()
+
+
+def _reaped(pg: PostgresServer, backends: bool = True, timeout: float = 10.0) -> None:
+    """Wait until no process of the server is on its way out (a zombie, or one whose command line is already gone)
+    and, with ``backends``, until it runs no client backend (each shows its client's address, 127.0.0.1(port), in
+    its command line): the CPU of the ETL's backends is then all in the postmaster's reaped CPU."""
+    deadline = time.monotonic() + timeout
+
+    def leaving(state: str, cmdline: str) -> bool:
+        return state in "ZX" or not cmdline.strip("\0") or (backends and "127.0.0.1(" in cmdline)
+
+    while any(leaving(state, cmdline) for _, state, cmdline in _server_children(pg)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server's connections did not end")
+        time.sleep(0.02)
 
 
 def _late_run(dsn: str, s3, total: int) -> dict:
@@ -130,7 +217,7 @@ def _late_run(dsn: str, s3, total: int) -> dict:
             "recompute_seconds": recompute_s, "days": days, "events_held": held}
 
 
-def _ceiling(dsn: str) -> tuple[float, int]:
+def _ceiling(dsn: str, cpu: CpuMeter | None = None) -> tuple[float, int, dict | None]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -142,12 +229,15 @@ def _ceiling(dsn: str) -> tuple[float, int]:
             _quiesce(cur)
             conn.autocommit = False
             buf.seek(0)
+            if cpu is not None:
+                cpu.start()
             t0 = time.perf_counter()
             cur.copy_expert(f"COPY public.ceiling_events ({COLUMNS}) FROM STDIN", buf)
             conn.commit()
             seconds = time.perf_counter() - t0
+            used = cpu.stop() if cpu is not None else None
             cur.execute("SELECT count(*) FROM public.ceiling_events")
-            return seconds, cur.fetchone()[0]
+            return seconds, cur.fetchone()[0], used
     finally:
         conn.close()
 
@@ -195,18 +285,22 @@ def run(quick: bool = False) -> dict:
         s3 = moto.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         keys = _upload(s3, total)
+        cpu = CpuMeter(pg, moto.proc.pid)
         rounds = []
         for _ in range(1 if quick else ROUNDS):
             dsn = pg.create_database("bench_dw")  # drops the previous round's warehouse
             conn = psycopg2.connect(dsn)
             apply_migrations(conn, str(REPO / "sql/dw"))
             conn.close()
-            etl_s, etl_result = _etl(dsn, s3, quiesce=True)
-            ceiling_s, ceiling_rows = _ceiling(dsn)  # right after, and before the late run: the same rows
+            etl_s, etl_result = _etl(dsn, s3, quiesce=True, cpu=cpu)
+            etl_cpu = etl_result.pop("cpu")
+            # right after, and before the late run: the same rows
+            ceiling_s, ceiling_rows, ceiling_cpu = _ceiling(dsn, cpu)
             loaded = etl_result["events_loaded"]
             rounds.append({"etl_seconds": etl_s, "etl_events_per_s": loaded / etl_s, "ceiling_seconds": ceiling_s,
                            "ceiling_rows_per_s": ceiling_rows / ceiling_s,
-                           "ratio_to_ceiling": (loaded / etl_s) / (ceiling_rows / ceiling_s), "etl_run": etl_result})
+                           "ratio_to_ceiling": (loaded / etl_s) / (ceiling_rows / ceiling_s), "etl_run": etl_result,
+                           "etl_cpu": etl_cpu, "ceiling_cpu": ceiling_cpu})
         late = _late_run(dsn, s3, total)  # on the last round's warehouse
         naive_s, naive_rows = _naive(dsn, s3, keys[:naive_objects])
     finally:
@@ -215,6 +309,9 @@ def run(quick: bool = False) -> dict:
     # The round with the median ratio stands for the run (the machine's moment moves both figures: a single pair
     # landed anywhere between 0.33 and 0.64 on one afternoon); every round is in the figures and the notes.
     median = sorted(rounds, key=lambda r: r["ratio_to_ceiling"])[len(rounds) // 2]
+    cores = len(os.sched_getaffinity(0))
+    for r in rounds:
+        r["cpu_bound_ratio"] = cpu_bound(r, cores)
     etl_s, ceiling_s, etl_result = median["etl_seconds"], median["ceiling_seconds"], median["etl_run"]
     loaded = etl_result["events_loaded"]
     etl_rate, ceiling_rate, naive_rate = loaded / etl_s, ceiling_rows / ceiling_s, naive_rows / naive_s
@@ -224,9 +321,15 @@ def run(quick: bool = False) -> dict:
         "ceiling_rows_per_s": ceiling_rate, "naive_rows": naive_rows, "naive_seconds": naive_s,
         "naive_rows_per_s": naive_rate, "ratio_to_ceiling": etl_rate / ceiling_rate,
         "ratio_to_naive": etl_rate / naive_rate, "etl_run": etl_result, "late_run": late, "rounds": rounds,
+        "cores": cores,
     }
     each = "; ".join(f"{r['ratio_to_ceiling']:.3f} ({r['etl_seconds']:.1f} s against {r['ceiling_seconds']:.1f} s)"
                      for r in rounds)
+    cpu_each = "; ".join(
+        f"{sum(r['etl_cpu'].values()):.1f} s (Python {r['etl_cpu']['python']:.1f}, PostgreSQL "
+        f"{r['etl_cpu']['postgres']:.1f}, emulator {r['etl_cpu']['emulator']:.1f}) against "
+        f"{sum(r['ceiling_cpu'].values()):.1f} s, cores {busy(r, cores):.0%} busy, bound "
+        f"{r['cpu_bound_ratio']:.2f}" for r in rounds)
     (results_dir / "etl.json").write_text(json.dumps(figures, indent=2, default=str))
     return {
         "title": "ETL: raw S3 objects -> warehouse",
@@ -254,6 +357,10 @@ def run(quick: bool = False) -> dict:
             f"Ceiling: COPY of the {ceiling_rows:,} loaded rows (already formatted) into a copy of dw.events with "
             "the same indexes. Naive: json.loads + one INSERT per row, one transaction per object, on the first "
             f"{naive_objects} objects.",
+            f"CPU, each round, the ETL (all its CPU: its process and parse worker, the PostgreSQL server, the "
+            f"emulator) against the ceiling (the server and the COPY's client): {cpu_each}. 'Bound' is the ratio the "
+            f"ETL would show if it kept all {cores} cores busy from start to end: the ceiling's time against the "
+            "ETL's CPU per core. The CPU hardly moves with the machine's moment; the wall times do.",
             f"The naive baseline runs at 1/{ceiling_rate / naive_rate:.1f} of the ceiling in this run, so 10x naive "
             f"({10 * naive_rate:,.0f} events/s) is {10 * naive_rate / ceiling_rate:.2f}x the plain COPY of "
             "already formatted rows: the ETL parses, checks, sessionizes and aggregates on top of that same COPY.",
@@ -264,6 +371,17 @@ def run(quick: bool = False) -> dict:
             f"{18_000_000 / etl_rate / 60:.1f} min (Lambda limit 15 min).",
         ],
     }
+
+
+def busy(r: dict, cores: int) -> float:
+    """How busy the ETL kept the machine's cores: its CPU over cores x its wall time."""
+    return sum(r["etl_cpu"].values()) / (cores * r["etl_seconds"])
+
+
+def cpu_bound(r: dict, cores: int) -> float:
+    """The highest ratio to the ceiling that the ETL's CPU allows on ``cores`` cores: its wall time cannot be less
+    than its CPU per core."""
+    return r["ceiling_seconds"] / (sum(r["etl_cpu"].values()) / cores)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations
 from clickstream_etl.config import Settings  # noqa: E402
 from clickstream_etl.runner import run_etl  # noqa: E402
 
-from etl.bench_etl import BUCKET, _upload  # noqa: E402
+from etl.bench_etl import BUCKET, _upload, proc_cpu  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
@@ -63,12 +63,6 @@ class TimedCursor(psycopg2.extensions.cursor):
             COUNTS[_label(sql)] += 1
 
 
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (the ETL's PostgreSQL backend runs on this machine)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main(total: int) -> None:
     from etl import synth
 
@@ -86,10 +80,10 @@ def main(total: int) -> None:
         conn = psycopg2.connect(dsn, cursor_factory=TimedCursor)
         settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
         backend = conn.get_backend_pid()
-        t0, cpu0, pg0, times0 = time.perf_counter(), time.process_time(), _cpu(backend), os.times()
+        t0, cpu0, pg0, times0 = time.perf_counter(), time.process_time(), proc_cpu(backend), os.times()
         result = run_etl(conn, s3, settings, trigger="profile")
         wall = time.perf_counter() - t0
-        cpu, pg_cpu = time.process_time() - cpu0, _cpu(backend) - pg0
+        cpu, pg_cpu = time.process_time() - cpu0, proc_cpu(backend) - pg0
         user, system = os.times().user - times0.user, os.times().system - times0.system
         conn.close()
     finally:

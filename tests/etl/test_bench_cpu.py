@@ -1,0 +1,49 @@
+"""The ETL bench's CPU meter (bench/etl/bench_etl.py) against a real PostgreSQL: a backend's CPU is counted once,
+whether the backend still runs when the meter stops or has exited and been reaped by then."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from etl.bench_etl import CpuMeter, _reaped, proc_cpu
+
+pytestmark = pytest.mark.integration
+
+BURN = "SELECT count(*) FROM generate_series(1, 3000000)"
+
+
+def _burn(dsn: str, meter: CpuMeter, close: bool) -> tuple[float, float]:
+    """(the server's CPU the meter saw, the backend's own CPU) for one CPU-bound query."""
+    conn = psycopg2.connect(dsn)
+    try:
+        pid = conn.get_backend_pid()
+        meter.start()
+        own = proc_cpu(pid)
+        with conn.cursor() as cur:
+            cur.execute(BURN)
+        own = proc_cpu(pid) - own
+        if close:
+            conn.close()
+            _reaped(meter.pg)
+        return meter.stop()["postgres"], own
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("order", [(False, True, True), (True, False, True)])
+def test_backend_cpu_counted_once(pg_server, order):
+    meter = CpuMeter(pg_server, None)
+    for close in order:  # a backend closed just before the next start must not be lost or counted again
+        seen, own = _burn(pg_server.dsn, meter, close)
+        assert own > 0.05, "the query used no measurable CPU"
+        # the clock ticks are 10 ms; the background processes may add a few
+        assert own - 0.02 <= seen <= own + 0.1, (close, seen, own)
+
+
+def test_reaped_waits_for_client_backends(pg_server):
+    conn = psycopg2.connect(pg_server.dsn)
+    pid = conn.get_backend_pid()
+    conn.close()
+    _reaped(pg_server)
+    with pytest.raises(FileNotFoundError):
+        proc_cpu(pid)
