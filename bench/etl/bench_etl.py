@@ -10,9 +10,9 @@
   ``CHECKPOINT`` and an OS sync (it does not pay for the writes of the one before); the round with the median
   ratio stands for the run and every round is reported (``--quick``: one round of 100,000 events);
 - CPU: per round, the CPU seconds the ETL used (its process and parse worker, the whole PostgreSQL server, the
-  emulator) against the ceiling's (the server's): unlike the wall times, these hardly move with the machine's
-  moment, and on a machine of C cores they bound the ratio the wall times can show (at most C x ceiling CPU / ETL
-  CPU, reached only when every core is busy all along);
+  emulator) against the ceiling's (the server's and the COPY's client): they move less with the machine's moment
+  than the wall times, and on a machine of C cores they bound the ratio the wall times can show (at most the
+  ceiling's time over the ETL's CPU per core, reached only if the ETL kept every core busy all along);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
   (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
   what the ETL ran after every run before the aggregates became incremental), in the same process.
@@ -360,7 +360,7 @@ def run(quick: bool = False) -> dict:
             f"CPU, each round, the ETL (all its CPU: its process and parse worker, the PostgreSQL server, the "
             f"emulator) against the ceiling (the server and the COPY's client): {cpu_each}. 'Bound' is the ratio the "
             f"ETL would show if it kept all {cores} cores busy from start to end: the ceiling's time against the "
-            "ETL's CPU per core. The CPU hardly moves with the machine's moment; the wall times do.",
+            "ETL's CPU per core. The CPU moves less with the machine's moment than the wall times.",
             f"The naive baseline runs at 1/{ceiling_rate / naive_rate:.1f} of the ceiling in this run, so 10x naive "
             f"({10 * naive_rate:,.0f} events/s) is {10 * naive_rate / ceiling_rate:.2f}x the plain COPY of "
             "already formatted rows: the ETL parses, checks, sessionizes and aggregates on top of that same COPY.",
