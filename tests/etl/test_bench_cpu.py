@@ -7,7 +7,18 @@ import psycopg2
 import pytest
 from etl.bench_etl import CpuMeter, _reaped, proc_cpu
 
+from tests.support.postgres import PostgresServer
+
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """A server of this module alone: the meter waits until the server runs no client backend, which another test's
+    open connection to the session's server would prevent."""
+    server = PostgresServer()
+    yield server
+    server.close()
 
 BURN = "SELECT count(*) FROM generate_series(1, 3000000)"
 
@@ -31,19 +42,19 @@ def _burn(dsn: str, meter: CpuMeter, close: bool) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("order", [(False, True, True), (True, False, True)])
-def test_backend_cpu_counted_once(pg_server, order):
-    meter = CpuMeter(pg_server, None)
+def test_backend_cpu_counted_once(own_server, order):
+    meter = CpuMeter(own_server, None)
     for close in order:  # a backend closed just before the next start must not be lost or counted again
-        seen, own = _burn(pg_server.dsn, meter, close)
+        seen, own = _burn(own_server.dsn, meter, close)
         assert own > 0.05, "the query used no measurable CPU"
         # the clock ticks are 10 ms; the background processes may add a few
         assert own - 0.02 <= seen <= own + 0.1, (close, seen, own)
 
 
-def test_reaped_waits_for_client_backends(pg_server):
-    conn = psycopg2.connect(pg_server.dsn)
+def test_reaped_waits_for_client_backends(own_server):
+    conn = psycopg2.connect(own_server.dsn)
     pid = conn.get_backend_pid()
     conn.close()
-    _reaped(pg_server)
+    _reaped(own_server)
     with pytest.raises(FileNotFoundError):
         proc_cpu(pid)
