@@ -11,6 +11,8 @@ from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
+BURN = "SELECT count(*) FROM generate_series(1, 3000000)"
+
 
 @pytest.fixture(scope="module")
 def own_server():
@@ -19,8 +21,6 @@ def own_server():
     server = PostgresServer()
     yield server
     server.close()
-
-BURN = "SELECT count(*) FROM generate_series(1, 3000000)"
 
 
 def _burn(dsn: str, meter: CpuMeter, close: bool) -> tuple[float, float]:
