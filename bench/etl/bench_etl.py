@@ -44,6 +44,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations
 from clickstream_etl import deltas  # noqa: E402
 from clickstream_etl.config import Settings  # noqa: E402
 from clickstream_etl.load import refresh_aggregates  # noqa: E402
+from clickstream_etl.parse_worker import usable_cpus  # noqa: E402
 from clickstream_etl.runner import run_etl, setup_session  # noqa: E402
 
 from etl.synth import objects  # noqa: E402
@@ -85,9 +86,12 @@ def proc_cpu(pid: int, reaped: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _server_children(pg: PostgresServer) -> list[tuple[int, str, str]]:
+def _postmaster(pg: PostgresServer) -> int:
+    return int((pg.datadir / "postmaster.pid").read_text().split()[0])
+
+
+def _server_children(postmaster: int) -> list[tuple[int, str, str]]:
     """(pid, state, command line) of each process the postmaster runs now."""
-    postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -103,11 +107,11 @@ def server_cpu(pg: PostgresServer) -> float:
     """CPU seconds the whole PostgreSQL server has used so far: its postmaster, the processes it runs now (backends
     and background workers) and those that have exited (the postmaster reaps them). Read again when the postmaster
     reaped a process during the read: that one would be in neither or in both."""
-    postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
+    postmaster = _postmaster(pg)
     for _ in range(100):
         before = proc_cpu(postmaster, reaped=True)
         try:
-            live = sum(proc_cpu(pid) for pid, _, _ in _server_children(pg))
+            live = sum(proc_cpu(pid) for pid, _, _ in _server_children(postmaster))
         except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
             continue
         if proc_cpu(postmaster, reaped=True) == before:
@@ -166,11 +170,12 @@ def _reaped(pg: PostgresServer, backends: bool = True, timeout: float = 10.0) ->
     and, with ``backends``, until it runs no client backend (each shows its client's address, 127.0.0.1(port), in
     its command line): the CPU of the ETL's backends is then all in the postmaster's reaped CPU."""
     deadline = time.monotonic() + timeout
+    postmaster = _postmaster(pg)
 
     def leaving(state: str, cmdline: str) -> bool:
         return state in "ZX" or not cmdline.strip("\0") or (backends and "127.0.0.1(" in cmdline)
 
-    while any(leaving(state, cmdline) for _, state, cmdline in _server_children(pg)):
+    while any(leaving(state, cmdline) for _, state, cmdline in _server_children(postmaster)):
         if time.monotonic() > deadline:
             raise RuntimeError("the server's connections did not end")
         time.sleep(0.02)
@@ -309,7 +314,7 @@ def run(quick: bool = False) -> dict:
     # The round with the median ratio stands for the run (the machine's moment moves both figures: a single pair
     # landed anywhere between 0.33 and 0.64 on one afternoon); every round is in the figures and the notes.
     median = sorted(rounds, key=lambda r: r["ratio_to_ceiling"])[len(rounds) // 2]
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cpus()  # the ETL's own count, which also turns its parse worker on
     for r in rounds:
         r["cpu_bound_ratio"] = cpu_bound(r, cores)
     etl_s, ceiling_s, etl_result = median["etl_seconds"], median["ceiling_seconds"], median["etl_run"]
