@@ -50,6 +50,7 @@ from clickstream_etl.runner import run_etl, setup_session  # noqa: E402
 from etl.synth import objects  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.procs import children, cpu_seconds  # noqa: E402
 
 BUCKET = "bench-etl-raw"
 # Rounds of (fresh warehouse, ETL, ceiling): the ratio is the median round's.
@@ -79,28 +80,8 @@ def _quiesce(cur) -> None:
     os.sync()
 
 
-def proc_cpu(pid: int, reaped: bool = False) -> float:
-    """User + system CPU seconds of a live process (``reaped``: plus those of the children it has waited for)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _postmaster(pg: PostgresServer) -> int:
     return int((pg.datadir / "postmaster.pid").read_text().split()[0])
-
-
-def _server_children(postmaster: int) -> list[tuple[int, str, str]]:
-    """(pid, state, command line) of each process the postmaster runs now."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == postmaster:
-                found.append((int(stat.parent.name), fields[0], (stat.parent / "cmdline").read_bytes().decode()))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
 
 
 def server_cpu(pg: PostgresServer) -> float:
@@ -109,12 +90,12 @@ def server_cpu(pg: PostgresServer) -> float:
     reaped a process during the read: that one would be in neither or in both."""
     postmaster = _postmaster(pg)
     for _ in range(100):
-        before = proc_cpu(postmaster, reaped=True)
+        before = cpu_seconds(postmaster, reaped=True)
         try:
-            live = sum(proc_cpu(pid) for pid, _, _ in _server_children(postmaster))
+            live = sum(cpu_seconds(pid) for pid, _, _ in children(postmaster))
         except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
             continue
-        if proc_cpu(postmaster, reaped=True) == before:
+        if cpu_seconds(postmaster, reaped=True) == before:
             return before + live
     raise RuntimeError("the server's processes kept changing")
 
@@ -128,10 +109,10 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         _reaped(self.pg, backends=False)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {"python": time.process_time() + children.ru_utime + children.ru_stime,
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"python": time.process_time() + waited.ru_utime + waited.ru_stime,
                 "postgres": server_cpu(self.pg),
-                "emulator": proc_cpu(self.emulator_pid) if self.emulator_pid else 0.0}
+                "emulator": cpu_seconds(self.emulator_pid) if self.emulator_pid else 0.0}
 
     def start(self) -> None:
         self._start = self._now()
@@ -175,7 +156,7 @@ def _reaped(pg: PostgresServer, backends: bool = True, timeout: float = 10.0) ->
     def leaving(state: str, cmdline: str) -> bool:
         return state in "ZX" or not cmdline.strip("\0") or (backends and "127.0.0.1(" in cmdline)
 
-    while any(leaving(state, cmdline) for _, state, cmdline in _server_children(postmaster)):
+    while any(leaving(state, cmdline) for _, state, cmdline in children(postmaster)):
         if time.monotonic() > deadline:
             raise RuntimeError("the server's connections did not end")
         time.sleep(0.02)

@@ -27,9 +27,10 @@ from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations
 from clickstream_etl.config import Settings  # noqa: E402
 from clickstream_etl.runner import run_etl  # noqa: E402
 
-from etl.bench_etl import BUCKET, _upload, proc_cpu  # noqa: E402
+from etl.bench_etl import BUCKET, _upload  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.procs import cpu_seconds  # noqa: E402
 
 TIMES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -80,10 +81,10 @@ def main(total: int) -> None:
         conn = psycopg2.connect(dsn, cursor_factory=TimedCursor)
         settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
         backend = conn.get_backend_pid()
-        t0, cpu0, pg0, times0 = time.perf_counter(), time.process_time(), proc_cpu(backend), os.times()
+        t0, cpu0, pg0, times0 = time.perf_counter(), time.process_time(), cpu_seconds(backend), os.times()
         result = run_etl(conn, s3, settings, trigger="profile")
         wall = time.perf_counter() - t0
-        cpu, pg_cpu = time.process_time() - cpu0, proc_cpu(backend) - pg0
+        cpu, pg_cpu = time.process_time() - cpu0, cpu_seconds(backend) - pg0
         user, system = os.times().user - times0.user, os.times().system - times0.system
         conn.close()
     finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from etl.bench_etl import CpuMeter, _reaped, proc_cpu
+from etl.bench_etl import CpuMeter, _reaped
 
 from tests.support.postgres import PostgresServer
+from tests.support.procs import cpu_seconds
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,10 @@ def _burn(dsn: str, meter: CpuMeter, close: bool) -> tuple[float, float]:
     try:
         pid = conn.get_backend_pid()
         meter.start()
-        own = proc_cpu(pid)
+        own = cpu_seconds(pid)
         with conn.cursor() as cur:
             cur.execute(BURN)
-        own = proc_cpu(pid) - own
+        own = cpu_seconds(pid) - own
         if close:
             conn.close()
             _reaped(meter.pg)
@@ -57,4 +58,4 @@ def test_reaped_waits_for_client_backends(own_server):
     conn.close()
     _reaped(own_server)
     with pytest.raises(FileNotFoundError):
-        proc_cpu(pid)
+        cpu_seconds(pid)

@@ -11,6 +11,8 @@ import pytest
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
+from tests.support.procs import children, exited
+
 from .golden import t
 from .helpers import event_line, ndjson, object_key
 
@@ -42,26 +44,7 @@ def _reference(world) -> dict:
 
 def _parse_workers(parent: int) -> list[int]:
     """The parse worker processes (clickstream_etl.parse_worker) whose parent is ``parent``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        if ppid == parent and b"clickstream_etl.parse_worker" in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie: exited, waiting for a reaper (its parent was killed)."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    return [pid for pid, _, cmdline in children(parent) if "clickstream_etl.parse_worker" in cmdline]
 
 
 def _wait_for(path: Path, proc, timeout: float = 60) -> None:
@@ -95,9 +78,9 @@ def test_sigkill_mid_load_then_rerun_gives_identical_tables(world, tmp_path, che
     # the load parses in a worker process, ended with the load: killed mid-load, the run leaves no worker behind
     assert len(workers) == (0 if checkpoint.startswith("before_aggregates") else 1)
     deadline = time.monotonic() + 30
-    while not all(_exited(pid) for pid in workers) and time.monotonic() < deadline:
+    while not all(exited(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert all(_exited(pid) for pid in workers)
+    assert all(exited(pid) for pid in workers)
     # a killed run leaves nothing half-done: every object is either fully in the manifest or not at all
     loaded = world.query("SELECT object_key, events_loaded FROM etl.files")
     per_file = world.query("SELECT source_file, count(*) FROM dw.events GROUP BY 1")
