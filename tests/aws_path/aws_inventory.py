@@ -1,0 +1,132 @@
+"""The AWS inventory (inventories/aws, as it ships) plus one small overlay, for running site.yml against moto.
+
+The emulator is reached the way botocore reaches AWS: AWS_ENDPOINT_URL and AWS_* credentials in the environment.
+No Ansible variable names it, so every `endpoint_url: "{{ ... or omit }}"` takes its AWS branch and the aws_ec2
+inventory plugin discovers the instances the compute play launched in the emulator.
+
+The overlay is a second inventory source (`-i inventories/aws -i <root>/overlay`): a directory with only
+group_vars, which override the AWS inventory's (later sources win). It holds exactly what differs here:
+
+all
+  clickstream_aws_account_id  moto's fixed account (the shipped file has a placeholder the user replaces).
+  ec2_instances_wait_for_ssm  false: moto implements no DescribeInstanceInformation, so nothing can register with
+                              Systems Manager (tests/aws_path/test_ssm_ready.py tests the wait with a stub).
+  storage_deny_insecure_transport
+                              false: moto applies bucket policies but not their conditions, so the TLS-only deny
+                              would refuse every request to the plain-HTTP emulator (as the local inventory does).
+  frontend_hosting_emulated   true: moto has no Amplify API (the role's own detection looks for an endpoint
+                              variable, which the AWS path must not set).
+oltp, dw (the EC2 instances, stood in for by this machine)
+  ansible_connection local instead of community.aws.aws_ssm (no Session Manager here), the venv's interpreter,
+  become by su (no sudo here); their own PostgreSQL cluster names and ports, listening on 127.0.0.1 (the
+  emulator's private addresses exist nowhere); migration/catalog copies under the test root.
+dw
+  the package mirror kept under the test root: its copy of the repository, its apt source file and the apt state
+  the index is loaded into (this machine's apt configuration and lists are never touched); the other sources
+  are left alone.
+shiny
+  bind 127.0.0.1 on a free port, the DW stand-in's port, service name, app, settings, run/log/state dirs under
+  the test root.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from tests.support.ansible import REPO, PlaybookRun, run_playbook
+from tests.support.net import free_port
+
+ACCOUNT_ID = "123456789012"
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n" + yaml.safe_dump(data, sort_keys=True))
+
+
+class AwsPath:
+    """inventories/aws + an overlay under `root`, with its own clusters, ports and directories."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.overlay = root / "overlay"
+        suffix = root.name.replace("-", "").replace("_", "")[-8:].lower()
+        self.clusters = {"oltp": f"awsoltp{suffix}", "dw": f"awsdw{suffix}"}
+        self.ports = {"oltp": free_port(), "dw": free_port(), "shiny": free_port()}
+        self.service = f"clickstream-shiny-{suffix}"
+        stand_in = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "ansible_become_method": "ansible.builtin.su",
+            "postgresql_listen_addresses": ["127.0.0.1"],
+        }
+        _write(self.overlay / "group_vars/all/overlay.yml", {
+            "clickstream_aws_account_id": ACCOUNT_ID,
+            "ec2_instances_wait_for_ssm": False,
+            "storage_deny_insecure_transport": False,
+            "frontend_hosting_emulated": True,
+        })
+        _write(self.overlay / "group_vars/oltp/overlay.yml", {
+            **stand_in,
+            "postgresql_cluster_name": self.clusters["oltp"],
+            "postgresql_port": self.ports["oltp"],
+            "oltp_db_migrations_dest": str(root / "oltp/sql"),
+            "oltp_db_catalog_dest": str(root / "oltp/catalog/products.csv"),
+        })
+        apt = root / "dw/apt"
+        _write(self.overlay / "group_vars/dw/overlay.yml", {
+            **stand_in,
+            "postgresql_cluster_name": self.clusters["dw"],
+            "postgresql_port": self.ports["dw"],
+            "dw_db_migrations_dest": str(root / "dw/sql"),
+            "package_mirror_local_dir": str(root / "dw/mirror"),
+            "package_mirror_source_file": str(apt / "etc/clickstream-mirror.list"),
+            "package_mirror_disable_other_sources": False,
+            "package_mirror_apt_options": [f"-oDir::State={apt}/state", f"-oDir::Cache={apt}/cache"],
+        })
+        _write(self.overlay / "group_vars/shiny/overlay.yml", {
+            "shiny_server_bind_address": "127.0.0.1",
+            "shiny_server_port": self.ports["shiny"],
+            "shiny_server_db_port": self.ports["dw"],
+            "shiny_server_service_name": self.service,
+            "shiny_server_app_dir": str(root / "shiny/app"),
+            "shiny_server_db_config": str(root / "shiny/etc/db.env"),
+            "shiny_server_run_dir": str(root / "run"),
+            "shiny_server_log_dir": str(root / "log"),
+            "shiny_server_state_dir": str(root / "state"),
+        })
+        for d in (apt / "state/lists/partial", apt / "cache/archives/partial", apt / "etc"):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def inventory_args(self) -> list[str]:
+        return ["-i", str(REPO / "inventories/aws"), "-i", str(self.overlay)]
+
+    def playbook(self, playbook: str, *args: str, timeout: int = 3600) -> PlaybookRun:
+        return run_playbook(playbook, *self.inventory_args, *args, env=self.env, timeout=timeout)
+
+    def close(self) -> None:
+        """Stop and remove only this test's services and clusters."""
+        # Not scripts/local-services.sh: its stop also stops clusters named oltp/dw (a user's platform).
+        for pidfile in (self.root / "run").glob("*.pid"):
+            subprocess.run(["start-stop-daemon", "--stop", "--pidfile", str(pidfile), "--remove-pidfile",
+                            "--retry", "TERM/15/KILL/5"], check=False, capture_output=True)
+        for name in self.clusters.values():
+            subprocess.run(["pg_dropcluster", "--stop", "15", name], check=False, capture_output=True)
+
+
+def make_root(prefix: str = "clickstream-aws-path-") -> Path:
+    """A fresh directory under /var/tmp that the postgres and shiny users can traverse (pytest's tmp_path is not)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    root.chmod(0o755)
+    return root
+
+
+def remove_root(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
