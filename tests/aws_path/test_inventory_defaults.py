@@ -5,8 +5,8 @@ Read with Ansible's own inventory and variable manager, for a host in the dw and
 from __future__ import annotations
 
 from ansible.inventory.manager import InventoryManager
-from ansible.plugins.loader import init_plugin_loader
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.vars.manager import VariableManager
 
 from tests.support.ansible import REPO
