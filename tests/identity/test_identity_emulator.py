@@ -128,7 +128,7 @@ def test_frontend_skips_cleanly_against_the_emulator(moto_server, tmp_path):
     run = run_playbook("playbooks/frontend.yml", "--tags", "frontend", "-e", f"@{varfile}", env=moto_server.env())
     assert run.rc == 0, run.output
     assert run.changed == 0
-    assert "Amplify Hosting skipped: the emulator has no Amplify API" in run.output
+    assert "Amplify Hosting skipped: frontend_hosting_enabled is false" in run.output
     assert "frontend_hosting/tasks/app.yml" not in run.output  # the Amplify tasks were never included
 
 
@@ -145,7 +145,7 @@ def test_frontend_reads_ssm_at_deploy_time_and_never_prints_database_url(moto_se
     ssm.put_parameter(Name=f"{prefix}/db/oltp/database_url", Type="SecureString",
                       Value=f"postgresql://shop_app:{secret}@203.0.113.10:5432/shop?sslmode=require")
     varfile = tmp_path / "vars.json"
-    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_emulated": False}))
+    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_enabled": True}))
     # one attempt: the emulator answers every Amplify call with a 500, which botocore would otherwise retry
     env = {**moto_server.env(), "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
     run = run_playbook("playbooks/frontend.yml", "-vv", "-e", f"@{varfile}", env=env)
@@ -158,7 +158,7 @@ def test_frontend_reads_ssm_at_deploy_time_and_never_prints_database_url(moto_se
 def test_frontend_missing_inputs_fail_clearly(moto_server, tmp_path):
     project = f"fm{uuid.uuid4().hex[:6]}"
     varfile = tmp_path / "vars.json"
-    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_emulated": False}))
+    varfile.write_text(json.dumps({"clickstream_project": project, "frontend_hosting_enabled": True}))
     run = run_playbook("playbooks/frontend.yml", "-e", f"@{varfile}", env=moto_server.env())
     assert run.rc != 0
     assert "Missing SSM parameters for the frontend" in run.output
