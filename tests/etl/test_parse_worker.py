@@ -188,8 +188,8 @@ def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
 
     def failing_load_batch(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("injected: the second batch fails")
+        if len(calls) == 2:  # a transient error: it stops the run (any other would set an object aside)
+            raise psycopg2.OperationalError("injected: the second batch fails")
         return real_load_batch(*args, **kwargs)
 
     real_load_batch = runner.load_batch
@@ -197,7 +197,7 @@ def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
     monkeypatch.setattr(runner, "load_batch", failing_load_batch)
     conn = psycopg2.connect(world.dsn)
     try:
-        with pytest.raises(RuntimeError, match="injected"):
+        with pytest.raises(psycopg2.OperationalError, match="injected"):
             run_etl(conn, world.s3, Settings(raw_bucket=world.bucket, dw_host="unused", listing_lookback_hours=0,
                                              batch_max_files=2, parse_worker="on"))
     finally:

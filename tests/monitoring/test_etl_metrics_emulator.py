@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import uuid
@@ -61,6 +62,28 @@ def test_cli_run_publishes_files_events_rejects_duration_and_lag(pg_server, moto
     again = world.run_cli("--no-metrics", env=env)
     assert again["_rc"] == 0 and again["events_loaded"] == 2
     assert _stats(cw, namespace, "EventsLoaded", dims, start) == 5
+
+
+@pytest.mark.integration
+def test_a_quarantined_object_is_counted_by_the_run_and_while_it_stays_open(pg_server, moto_server) -> None:
+    world = make_world(pg_server, moto_server, "metrics-quarantine")
+    newest = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    # a client id over the btree's limit on an index row (random: PostgreSQL cannot compress it below)
+    poisoned = event_line("page_view", "c-" + secrets.token_urlsafe(3000), newest, page="/")
+    world.put(object_key(newest, "poisoned"), ndjson([poisoned]))
+    namespace, dims = f"Test/{uuid.uuid4().hex[:8]}", [{"Name": "Pipeline", "Value": "q"}]
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    env = world.env(METRICS_NAMESPACE=namespace, METRICS_DIMENSIONS="Pipeline=q")
+
+    result = world.run_cli("--metrics", env=env)
+    assert result["_rc"] == 0 and result["files_quarantined"] == 1, result
+    cw = moto_server.client("cloudwatch")
+    assert _stats(cw, namespace, "FilesQuarantined", dims, start) == 1
+    assert _stats(cw, namespace, "QuarantinedFiles", dims, start, "Maximum") == 1
+    # a later run sets nothing more aside, and the object is still open
+    world.run_cli("--metrics", env=env)
+    assert _stats(cw, namespace, "FilesQuarantined", dims, start) == 1
+    assert _stats(cw, namespace, "QuarantinedFiles", dims, start) == 2  # 1 after each run
 
 
 @pytest.mark.integration

@@ -58,7 +58,7 @@ def test_settings_defaults_off_and_transport_follows_the_runtime() -> None:
 def test_values_of_a_successful_a_partial_and_a_failed_run() -> None:
     ok = dict((n, v) for n, v, _ in run_values(SUMMARY, failed=False, duration_seconds=12.5, lag_seconds=60.0))
     assert ok == {"FilesLoaded": 3, "FilesRemaining": 0, "EventsLoaded": 10, "Duplicates": 2, "Rejects": 7,
-                  "SuccessfulRuns": 1, "FailedRuns": 0, "RunDuration": 12.5, "DataLag": 60.0}
+                  "FilesQuarantined": 0, "SuccessfulRuns": 1, "FailedRuns": 0, "RunDuration": 12.5, "DataLag": 60.0}
     partial = dict((n, v) for n, v, _ in run_values({**SUMMARY, "status": "partial", "files_remaining": 4},
                                                     failed=False, duration_seconds=1, lag_seconds=None))
     assert (partial["SuccessfulRuns"], partial["FilesRemaining"], "DataLag" in partial) == (1, 4, False)
@@ -67,6 +67,14 @@ def test_values_of_a_successful_a_partial_and_a_failed_run() -> None:
     assert (locked["SuccessfulRuns"], locked["FailedRuns"]) == (0, 0)
     failed = dict((n, v) for n, v, _ in run_values(None, failed=True, duration_seconds=3, lag_seconds=None))
     assert (failed["SuccessfulRuns"], failed["FailedRuns"], failed["EventsLoaded"]) == (0, 1, 0)
+
+
+def test_quarantined_files_of_the_run_and_still_open() -> None:
+    values = dict((n, v) for n, v, _ in run_values({**SUMMARY, "files_quarantined": 2}, failed=False,
+                                                   duration_seconds=1, lag_seconds=None, quarantined_open=3))
+    assert (values["FilesQuarantined"], values["QuarantinedFiles"]) == (2, 3)
+    unknown = dict((n, v) for n, v, _ in run_values(None, failed=True, duration_seconds=1, lag_seconds=None))
+    assert "QuarantinedFiles" not in unknown  # not read: no datum (the alarm treats missing data as not breaching)
 
 
 def test_data_lag_is_now_minus_newest_event_never_negative() -> None:

@@ -1,4 +1,5 @@
-"""CLI: ``python -m clickstream_etl [options]`` runs the ETL once, with the Lambda's environment variables."""
+"""CLI: ``python -m clickstream_etl [options]`` runs the ETL once, with the Lambda's environment variables;
+``python -m clickstream_etl replay (--key KEY | --all) [options]`` loads quarantined objects after a fix."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 
 from .config import ConfigError, settings_from_env, with_overrides
-from .handler import EtlFailed, run_once
+from .handler import EtlFailed, replay_once, run_once
 from .metrics import RunMetrics
 
 
@@ -19,7 +20,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                 description="Load pending raw clickstream objects from S3 into the warehouse. "
                                             "Settings come from the environment (as in the Lambda); flags "
                                             "override them. The password is read from the SSM parameter "
-                                            "named by DW_PASSWORD_PARAMETER.")
+                                            "named by DW_PASSWORD_PARAMETER. 'replay' loads quarantined "
+                                            "objects (etl.quarantine) again, exactly once, after a fix.")
+    p.add_argument("command", nargs="?", choices=("run", "replay"), default="run",
+                   help="run (default): load the pending objects; replay: load quarantined objects")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--key", help="replay: the S3 key of one quarantined object")
+    which.add_argument("--all", action="store_true", help="replay: every open quarantined object")
     p.add_argument("--bucket", dest="raw_bucket")
     p.add_argument("--dw-host")
     p.add_argument("--dw-port", type=int)
@@ -34,7 +41,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--trigger", default="cli")
     p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=None,
                    help="publish the run's CloudWatch metrics (default: METRICS_ENABLED; see metrics.py)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.command == "replay" and not (args.key or args.all):
+        p.error("replay needs --key KEY or --all")
+    if args.command == "run" and (args.key or args.all):
+        p.error("--key and --all go with replay")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         env["METRICS_ENABLED"] = "true" if args.metrics else "false"
     metrics = RunMetrics.from_env(env)
     try:
-        result = run_once(settings, remaining_ms=remaining, trigger=args.trigger, metrics=metrics)
+        if args.command == "replay":
+            result = replay_once(settings, key=args.key, metrics=metrics)
+        else:
+            result = run_once(settings, remaining_ms=remaining, trigger=args.trigger, metrics=metrics)
     except EtlFailed as exc:
         metrics.publish(None, failed=True)
         print(json.dumps({"status": "failed", "error": str(exc)}), file=sys.stdout)
         return 1
     metrics.publish(result.as_dict())
     print(json.dumps(result.as_dict(), default=str))
+    if args.command == "replay" and result.files_quarantined:
+        return 1  # some objects failed again: still quarantined
     return 0 if result.status in ("succeeded", "partial", "skipped_locked") else 1
 
 

@@ -28,6 +28,10 @@ class Settings:
     future_skew_minutes: int = 15
     # Stop taking new batches when the Lambda has less than this left.
     min_remaining_seconds: int = 120
+    # Do not start the aggregates' apply (and refresh) with less than this left: their clients and days stay
+    # pending and the next run applies them first. Below min_remaining_seconds, so that a run that stopped taking
+    # batches still applies what it loaded.
+    min_apply_seconds: int = 20
     # A batch (one transaction) takes objects until it holds this many bytes or objects.
     batch_max_bytes: int = 16 * 1024 * 1024
     batch_max_files: int = 500
@@ -40,7 +44,12 @@ class Settings:
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24
     connect_timeout_seconds: int = 10
+    # Session limits of the ETL's connections (also the etl_writer role's defaults, roles/dw_db): a statement
+    # running longer is cancelled; a session idle inside a transaction longer is ended by the server, and with it
+    # the ETL's advisory lock; TCP keepalives find a peer that vanished (a Lambda killed while idle).
     statement_timeout_seconds: int = 600
+    idle_in_transaction_timeout_seconds: int = 300
+    keepalives_idle_seconds: int = 60
     # Parse the raw objects in a worker process (clickstream_etl.parse_worker), beside the run's own threads:
     # "auto" = when this process may use more than one CPU (a Lambda with more than 1,769 MB), "on", "off".
     parse_worker: str = "auto"
@@ -88,12 +97,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         freshness_hours=_int(env, "FRESHNESS_HOURS", 72, 1),
         future_skew_minutes=_int(env, "FUTURE_SKEW_MINUTES", 15, 0),
         min_remaining_seconds=_int(env, "MIN_REMAINING_SECONDS", 120, 0),
+        min_apply_seconds=_int(env, "MIN_APPLY_SECONDS", 20, 0),
         batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 16 * 1024 * 1024, 1024),
         aggregate_every_events=_int(env, "AGGREGATE_EVERY_EVENTS", 2_000_000, 0),
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
+        idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 300, 1),
+        keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=(env.get("PARSE_WORKER") or "auto").strip().lower(),
     )
 

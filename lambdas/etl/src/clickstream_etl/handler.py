@@ -11,7 +11,7 @@ from typing import Any
 from .config import Settings, settings_from_env
 from .metrics import RunMetrics
 from .password import read_password
-from .runner import RunResult, run_etl
+from .runner import RunResult, replay, run_etl
 
 LOG = logging.getLogger("clickstream_etl")
 _clients: dict[str, Any] = {}
@@ -36,8 +36,23 @@ def connect(settings: Settings, password: str):
         host=settings.dw_host, port=settings.dw_port, dbname=settings.dw_name, user=settings.dw_user,
         password=password, connect_timeout=settings.connect_timeout_seconds,
         application_name="clickstream-etl",
-        options=f"-c statement_timeout={settings.statement_timeout_seconds * 1000}",
+        options=session_options(settings),
+        # the client side of the keepalives: a warehouse that vanished mid-statement ends the run, not the Lambda
+        keepalives=1, keepalives_idle=settings.keepalives_idle_seconds, keepalives_interval=10, keepalives_count=3,
     )
+
+
+def session_options(settings: Settings) -> str:
+    """The session limits (Settings), also the role's defaults: statement and idle-in-transaction timeouts, and
+    the server's TCP keepalives towards this client (it ends the session of a Lambda killed while idle, and so
+    frees the ETL's advisory lock)."""
+    return " ".join([
+        f"-c statement_timeout={settings.statement_timeout_seconds * 1000}",
+        f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_seconds * 1000}",
+        f"-c tcp_keepalives_idle={settings.keepalives_idle_seconds}",
+        "-c tcp_keepalives_interval=10",
+        "-c tcp_keepalives_count=3",
+    ])
 
 
 def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = None, trigger: str = "cli",
@@ -46,6 +61,18 @@ def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = Non
 
     ``metrics`` (optional) reads what the run's metrics need from the warehouse after a run; never raises.
     """
+    return _connected(settings, lambda conn, s3_: run_etl(conn, s3_, settings, remaining_ms=remaining_ms,
+                                                          trigger=trigger), s3, ssm, metrics)
+
+
+def replay_once(settings: Settings, *, key: str | None = None, s3=None, ssm=None,
+                metrics: RunMetrics | None = None) -> RunResult:
+    """``run_once`` for ``runner.replay``: the open quarantined objects (all, or only ``key``)."""
+    return _connected(settings, lambda conn, s3_: replay(conn, s3_, settings, key=key), s3, ssm, metrics)
+
+
+def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
+               metrics: RunMetrics | None) -> RunResult:
     import psycopg2
 
     password = read_password(ssm or _client("ssm"), settings.dw_password_parameter)
@@ -55,7 +82,7 @@ def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = Non
         raise EtlFailed(f"cannot connect to the warehouse at {settings.dw_host}:{settings.dw_port}: "
                         f"{str(exc).strip()}") from exc
     try:
-        result = run_etl(conn, s3 or _client("s3"), settings, remaining_ms=remaining_ms, trigger=trigger)
+        result = work(conn, s3 or _client("s3"))
         if metrics is not None:
             metrics.observe(conn)
         return result

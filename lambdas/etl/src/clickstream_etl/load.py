@@ -265,26 +265,30 @@ def all_slow(data: bytes, file_idx: int) -> FastSplit:
 
 
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-               run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None) -> BatchResult:
+               run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+               also: tuple[str, dict] | None = None) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
     line on the jsonb + SQL path (which decides each line on its own)."""
     try:
-        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan)
+        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also)
     except psycopg2.DataError:
         result = _load_batch(conn, bucket, objects, settings, run_id,
-                             [all_slow(data, i) for i, (_, data) in enumerate(objects)])
+                             [all_slow(data, i) for i, (_, data) in enumerate(objects)], also=also)
         result.fast_fallback = True
         return result
 
 
 def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None) -> BatchResult:
+                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+                also: tuple[str, dict] | None = None) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
     ``plan``: ``plan_direct(...)`` of the splits' rows, made by the caller (the runner plans one batch ahead).
     It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
     otherwise, or without a plan, the whole batch goes through the SQL path.
+    ``also``: one more statement (and its parameters) for the same transaction (the replay closes the object's
+    quarantine record with its manifest row).
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
     already loaded event_id) goes through the set-based SQL path. Both give the same tables.
@@ -341,10 +345,13 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.rejects = len(rejects)
             result.rejects_by_reason = Counter(r[2] for r in rejects)
             result.duplicates = sum(m[8] for m in manifest)
+            if also is not None:
+                cur.execute(*also)
         faults.checkpoint("before_commit")
         conn.commit()
     except BaseException:
-        conn.rollback()
+        if not conn.closed:  # a connection the server ended has no transaction left; its error is the one to raise
+            conn.rollback()
         raise
     faults.checkpoint("after_commit")
     return result

@@ -1,7 +1,10 @@
-"""Per-run ETL metrics for CloudWatch: files loaded, events loaded, rejects, run duration, data lag.
+"""Per-run ETL metrics for CloudWatch: files loaded and quarantined, events loaded, rejects, run duration, data
+lag, quarantined files still open.
 
 Published after every run (also after a failed one) by the handler and the CLI, from the run summary the runner
-returns. Data lag = now - newest event timestamp in the warehouse, read from the DW after the run.
+returns. Data lag = now - newest event timestamp in the warehouse, and QuarantinedFiles = the quarantined objects
+not replayed yet (etl.quarantine), both read from the DW after the run; FilesQuarantined counts the objects the
+run itself set aside (or that failed again on replay).
 
 Settings (environment, like the rest of the ETL; all optional):
   METRICS_ENABLED     "true" publishes; anything else (default: unset) publishes nothing.
@@ -40,6 +43,7 @@ COUNTERS = (
     ("EventsLoaded", "events_loaded", "Count"),
     ("Duplicates", "duplicates", "Count"),
     ("Rejects", "rejects", "Count"),
+    ("FilesQuarantined", "files_quarantined", "Count"),
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9 ._/#:\-]{1,255}$")
 _TRUE = ("1", "true", "yes", "on")
@@ -50,6 +54,7 @@ NEWEST_EVENT_SQL = """
 SELECT max(event_timestamp) FROM dw.events
 WHERE event_timestamp >= COALESCE((SELECT max(activity_hour) FROM dw.agg_hourly_activity), '-infinity')
 """
+OPEN_QUARANTINE_SQL = "SELECT count(*) FROM etl.quarantine WHERE resolved_at IS NULL"
 
 
 class MetricsConfigError(ValueError):
@@ -107,7 +112,7 @@ def data_lag_seconds(newest_event: datetime | None, now: datetime) -> float | No
 
 
 def run_values(summary: Mapping[str, Any] | None, *, failed: bool, duration_seconds: float,
-               lag_seconds: float | None) -> list[tuple[str, float, str]]:
+               lag_seconds: float | None, quarantined_open: int | None = None) -> list[tuple[str, float, str]]:
     """The (metric, value, unit) triples of one run. ``summary`` is RunResult.as_dict() (None if the run raised)."""
     summary = summary or {}
     status = str(summary.get("status") or ("failed" if failed else ""))
@@ -120,6 +125,8 @@ def run_values(summary: Mapping[str, Any] | None, *, failed: bool, duration_seco
     ]
     if lag_seconds is not None:
         values.append(("DataLag", round(lag_seconds, 3), "Seconds"))
+    if quarantined_open is not None:
+        values.append(("QuarantinedFiles", float(quarantined_open), "Count"))
     return values
 
 
@@ -156,6 +163,14 @@ def newest_event_timestamp(conn) -> datetime | None:
     return newest
 
 
+def open_quarantine_count(conn) -> int:
+    with conn.cursor() as cur:
+        cur.execute(OPEN_QUARANTINE_SQL)
+        count = cur.fetchone()[0]
+    conn.commit()
+    return int(count)
+
+
 def cloudwatch_client():
     """A CloudWatch client that gives up fast: metrics must not eat the Lambda's time budget."""
     import boto3
@@ -176,6 +191,7 @@ class RunMetrics:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     started: float = field(init=False)
     newest_event: datetime | None = field(init=False, default=None)
+    quarantined_open: int | None = field(init=False, default=None)
     published: list[tuple[str, float, str]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -195,11 +211,13 @@ class RunMetrics:
         return cls(MetricsSettings(enabled=False))
 
     def observe(self, conn) -> None:
-        """Read the newest event timestamp (for the data lag) on the run's connection, after the run."""
+        """Read the newest event timestamp (for the data lag) and the open quarantine records on the run's
+        connection, after the run."""
         if not self.settings.enabled:
             return
         try:
             self.newest_event = newest_event_timestamp(conn)
+            self.quarantined_open = open_quarantine_count(conn)
         except Exception as exc:  # the run itself succeeded; only the lag metric is lost
             LOG.warning(json.dumps({"message": "etl metrics: cannot read the newest event",
                                     "error": f"{type(exc).__name__}: {exc}"}))
@@ -213,7 +231,8 @@ class RunMetrics:
         try:
             now = self.now()
             values = run_values(summary, failed=failed, duration_seconds=self.clock() - self.started,
-                                lag_seconds=data_lag_seconds(self.newest_event, now))
+                                lag_seconds=data_lag_seconds(self.newest_event, now),
+                                quarantined_open=self.quarantined_open)
             if self.settings.transport == "emf":
                 out = self.stream or sys.stdout
                 out.write(json.dumps(emf_document(values, self.settings, now), separators=(",", ":")) + "\n")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from . import deltas, load, sql
+from . import deltas, load, quarantine, sql
 from .config import Settings
 from .fast import GC_THRESHOLDS, FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri
@@ -38,6 +40,7 @@ class RunResult:
     files_seen: int = 0
     files_loaded: int = 0
     files_remaining: int = 0
+    files_quarantined: int = 0  # set aside by this run (etl.quarantine)
     lines_read: int = 0
     events_loaded: int = 0
     duplicates: int = 0
@@ -91,10 +94,11 @@ def _finish_run(conn, r: RunResult) -> None:
     with conn.cursor() as cur:
         cur.execute(
             """UPDATE etl.runs SET finished_at = clock_timestamp(), status = %s, files_seen = %s, files_loaded = %s,
-                   files_remaining = %s, lines_read = %s, events_loaded = %s, duplicates = %s, rejects = %s,
-                   rejects_by_reason = %s, days_refreshed = %s, message = %s
+                   files_remaining = %s, files_quarantined = %s, lines_read = %s, events_loaded = %s, duplicates = %s,
+                   rejects = %s, rejects_by_reason = %s, days_refreshed = %s, message = %s
                WHERE run_id = %s""",
-            (r.status, r.files_seen, r.files_loaded, r.files_remaining, r.lines_read, r.events_loaded,
+            (r.status, r.files_seen, r.files_loaded, r.files_remaining, r.files_quarantined, r.lines_read,
+             r.events_loaded,
              r.duplicates, r.rejects, json.dumps(r.rejects_by_reason, sort_keys=True), r.days_refreshed,
              r.message, r.run_id))
     conn.commit()
@@ -121,13 +125,47 @@ def find_pending(conn, s3, settings: Settings) -> list[RawObject]:
     newest = _newest_loaded_key(conn, settings.raw_bucket)
     start_after = start_after_for(settings.events_prefix, newest, settings.listing_lookback_hours)
     objects = list_objects(s3, settings.raw_bucket, settings.events_prefix, start_after)
-    return pending(objects, _loaded_since(conn, settings.raw_bucket, start_after))
+    return pending(objects, _loaded_since(conn, settings.raw_bucket, start_after)
+                   | quarantine.open_keys(conn, settings.raw_bucket))
+
+
+class Deadline:
+    """The Lambda's time left: ``left_ms`` asks ``remaining_ms`` (the context's get_remaining_time_in_millis);
+    ``projected_ms`` is the last answer less the time since (the deadline does not move), asked once if never."""
+
+    def __init__(self, remaining_ms: Callable[[], int] | None) -> None:
+        self._remaining = remaining_ms
+        self._at: float | None = None
+
+    def left_ms(self) -> float | None:
+        if self._remaining is None:
+            return None
+        left = self._remaining()
+        self._at = time.monotonic() + left / 1000
+        return left
+
+    def projected_ms(self) -> float | None:
+        if self._remaining is None:
+            return None
+        if self._at is None:
+            return self.left_ms()
+        return (self._at - time.monotonic()) * 1000
+
+    def allows(self, seconds: float) -> bool:
+        """Whether at least ``seconds`` are left (projected)."""
+        left = self.projected_ms()
+        return left is None or left >= seconds * 1000
 
 
 def _split_fetched(parse: Parser, fetched: Future, bucket: str, obj: RawObject, file_idx: int,
                    window: Window) -> tuple[bytes, FastSplit]:
-    data = fetched.result()
-    return data, parse.split(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
+    data = fetched.result()  # an S3 error here stops the run (transient: the object stays pending)
+    try:
+        return data, parse.split(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
+    except Exception as exc:  # the fast parse failed on this input: the SQL path decides each line on its own
+        LOG.warning(json.dumps({"message": "fast parse failed, object takes the SQL path", "key": obj.key,
+                                "error": f"{quarantine.error_class(exc)}: {quarantine.error_message(exc)}"}))
+        return data, load.all_slow(data, file_idx)
 
 
 def _fetch_batch(fetchers: ThreadPoolExecutor, parser: ThreadPoolExecutor, parse: Parser, s3, bucket: str,
@@ -248,8 +286,38 @@ def use_parse_worker(settings: Settings) -> bool:
     return settings.parse_worker == "on" or (settings.parse_worker == "auto" and usable_cpus() > 1)
 
 
+def _isolate(conn, settings: Settings, result: RunResult, batch: _Batch, error: BaseException) -> load.BatchResult:
+    """A batch failed with an error that is not transient (``error``, its transaction rolled back): load its objects
+    one at a time; one that fails again on its own with such an error is quarantined and the others load. A
+    transient error stops the run (raised)."""
+    LOG.warning(json.dumps({"message": "batch failed, loading its objects one by one", "run_id": result.run_id,
+                            "files": len(batch.objects),
+                            "error": f"{quarantine.error_class(error)}: {quarantine.error_message(error)}"}))
+    total = load.BatchResult(fast_fallback=True)
+    for obj, data in zip(batch.objects, batch.data, strict=True):
+        try:
+            b = load_batch(conn, settings.raw_bucket, [(obj, data)], settings, result.run_id)
+        except Exception as exc:
+            if quarantine.is_transient(exc):
+                raise
+            quarantine.record(conn, settings.raw_bucket, obj, exc, result.run_id)
+            result.files_quarantined += 1
+            LOG.error(json.dumps({"message": "object quarantined", "run_id": result.run_id, "key": obj.key,
+                                  "error_class": quarantine.error_class(exc),
+                                  "error": quarantine.error_message(exc)}))
+            continue
+        total.files += b.files
+        total.lines += b.lines
+        total.events_loaded += b.events_loaded
+        total.duplicates += b.duplicates
+        total.rejects += b.rejects
+        total.rejects_by_reason.update(b.rejects_by_reason)
+        total.parse_fallback = total.parse_fallback or b.parse_fallback
+    return total
+
+
 def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], result: RunResult,
-                 reasons: Counter[str], remaining_ms: Callable[[], int] | None) -> None:
+                 reasons: Counter[str], deadline: Deadline) -> None:
     """Load the batches in order, one transaction each. Three stages overlap: fetch + parse (thread pool, two
     batches ahead), planning the Python path (one planner thread, one batch ahead, from the states the cache
     predicts) and the database work of the current batch (this thread)."""
@@ -287,7 +355,8 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
             replan = False
             since_applied = 0  # events loaded since the aggregates' pending change was last applied
             for n in range(len(groups)):
-                if remaining_ms is not None and remaining_ms() < settings.min_remaining_seconds * 1000:
+                left = deadline.left_ms()
+                if left is not None and left < settings.min_remaining_seconds * 1000:
                     result.message = "stopped early: Lambda time budget nearly spent"
                     break
                 plan: DirectPlan | None = None
@@ -307,15 +376,21 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
                 touched = None
                 if plan is not None:
                     touched, plan.touched = plan.touched, recorded.unrecorded(plan.touched)
-                b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
-                               settings, result.run_id, current.splits, plan)
+                try:
+                    b = load_batch(conn, settings.raw_bucket, list(zip(current.objects, current.data, strict=True)),
+                                   settings, result.run_id, current.splits, plan)
+                except Exception as exc:
+                    if quarantine.is_transient(exc):
+                        raise
+                    b = _isolate(conn, settings, result, current, exc)  # fast_fallback: the plan was not applied
                 cache.committed = n
                 replan = plan is not None and b.fast_fallback  # the plan was not applied
                 if touched is not None and not b.fast_fallback:
                     recorded.add(touched)
                 _count(result, reasons, b)
                 since_applied += b.events_loaded
-                if settings.aggregate_every_events and since_applied >= settings.aggregate_every_events:
+                if (settings.aggregate_every_events and since_applied >= settings.aggregate_every_events
+                        and deadline.allows(settings.min_apply_seconds)):
                     # the parser works further ahead while this thread waits for the apply
                     schedule(n + 3 + AHEAD_DURING_APPLY)
                     deltas.apply_pending(conn)
@@ -346,13 +421,28 @@ def _count(result: RunResult, reasons: Counter[str], b) -> None:
                          "parse_fallback": b.parse_fallback, "fast_fallback": b.fast_fallback}))
 
 
+def _aggregate(conn, settings: Settings, deadline: Deadline, result: RunResult) -> bool:
+    """The aggregates' change for every client the batches touched, and the days an earlier version left dirty;
+    or neither when less than ``min_apply_seconds`` is left (then False: all of it stays pending)."""
+    if not deadline.allows(settings.min_apply_seconds):
+        note = "aggregates left pending for the next run: Lambda time budget nearly spent"
+        result.message = f"{result.message}; {note}" if result.message else note
+        return False
+    deltas.apply_pending(conn)
+    result.days_refreshed = refresh_aggregates(conn)  # days left dirty by an earlier version: recomputed
+    return True
+
+
 def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | None = None,
             trigger: str = "cli") -> RunResult:
     """Load every pending object (or as many as the time budget allows) and refresh the touched aggregates.
 
     ``conn`` is a fresh psycopg2 connection; ``remaining_ms`` is the Lambda context's
-    ``get_remaining_time_in_millis`` (None: no limit). Raises on database/S3 errors after recording the run
-    as failed; whatever committed before the error stays committed, the rest stays pending.
+    ``get_remaining_time_in_millis`` (None: no limit): no batch starts with less than ``min_remaining_seconds``
+    left, and the aggregates' apply and refresh do not start with less than ``min_apply_seconds`` (the clients
+    and days stay pending for the next run, which applies them first). An object whose own data fails its load
+    is quarantined and the run goes on (``quarantine``). Raises on transient database/S3 errors after recording
+    the run as failed; whatever committed before the error stays committed, the rest stays pending.
     """
     setup_session(conn)
     if not _try_lock(conn):
@@ -368,20 +458,22 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files, RAMP)
-        _load_groups(conn, s3, settings, groups, result, reasons, remaining_ms)
-        result.files_remaining = result.files_seen - result.files_loaded
-        deltas.apply_pending(conn)  # the aggregates' change for every client the batches touched
-        result.days_refreshed = refresh_aggregates(conn)  # days left dirty by an earlier version: recomputed
+        deadline = Deadline(remaining_ms)
+        _load_groups(conn, s3, settings, groups, result, reasons, deadline)
+        result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
+        aggregated = _aggregate(conn, settings, deadline, result)
         result.rejects_by_reason = dict(sorted(reasons.items()))
-        result.status = "partial" if result.files_remaining else "succeeded"
+        result.status = "partial" if result.files_remaining or not aggregated else "succeeded"
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
-        conn.rollback()
+        with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
+            conn.rollback()
         result.status = "failed"
-        result.files_remaining = result.files_seen - result.files_loaded
+        result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
         result.rejects_by_reason = dict(sorted(reasons.items()))
-        result.message = f"{type(exc).__name__}: {exc}"[:2000]
+        kind = "transient" if quarantine.is_transient(exc) else "error"
+        result.message = f"{kind}: {type(exc).__name__}: {exc}"[:2000]
         try:
             _finish_run(conn, result)
             _unlock(conn)
@@ -389,4 +481,72 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
             LOG.exception("could not record the failed run")
         raise
     LOG.info(json.dumps({"message": "etl run finished", **result.as_dict()}))
+    return result
+
+
+def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str = "replay") -> RunResult:
+    """Load the open quarantined objects (all, or only ``key``) as they are in S3 now, under the ETL's lock, one
+    transaction each: the object's rows, its manifest row and the record's ``resolved_at`` commit together, so a
+    replayed object loads once and a second replay finds nothing open. An object that fails again with an error
+    that is not transient stays quarantined (one more attempt, the new error); a transient error stops the replay
+    like a run. The aggregates are applied at the end, as in a run."""
+    setup_session(conn)
+    if not _try_lock(conn):
+        run_id = _start_run(conn, trigger, status="skipped_locked")
+        result = RunResult(run_id, "skipped_locked", message="another ETL run holds the lock")
+        _finish_run(conn, result)
+        return result
+    result = RunResult(_start_run(conn, trigger), "running")
+    reasons: Counter[str] = Counter()
+    bucket = settings.raw_bucket
+    try:
+        deltas.finish_partial(conn)
+        keys = quarantine.open_records(conn, bucket, key)
+        result.files_seen = len(keys)
+        for k in keys:
+            resolve = (quarantine.resolve_sql(), {"run_id": result.run_id, "bucket": bucket, "key": k})
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM etl.files WHERE bucket = %s AND object_key = %s", (bucket, k))
+                if cur.fetchone()[0]:  # already in the manifest (loaded by other means): only close the record
+                    cur.execute(*resolve)
+                    conn.commit()
+                    continue
+            conn.commit()
+            head = s3.head_object(Bucket=bucket, Key=k)
+            obj = RawObject(k, int(head["ContentLength"]), str(head.get("ETag", "")).strip('"'), head["LastModified"])
+            data = fetch(s3, bucket, k)
+            try:
+                b = load_batch(conn, bucket, [(obj, data)], settings, result.run_id, also=resolve)
+            except Exception as exc:
+                if quarantine.is_transient(exc):
+                    raise
+                quarantine.record(conn, bucket, obj, exc, result.run_id)
+                result.files_quarantined += 1
+                LOG.error(json.dumps({"message": "replayed object failed again", "run_id": result.run_id, "key": k,
+                                      "error_class": quarantine.error_class(exc),
+                                      "error": quarantine.error_message(exc)}))
+                continue
+            _count(result, reasons, b)
+        deltas.apply_pending(conn)
+        result.days_refreshed = refresh_aggregates(conn)
+        result.rejects_by_reason = dict(sorted(reasons.items()))
+        result.status = "succeeded"
+        if result.files_quarantined:
+            result.message = f"{result.files_quarantined} object(s) failed again and stay quarantined"
+        _finish_run(conn, result)
+        _unlock(conn)
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
+            conn.rollback()
+        result.status = "failed"
+        result.rejects_by_reason = dict(sorted(reasons.items()))
+        kind = "transient" if quarantine.is_transient(exc) else "error"
+        result.message = f"{kind}: {type(exc).__name__}: {exc}"[:2000]
+        try:
+            _finish_run(conn, result)
+            _unlock(conn)
+        except Exception:
+            LOG.exception("could not record the failed replay")
+        raise
+    LOG.info(json.dumps({"message": "etl replay finished", **result.as_dict()}))
     return result

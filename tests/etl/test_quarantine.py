@@ -1,0 +1,201 @@
+"""Fault isolation: an object whose own data fails its load is quarantined and the run goes on; replay after a
+fix loads it exactly once; a transient error (the warehouse gone mid-run) stops the run and leaves the objects
+pending; the aggregates' apply respects the Lambda's time budget."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import psycopg2
+import pytest
+from clickstream_etl import faults
+from clickstream_etl.config import Settings
+from clickstream_etl.runner import run_etl
+
+from .golden import t
+from .helpers import event_line, ndjson, object_key
+
+CLIENTS = ("k1", "k2", "k3")
+
+
+def _lines(n: int, client_of=None) -> list:
+    return [event_line("page_view" if i % 2 == 0 else "view_item", (client_of or CLIENTS)[(n + i) % 3],
+                       t(10) + timedelta(minutes=7 * n, seconds=11 * i), page=f"/p{i}",
+                       product=None if i % 2 == 0 else {"id": f"p{i}", "category": "c", "brand": "b",
+                                                        "price": 10.0 + i})
+            for i in range(6)]
+
+
+def _files() -> dict[str, bytes]:
+    return {object_key(t(10) + timedelta(minutes=7 * n), f"f{n}"): ndjson(_lines(n)) for n in range(7)}
+
+
+# A client id the contract may bound but that a file written straight to the bucket can still hold: random, so
+# that PostgreSQL cannot compress it below the btree's limit on an index row (about 2.7 kB): the load's index on
+# dw.clients / etl.delta_clients refuses it with ProgramLimitExceeded, an OperationalError, not a DataError.
+LONG_CLIENT = "c-" + secrets.token_urlsafe(3000)
+POISON_KEY = object_key(t(10) + timedelta(minutes=7 * 2, seconds=30), "poison")
+
+
+def _poisoned(client: str) -> bytes:
+    """Two ordinary events and one of ``client``."""
+    lines = _lines(2)[:2]
+    lines.append(event_line("page_view", client, t(10, 14, 40), page="/landing"))
+    return ndjson(lines)
+
+
+@pytest.mark.integration
+def test_an_object_failing_mid_load_is_quarantined_the_run_goes_on_and_replay_loads_it_once(world):
+    # the reference: the same objects, the poisoned one as it is once fixed, loaded by one clean run
+    fixed = _poisoned("k-fixed")
+    files = _files()  # event ids are random: made once
+    for key, body in files.items():
+        world.put(key, body)
+    world.put(POISON_KEY, fixed)
+    assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["status"] == "succeeded"
+    reference = world.snapshot()
+    world.fresh_database()
+
+    poisoned = _poisoned(LONG_CLIENT)
+    world.put(POISON_KEY, poisoned)
+    etag = world.s3.head_object(Bucket=world.bucket, Key=POISON_KEY)["ETag"].strip('"')
+    later = dict(list(files.items())[5:])
+    for key in later:  # these arrive after the first run
+        world.s3.delete_object(Bucket=world.bucket, Key=key)
+
+    first = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    # the poisoned object shares its batch with a good one: the run completes, only the poisoned object is out
+    assert first["_rc"] == 0 and first["status"] == "succeeded", first
+    assert (first["files_seen"], first["files_loaded"], first["files_quarantined"]) == (6, 5, 1)
+    assert world.query("SELECT object_key, etag, error_class, attempts, resolved_at IS NULL FROM etl.quarantine") \
+        == [(POISON_KEY, etag, "psycopg2.errors.ProgramLimitExceeded", 1, True)]
+    assert "index row size" in world.query("SELECT error_message FROM etl.quarantine")[0][0]
+    assert world.query("SELECT count(*) FROM etl.files WHERE object_key = %s", (POISON_KEY,)) == [(0,)]
+    assert world.query("SELECT count(*) FROM dw.events WHERE source_file LIKE %s", ("%poison%",)) == [(0,)]
+    assert world.query("SELECT files_quarantined FROM etl.runs") == [(1,)]
+    # the object is untouched in S3
+    assert world.s3.get_object(Bucket=world.bucket, Key=POISON_KEY)["Body"].read() == poisoned
+
+    # later objects load; the quarantined one is skipped, not tried again
+    for key, body in later.items():
+        world.put(key, body)
+    second = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    assert second["status"] == "succeeded", second
+    assert (second["files_seen"], second["files_loaded"], second["files_quarantined"]) == (2, 2, 0)
+    assert world.query("SELECT attempts FROM etl.quarantine") == [(1,)]
+
+    # replay before the fix: fails again, stays quarantined, one more attempt, nothing loaded
+    again = world.run_cli("replay", "--all")
+    assert again["_rc"] == 1 and again["files_quarantined"] == 1, again
+    assert world.query("SELECT attempts, resolved_at IS NULL FROM etl.quarantine") == [(2, True)]
+    assert world.query("SELECT count(*) FROM etl.files WHERE object_key = %s", (POISON_KEY,)) == [(0,)]
+
+    # the fix: the object corrected in place (docs/warehouse.md, "Quarantine and replay"); replay loads it
+    world.put(POISON_KEY, fixed)
+    replayed = world.run_cli("replay", "--key", POISON_KEY)
+    assert replayed["_rc"] == 0 and replayed["status"] == "succeeded", replayed
+    assert (replayed["files_loaded"], replayed["events_loaded"], replayed["files_quarantined"]) == (1, 3, 0)
+    assert world.query("SELECT resolved_at IS NOT NULL, resolved_run_id = %s FROM etl.quarantine",
+                       (replayed["run_id"],)) == [(True, True)]
+    # exactly once: a second replay and a later run find nothing to do
+    twice = world.run_cli("replay", "--all")
+    assert twice["_rc"] == 0 and (twice["files_seen"], twice["files_loaded"]) == (0, 0), twice
+    assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["files_loaded"] == 0
+    # and the warehouse equals a clean load of the fixed objects, aggregates included
+    assert world.snapshot() == reference
+
+
+@pytest.mark.integration
+def test_the_warehouse_gone_mid_run_stops_it_and_quarantines_nothing(world, monkeypatch):
+    """The warehouse ends the run's session after its second batch commits (an administrator's shutdown, as when
+    the server restarts): a transient error, not the data's. The run stops, no object is quarantined, what
+    committed stays and the rest is pending; the next run loads the rest and the tables equal a clean run's."""
+    for key, body in _files().items():
+        world.put(key, body)
+    assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["status"] == "succeeded"
+    reference = world.snapshot()
+    world.fresh_database()
+
+    hits = []
+    real = faults.checkpoint
+
+    def terminate_after_second_commit(name: str) -> None:
+        real(name)
+        if name == "after_commit":
+            hits.append(name)
+            if len(hits) == 2:
+                with psycopg2.connect(world.dsn) as other, other.cursor() as cur:
+                    cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                other.close()
+
+    monkeypatch.setattr(faults, "checkpoint", terminate_after_second_commit)
+    conn = psycopg2.connect(world.dsn)
+    try:
+        with pytest.raises(psycopg2.OperationalError):
+            run_etl(conn, world.s3, Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", batch_max_files=2,
+                                             parse_worker="off"), trigger="test")
+    finally:
+        conn.close()
+    monkeypatch.setattr(faults, "checkpoint", real)
+    assert world.query("SELECT count(*) FROM etl.quarantine") == [(0,)]
+    assert world.query("SELECT count(*) FROM etl.files") == [(4,)]
+    rerun = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    assert rerun["status"] == "succeeded" and rerun["files_loaded"] == 3, rerun
+    assert world.snapshot() == reference
+    # the cut run could not record its end; the next one found it running and marked it abandoned
+    assert sorted(r[0] for r in world.query("SELECT status FROM etl.runs")) == ["abandoned", "succeeded"]
+
+
+@pytest.mark.integration
+def test_the_aggregates_apply_does_not_start_without_the_time_to_finish(world):
+    """Too little time left for the apply: the run stops before it, leaving the loaded batches' aggregate changes
+    pending (nothing applied in part); the next run applies them first and the tables equal a clean run's."""
+    for key, body in _files().items():
+        world.put(key, body)
+    assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["status"] == "succeeded"
+    reference = world.snapshot()
+    world.fresh_database()
+
+    settings = Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", batch_max_files=2, min_remaining_seconds=60,
+                        min_apply_seconds=20)
+    readings = [900_000, 900_000, 900_000, 10_000]  # three batches fit, then 10 s are left: no batch, no apply
+
+    def remaining() -> int:
+        return readings.pop(0) if len(readings) > 1 else readings[0]
+
+    conn = psycopg2.connect(world.dsn)
+    try:
+        first = run_etl(conn, world.s3, settings, remaining_ms=remaining, trigger="test")
+    finally:
+        conn.close()
+    assert (first.status, first.files_loaded, first.files_remaining) == ("partial", 6, 1)
+    assert "aggregates left pending" in first.message
+    assert world.query("SELECT count(*) FROM etl.delta_clients")[0][0] > 0  # the change is pending, not applied
+    assert world.query("SELECT count(*) FROM etl.delta_applied") == [(0,)]  # no part of it applied
+    assert world.query("SELECT count(*) FROM dw.agg_hourly_activity") == [(0,)]
+    conn = psycopg2.connect(world.dsn)
+    try:
+        second = run_etl(conn, world.s3, settings, remaining_ms=lambda: 900_000, trigger="test")
+    finally:
+        conn.close()
+    assert (second.status, second.files_loaded) == ("succeeded", 1)
+    assert world.snapshot() == reference
+
+
+def test_transient_errors_are_told_from_data_errors():
+    from botocore.exceptions import ClientError, EndpointConnectionError
+    from clickstream_etl.quarantine import is_transient
+
+    def pg(code: str) -> psycopg2.Error:
+        exc = psycopg2.errors.lookup(code)("x")
+        return exc
+
+    assert is_transient(psycopg2.OperationalError("connection refused"))  # no SQLSTATE: no server answer
+    assert all(is_transient(pg(c)) for c in ("08006", "40001", "40P01", "55P03", "57P01", "57014", "53100"))
+    assert not any(is_transient(pg(c)) for c in ("54000", "22003", "22P05", "23505", "42703"))
+    assert is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert is_transient(ClientError({"Error": {"Code": "SlowDown"}}, "GetObject"))
+    assert not is_transient(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
+    assert not is_transient(ValueError("bad input"))
