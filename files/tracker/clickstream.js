@@ -163,7 +163,7 @@
       for (var k in override) { if (Object.prototype.hasOwnProperty.call(override, k)) { page[k] = override[k]; } }
     }
     if (typeof page.url_path !== 'string' || page.url_path.charAt(0) !== '/') { page.url_path = '/'; }
-    page.url_path = page.url_path.slice(0, 2048);
+    page.url_path = page.url_path.slice(0, 1024);  // the contract's urlPath maxLength (docs/event-contract.md)
     if (typeof page.title === 'string') { page.title = page.title.slice(0, 512); }
     if (typeof page.referrer === 'string') { page.referrer = page.referrer.slice(0, 2048); }
     return page;

@@ -303,6 +303,7 @@ def test_lambda_ingest_role_writes_only_raw_events(foundation: Foundation) -> No
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-ingest"
     assert grants(doc) == {
         "s3:PutObject": {f"{raw}/events/*", f"{raw}/rejected/*"},
+        "s3:DeleteObject": {f"{raw}/events/*", f"{raw}/rejected/*"},
         "logs:CreateLogGroup": {group, f"{group}:*"},
         "logs:CreateLogStream": {group, f"{group}:*"},
         "logs:PutLogEvents": {group, f"{group}:*"},

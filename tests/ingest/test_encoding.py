@@ -14,9 +14,15 @@ from hypothesis import strategies as st
 
 from .helpers import valid_event
 
-awkward = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12) | st.sampled_from(
-    ['"quoted"', "back\\slash", "tab\there", "nl\nx", "\x00\x1f", "é中😀", "</script>"])
-opt_text = st.none() | awkward
+# Strings the contract accepts that need escaping or are not ASCII: identifiers (no control character, not blank),
+# free text (anything but NUL) and URL paths (printable ASCII).
+awkward = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12) | st.sampled_from(
+    ['"quoted"', "back\\slash", "é中😀", "</script>", "\u2028 \x85"])
+ident = awkward.filter(lambda s: s.strip(" "))
+free = awkward | st.sampled_from(["tab\there", "nl\nx", "\x01\x1f\x7f"])
+path = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=12) | st.just('a"b\\c')
+opt_ident = st.none() | ident
+opt_text = st.none() | free
 numbers = st.none() | st.integers(0, 10**9) | st.floats(0, 1e9, allow_nan=False)
 
 
@@ -24,8 +30,7 @@ numbers = st.none() | st.integers(0, 10**9) | st.floats(0, 1e9, allow_nan=False)
 def events(draw: Any) -> dict[str, Any]:
     event = valid_event(
         event_id=draw(st.sampled_from([None, "6F1C2A9E-3B4D-4C5E-8F70-123456789ABC"])),
-        client_id=draw(awkward.filter(bool)) or "c",
-        user_id=draw(opt_text.filter(lambda s: s != "")), session_id=draw(opt_text.filter(lambda s: s != "")),
+        client_id=draw(ident), user_id=draw(opt_ident), session_id=draw(opt_ident),
         search_term=draw(opt_text), is_first_visit=draw(st.none() | st.booleans()),
         quantity=draw(st.none() | st.integers(1, 10000) | st.sampled_from([2.0, 7.0])),
     )
@@ -39,10 +44,11 @@ def events(draw: Any) -> dict[str, Any]:
         event.pop("product", None)
         event["event_name"] = "login"
     if draw(st.booleans()):
-        event["page"] = {"url_path": "/" + draw(awkward), "title": draw(opt_text)}
+        event["page"] = {"url_path": "/" + draw(path), "title": draw(opt_text)}
     if draw(st.booleans()):
         event["params"] = draw(st.dictionaries(st.sampled_from(["a", "b_2", "c"]),
-                                               st.none() | st.booleans() | st.integers() | awkward, max_size=3))
+                                               st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | free,
+                                               max_size=3))
     return event
 
 

@@ -21,12 +21,12 @@ DUMMY_CREDENTIALS = {
 class MotoServer:
     """Starts `moto_server` from this interpreter's venv and stops it on close()."""
 
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"moto-{self.port}.log"
         moto_bin = Path(sys.executable).parent / "moto_server"
-        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **(extra_env or {})}
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(moto_bin), "-H", "127.0.0.1", "-p", str(self.port)],

@@ -35,6 +35,9 @@ REJECTION_REASONS = (
 PAGE_FIELDS = ("url_path", "referrer", "title")
 PRODUCT_FIELDS = ("id", "name", "category", "brand", "price", "discount_price", "url_path")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What request_info keeps of a header value: no control character (a NUL cannot be stored by the warehouse, and
+# the user agent is copied into every stored line of the request) and no lone surrogate (not encodable as UTF-8).
+_HEADER_DROP = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))\Z"
 )
@@ -156,6 +159,13 @@ def check_timestamp_range(ts: datetime, received: datetime, max_age_s: int, max_
     if -delta > max_skew_s:
         return f"event_timestamp is {int(-delta)} s ahead of the receive time (limit {max_skew_s} s)"
     return None
+
+
+def header_text(value: Any, limit: int) -> str | None:
+    """A header value as stored: without control characters or lone surrogates, at most `limit` characters."""
+    if not isinstance(value, str):
+        return None
+    return _HEADER_DROP.sub("", value)[:limit]
 
 
 def truncate_ip(ip: str | None) -> str | None:

@@ -31,6 +31,7 @@ from .contract import (
     encode_enriched,
     event_validator,
     format_timestamp,
+    header_text,
     line_fragments,
     parse_timestamp,
     rejected_line,
@@ -67,7 +68,7 @@ def request_info(event: Mapping[str, Any], context: Any, now: datetime | None = 
         request_id=str(request_id),
         received_at=received,
         received_at_text=format_timestamp(received),
-        user_agent=ua[:USER_AGENT_MAX] if isinstance(ua, str) else None,
+        user_agent=header_text(ua, USER_AGENT_MAX),
         source_ip_prefix=truncate_ip(http.get("sourceIp")),
     )
 
