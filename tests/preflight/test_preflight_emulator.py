@@ -184,5 +184,5 @@ def test_frontend_hosting_without_trusted_cidrs_warns(emulator, tmp_path, plugin
 def test_local_inventory_skips_the_real_account_checks_with_a_reason(emulator, tmp_path):
     run = preflight(emulator, tmp_path, system_path(), inventory="inventories/local")
     assert run.rc == 0, run.output
-    assert "Real-account checks skipped (clickstream_local_mode is true" in run.output
+    assert "Real-account checks skipped (preflight_real_account_checks is false" in flat(run.output)
     assert "TASK [preflight : Find the images the compute role would pick" not in run.output
