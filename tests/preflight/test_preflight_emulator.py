@@ -61,11 +61,11 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 
 def preflight(emulator: MotoServer, tmp_path: Path, path: str, inventory: str = "inventories/aws",
-              **overrides: object) -> PlaybookRun:
+              args: tuple[str, ...] = (), **overrides: object) -> PlaybookRun:
     varfile = tmp_path / "overlay.json"
     varfile.write_text(json.dumps({"clickstream_aws_account_id": ACCOUNT, **overrides}))
     env = {**emulator.env(), "PATH": path}
-    return run_playbook("playbooks/preflight.yml", "-e", f"@{varfile}", inventory=inventory, env=env)
+    return run_playbook("playbooks/preflight.yml", "-e", f"@{varfile}", *args, inventory=inventory, env=env)
 
 
 def system_path(extra: Path | None = None) -> str:
@@ -144,6 +144,17 @@ def test_unpublished_mirror_fails_when_the_hosts_install_from_it(emulator, tmp_p
     msg = failures(run)
     assert f"s3://{ARTIFACTS}/{MANIFEST} does not exist" in msg
     assert "playbooks/package-mirror.yml" in msg
+
+
+def test_storage_alone_needs_neither_plugin_nor_mirror(emulator, tmp_path):
+    """Step 0 creates the artifacts bucket with --tags storage before the mirror is published."""
+    run = preflight(emulator, tmp_path, system_path(), args=("--tags", "storage"), postgresql_install_source="mirror")
+    assert run.rc == 0, failures(run)
+    assert "TASK [preflight : Check the AMI and the instance types]" in run.output  # the other checks still ran
+    with_hosts = preflight(emulator, tmp_path, system_path(), args=("--tags", "dw"),
+                           postgresql_install_source="mirror")
+    assert with_hosts.rc != 0
+    assert "2 preflight check(s) failed" in with_hosts.output
 
 
 def test_several_failures_are_listed_together(emulator, tmp_path):
