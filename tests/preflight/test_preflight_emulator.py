@@ -128,6 +128,20 @@ def test_plugin_is_not_needed_when_hosts_use_another_connection(emulator, tmp_pa
     assert "TASK [preflight : Record a missing session-manager-plugin]" not in run.output
 
 
+def test_discovered_hosts_decide_connection_and_install_source(emulator, tmp_path):
+    """Once the instances exist, their own variables count: here a dw host reached without Session Manager that
+    installs from the (unpublished) mirror, while the inventory-wide clickstream_ec2_connection still says aws_ssm."""
+    hosts = tmp_path / "discovered.yml"
+    hosts.write_text(json.dumps({"dw": {"hosts": {"clickstream-dev-dw": {
+        "ansible_connection": "ansible.builtin.ssh", "postgresql_install_source": "mirror"}}}}))
+    run = preflight(emulator, tmp_path, system_path(), args=("-i", str(hosts)))
+    assert run.rc != 0
+    msg = failures(run)
+    assert "1 preflight check(s) failed" in run.output
+    assert "does not exist. Publish it" in msg
+    assert "session-manager-plugin" not in msg
+
+
 def test_missing_ami_fails_naming_the_variables(emulator, tmp_path, plugin_dir):
     run = preflight(emulator, tmp_path, system_path(plugin_dir),
                     ec2_instances_ami_filters={"name": "debian-13-amd64-*", "architecture": "x86_64"})
