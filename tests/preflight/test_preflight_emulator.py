@@ -211,3 +211,22 @@ def test_local_inventory_skips_the_real_account_checks_with_a_reason(emulator, t
     assert run.rc == 0, run.output
     assert "Real-account checks skipped (preflight_real_account_checks is false" in flat(run.output)
     assert "TASK [preflight : Find the images the compute role would pick" not in run.output
+
+
+def test_teardown_checks_the_account_but_not_the_deployment_needs(emulator, tmp_path):
+    """Removing what exists must not need the plugin or a published mirror. `--tags preflight-only` matches no
+    teardown task, so only the preflight play (tag always) runs."""
+    varfile = tmp_path / "overlay.json"
+    varfile.write_text(json.dumps({"clickstream_aws_account_id": ACCOUNT, "postgresql_install_source": "mirror"}))
+    env = {**emulator.env(), "PATH": system_path()}
+    run = run_playbook("playbooks/teardown.yml", "-e", f"@{varfile}", "--tags", "preflight-only",
+                       inventory="inventories/aws", env=env)
+    assert run.rc == 0, failures(run)
+    assert "TASK [preflight : Read the caller identity]" in run.output
+    assert "Real-account checks skipped (preflight_real_account_checks is false" in flat(run.output)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"clickstream_aws_account_id": "111122223333"}))
+    refused = run_playbook("playbooks/teardown.yml", "-e", f"@{wrong}", "--tags", "preflight-only",
+                           inventory="inventories/aws", env=env)
+    assert refused.rc != 0
+    assert "clickstream_aws_account_id is 111122223333" in failures(refused)
