@@ -139,8 +139,13 @@ def role_args(tmp_path: Path, port: int, *extra: str) -> list[str]:
             *extra]
 
 
+# The role reserves no concurrency by default (a new account has no room for it); these runs ask for 20 to cover
+# the reservation path too.
+RESERVE = ("-e", '{"ingest_reserved_concurrency": 20}')
+
+
 def ingest_play(tmp_path: Path, moto_server: Any, port: int, *extra: str) -> Any:
-    return run_playbook("playbooks/preflight.yml", "playbooks/ingest.yml", *role_args(tmp_path, port, *extra),
+    return run_playbook("playbooks/preflight.yml", "playbooks/ingest.yml", *role_args(tmp_path, port, *RESERVE, *extra),
                         env=moto_server.env(), inventory="inventories/local")
 
 

@@ -61,11 +61,11 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 
 def preflight(emulator: MotoServer, tmp_path: Path, path: str, inventory: str = "inventories/aws",
-              **overrides: object) -> PlaybookRun:
+              args: tuple[str, ...] = (), **overrides: object) -> PlaybookRun:
     varfile = tmp_path / "overlay.json"
     varfile.write_text(json.dumps({"clickstream_aws_account_id": ACCOUNT, **overrides}))
     env = {**emulator.env(), "PATH": path}
-    return run_playbook("playbooks/preflight.yml", "-e", f"@{varfile}", inventory=inventory, env=env)
+    return run_playbook("playbooks/preflight.yml", "-e", f"@{varfile}", *args, inventory=inventory, env=env)
 
 
 def system_path(extra: Path | None = None) -> str:
@@ -128,6 +128,20 @@ def test_plugin_is_not_needed_when_hosts_use_another_connection(emulator, tmp_pa
     assert "TASK [preflight : Record a missing session-manager-plugin]" not in run.output
 
 
+def test_discovered_hosts_decide_connection_and_install_source(emulator, tmp_path):
+    """Once the instances exist, their own variables count: here a dw host reached without Session Manager that
+    installs from the (unpublished) mirror, while the inventory-wide clickstream_ec2_connection still says aws_ssm."""
+    hosts = tmp_path / "discovered.yml"
+    hosts.write_text(json.dumps({"dw": {"hosts": {"clickstream-dev-dw": {
+        "ansible_connection": "ansible.builtin.ssh", "postgresql_install_source": "mirror"}}}}))
+    run = preflight(emulator, tmp_path, system_path(), args=("-i", str(hosts)))
+    assert run.rc != 0
+    msg = failures(run)
+    assert "1 preflight check(s) failed" in run.output
+    assert "does not exist. Publish it" in msg
+    assert "session-manager-plugin" not in msg
+
+
 def test_missing_ami_fails_naming_the_variables(emulator, tmp_path, plugin_dir):
     run = preflight(emulator, tmp_path, system_path(plugin_dir),
                     ec2_instances_ami_filters={"name": "debian-13-amd64-*", "architecture": "x86_64"})
@@ -144,6 +158,17 @@ def test_unpublished_mirror_fails_when_the_hosts_install_from_it(emulator, tmp_p
     msg = failures(run)
     assert f"s3://{ARTIFACTS}/{MANIFEST} does not exist" in msg
     assert "playbooks/package-mirror.yml" in msg
+
+
+def test_storage_alone_needs_neither_plugin_nor_mirror(emulator, tmp_path):
+    """Step 0 creates the artifacts bucket with --tags storage before the mirror is published."""
+    run = preflight(emulator, tmp_path, system_path(), args=("--tags", "storage"), postgresql_install_source="mirror")
+    assert run.rc == 0, failures(run)
+    assert "TASK [preflight : Check the AMI and the instance types]" in run.output  # the other checks still ran
+    with_hosts = preflight(emulator, tmp_path, system_path(), args=("--tags", "dw"),
+                           postgresql_install_source="mirror")
+    assert with_hosts.rc != 0
+    assert "2 preflight check(s) failed" in with_hosts.output
 
 
 def test_several_failures_are_listed_together(emulator, tmp_path):
@@ -184,5 +209,24 @@ def test_frontend_hosting_without_trusted_cidrs_warns(emulator, tmp_path, plugin
 def test_local_inventory_skips_the_real_account_checks_with_a_reason(emulator, tmp_path):
     run = preflight(emulator, tmp_path, system_path(), inventory="inventories/local")
     assert run.rc == 0, run.output
-    assert "Real-account checks skipped (clickstream_local_mode is true" in run.output
+    assert "Real-account checks skipped (preflight_real_account_checks is false" in flat(run.output)
     assert "TASK [preflight : Find the images the compute role would pick" not in run.output
+
+
+def test_teardown_checks_the_account_but_not_the_deployment_needs(emulator, tmp_path):
+    """Removing what exists must not need the plugin or a published mirror. `--tags preflight-only` matches no
+    teardown task, so only the preflight play (tag always) runs."""
+    varfile = tmp_path / "overlay.json"
+    varfile.write_text(json.dumps({"clickstream_aws_account_id": ACCOUNT, "postgresql_install_source": "mirror"}))
+    env = {**emulator.env(), "PATH": system_path()}
+    run = run_playbook("playbooks/teardown.yml", "-e", f"@{varfile}", "--tags", "preflight-only",
+                       inventory="inventories/aws", env=env)
+    assert run.rc == 0, failures(run)
+    assert "TASK [preflight : Read the caller identity]" in run.output
+    assert "Real-account checks skipped (preflight_real_account_checks is false" in flat(run.output)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"clickstream_aws_account_id": "111122223333"}))
+    refused = run_playbook("playbooks/teardown.yml", "-e", f"@{wrong}", "--tags", "preflight-only",
+                           inventory="inventories/aws", env=env)
+    assert refused.rc != 0
+    assert "clickstream_aws_account_id is 111122223333" in failures(refused)
