@@ -29,6 +29,7 @@ BENCHES = {
     "etl": "etl.bench_etl",
     "dashboards": "dashboards.bench_dashboards",
     "provisioning": "provisioning.bench_provisioning",
+    "fuzz": "fuzz.bench_fuzz",
 }
 
 

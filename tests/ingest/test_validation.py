@@ -207,6 +207,19 @@ def test_lone_surrogate_is_rejected_and_the_rejected_line_is_valid_json():
     assert store.lines("rejected/")[0]["event"]["search_term"] == "\ud800"
 
 
+@pytest.mark.parametrize(("fragment", "field"), [
+    ('"search_term": "a\\udfff"', "search_term"),
+    ('"product": {"id": "p", "name": "\\ud800"}', "product.name"),
+    ('"params": {"k": "x\\udbff"}', "params.k"),
+])
+def test_a_lone_surrogate_is_named_in_the_rejection(fragment, field):
+    raw = ('{"event_name": "search", "client_id": "c", "event_timestamp": ' + str(now_ms()) + ", " + fragment + "}")
+    resp, _ = run(raw=raw)
+    (error,) = body_of(resp)["errors"]
+    assert (error["reason"], error["field"]) == ("invalid_value", field)
+    assert "surrogate" in error["detail"]
+
+
 # --- enrichment and the stored line -------------------------------------------------------------------------------
 
 STORED_KEYS = [

@@ -135,8 +135,28 @@ def _accept(event: dict[str, Any], index: int, info: RequestInfo, settings: Sett
         seen_ids.add(key)
     try:
         return None, encode_enriched(event, ts, info, index, frags)
-    except (ValueError, UnicodeEncodeError, RecursionError) as exc:
+    except UnicodeEncodeError:
+        return Rejection("invalid_value", unencodable_field(event),
+                         "a string holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8"), None
+    except (ValueError, RecursionError) as exc:
         return Rejection("invalid_value", "", f"cannot be stored as UTF-8 JSON: {type(exc).__name__}"), None
+
+
+def unencodable_field(value: Any, path: str = "") -> str:
+    """The dotted path of the first string (value or key) that UTF-8 cannot encode; "" when there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+        return ""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = unencodable_field(key, where) or unencodable_field(item, where)
+            if found:
+                return found
+    return ""
 
 
 def object_keys(settings: Settings, received: datetime, object_id: str) -> tuple[str, str]:
