@@ -199,3 +199,10 @@ def test_transient_errors_are_told_from_data_errors():
     assert is_transient(ClientError({"Error": {"Code": "SlowDown"}}, "GetObject"))
     assert not is_transient(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
     assert not is_transient(ValueError("bad input"))
+
+
+def test_replay_needs_a_key_or_all_and_a_run_takes_neither(world):
+    assert world.run_cli("replay")["_rc"] == 2
+    assert "replay needs --key KEY or --all" in world.run_cli("replay")["_stderr"]
+    assert world.run_cli("--all")["_rc"] == 2
+    assert world.query("SELECT count(*) FROM etl.runs") == [(0,)]
