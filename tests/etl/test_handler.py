@@ -60,9 +60,9 @@ def test_an_invocation_with_replay_loads_the_quarantined_objects(lambda_env):
     for key, body in files.items():
         world.put(key, body)
     key, body = next(iter(files.items()))
-    lines = body.decode().splitlines()
-    poisoned = json.loads(lines[0]) | {"client_id": "c-" + secrets.token_urlsafe(3000)}
-    world.put(key, "\n".join([json.dumps(poisoned), *lines[1:]]).encode() + b"\n")
+    long_client = "c-" + secrets.token_urlsafe(3000)  # every line of the object: quarantined, not line-rejected
+    poisoned = [json.loads(line) | {"client_id": long_client} for line in body.decode().splitlines()]
+    world.put(key, "".join(json.dumps(p) + "\n" for p in poisoned).encode())
     first = etl_handler.handler({"source": "aws.events"}, _Context())
     assert (first["status"], first["files_loaded"], first["files_quarantined"]) == ("succeeded", 2, 1)
     world.put(key, body)  # the fix: the object as it should have been
