@@ -231,3 +231,23 @@ def test_replay_needs_a_key_or_all_and_a_run_takes_neither(world):
     assert "replay needs --key KEY or --all" in world.run_cli("replay")["_stderr"]
     assert world.run_cli("--all")["_rc"] == 2
     assert world.query("SELECT count(*) FROM etl.runs") == [(0,)]
+
+
+@pytest.mark.integration
+def test_the_etl_connection_carries_its_session_limits(world):
+    """The limits that keep a dead or hung ETL from holding its lock (docs/warehouse.md, "Session limits"), as the
+    server sees them on the ETL's own connection (TCP, as from the Lambda)."""
+    from clickstream_etl.handler import connect
+
+    conn = connect(Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", dw_port=world.port, dw_name=world.dbname,
+                            dw_user="postgres"), "unused-with-trust-auth")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('statement_timeout'), "
+                        "current_setting('idle_in_transaction_session_timeout'), "
+                        "current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), "
+                        "current_setting('tcp_keepalives_count')")
+            assert cur.fetchone() == ("10min", "15min", "60", "10", "3")
+        assert conn.info.dsn_parameters["keepalives"] == "1"
+    finally:
+        conn.close()
