@@ -32,7 +32,8 @@ class LoadedDW:
 
 
 def _reader_grants(dsn: str) -> None:
-    """The grants the dw_db role gives dashboard_reader (docs/warehouse.md): dw read-only, etl.runs only."""
+    """The grants the dw_db role gives dashboard_reader (docs/warehouse.md): dw read-only, etl.runs and
+    etl.quarantine only."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -41,7 +42,7 @@ def _reader_grants(dsn: str) -> None:
         cur.execute(f"GRANT CONNECT ON DATABASE {DB_NAME} TO dashboard_reader")
         cur.execute("GRANT USAGE ON SCHEMA dw, etl TO dashboard_reader")
         cur.execute("GRANT SELECT ON ALL TABLES IN SCHEMA dw TO dashboard_reader")
-        cur.execute("GRANT SELECT ON etl.runs TO dashboard_reader")
+        cur.execute("GRANT SELECT ON etl.runs, etl.quarantine TO dashboard_reader")
     conn.close()
 
 
@@ -65,6 +66,20 @@ def _add_bad_lines(s3) -> None:
     missing["event_id"] = "00000000-0000-4000-8000-00000000cafe"
     body = "".join(json.dumps(line) + "\n" for line in (stale, missing, stale | {"event_id": None}))
     s3.put_object(Bucket=BUCKET, Key=key.rsplit("/", 1)[0] + "/events-zz-dashboard-test.json", Body=body.encode())
+
+
+def etl_cli(pg_server, moto_server, *args: str) -> dict[str, Any]:
+    """``python -m clickstream_etl ARGS`` on the dashboards' warehouse and bucket -> its JSON summary."""
+    import json
+
+    env = {**os.environ, **moto_server.env(), "PYTHONPATH": str(REPO / "lambdas/etl/src")}
+    proc = subprocess.run([sys.executable, "-m", "clickstream_etl", *args, "--bucket", BUCKET, "--dw-host",
+                           "127.0.0.1", "--dw-port", str(pg_server.port), "--dw-name", DB_NAME, "--dw-user",
+                           "postgres", "--password-parameter", PASSWORD_PARAMETER, "--trigger", "test"],
+                          env=env, cwd=str(REPO), capture_output=True, text=True, timeout=600)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["_rc"] = proc.returncode
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -46,3 +46,28 @@ def test_a_plain_string_parameter_is_refused(lambda_env, monkeypatch):
     with pytest.raises(SecretError, match="SecureString"):
         etl_handler.handler({}, _Context())
     assert world.query("SELECT count(*) FROM etl.runs") == [(0,)]
+
+
+@pytest.mark.integration
+def test_an_invocation_with_replay_loads_the_quarantined_objects(lambda_env):
+    """A raw object with a client id over the btree's limit on an index row is quarantined by the scheduled run;
+    once corrected in S3, an invocation {"replay": "all"} loads it, and the record is closed."""
+    import json
+    import secrets
+
+    world = lambda_env
+    files = run1_files()
+    for key, body in files.items():
+        world.put(key, body)
+    key, body = next(iter(files.items()))
+    long_client = "c-" + secrets.token_urlsafe(3000)  # every line of the object: quarantined, not line-rejected
+    poisoned = [json.loads(line) | {"client_id": long_client} for line in body.decode().splitlines()]
+    world.put(key, "".join(json.dumps(p) + "\n" for p in poisoned).encode())
+    first = etl_handler.handler({"source": "aws.events"}, _Context())
+    assert (first["status"], first["files_loaded"], first["files_quarantined"]) == ("succeeded", 2, 1)
+    world.put(key, body)  # the fix: the object as it should have been
+    replayed = etl_handler.handler({"replay": "all"}, _Context())
+    assert (replayed["status"], replayed["files_loaded"], replayed["files_quarantined"]) == ("succeeded", 1, 0)
+    assert world.query("SELECT resolved_at IS NOT NULL FROM etl.quarantine") == [(True,)]
+    assert world.query("SELECT trigger FROM etl.runs ORDER BY run_id") == [("schedule",), ("replay",)]
+    assert world.query("SELECT count(*) FROM dw.events") == [(10,)]

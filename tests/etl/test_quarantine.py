@@ -39,10 +39,10 @@ POISON_KEY = object_key(t(10) + timedelta(minutes=7 * 2, seconds=30), "poison")
 
 
 def _poisoned(client: str) -> bytes:
-    """Two ordinary events and one of ``client``."""
-    lines = _lines(2)[:2]
-    lines.append(event_line("page_view", client, t(10, 14, 40), page="/landing"))
-    return ndjson(lines)
+    """Two events of ``client``: with a client id over the limit, every line of the object fails (too many to
+    reject line by line: the object is quarantined, replayable)."""
+    return ndjson([event_line("page_view", client, t(10, 14, 40), page="/landing"),
+                   event_line("page_view", client, t(10, 14, 50), page="/next", referrer="/landing")])
 
 
 @pytest.mark.integration
@@ -95,7 +95,7 @@ def test_an_object_failing_mid_load_is_quarantined_the_run_goes_on_and_replay_lo
     world.put(POISON_KEY, fixed)
     replayed = world.run_cli("replay", "--key", POISON_KEY)
     assert replayed["_rc"] == 0 and replayed["status"] == "succeeded", replayed
-    assert (replayed["files_loaded"], replayed["events_loaded"], replayed["files_quarantined"]) == (1, 3, 0)
+    assert (replayed["files_loaded"], replayed["events_loaded"], replayed["files_quarantined"]) == (1, 2, 0)
     assert world.query("SELECT resolved_at IS NOT NULL, resolved_run_id = %s FROM etl.quarantine",
                        (replayed["run_id"],)) == [(True, True)]
     # exactly once: a second replay and a later run find nothing to do
@@ -104,6 +104,31 @@ def test_an_object_failing_mid_load_is_quarantined_the_run_goes_on_and_replay_lo
     assert world.run_cli(env=world.env(BATCH_MAX_FILES="2"))["files_loaded"] == 0
     # and the warehouse equals a clean load of the fixed objects, aggregates included
     assert world.snapshot() == reference
+
+
+@pytest.mark.integration
+def test_one_line_that_cannot_load_becomes_a_reject_and_its_object_loads(world):
+    """The line-level fallback: one line of an object fails on its own (a client id over the btree limit, which
+    PostgreSQL refuses with ProgramLimitExceeded, not a DataError): that line becomes a reject with reason
+    ``unloadable`` and the error, the object's other lines load, nothing is quarantined, and the object's
+    batch-mate loads too."""
+    good = _lines(0)
+    bad = event_line("page_view", LONG_CLIENT, t(10, 3), page="/x")
+    key = object_key(t(10), "mixed")
+    world.put(key, ndjson([*good[:3], bad, *good[3:]]))
+    world.put(object_key(t(10, 30), "after"), ndjson(_lines(4)))
+    r = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
+    assert r["status"] == "succeeded" and (r["files_loaded"], r["files_quarantined"]) == (2, 0), r
+    assert r["rejects_by_reason"] == {"unloadable": 1} and r["events_loaded"] == 12
+    rejects = world.query("SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects")
+    assert [(f.rsplit("/", 1)[1], n, reason) for f, n, reason, *_ in rejects] == [("events-mixed.json", 4,
+                                                                                    "unloadable")]
+    assert rejects[0][3].startswith("psycopg2.errors.ProgramLimitExceeded: index row size")
+    assert rejects[0][5] == ndjson([bad]).decode().rstrip("\n")  # the line as stored
+    assert world.query("SELECT lines, events_loaded, rejects FROM etl.files WHERE object_key = %s", (key,)) \
+        == [(7, 6, 1)]
+    assert world.query("SELECT count(*) FROM etl.quarantine") == [(0,)]
+    assert world.query("SELECT count(*) FROM dw.clients WHERE length(client_id) > 100") == [(0,)]
 
 
 @pytest.mark.integration
@@ -199,3 +224,30 @@ def test_transient_errors_are_told_from_data_errors():
     assert is_transient(ClientError({"Error": {"Code": "SlowDown"}}, "GetObject"))
     assert not is_transient(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
     assert not is_transient(ValueError("bad input"))
+
+
+def test_replay_needs_a_key_or_all_and_a_run_takes_neither(world):
+    assert world.run_cli("replay")["_rc"] == 2
+    assert "replay needs --key KEY or --all" in world.run_cli("replay")["_stderr"]
+    assert world.run_cli("--all")["_rc"] == 2
+    assert world.query("SELECT count(*) FROM etl.runs") == [(0,)]
+
+
+@pytest.mark.integration
+def test_the_etl_connection_carries_its_session_limits(world):
+    """The limits that keep a dead or hung ETL from holding its lock (docs/warehouse.md, "Session limits"), as the
+    server sees them on the ETL's own connection (TCP, as from the Lambda)."""
+    from clickstream_etl.handler import connect
+
+    conn = connect(Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", dw_port=world.port, dw_name=world.dbname,
+                            dw_user="postgres"), "unused-with-trust-auth")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('statement_timeout'), "
+                        "current_setting('idle_in_transaction_session_timeout'), "
+                        "current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), "
+                        "current_setting('tcp_keepalives_count')")
+            assert cur.fetchone() == ("10min", "15min", "60", "10", "3")
+        assert conn.info.dsn_parameters["keepalives"] == "1"
+    finally:
+        conn.close()

@@ -1,4 +1,4 @@
-"""Role `monitoring` against the emulator: SNS topic, five alarms wired to it, the pipeline dashboard;
+"""Role `monitoring` against the emulator: SNS topic, six alarms wired to it, the pipeline dashboard;
 check mode, second run, e-mail subscription on and off, teardown, and a clear error without the HTTP API."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ PREFIX = "clickstream-local"
 REGION, ACCOUNT = "us-east-1", "123456789012"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"
 DASHBOARD = f"{PREFIX}-pipeline"
-ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag", "ingest-5xx-rate",
-                                    "ingest-throttles")]
+ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag",
+                                    "etl-quarantined-files", "ingest-5xx-rate", "ingest-throttles")]
 
 
 @dataclass
@@ -94,6 +94,9 @@ def test_each_alarm_watches_its_metric_with_its_threshold_and_notifies_the_topic
                                             "LessThanThreshold", 1.0, 1800, 2, "breaching"),
         f"{PREFIX}-etl-data-lag": ("Clickstream/ETL", "DataLag", etl_dims, "Maximum", "GreaterThanThreshold",
                                    10800.0, 1800, 1, "notBreaching"),
+        # any quarantined object still open after a run
+        f"{PREFIX}-etl-quarantined-files": ("Clickstream/ETL", "QuarantinedFiles", etl_dims, "Maximum",
+                                            "GreaterThanOrEqualToThreshold", 1.0, 1800, 1, "notBreaching"),
         f"{PREFIX}-ingest-5xx-rate": ("AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": applied.api_id},
                                                                 {"Name": "Stage", "Value": "$default"}],
                                       "Average", "GreaterThanThreshold", 0.05, 300, 3, "notBreaching"),
@@ -131,7 +134,7 @@ def test_dashboard_shows_the_pipeline(applied: Applied) -> None:
     lines = [m for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]]
     names = {(m[0], m[1]) for m in lines}
     for metric in ("EventsLoaded", "FilesLoaded", "Rejects", "DataLag", "RunDuration", "SuccessfulRuns",
-                   "FailedRuns"):
+                   "FailedRuns", "FilesQuarantined"):
         assert ("Clickstream/ETL", metric) in names, metric
     assert {("AWS/ApiGateway", "5xx"), ("AWS/ApiGateway", "Count"), ("AWS/Lambda", "Throttles"),
             ("AWS/Lambda", "Errors")} <= names

@@ -90,6 +90,13 @@ check("verdict: ok only when the run succeeded and data is fresh",
       pipeline_verdict("succeeded", "ok")$level == "ok" && pipeline_verdict("failed", "ok")$level == "bad" &&
         pipeline_verdict("succeeded", "stale")$level == "bad" && pipeline_verdict("partial", "ok")$level == "warn" &&
         pipeline_verdict(NA, "empty")$level == "bad")
+check("verdict: quarantined files make fresh data incomplete, never hide a failure",
+      pipeline_verdict("succeeded", "ok", 2)$level == "warn" && pipeline_verdict("failed", "ok", 2)$level == "bad" &&
+        pipeline_verdict("succeeded", "ok", 0)$level == "ok")
+check("short error: class's last name, the message's first line, cut to width",
+      short_error("psycopg2.errors.ProgramLimitExceeded", "index row size 4016\nDETAIL: x") ==
+        "ProgramLimitExceeded: index row size 4016" &&
+        nchar(short_error("a.B", strrep("x", 500), width = 40)) == 40)
 
 # journeys ------------------------------------------------------------------------------------------------------
 check("common paths: N outside 1..10 refused before any query", throws(common_paths(function(...) stop("no"), list(), 11),

@@ -1,7 +1,9 @@
-"""Run the ETL once now against the local platform (`make etl-now`).
+"""Run the ETL once now against the local platform (`make etl-now`), or replay its quarantined raw objects
+(`make etl-replay [KEY=...]`).
 
 Uses the settings the `etl` role wrote (``/var/lib/clickstream-analytics/etl/etl.env``, or ``--env-file``) and
-calls the same Lambda handler the scheduler calls. Prints the run summary as JSON; exit code 1 if it failed.
+calls the same Lambda handler the scheduler calls (``--replay``: the CLI's ``replay``). Prints the run summary as
+JSON; exit code 1 if it failed (for a replay: also if an object failed again).
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--env-file", default=os.environ.get("CLICKSTREAM_ETL_ENV_FILE", DEFAULT_ENV_FILE))
     p.add_argument("--timeout-seconds", type=int, default=900, help="time budget, like the Lambda timeout")
+    p.add_argument("--replay", nargs="?", const="", metavar="KEY",
+                   help="replay the quarantined object KEY, or every open one without KEY (docs/warehouse.md)")
     args = p.parse_args(argv)
     if not os.path.exists(args.env_file):
         print(f"{args.env_file} not found: provision the local platform first (make up, or site.yml --tags etl)",
               file=sys.stderr)
         return 2
     load_env_file(args.env_file)
+    if args.replay is not None:
+        from clickstream_etl.__main__ import main as cli
+
+        return cli(["replay", "--key", args.replay] if args.replay else ["replay", "--all"])
     from clickstream_etl.handler import EtlFailed, handler
 
     try:

@@ -1,6 +1,7 @@
-# Pipeline health: last ETL run and its status, files/events loaded, rejects by reason, data freshness.
-# dashboard_reader may read etl.runs only (docs/warehouse.md), so files, events and rejects are the run log's
-# counters (rejects by reason from etl.runs.rejects_by_reason). The newest event comes from dw.events restricted
+# Pipeline health: last ETL run and its status, files/events loaded, rejects by reason, data freshness,
+# quarantined files. dashboard_reader may read etl.runs and etl.quarantine only of the etl schema
+# (docs/warehouse.md), so files, events and rejects are the run log's counters (rejects by reason from
+# etl.runs.rejects_by_reason). The newest event comes from dw.events restricted
 # to the newest aggregated hour (the BRIN index makes that a short scan even on a large table).
 
 SQL_LAST_RUN <- "
@@ -37,7 +38,26 @@ SQL_FRESHNESS <- "
 SELECT max(event_timestamp) AS newest_event, max(received_at) AS newest_received, now() AS db_now
   FROM dw.events WHERE event_timestamp >= $1::timestamptz"
 
+# Quarantined raw objects not replayed yet: their own data failed their load, so their events are not in the
+# warehouse until an operator fixes the cause and replays them (docs/warehouse.md, "Quarantine and replay").
+SQL_QUARANTINE <- "
+SELECT object_key, error_class, error_message, first_seen_at, last_seen_at, attempts
+  FROM etl.quarantine WHERE resolved_at IS NULL ORDER BY first_seen_at, object_key LIMIT $1::int"
+SQL_QUARANTINE_COUNT <- "SELECT count(*) AS open FROM etl.quarantine WHERE resolved_at IS NULL"
+
 last_run <- function(q) q(SQL_LAST_RUN)
+quarantined_files <- function(q, limit = 50) q(SQL_QUARANTINE, list(limit))
+quarantine_count <- function(q) as.numeric(q(SQL_QUARANTINE_COUNT)$open[1])
+
+# "ProgramLimitExceeded: index row size 4016 exceeds ..." from the error's class and the message's first line,
+# cut to `width` characters.
+short_error <- function(error_class, error_message, width = 160) {
+  name <- sub("^.*\\.", "", error_class)
+  first <- sub("\n.*$", "", error_message)
+  text <- paste0(name, ": ", first)
+  ifelse(nchar(text) > width, paste0(substr(text, 1, width - 1), "\u2026"), text)
+}
+
 recent_runs <- function(q, limit = 15) q(SQL_RECENT_RUNS, list(limit))
 load_totals <- function(q) q(SQL_LOAD_TOTALS)
 rejects_by_reason <- function(q) q(SQL_REJECTS)
@@ -62,8 +82,8 @@ freshness_status <- function(age_seconds, warn_minutes, stale_minutes) {
 RUN_STATUS_LEVEL <- c(succeeded = "ok", partial = "warn", running = "warn", skipped_locked = "warn",
                       failed = "bad", abandoned = "bad")
 
-# One verdict for the operator: can the data be trusted right now?
-pipeline_verdict <- function(run_status, fresh_status) {
+# One verdict for the operator: can the data be trusted right now? Quarantined files mean missing events.
+pipeline_verdict <- function(run_status, fresh_status, quarantined = 0) {
   run_level <- if (is.null(run_status) || is.na(run_status)) "bad" else unname(RUN_STATUS_LEVEL[run_status])
   if (is.na(run_level)) run_level <- "warn"
   if (fresh_status == "empty" || is.null(run_status) || is.na(run_status)) {
@@ -71,6 +91,10 @@ pipeline_verdict <- function(run_status, fresh_status) {
   }
   if (run_level == "bad" || fresh_status == "stale") {
     return(list(level = "bad", text = "Do not trust the numbers: the last ETL run failed or the data is stale."))
+  }
+  if (!is.na(quarantined) && quarantined > 0) {
+    return(list(level = "warn", text = paste("Data is incomplete: quarantined files are not loaded until they are",
+                                             "fixed and replayed (see Quarantined files below).")))
   }
   if (run_level == "warn" || fresh_status == "warn") {
     return(list(level = "warn", text = "Data is usable but behind or incomplete: check the last runs below."))

@@ -12,6 +12,8 @@ pipeline_ui <- function(id) {
                                     shiny::uiOutput(ns("rejects")))),
       shiny::column(7, section_card("Recent ETL runs", shiny::uiOutput(ns("runs"))))
     ),
+    section_card("Quarantined files", shiny::uiOutput(ns("quarantine")),
+                 subtitle = "Raw files set aside because their own data failed to load; replayed after a fix"),
     shiny::actionButton(ns("refresh"), "Refresh", class = "btn-outline-secondary btn-sm")
   )
 }
@@ -26,7 +28,7 @@ pipeline_server <- function(id, q, settings) {
     state <- shiny::reactive({
       tick()
       list(last = last_run(q), totals = load_totals(q), fresh = freshness(q), rejects = rejects_by_reason(q),
-           runs = recent_runs(q))
+           runs = recent_runs(q), quarantined = quarantine_count(q), quarantine = quarantined_files(q))
     })
 
     output$verdict <- shiny::renderUI({
@@ -34,7 +36,7 @@ pipeline_server <- function(id, q, settings) {
       status <- if (nrow(s$last) == 0) NA_character_ else s$last$status
       fs <- freshness_status(s$fresh$age_seconds, settings$CLICKSTREAM_FRESHNESS_WARN_MINUTES,
                              settings$CLICKSTREAM_FRESHNESS_STALE_MINUTES)
-      v <- pipeline_verdict(status, fs)
+      v <- pipeline_verdict(status, fs, s$quarantined)
       shiny::div(class = paste("verdict", paste0("level-", v$level)), role = "status", `data-level` = v$level,
                  `data-freshness` = fs, v$text)
     })
@@ -58,7 +60,9 @@ pipeline_server <- function(id, q, settings) {
         kpi_card("events_24h", "Events loaded (24 h)", fmt_int(s$totals$events_24h), s$totals$events_24h),
         kpi_card("rejects_total", "Rejected lines (all time)", fmt_int(s$totals$rejects), s$totals$rejects),
         kpi_card("freshness", "Newest event age", fmt_duration(s$fresh$age_seconds), s$fresh$age_seconds,
-                 level = fresh_level)
+                 level = fresh_level),
+        kpi_card("quarantined", "Quarantined files", fmt_int(s$quarantined), s$quarantined,
+                 level = if (s$quarantined > 0) "bad" else "ok")
       )
     })
 
@@ -78,6 +82,18 @@ pipeline_server <- function(id, q, settings) {
       html_table(d, id = session$ns("rejects-table"),
                  columns = c(reason = "Reason", rejects = "All time", rejects_24h = "Last 24 h"),
                  formatters = list(rejects = fmt_int, rejects_24h = fmt_int))
+    })
+
+    output$quarantine <- shiny::renderUI({
+      d <- state()$quarantine
+      shiny::validate(shiny::need(nrow(d) > 0, "No quarantined files: every raw file loaded."))
+      d$error <- short_error(d$error_class, d$error_message)
+      d$first_seen <- format(d$first_seen_at, "%m-%d %H:%M", tz = "UTC")
+      d$last_seen <- format(d$last_seen_at, "%m-%d %H:%M", tz = "UTC")
+      html_table(d, id = session$ns("quarantine-table"),
+                 columns = c(object_key = "File", error = "Error", first_seen = "First seen",
+                             last_seen = "Last tried", attempts = "Attempts"),
+                 formatters = list(attempts = fmt_int))
     })
 
     output$runs <- shiny::renderUI({

@@ -48,7 +48,7 @@ class Settings:
     # running longer is cancelled; a session idle inside a transaction longer is ended by the server, and with it
     # the ETL's advisory lock; TCP keepalives find a peer that vanished (a Lambda killed while idle).
     statement_timeout_seconds: int = 600
-    idle_in_transaction_timeout_seconds: int = 300
+    idle_in_transaction_timeout_seconds: int = 900
     keepalives_idle_seconds: int = 60
     # Parse the raw objects in a worker process (clickstream_etl.parse_worker), beside the run's own threads:
     # "auto" = when this process may use more than one CPU (a Lambda with more than 1,769 MB), "on", "off".
@@ -104,7 +104,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
-        idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 300, 1),
+        idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=(env.get("PARSE_WORKER") or "auto").strip().lower(),
     )

@@ -95,13 +95,19 @@ def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
 
 
 def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
+    """A run; or, for an invocation with ``{"replay": "<key>"}`` / ``{"replay": "all"}``, the replay of quarantined
+    objects (``runner.replay``; docs/warehouse.md, "Quarantine and replay")."""
     logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     settings = settings_from_env(os.environ)
     trigger = "schedule" if (event or {}).get("source") == "aws.events" else str((event or {}).get("trigger", "invoke"))
+    replay_what = str((event or {}).get("replay") or "")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     metrics = RunMetrics.from_env(os.environ)  # METRICS_* (metrics.py); a bad value only disables metrics
     try:
-        result = run_once(settings, remaining_ms=remaining, trigger=trigger, metrics=metrics)
+        if replay_what:
+            result = replay_once(settings, key=None if replay_what == "all" else replay_what, metrics=metrics)
+        else:
+            result = run_once(settings, remaining_ms=remaining, trigger=trigger, metrics=metrics)
     except EtlFailed as exc:
         LOG.error(json.dumps({"message": "etl run failed", "error": str(exc)}))
         metrics.publish(None, failed=True)

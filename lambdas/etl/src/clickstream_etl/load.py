@@ -264,23 +264,36 @@ def all_slow(data: bytes, file_idx: int) -> FastSplit:
     return FastSplit([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
 
 
+@dataclass(frozen=True)
+class Unloadable:
+    """A line of a one-object batch that made its load fail on its own (``runner``'s line-level fallback): loaded
+    as a reject with reason ``unloadable``, ``detail`` the error, ``raw`` the line as stored."""
+
+    line: int
+    detail: str
+    raw: str
+
+
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
-               also: tuple[str, dict] | None = None) -> BatchResult:
+               also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
+               commit: bool = True) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
     line on the jsonb + SQL path (which decides each line on its own)."""
     try:
-        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also)
+        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also, unloadable, commit)
     except psycopg2.DataError:
         result = _load_batch(conn, bucket, objects, settings, run_id,
-                             [all_slow(data, i) for i, (_, data) in enumerate(objects)], also=also)
+                             [all_slow(data, i) for i, (_, data) in enumerate(objects)], also=also,
+                             unloadable=unloadable, commit=commit)
         result.fast_fallback = True
         return result
 
 
 def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
                 run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
-                also: tuple[str, dict] | None = None) -> BatchResult:
+                also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
+                commit: bool = True) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
     ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
@@ -288,7 +301,9 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
     otherwise, or without a plan, the whole batch goes through the SQL path.
     ``also``: one more statement (and its parameters) for the same transaction (the replay closes the object's
-    quarantine record with its manifest row).
+    quarantine record with its manifest row). ``unloadable``: lines of the (only) object, blank in its bytes here,
+    that are rejects with reason ``unloadable``. ``commit=False``: everything but the commit, then roll back (a
+    probe of the line-level fallback: does this load fail?).
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
     already loaded event_id) goes through the set-based SQL path. Both give the same tables.
@@ -305,6 +320,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
         with conn.cursor() as cur:
             prepared, result.parse_fallback, rejects, slow_valid = _stage_slow(cur, bucket, objects, splits, params)
             rejects = [tuple(r) for r in rejects]
+            raw_of = {(0, u.line): u.raw for u in unloadable or ()}
+            rejects.extend((0, u.line, "unloadable", u.detail, None) for u in unloadable or ())
             for i, (p, s) in enumerate(zip(prepared, splits, strict=True)):
                 rejects.extend((i, r.line_number, r.reason, r.detail, None) for r in p.pre_rejects)
                 rejects.extend((i, line, reason, detail, event_id) for line, reason, detail, event_id in s.rejects)
@@ -325,7 +342,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.events_loaded = loaded + sum(direct_loaded.values())
             reject_rows = [
                 (source_uri(bucket, objects[i][0].key), line, reason, detail or None, event_id,
-                 _raw_line(objects[i][1], line), run_id)
+                 raw_of[i, line] if (i, line) in raw_of else _raw_line(objects[i][1], line), run_id)
                 for i, line, reason, detail, event_id in rejects
             ]
             if reject_rows:
@@ -347,6 +364,9 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             result.duplicates = sum(m[8] for m in manifest)
             if also is not None:
                 cur.execute(*also)
+        if not commit:
+            conn.rollback()
+            return result
         faults.checkpoint("before_commit")
         conn.commit()
     except BaseException:

@@ -19,6 +19,7 @@ from .config import Settings
 from .fast import GC_THRESHOLDS, FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri
 from .parse_worker import Parser, usable_cpus
+from .prepare import split_lines
 from .sessions import ClientState
 from .source import RawObject, batches, fetch, list_objects, pending, start_after_for
 
@@ -31,6 +32,10 @@ AHEAD_DURING_APPLY = 4  # batches fetched and parsed ahead while an aggregates' 
 # parse (and the first one's plan) before its first COPY, and the parser then keeps ahead of batches that grow. So
 # are the last ones, in reverse: while the last batch loads, the Python threads have nothing left to do.
 RAMP = 3
+# The line-level fallback (_unloadable_lines): at most this many lines of one object become `unloadable` rejects,
+# found with at most this many probes; beyond either, the object is quarantined.
+MAX_UNLOADABLE_LINES = 10
+MAX_PROBES = 200
 
 
 @dataclass
@@ -286,25 +291,106 @@ def use_parse_worker(settings: Settings) -> bool:
     return settings.parse_worker == "on" or (settings.parse_worker == "auto" and usable_cpus() > 1)
 
 
+class _Unattributable(Exception):
+    """The line-level fallback cannot name a few lines that make an object's load fail."""
+
+
+def _blanked(lines: list[bytes], keep) -> bytes:
+    """The object's bytes with every line not in ``keep`` emptied (line numbers unchanged; blank lines load as
+    nothing)."""
+    return b"".join((line if n in keep else b"") + b"\n" for n, line in enumerate(lines, 1))
+
+
+def _unloadable_lines(conn, settings: Settings, run_id: int, obj: RawObject, data: bytes,
+                      error: BaseException) -> list[load.Unloadable]:
+    """The few lines of ``obj`` that make its load fail on their own, found by halving (each probe a load rolled
+    back), or _Unattributable: when the failure needs several lines together, when more than
+    ``MAX_UNLOADABLE_LINES`` or half the object's lines fail (more likely a fault of the system than of the data:
+    the object is better quarantined, replayable, than rejected line by line for good), or after ``MAX_PROBES``."""
+    lines = split_lines(data)
+    candidates = [n for n, line in enumerate(lines, 1) if line.strip()]
+    probes = 0
+
+    def failure(subset: list[int]) -> BaseException | None:
+        nonlocal probes
+        probes += 1
+        if probes > MAX_PROBES:
+            raise _Unattributable
+        try:
+            load_batch(conn, settings.raw_bucket, [(obj, _blanked(lines, set(subset)))], settings, run_id,
+                       commit=False)
+        except Exception as exc:
+            if quarantine.is_transient(exc):
+                raise
+            return exc
+        return None
+
+    bad: dict[int, BaseException] = {}
+
+    def search(subset: list[int], exc: BaseException) -> None:  # ``subset`` fails with ``exc``
+        if len(subset) == 1:
+            bad[subset[0]] = exc
+            if len(bad) > MAX_UNLOADABLE_LINES or 2 * len(bad) >= len(candidates):
+                raise _Unattributable
+            return
+        half = len(subset) // 2
+        found = False
+        for part in (subset[:half], subset[half:]):
+            part_exc = failure(part)
+            if part_exc is not None:
+                found = True
+                search(part, part_exc)
+        if not found:  # each half loads alone: the lines fail only together
+            raise _Unattributable
+
+    search(candidates, error)
+    return [load.Unloadable(n, f"{quarantine.error_class(e)}: {quarantine.error_message(e)}"[:1000],
+                            lines[n - 1].replace(b"\x00", b"").decode("utf-8", errors="replace"))
+            for n, e in sorted(bad.items())]
+
+
+def _load_alone(conn, settings: Settings, result: RunResult, obj: RawObject, data: bytes) -> load.BatchResult | None:
+    """One object in its own transaction. If it fails with an error that is not transient: its few unloadable lines
+    become rejects and the rest loads (the line-level fallback), else it is quarantined (None). A transient error
+    is raised."""
+    try:
+        return load_batch(conn, settings.raw_bucket, [(obj, data)], settings, result.run_id)
+    except Exception as exc:
+        if quarantine.is_transient(exc):
+            raise
+        error = exc
+    try:
+        unloadable = _unloadable_lines(conn, settings, result.run_id, obj, data, error)
+        keep = set(range(1, len(split_lines(data)) + 1)) - {u.line for u in unloadable}
+        b = load_batch(conn, settings.raw_bucket, [(obj, _blanked(split_lines(data), keep))], settings,
+                       result.run_id, unloadable=unloadable)
+        LOG.warning(json.dumps({"message": "unloadable lines rejected", "run_id": result.run_id, "key": obj.key,
+                                "lines": [u.line for u in unloadable]}))
+        return b
+    except _Unattributable:
+        pass
+    except Exception as exc:
+        if quarantine.is_transient(exc):
+            raise
+        error = exc
+    quarantine.record(conn, settings.raw_bucket, obj, error, result.run_id)
+    result.files_quarantined += 1
+    LOG.error(json.dumps({"message": "object quarantined", "run_id": result.run_id, "key": obj.key,
+                          "error_class": quarantine.error_class(error), "error": quarantine.error_message(error)}))
+    return None
+
+
 def _isolate(conn, settings: Settings, result: RunResult, batch: _Batch, error: BaseException) -> load.BatchResult:
     """A batch failed with an error that is not transient (``error``, its transaction rolled back): load its objects
-    one at a time; one that fails again on its own with such an error is quarantined and the others load. A
-    transient error stops the run (raised)."""
+    one at a time (``_load_alone``: an object that fails again on its own has its few unloadable lines rejected, or
+    is quarantined) and the others load. A transient error stops the run (raised)."""
     LOG.warning(json.dumps({"message": "batch failed, loading its objects one by one", "run_id": result.run_id,
                             "files": len(batch.objects),
                             "error": f"{quarantine.error_class(error)}: {quarantine.error_message(error)}"}))
     total = load.BatchResult(fast_fallback=True)
     for obj, data in zip(batch.objects, batch.data, strict=True):
-        try:
-            b = load_batch(conn, settings.raw_bucket, [(obj, data)], settings, result.run_id)
-        except Exception as exc:
-            if quarantine.is_transient(exc):
-                raise
-            quarantine.record(conn, settings.raw_bucket, obj, exc, result.run_id)
-            result.files_quarantined += 1
-            LOG.error(json.dumps({"message": "object quarantined", "run_id": result.run_id, "key": obj.key,
-                                  "error_class": quarantine.error_class(exc),
-                                  "error": quarantine.error_message(exc)}))
+        b = _load_alone(conn, settings, result, obj, data)
+        if b is None:
             continue
         total.files += b.files
         total.lines += b.lines
