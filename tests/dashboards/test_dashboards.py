@@ -306,7 +306,7 @@ def test_pipeline_health(page, sql, loaded_dw, screenshots_dir):
 
 
 def test_pipeline_shows_quarantined_files_until_replayed(page, sql, pg_server, moto_server, screenshots_dir):
-    """A raw file whose own data fails its load (a client id over the btree's limit on an index row) is
+    """A raw file whose own data fails its load (a client id over the warehouse's byte bound on it) is
     quarantined by the real ETL: the pipeline tab shows it with its error and warns; once the file is fixed (here:
     the offending line removed) and replayed, it is gone and the verdict is back to ok. The fixed file holds no
     event, so the other tests' totals do not move."""
@@ -329,7 +329,7 @@ def test_pipeline_shows_quarantined_files_until_replayed(page, sql, pg_server, m
         wait_idle(page)
         rows = table_rows(page, "pipeline-quarantine-table")
         assert [r["object_key"] for r in rows] == [key]
-        assert rows[0]["error"].startswith("ProgramLimitExceeded: index row size")
+        assert rows[0]["error"].startswith("CheckViolation: ") and "client_id_max_bytes" in rows[0]["error"]
         assert int(rows[0]["attempts"]) == 1
         assert int(kpis(page, "pipeline")["quarantined"]) == 1
         assert page.evaluate("() => document.querySelector('#pipeline-verdict .verdict').dataset.level") == "warn"

@@ -31,9 +31,10 @@ def _files() -> dict[str, bytes]:
     return {object_key(t(10) + timedelta(minutes=7 * n), f"f{n}"): ndjson(_lines(n)) for n in range(7)}
 
 
-# A client id the contract may bound but that a file written straight to the bucket can still hold: random, so
-# that PostgreSQL cannot compress it below the btree's limit on an index row (about 2.7 kB): the load's index on
-# dw.clients / etl.delta_clients refuses it with ProgramLimitExceeded, an OperationalError, not a DataError.
+# A client id the contract bounds but that a file written straight to the bucket can still hold: over the
+# warehouse's byte bound on client_id (sql/dw/0011), which the load's first write (etl.delta_clients) refuses with a
+# CheckViolation, an IntegrityError, not a DataError. Random, so that without the bound PostgreSQL could not
+# compress it below the btree's limit on an index row either.
 LONG_CLIENT = "c-" + secrets.token_urlsafe(3000)
 POISON_KEY = object_key(t(10) + timedelta(minutes=7 * 2, seconds=30), "poison")
 
@@ -69,8 +70,8 @@ def test_an_object_failing_mid_load_is_quarantined_the_run_goes_on_and_replay_lo
     assert first["_rc"] == 0 and first["status"] == "succeeded", first
     assert (first["files_seen"], first["files_loaded"], first["files_quarantined"]) == (6, 5, 1)
     assert world.query("SELECT object_key, etag, error_class, attempts, resolved_at IS NULL FROM etl.quarantine") \
-        == [(POISON_KEY, etag, "psycopg2.errors.ProgramLimitExceeded", 1, True)]
-    assert "index row size" in world.query("SELECT error_message FROM etl.quarantine")[0][0]
+        == [(POISON_KEY, etag, "psycopg2.errors.CheckViolation", 1, True)]
+    assert '"client_id_max_bytes"' in world.query("SELECT error_message FROM etl.quarantine")[0][0]
     assert world.query("SELECT count(*) FROM etl.files WHERE object_key = %s", (POISON_KEY,)) == [(0,)]
     assert world.query("SELECT count(*) FROM dw.events WHERE source_file LIKE %s", ("%poison%",)) == [(0,)]
     assert world.query("SELECT files_quarantined FROM etl.runs") == [(1,)]
@@ -108,10 +109,10 @@ def test_an_object_failing_mid_load_is_quarantined_the_run_goes_on_and_replay_lo
 
 @pytest.mark.integration
 def test_one_line_that_cannot_load_becomes_a_reject_and_its_object_loads(world):
-    """The line-level fallback: one line of an object fails on its own (a client id over the btree limit, which
-    PostgreSQL refuses with ProgramLimitExceeded, not a DataError): that line becomes a reject with reason
-    ``unloadable`` and the error, the object's other lines load, nothing is quarantined, and the object's
-    batch-mate loads too."""
+    """The line-level fallback: one line of an object fails on its own (a client id over the warehouse's byte bound,
+    which PostgreSQL refuses with a CheckViolation, not a DataError): that line becomes a reject with reason
+    ``value_too_large`` naming the column and its limit, the object's other lines load, nothing is quarantined, and
+    the object's batch-mate loads too."""
     good = _lines(0)
     bad = event_line("page_view", LONG_CLIENT, t(10, 3), page="/x")
     key = object_key(t(10), "mixed")
@@ -119,11 +120,11 @@ def test_one_line_that_cannot_load_becomes_a_reject_and_its_object_loads(world):
     world.put(object_key(t(10, 30), "after"), ndjson(_lines(4)))
     r = world.run_cli(env=world.env(BATCH_MAX_FILES="2"))
     assert r["status"] == "succeeded" and (r["files_loaded"], r["files_quarantined"]) == (2, 0), r
-    assert r["rejects_by_reason"] == {"unloadable": 1} and r["events_loaded"] == 12
+    assert r["rejects_by_reason"] == {"value_too_large": 1} and r["events_loaded"] == 12
     rejects = world.query("SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects")
     assert [(f.rsplit("/", 1)[1], n, reason) for f, n, reason, *_ in rejects] == [("events-mixed.json", 4,
-                                                                                    "unloadable")]
-    assert rejects[0][3].startswith("psycopg2.errors.ProgramLimitExceeded: index row size")
+                                                                                    "value_too_large")]
+    assert rejects[0][3] == "client_id over 512 bytes, the warehouse's limit (check constraint client_id_max_bytes)"
     assert rejects[0][5] == ndjson([bad]).decode().rstrip("\n")  # the line as stored
     assert world.query("SELECT lines, events_loaded, rejects FROM etl.files WHERE object_key = %s", (key,)) \
         == [(7, 6, 1)]

@@ -1,8 +1,13 @@
-"""The contract's limits fit the warehouse: every btree index of the migrated warehouse whose key holds a value the
-client sent stays under PostgreSQL's index row limit for the longest value the schema accepts, counting the bytes
-of the widest characters the field's pattern lets through (4 in UTF-8, 1 for an ASCII-only pattern).
+"""The contract's limits fit the warehouse, and the warehouse bounds what it indexes (issue 19).
 
-An index added on a text column that is not listed here fails the test, so a new key is checked before it ships.
+The warehouse holds the limits: a CHECK (octet_length(column) <= N) on every text column the load writes whose
+values reach a btree index key (sql/dw/0011_text_bounds.sql). Read from a migrated warehouse's catalog, this checks
+(a) every text column of every btree index (key or INCLUDE) is bounded: by its own CHECK, by the CHECK of the
+dw.events column an aggregate copies it from, or as a value the server makes; (b) the longest value the contract
+accepts fits each bound, counting the bytes of the widest characters the field's pattern lets through (4 in UTF-8,
+1 for an ASCII-only pattern); (c) with every column at its bound, every index row stays under PostgreSQL's limit.
+
+An index added on a text column that is not bounded fails the test, so a new key is checked before it ships.
 """
 
 from __future__ import annotations
@@ -23,17 +28,26 @@ pytestmark = pytest.mark.integration
 BTREE_MAX_ITEM = 2704  # PostgreSQL's btree version 4 limit with 8 kB pages ("index row size ... exceeds ...")
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
-# Warehouse column -> the contract field whose value it holds.
+# Bounded warehouse column -> the contract field whose value it holds.
 FROM_CONTRACT = {
     "client_id": "client_id", "user_id": "user_id", "product_id": "product.id", "product_name": "product.name",
-    "product_category": "product.category", "product_brand": "product.brand", "from_page": "page.url_path",
-    "to_page": "page.url_path",
+    "product_category": "product.category", "product_brand": "product.brand", "page_url_path": "page.url_path",
+}
+# The tables the load writes from raw lines: a text column of theirs in an index key needs its own bound.
+LOAD_WRITES = {"dw.events", "dw.clients", "dw.sessions", "etl.delta_clients", "etl.delta_facts", "etl.delta_sfacts"}
+# Index key columns of the aggregates -> the dw.events column they are copied from (deltas.py, sql.REFRESH_*;
+# besides the copies, only constants shorter than any bound: '(none)', '(all)', '(entrance)', '(exit)').
+FROM_EVENTS = {
+    "from_page": "page_url_path", "to_page": "page_url_path", "product_id": "product_id",
+    "product_name": "product_name", "product_category": "product_category", "product_brand": "product_brand",
+    "user_id": "user_id",
 }
 # Text key columns the server or the ETL fills (never a client's value), with their longest value in bytes.
 SERVER_MADE = {
     "user_login_state": len("logged_out"), "part": len("products"), "reason": 64, "bucket": 63,
     "object_key": 1024, "source_file": 1100,
 }
+_BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 
 
 def _field(path: str) -> dict[str, Any]:
@@ -86,39 +100,63 @@ def test_every_string_and_number_of_the_contract_is_bounded():
     assert unbounded == [] or unbounded == ["event_timestamp (characters)"], unbounded
 
 
-def test_the_longest_accepted_values_fit_every_warehouse_index(pg_server):
+def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], list[tuple]]:
+    """(the byte bounds of a migrated warehouse: (table, column) -> N; its btree index columns of dw and etl)."""
     dsn = _migrated(pg_server, "dw_limits")
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
             cur.execute("""
-                SELECT i.indexrelid::regclass::text, a.attname, t.typname, t.typlen
+                SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid)
+                  FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+                 WHERE c.contype = 'c' AND n.nspname IN ('dw', 'etl')""")
+            bounds = {}
+            for table, definition in cur.fetchall():
+                bound = _BOUND.match(definition)
+                if bound:
+                    bounds[table, bound.group(1)] = int(bound.group(2))
+            cur.execute("""
+                SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text, a.attname, t.typname, t.typlen
                   FROM pg_index i
                   JOIN pg_class c ON c.oid = i.indexrelid
                   JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree'
                   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname IN ('dw', 'etl')
                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                   JOIN pg_type t ON t.oid = a.atttypid""")
-            rows = cur.fetchall()
+            columns = cur.fetchall()
     finally:
         conn.close()
+    return bounds, columns
+
+
+def test_the_warehouse_bounds_every_indexed_text_and_the_contract_fits_them(pg_server):
+    bounds, columns = _catalog(pg_server)
+    # (b) every bound holds the longest value the contract accepts in its field
+    assert {c for _, c in bounds} == set(FROM_CONTRACT), f"bounds without a contract field or the reverse: {bounds}"
+    too_long = {f"{t}.{c}": (max_bytes(FROM_CONTRACT[c]), n) for (t, c), n in bounds.items()
+                if max_bytes(FROM_CONTRACT[c]) > n}
+    assert not too_long, f"the contract accepts values longer than the warehouse's bound (bytes, bound): {too_long}"
+    # (a) every text column of an index is bounded; (c) every index row fits
     indexes: dict[str, int] = {}
-    unknown = []
-    for index, column, typname, typlen in rows:
+    unbounded = []
+    for index, table, column, typname, typlen in columns:
         if typlen > 0:
             size = typlen
-        elif column in FROM_CONTRACT:
-            size = 4 + max_bytes(FROM_CONTRACT[column])
-        elif column in SERVER_MADE:
-            size = 4 + SERVER_MADE[column]
         elif typname == "numeric":
             size = 4 + 20
+        elif (table, column) in bounds:
+            size = 4 + bounds[table, column]
+        elif column in SERVER_MADE:
+            size = 4 + SERVER_MADE[column]
+        elif table not in LOAD_WRITES and ("dw.events", FROM_EVENTS.get(column)) in bounds:
+            size = 4 + bounds["dw.events", FROM_EVENTS[column]]
         else:
-            unknown.append(f"{index}.{column} ({typname})")
+            unbounded.append(f"{index}: {table}.{column} ({typname})")
             continue
         indexes[index] = indexes.get(index, 8) + size + 4  # tuple header; up to 4 bytes of alignment a column
-    assert not unknown, f"index columns this test does not know the origin of: {unknown}"
-    assert "dw.agg_daily_page_transitions_pkey" in indexes and "dw.agg_product_names_pkey" in indexes
+    assert not unbounded, f"index columns with no byte bound in the warehouse: {unbounded}"
+    assert {"dw.agg_daily_page_transitions_pkey", "dw.agg_daily_page_transitions_from_idx",
+            "dw.agg_product_names_pkey", "etl.delta_clients_pkey"} <= set(indexes)
     too_big = {i: n for i, n in indexes.items() if n > BTREE_MAX_ITEM}
     assert not too_big, f"worst-case index rows over {BTREE_MAX_ITEM} bytes: {too_big}"
 

@@ -267,9 +267,11 @@ def all_slow(data: bytes, file_idx: int) -> FastSplit:
 @dataclass(frozen=True)
 class Unloadable:
     """A line of a one-object batch that made its load fail on its own (``runner``'s line-level fallback): loaded
-    as a reject with reason ``unloadable``, ``detail`` the error, ``raw`` the line as stored."""
+    as a reject with ``reason`` (``value_too_large`` when a byte bound of the warehouse refused it, else
+    ``unloadable``: ``quarantine.line_reject``), ``detail`` the column or the error, ``raw`` the line as stored."""
 
     line: int
+    reason: str
     detail: str
     raw: str
 
@@ -302,7 +304,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     otherwise, or without a plan, the whole batch goes through the SQL path.
     ``also``: one more statement (and its parameters) for the same transaction (the replay closes the object's
     quarantine record with its manifest row). ``unloadable``: lines of the (only) object, blank in its bytes here,
-    that are rejects with reason ``unloadable``. ``commit=False``: everything but the commit, then roll back (a
+    that are rejects with their reason. ``commit=False``: everything but the commit, then roll back (a
     probe of the line-level fallback: does this load fail?).
     Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
     straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
@@ -321,7 +323,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             prepared, result.parse_fallback, rejects, slow_valid = _stage_slow(cur, bucket, objects, splits, params)
             rejects = [tuple(r) for r in rejects]
             raw_of = {(0, u.line): u.raw for u in unloadable or ()}
-            rejects.extend((0, u.line, "unloadable", u.detail, None) for u in unloadable or ())
+            rejects.extend((0, u.line, u.reason, u.detail, None) for u in unloadable or ())
             for i, (p, s) in enumerate(zip(prepared, splits, strict=True)):
                 rejects.extend((i, r.line_number, r.reason, r.detail, None) for r in p.pre_rejects)
                 rejects.extend((i, line, reason, detail, event_id) for line, reason, detail, event_id in s.rejects)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 
 import psycopg2
 import psycopg2.errorcodes
@@ -61,6 +62,30 @@ def error_class(exc: BaseException) -> str:
 
 def error_message(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__)[:_MESSAGE_MAX]
+
+
+# A check constraint of the warehouse that bounds a text column's bytes (sql/dw/0011_text_bounds.sql): its name is
+# the column's, so that a line it refuses is rejected naming the column.
+_BOUND = re.compile(r"(\w+)_max_bytes")
+_BOUND_LIMIT = re.compile(r"octet_length\(\w+\) <= (\d+)")
+
+
+def line_reject(conn, exc: BaseException) -> tuple[str, str]:
+    """The reason and detail of a reject for a line whose load fails on its own with ``exc`` (the runner's
+    line-level fallback): ``value_too_large`` naming the column and its limit when a byte bound of the warehouse
+    refused it, else ``unloadable`` with the error. ``conn`` (not in a failed transaction) reads the limit."""
+    constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
+    bound = _BOUND.fullmatch(constraint or "")
+    if isinstance(exc, psycopg2.errors.CheckViolation) and bound:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s AND contype = 'c' "
+                        "LIMIT 1", (constraint,))
+            row = cur.fetchone()
+        conn.commit()
+        limit = _BOUND_LIMIT.search(row[0]) if row else None
+        over = f"over {limit.group(1)} bytes" if limit else "over its byte limit"
+        return "value_too_large", f"{bound.group(1)} {over}, the warehouse's limit (check constraint {constraint})"
+    return "unloadable", f"{error_class(exc)}: {error_message(exc)}"[:1000]
 
 
 def record(conn, bucket: str, obj: RawObject, exc: BaseException, run_id: int) -> None:

@@ -344,7 +344,7 @@ def _unloadable_lines(conn, settings: Settings, run_id: int, obj: RawObject, dat
             raise _Unattributable
 
     search(candidates, error)
-    return [load.Unloadable(n, f"{quarantine.error_class(e)}: {quarantine.error_message(e)}"[:1000],
+    return [load.Unloadable(n, *quarantine.line_reject(conn, e),
                             lines[n - 1].replace(b"\x00", b"").decode("utf-8", errors="replace"))
             for n, e in sorted(bad.items())]
 
