@@ -4,6 +4,7 @@ pending; the aggregates' apply respects the Lambda's time budget."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -225,6 +226,56 @@ def test_transient_errors_are_told_from_data_errors():
     assert is_transient(ClientError({"Error": {"Code": "SlowDown"}}, "GetObject"))
     assert not is_transient(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
     assert not is_transient(ValueError("bad input"))
+
+
+def test_a_line_error_other_than_a_byte_bound_is_unloadable_with_the_error():
+    """The reason of a line the line-level fallback found: only a byte bound's CheckViolation is value_too_large
+    (tested against the warehouse above); any other error keeps its class and message (no connection needed)."""
+    from clickstream_etl.quarantine import line_reject
+
+    assert line_reject(None, ValueError("bad input")) == ("unloadable", "builtins.ValueError: bad input")
+    other_check = psycopg2.errors.lookup("23514")("new row violates check constraint \"events_check\"")
+    assert line_reject(None, other_check)[0] == "unloadable"
+
+
+def test_a_transient_error_of_the_apply_stays_transient_and_another_names_the_part():
+    """deltas._apply_part with a stand-in connection whose statements raise (the warehouse cannot be made to fail a
+    chosen statement of the apply on demand): a transient error is raised as it is (the run stops as for a batch),
+    any other as ApplyError naming the part."""
+    from clickstream_etl import deltas
+
+    class Conn:
+        def __init__(self, error: Exception) -> None:
+            self.error, self.rolled_back = error, False
+
+        def cursor(self):
+            conn = self
+
+            class Cur:
+                rowcount = 1
+
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    return False
+
+                def execute(self, statement, params=None):
+                    if not statement.startswith("INSERT INTO etl.delta_applied"):
+                        raise conn.error
+
+            return Cur()
+
+        def rollback(self):
+            self.rolled_back = True
+
+    gone = Conn(psycopg2.OperationalError("server closed the connection"))
+    with pytest.raises(psycopg2.OperationalError):
+        deltas._apply_part(gone, "products")
+    assert gone.rolled_back
+    with pytest.raises(deltas.ApplyError, match=re.escape("part 'products', failed reading the pending facts: "
+                                                          "builtins.ValueError: odd")):
+        deltas._apply_part(Conn(ValueError("odd")), "products")
 
 
 def test_replay_needs_a_key_or_all_and_a_run_takes_neither(world):

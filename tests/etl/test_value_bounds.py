@@ -99,3 +99,30 @@ def test_values_over_the_bounds_are_rejected_at_load_and_the_aggregates_keep_upd
     assert world.query("SELECT views FROM dw.agg_daily_product WHERE product_id = 'p-later'") == [(1,)]
     incremental = world.snapshot()
     assert world.rebuilt() == incremental  # the aggregates equal a recompute from what loaded
+
+
+def test_an_apply_that_fails_anyway_fails_the_run_naming_the_aggregate_and_the_fix_restarts_it(world):
+    """The safety net: a value that reaches the aggregates' apply and fails it (here, as a warehouse that loaded it
+    before its bounds existed: the bound on page_url_path dropped) fails the run, recorded 'failed' with a
+    message naming the part and the aggregate table; once the operator corrects the value (docs/warehouse.md,
+    "Faults"), the next run applies the pending change and the aggregates equal a recompute."""
+    world.execute("ALTER TABLE dw.events DROP CONSTRAINT page_url_path_max_bytes")
+    world.put(object_key(t(10, 1), "good"), ndjson(_good("c-a", 1)))
+    world.put(object_key(t(10, 2), "old"), ndjson([event_line("page_view", "c-old", t(10, 2), page=LONG_PATH)]))
+    first = world.run_cli(timeout=300)
+    assert first["_rc"] != 0, first
+    status, message = world.query("SELECT status, message FROM etl.runs")[0]
+    assert status == "failed"
+    assert "ApplyError: aggregates' apply, part 'activity', failed writing dw.agg_daily_page_transitions" in message
+    assert "ProgramLimitExceeded" in message
+    assert world.query("SELECT count(*) FROM dw.events") == [(7,)]  # the batches committed
+
+    world.execute("UPDATE dw.events SET page_url_path = '(too long)' WHERE octet_length(page_url_path) > 1024")
+    world.put(object_key(t(10, 20), "later"), ndjson([event_line("page_view", "c-a", t(10, 20), page="/later")]))
+    second = world.run_cli(timeout=300)
+    assert second["_rc"] == 0 and second["status"] == "succeeded" and second["events_loaded"] == 1, second
+    assert world.query("SELECT count(*) FROM etl.delta_clients") == [(0,)]
+    assert world.query("SELECT sum(transitions) FROM dw.agg_daily_page_transitions WHERE to_page = '/later'") \
+        == [(1,)]
+    incremental = world.snapshot()
+    assert world.rebuilt() == incremental

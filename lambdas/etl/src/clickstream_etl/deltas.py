@@ -25,10 +25,11 @@ tables of sql/dw/0006. Rows whose counts all reach zero are deleted. The result 
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import faults, sql
+from . import faults, quarantine, sql
 from .connections import sibling_connection
 from .extra_aggregates import HORIZON_DAYS
 
@@ -486,8 +487,27 @@ def _facts(cur, part: str) -> None:
     cur.execute("ANALYZE etl_facts")
 
 
+class ApplyError(Exception):
+    """The aggregates' apply failed with an error that is not transient (``quarantine.is_transient``): nothing the
+    ETL foresaw, since the warehouse's bounds refuse at load time what the aggregates could not index. The run is
+    recorded ``failed`` with this message, which names the part and the aggregate table, and the invocation fails
+    (alarm ``etl-errors``); the pending change stays pending (docs/warehouse.md, "Faults": what the operator does).
+    """
+
+    def __init__(self, part: str, table: str | None, error: BaseException) -> None:
+        self.part, self.table, self.error = part, table, error
+        where = f"writing {table}" if table else "reading the pending facts"
+        super().__init__(f"aggregates' apply, part '{part}', failed {where}: "
+                         f"{quarantine.error_class(error)}: {quarantine.error_message(error)}")
+
+
+_TARGET = re.compile(r"\b(?:INSERT INTO|DELETE FROM|UPDATE)\s+(dw\.\w+)")
+
+
 def _apply_part(conn, part: str) -> None:
-    """One part of the apply in one transaction on ``conn``, unless its mark says it is already in."""
+    """One part of the apply in one transaction on ``conn``, unless its mark says it is already in. An error that is
+    not transient is raised as ``ApplyError``, naming the aggregate table its statement writes."""
+    statement = None
     try:
         with conn.cursor() as cur:
             cur.execute(_MARK, (part,))
@@ -497,6 +517,12 @@ def _apply_part(conn, part: str) -> None:
                     cur.execute(statement)
         faults.checkpoint("before_aggregates_commit")
         conn.commit()
+    except Exception as exc:
+        conn.rollback()
+        if quarantine.is_transient(exc):
+            raise
+        target = _TARGET.search(statement) if statement else None
+        raise ApplyError(part, target.group(1) if target else None, exc) from exc
     except BaseException:
         conn.rollback()
         raise
