@@ -23,6 +23,9 @@ SESSION_SETUP = [
 SAFE_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION pg_temp.try_jsonb(t text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS
        $$BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END$$""",
+    # json (unlike jsonb) takes the escape \u0000: valid JSON that jsonb and text cannot hold
+    """CREATE OR REPLACE FUNCTION pg_temp.is_json(t text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+       $$BEGIN PERFORM t::json; RETURN true; EXCEPTION WHEN others THEN RETURN false; END$$""",
     """CREATE OR REPLACE FUNCTION pg_temp.try_timestamptz(t text) RETURNS timestamptz LANGUAGE plpgsql STABLE AS
        $$BEGIN RETURN t::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END$$""",
     """CREATE OR REPLACE FUNCTION pg_temp.try_epoch_ms(t text) RETURNS timestamptz LANGUAGE plpgsql IMMUTABLE AS
@@ -69,14 +72,18 @@ def kept(name: str, query: str) -> list[str]:
 CREATE_BATCH_TABLES = [
     "CREATE TEMP TABLE etl_files (file_idx integer PRIMARY KEY, source_file text NOT NULL, "
     "last_modified timestamptz) ON COMMIT DROP",
-    "CREATE TEMP TABLE etl_raw (file_idx integer NOT NULL, line_no integer NOT NULL, doc jsonb) ON COMMIT DROP",
+    # unstorable: the line is JSON but not jsonb (a string holds \u0000), set by RAW_FROM_TEXT
+    "CREATE TEMP TABLE etl_raw (file_idx integer NOT NULL, line_no integer NOT NULL, doc jsonb, "
+    "unstorable boolean) ON COMMIT DROP",
 ]
 COPY_RAW = "COPY etl_raw (file_idx, line_no, doc) FROM STDIN"
 # Fallback when a line is not JSON: store text, parse each line on its own.
 CREATE_RAW_TEXT = ("CREATE TEMP TABLE etl_raw_text (file_idx integer NOT NULL, line_no integer NOT NULL, "
                    "txt text) ON COMMIT DROP")
 COPY_RAW_TEXT = "COPY etl_raw_text (file_idx, line_no, txt) FROM STDIN"
-RAW_FROM_TEXT = "INSERT INTO etl_raw SELECT file_idx, line_no, pg_temp.try_jsonb(txt) FROM etl_raw_text"
+RAW_FROM_TEXT = """INSERT INTO etl_raw
+SELECT file_idx, line_no, doc, doc IS NULL AND pg_temp.is_json(txt)
+FROM (SELECT file_idx, line_no, txt, pg_temp.try_jsonb(txt) AS doc FROM etl_raw_text OFFSET 0) r"""
 
 
 ISO_PREFIX = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$"
@@ -121,7 +128,7 @@ INSERT INTO etl_norm (file_idx, line_no, source_file, problem, event_id_t, event
     page_title, product_id, product_name, product_category, product_brand, product_price, product_discount_price,
     product_url_path, quantity, order_id, search_term, received_at, request_id)
 WITH t AS (
-    SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc IS NULL AS doc_missing,
+    SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc IS NULL AS doc_missing, r.unstorable,
            jsonb_typeof(r.doc) AS doc_type,
            nullif(btrim(x.event_id), '') AS event_id_t,
            lower(nullif(btrim(x.event_name), '')) AS event_name,
@@ -170,6 +177,8 @@ WITH t AS (
 ), v AS (
     SELECT c.*, coalesce(received_at_j, last_modified) AS received_at,
            CASE
+             WHEN doc_missing AND unstorable
+               THEN 'unstorable_text:a string holds \\u0000 (NUL), which PostgreSQL text cannot store'
              WHEN doc_missing THEN 'malformed_json:line is not valid JSON'
              WHEN doc_type <> 'object' THEN 'not_an_object:line is a JSON ' || doc_type
              WHEN event_name IS NULL THEN 'missing_field:event_name'
