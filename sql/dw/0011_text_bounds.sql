@@ -19,6 +19,8 @@
 --   product_id 256 (64 characters, or an integer's 16 digits), product_category 512 (128), product_brand 512
 --     (128), product_name 1024 (256): together the key of dw.agg_product_names, 2304 bytes with the day and the
 --     login state under 2704; dw.agg_daily_product and dw.agg_daily_funnel key on subsets.
+-- The aggregates and etl.delta_facts take these values from dw.events (deltas.py, the refresh), so the bounds on
+-- dw.events hold for them too; the aggregates add only short constants ('(none)', '(all)', '(entrance)', '(exit)').
 --
 -- NOT VALID: the constraints hold for every row written from now on (inserts and updates), and adding them does
 -- not read dw.events (a scan of the whole table under a lock that stops the ETL). Rows loaded before that break
