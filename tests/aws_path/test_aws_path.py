@@ -25,6 +25,7 @@ removed afterwards; clusters of a running user platform (oltp, dw) are never tou
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import subprocess
@@ -90,7 +91,11 @@ def deployment(artifacts_dir: Path) -> Iterator[Deployment]:
         # The artifacts bucket first (the mirror lives in it), then step 0 of a deploy: publish the mirror.
         storage = path.playbook("site.yml", "--tags", "storage")
         assert storage.rc == 0, storage.output[-5000:]
-        mirror = path.playbook("playbooks/package-mirror.yml")
+        # The builder's work directory is shared by concurrent runs of this test (other worktrees): one at a time.
+        MIRROR_BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        with (MIRROR_BUILD_DIR.parent / f"{MIRROR_BUILD_DIR.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mirror = path.playbook("playbooks/package-mirror.yml")
         assert mirror.rc == 0, mirror.output[-5000:]
         first = path.playbook("site.yml")
         second = path.playbook("site.yml") if first.rc == 0 else first
