@@ -19,11 +19,14 @@ all
 oltp, dw (the EC2 instances, stood in for by this machine)
   ansible_connection local instead of community.aws.aws_ssm (no Session Manager here), the venv's interpreter,
   become by su (no sudo here); their own PostgreSQL cluster names and ports, listening on 127.0.0.1 (the
-  emulator's private addresses exist nowhere); migration/catalog copies under the test root.
+  emulator's private addresses exist nowhere), memory settings derived from 1 GB (two clusters and Shiny share
+  this machine, as in the local inventory); migration/catalog copies under the test root.
 dw
   the package mirror kept under the test root: its copy of the repository, its apt source file and the apt state
   the index is loaded into (this machine's apt configuration and lists are never touched); the other sources
-  are left alone.
+  are left alone (the inventory disables them on the real DW).
+  The mirror's builder (this machine, playbooks/package-mirror.yml) keeps its work directory between test runs
+  (package_mirror_work_dir), so the Debian packages are downloaded once per machine.
 shiny
   bind 127.0.0.1 on a free port, the DW stand-in's port, service name, app, settings, run/log/state dirs under
   the test root.
@@ -52,7 +55,7 @@ def _write(path: Path, data: dict) -> None:
 class AwsPath:
     """inventories/aws + an overlay under `root`, with its own clusters, ports and directories."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], mirror_build_dir: Path | None = None) -> None:
         self.root = root
         self.env = env
         self.overlay = root / "overlay"
@@ -65,13 +68,17 @@ class AwsPath:
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ansible_become_method": "ansible.builtin.su",
             "postgresql_listen_addresses": ["127.0.0.1"],
+            "postgresql_memory_limit_mb": 1024,
         }
-        _write(self.overlay / "group_vars/all/overlay.yml", {
+        overlay_all = {
             "clickstream_aws_account_id": ACCOUNT_ID,
             "ec2_instances_wait_for_ssm": False,
             "storage_deny_insecure_transport": False,
             "frontend_hosting_emulated": True,
-        })
+        }
+        if mirror_build_dir is not None:
+            overlay_all["package_mirror_work_dir"] = str(mirror_build_dir)
+        _write(self.overlay / "group_vars/all/overlay.yml", overlay_all)
         _write(self.overlay / "group_vars/oltp/overlay.yml", {
             **stand_in,
             "postgresql_cluster_name": self.clusters["oltp"],
@@ -80,13 +87,15 @@ class AwsPath:
             "oltp_db_catalog_dest": str(root / "oltp/catalog/products.csv"),
         })
         apt = root / "dw/apt"
+        self.mirror = {"local_dir": str(root / "dw/mirror"), "source_file": str(apt / "etc/clickstream-mirror.list"),
+                       "apt_state": str(apt / "state"), "apt_cache": str(apt / "cache")}
         _write(self.overlay / "group_vars/dw/overlay.yml", {
             **stand_in,
             "postgresql_cluster_name": self.clusters["dw"],
             "postgresql_port": self.ports["dw"],
             "dw_db_migrations_dest": str(root / "dw/sql"),
-            "package_mirror_local_dir": str(root / "dw/mirror"),
-            "package_mirror_source_file": str(apt / "etc/clickstream-mirror.list"),
+            "package_mirror_local_dir": self.mirror["local_dir"],
+            "package_mirror_source_file": self.mirror["source_file"],
             "package_mirror_disable_other_sources": False,
             "package_mirror_apt_options": [f"-oDir::State={apt}/state", f"-oDir::Cache={apt}/cache"],
         })

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -57,15 +58,17 @@ def _package_commands() -> list[tuple[str, str, dict]]:
 
 
 def test_the_connection_reads_the_timeout_variable() -> None:
-    """The variable the roles set is the one the installed aws_ssm connection plugin reads for ssm_timeout."""
-    from ansible.plugins.loader import connection_loader, init_plugin_loader
-    from ansible.utils.plugin_docs import get_docstring
+    """The variable the roles set is the one the installed aws_ssm connection plugin reads for ssm_timeout
+    (community.aws.aws_ssm, which the inventory names, is a redirect to amazon.aws.aws_ssm in 10.x)."""
+    import importlib
+    import importlib.util
 
-    init_plugin_loader()
-    plugin = connection_loader.find_plugin_with_context("community.aws.aws_ssm")
-    assert plugin.resolved, plugin.redirect_list
-    doc = get_docstring(plugin.plugin_resolved_path, fragment_loader=None)[0]
-    option = doc["options"]["ssm_timeout"]
+    community = Path(importlib.util.find_spec("ansible_collections.community.aws").submodule_search_locations[0])
+    routing = yaml.safe_load((community / "meta/runtime.yml").read_text())["plugin_routing"]["connection"]
+    target = routing.get("aws_ssm", {}).get("redirect", "community.aws.aws_ssm")
+    namespace, collection, name = target.split(".")
+    plugin = importlib.import_module(f"ansible_collections.{namespace}.{collection}.plugins.connection.{name}")
+    option = yaml.safe_load(plugin.DOCUMENTATION)["options"]["ssm_timeout"]
     assert {v["name"] for v in option["vars"]} == {SSM_TIMEOUT_VAR}
     assert int(option["default"]) == 60
 

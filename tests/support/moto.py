@@ -21,12 +21,17 @@ DUMMY_CREDENTIALS = {
 class MotoServer:
     """Starts `moto_server` from this interpreter's venv and stops it on close()."""
 
-    def __init__(self, log_dir: Path, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, amis_path: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        """amis_path: a JSON list of images (MOTO_AMIS_PATH) that replaces moto's built-in ones, e.g. Debian's;
+        extra_env: more of the server's environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT for IAM enforcement)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"moto-{self.port}.log"
         moto_bin = Path(sys.executable).parent / "moto_server"
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **(extra_env or {})}
+        if amis_path is not None:
+            env["MOTO_AMIS_PATH"] = str(amis_path)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(moto_bin), "-H", "127.0.0.1", "-p", str(self.port)],

@@ -1,0 +1,176 @@
+"""The AWS path in CI (issue 18): the whole site.yml with `-i inventories/aws`, as it ships, against a fresh moto.
+
+SLOW (full provisioning twice, plus publishing the package mirror): marked `slow` and `aws_path`; run it alone with
+    python -m pytest -p no:cacheprovider tests/aws_path/test_aws_path.py -m aws_path
+
+What makes it the AWS path and not the local one:
+- the emulator is reached only through AWS_ENDPOINT_URL and AWS_* credentials in the environment: no Ansible
+  variable names it, so every `endpoint_url ... or omit` takes its AWS branch; the aws_ec2 inventory plugin
+  (inventories/aws/aws_ec2.yml, unchanged) finds the instances through botocore's AWS_ENDPOINT_URL too;
+- the emulator knows a Debian 12 image under Debian's owner id (MOTO_AMIS_PATH), which the ec2_instances role's
+  default AMI filter selects;
+- the host plays run on the hosts the aws_ec2 plugin discovers after `compute`, in the same run (inventory
+  refresh), named by the instances' Name tags, grouped by their Role/ShinyRole tags;
+- the DW installs through the package mirror: playbooks/package-mirror.yml publishes it into the emulated
+  artifacts bucket first (the deploy's step 0), then the DW play fetches it through presigned URLs and loads its
+  index into apt. The packages are already installed on this machine, so the install itself is a no-op.
+
+What differs from a real deployment is the overlay of tests/aws_path/aws_inventory.py (documented there): the
+account id, the connection of the EC2 hosts (local: no Session Manager here; the Systems Manager wait is off
+because moto cannot register instances), what lets the stand-in hosts coexist on this machine (cluster
+names, ports, paths, 127.0.0.1 instead of the emulator's made-up addresses), and two emulator gaps (no TLS
+condition in bucket policies, no Amplify API). Its PostgreSQL clusters and Shiny process are its own and are
+removed afterwards; clusters of a running user platform (oltp, dw) are never touched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.aws_path.aws_inventory import AwsPath, make_root, remove_root
+from tests.support.ansible import PlaybookRun
+from tests.support.moto import MotoServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.aws_path, pytest.mark.timeout(5400)]
+
+DEBIAN_OWNER = "136693071363"
+# Kept between test runs so the mirror's Debian packages are downloaded once per machine (the role only fetches
+# what is missing); a builder's work directory, not AWS state.
+MIRROR_BUILD_DIR = Path("/var/tmp/clickstream-aws-path-mirror-build")
+INSTANCES = {"clickstream-dev-oltp": "oltp", "clickstream-dev-dw": "dw"}
+
+
+def debian_image() -> dict:
+    """A Debian 12 amd64 image as Debian publishes them (owner 136693071363), in MOTO_AMIS_PATH's format."""
+    return {
+        "ami_id": "ami-0d3e5c8f1b2a4c6e7",
+        "name": "debian-12-amd64-20250101-1234",
+        "description": "Debian 12 (20250101-1234)",
+        "owner_id": DEBIAN_OWNER,
+        "public": True,
+        "virtualization_type": "hvm",
+        "architecture": "x86_64",
+        "state": "available",
+        "platform": None,
+        "image_type": "machine",
+        "hypervisor": "xen",
+        "root_device_name": "/dev/xvda",
+        "root_device_type": "ebs",
+        "sriov": "simple",
+        "creation_date": "2025-01-01T12:34:56.000Z",
+    }
+
+
+@dataclass
+class Deployment:
+    moto: MotoServer
+    path: AwsPath
+    storage: PlaybookRun
+    mirror: PlaybookRun
+    first: PlaybookRun
+    second: PlaybookRun
+
+
+@pytest.fixture(scope="module")
+def deployment(artifacts_dir: Path) -> Iterator[Deployment]:
+    root = make_root()
+    amis = root / "amis.json"
+    amis.write_text(json.dumps([debian_image()]))
+    moto = MotoServer(artifacts_dir, amis_path=amis)
+    path = AwsPath(root, moto.env(), mirror_build_dir=MIRROR_BUILD_DIR)
+    try:
+        # The artifacts bucket first (the mirror lives in it), then step 0 of a deploy: publish the mirror.
+        storage = path.playbook("site.yml", "--tags", "storage")
+        assert storage.rc == 0, storage.output[-5000:]
+        # The builder's work directory is shared by concurrent runs of this test (other worktrees): one at a time.
+        MIRROR_BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        with (MIRROR_BUILD_DIR.parent / f"{MIRROR_BUILD_DIR.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mirror = path.playbook("playbooks/package-mirror.yml")
+        assert mirror.rc == 0, mirror.output[-5000:]
+        first = path.playbook("site.yml")
+        second = path.playbook("site.yml") if first.rc == 0 else first
+        yield Deployment(moto, path, storage, mirror, first, second)
+    finally:
+        path.close()
+        moto.close()
+        remove_root(root)
+
+
+def _tail(run: PlaybookRun) -> str:
+    return run.output[-6000:]
+
+
+def test_site_succeeds_twice_and_the_second_run_changes_nothing(deployment: Deployment) -> None:
+    first, second = deployment.first, deployment.second
+    assert first.rc == 0 and first.failed == 0, _tail(first)
+    assert second.rc == 0 and second.failed == 0, _tail(second)
+    assert second.changed == 0, second.changed_tasks() or _tail(second)
+
+
+def test_the_host_plays_ran_on_the_discovered_instances(deployment: Deployment) -> None:
+    ec2 = deployment.moto.client("ec2")
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:Project", "Values": ["clickstream"]},
+                                                   {"Name": "instance-state-name", "Values": ["running"]}])
+    instances = [i for r in reservations["Reservations"] for i in r["Instances"]]
+    names = {t["Value"] for i in instances for t in i["Tags"] if t["Key"] == "Name"}
+    assert names == set(INSTANCES), names  # one of each, also after two runs
+    assert {i["ImageId"] for i in instances} == {debian_image()["ami_id"]}
+    first = deployment.first
+    for host in INSTANCES:
+        assert host in first.recap, sorted(first.recap)
+        assert first.recap[host]["ok"] > 10 and first.recap[host]["failed"] == 0, first.recap[host]
+    # Each host play ran its roles on the discovered host (not "no hosts matched").
+    assert "skipping: no hosts matched" not in first.output
+    for play, host in (("Databases: OLTP PostgreSQL", "clickstream-dev-oltp"),
+                       ("Databases: DW PostgreSQL", "clickstream-dev-dw"),
+                       ("Dashboards: R Shiny", "clickstream-dev-dw")):
+        section = first.output.split(f"PLAY [{play}", 1)[1].split("\nPLAY [", 1)[0]
+        assert re.search(rf"^(ok|changed): \[{re.escape(host)}\]", section, re.M), (play, section[-2000:])
+
+
+def test_the_databases_and_dashboards_run_on_the_stand_ins(deployment: Deployment) -> None:
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
+    for role, name in deployment.path.clusters.items():
+        line = next((c.split() for c in clusters.splitlines() if c.split()[1:2] == [name]), None)
+        assert line and line[2] == str(deployment.path.ports[role]) and line[3] == "online", clusters
+    with urllib.request.urlopen(f"http://127.0.0.1:{deployment.path.ports['shiny']}/", timeout=30) as r:
+        assert r.status == 200
+    # The DATABASE_URL the frontend reads was written by the OLTP play into SSM (AWS path: SecureString).
+    ssm = deployment.moto.client("ssm")
+    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]]
+    assert any(n.startswith("/clickstream/dev/") and "database_url" in n.lower() for n in names), names
+
+
+def test_the_dw_installed_through_the_package_mirror(deployment: Deployment) -> None:
+    path = deployment.path
+    source = Path(path.mirror["source_file"]).read_text()
+    assert f"file:{path.mirror['local_dir']}" in source, source
+    # The index apt loaded is the manifest's, read from the emulated artifacts bucket.
+    s3 = deployment.moto.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-artifacts-" in b["Name"])
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key="apt/bookworm-amd64/manifest.json")["Body"].read())
+    index_sha = manifest["files"][manifest["index"]]["sha256"]
+    stamp = (Path(path.mirror["local_dir"]) / ".index-applied").read_text()
+    assert stamp.split()[0] == index_sha
+    # apt, with the state the index was loaded into, finds the DW's packages in the mirror's source.
+    policy = subprocess.run(
+        ["apt-cache", f"-oDir::State={path.mirror['apt_state']}", f"-oDir::Cache={path.mirror['apt_cache']}",
+         f"-oDir::Etc::SourceList={path.mirror['source_file']}", "-oDir::Etc::SourceParts=-", "policy",
+         "postgresql-15", "r-cran-shiny"], capture_output=True, text=True, check=True).stdout
+    for package in ("postgresql-15", "r-cran-shiny"):
+        entry = policy.split(f"{package}:", 1)[1]
+        assert f"file:{path.mirror['local_dir']} ./ Packages" in entry, policy
+    for play in ("Databases: DW PostgreSQL", "Dashboards: R Shiny"):
+        section = deployment.first.output.split(f"PLAY [{play}", 1)[1].split("\nPLAY [", 1)[0]
+        assert "TASK [package_mirror : Read and check the manifest" in section or \
+            "package_mirror : Read the manifest from the artifacts bucket" in section, play
