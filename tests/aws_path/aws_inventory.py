@@ -14,10 +14,13 @@ all
   storage_deny_insecure_transport
                               false: moto applies bucket policies but not their conditions, so the TLS-only deny
                               would refuse every request to the plain-HTTP emulator (as the local inventory does).
-  frontend_hosting_emulated   true: moto has no Amplify API (the role's own detection looks for an endpoint
-                              variable, which the AWS path must not set).
+  frontend_hosting_enabled    false: moto has no Amplify API (every call answers 500); the shop is then hosted
+                              elsewhere, so clickstream_shop_origins names its origin.
+  clickstream_shop_origins    the stand-in shop's origin (the ingest API's CORS, Cognito's callback URLs).
+  clickstream_ec2_connection  local instead of community.aws.aws_ssm (no Session Manager here): the EC2 hosts'
+                              connection, which preflight's session-manager-plugin check follows too.
 oltp, dw (the EC2 instances, stood in for by this machine)
-  ansible_connection local instead of community.aws.aws_ssm (no Session Manager here), the venv's interpreter,
+  the venv's interpreter (their connection is clickstream_ec2_connection above),
   become by su (no sudo here); their own PostgreSQL cluster names and ports, listening on 127.0.0.1 (the
   emulator's private addresses exist nowhere), memory settings derived from 1 GB (two clusters and Shiny share
   this machine, as in the local inventory); migration/catalog copies under the test root.
@@ -64,7 +67,6 @@ class AwsPath:
         self.ports = {"oltp": free_port(), "dw": free_port(), "shiny": free_port()}
         self.service = f"clickstream-shiny-{suffix}"
         stand_in = {
-            "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ansible_become_method": "ansible.builtin.su",
             "postgresql_listen_addresses": ["127.0.0.1"],
@@ -74,7 +76,9 @@ class AwsPath:
             "clickstream_aws_account_id": ACCOUNT_ID,
             "ec2_instances_wait_for_ssm": False,
             "storage_deny_insecure_transport": False,
-            "frontend_hosting_emulated": True,
+            "frontend_hosting_enabled": False,
+            "clickstream_shop_origins": ["https://shop.example.com"],
+            "clickstream_ec2_connection": "local",
         }
         if mirror_build_dir is not None:
             overlay_all["package_mirror_work_dir"] = str(mirror_build_dir)
