@@ -13,7 +13,8 @@ What makes it the AWS path and not the local one:
   refresh), named by the instances' Name tags, grouped by their Role/ShinyRole tags;
 - the DW installs through the package mirror: playbooks/package-mirror.yml publishes it into the emulated
   artifacts bucket first (the deploy's step 0), then the DW play fetches it through presigned URLs and loads its
-  index into apt. The packages are already installed on this machine, so the install itself is a no-op.
+  index into apt. The packages are already installed on this machine, so the install itself is a no-op;
+- the deploy guide's last step: playbooks/teardown.yml removes the deployment, and a second teardown changes nothing.
 
 What differs from a real deployment is the overlay of tests/aws_path/aws_inventory.py (documented there): the
 account id, the connection of the EC2 hosts (local: no Session Manager here; the Systems Manager wait is off
@@ -174,3 +175,25 @@ def test_the_dw_installed_through_the_package_mirror(deployment: Deployment) -> 
         section = deployment.first.output.split(f"PLAY [{play}", 1)[1].split("\nPLAY [", 1)[0]
         assert "TASK [package_mirror : Read and check the manifest" in section or \
             "package_mirror : Read the manifest from the artifacts bucket" in section, play
+
+
+def test_teardown_removes_the_deployment_and_a_second_one_changes_nothing(deployment: Deployment) -> None:
+    """The deploy guide's last step, on the AWS path (last in this module: it removes what the others read)."""
+    first = deployment.path.playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes")
+    assert first.rc == 0 and first.failed == 0, _tail(first)
+    assert first.changed > 0, _tail(first)
+    ec2 = deployment.moto.client("ec2")
+    live = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:Project", "Values": ["clickstream"]},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+        for i in r["Instances"]]
+    assert live == []
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["clickstream"]}])
+            ["Vpcs"]] == []
+    buckets = [b["Name"] for b in deployment.moto.client("s3").list_buckets()["Buckets"]]
+    assert [b for b in buckets if b.startswith("clickstream-dev-")] == [], buckets
+    functions = [f["FunctionName"] for f in deployment.moto.client("lambda").list_functions()["Functions"]]
+    assert [f for f in functions if f.startswith("clickstream-dev-")] == [], functions
+    again = deployment.path.playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes")
+    assert again.rc == 0 and again.failed == 0, _tail(again)
+    assert again.changed == 0, again.changed_tasks() or _tail(again)
