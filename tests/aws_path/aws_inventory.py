@@ -37,6 +37,7 @@ shiny
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +49,7 @@ from tests.support.ansible import REPO, PlaybookRun, run_playbook
 from tests.support.net import free_port
 
 ACCOUNT_ID = "123456789012"
+DEBIAN_OWNER = "136693071363"
 
 
 def _write(path: Path, data: dict) -> None:
@@ -143,3 +145,32 @@ def make_root(prefix: str = "clickstream-aws-path-") -> Path:
 
 def remove_root(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
+
+
+def debian_image() -> dict:
+    """A Debian 12 amd64 image as Debian publishes them (owner 136693071363), in MOTO_AMIS_PATH's format: the one
+    the ec2_instances role's default filter selects and the preflight's AMI check looks for."""
+    return {
+        "ami_id": "ami-0d3e5c8f1b2a4c6e7",
+        "name": "debian-12-amd64-20250101-1234",
+        "description": "Debian 12 (20250101-1234)",
+        "owner_id": DEBIAN_OWNER,
+        "public": True,
+        "virtualization_type": "hvm",
+        "architecture": "x86_64",
+        "state": "available",
+        "platform": None,
+        "image_type": "machine",
+        "hypervisor": "xen",
+        "root_device_name": "/dev/xvda",
+        "root_device_type": "ebs",
+        "sriov": "simple",
+        "creation_date": "2025-01-01T12:34:56.000Z",
+    }
+
+
+def write_amis(root: Path) -> Path:
+    """The MOTO_AMIS_PATH file of an emulator for the AWS path: Debian's image only."""
+    path = root / "amis.json"
+    path.write_text(json.dumps([debian_image()]))
+    return path

@@ -37,38 +37,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws_path.aws_inventory import AwsPath, make_root, remove_root
+from tests.aws_path.aws_inventory import AwsPath, debian_image, make_root, remove_root, write_amis
 from tests.support.ansible import PlaybookRun
 from tests.support.moto import MotoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.aws_path, pytest.mark.timeout(5400)]
 
-DEBIAN_OWNER = "136693071363"
 # Kept between test runs so the mirror's Debian packages are downloaded once per machine (the role only fetches
 # what is missing); a builder's work directory, not AWS state.
 MIRROR_BUILD_DIR = Path("/var/tmp/clickstream-aws-path-mirror-build")
 INSTANCES = {"clickstream-dev-oltp": "oltp", "clickstream-dev-dw": "dw"}
-
-
-def debian_image() -> dict:
-    """A Debian 12 amd64 image as Debian publishes them (owner 136693071363), in MOTO_AMIS_PATH's format."""
-    return {
-        "ami_id": "ami-0d3e5c8f1b2a4c6e7",
-        "name": "debian-12-amd64-20250101-1234",
-        "description": "Debian 12 (20250101-1234)",
-        "owner_id": DEBIAN_OWNER,
-        "public": True,
-        "virtualization_type": "hvm",
-        "architecture": "x86_64",
-        "state": "available",
-        "platform": None,
-        "image_type": "machine",
-        "hypervisor": "xen",
-        "root_device_name": "/dev/xvda",
-        "root_device_type": "ebs",
-        "sriov": "simple",
-        "creation_date": "2025-01-01T12:34:56.000Z",
-    }
 
 
 @dataclass
@@ -84,9 +62,7 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(artifacts_dir: Path) -> Iterator[Deployment]:
     root = make_root()
-    amis = root / "amis.json"
-    amis.write_text(json.dumps([debian_image()]))
-    moto = MotoServer(artifacts_dir, amis_path=amis)
+    moto = MotoServer(artifacts_dir, amis_path=write_amis(root))
     path = AwsPath(root, moto.env(), mirror_build_dir=MIRROR_BUILD_DIR)
     try:
         # The artifacts bucket first (the mirror lives in it), then step 0 of a deploy: publish the mirror.
