@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Stop or show the local-mode services: the AWS emulator, ingest endpoint, ETL scheduler, Shiny and the
-# two PostgreSQL clusters. Usage: scripts/local-services.sh stop|status
+# Stop or show the local-mode services of one run: the AWS emulator, ingest endpoint, ETL scheduler, Shiny and the
+# PostgreSQL clusters. Usage: scripts/local-services.sh stop|status
+#
+# A run is its run directory (CLICKSTREAM_RUN_DIR, default the local inventory's clickstream_local_run_dir,
+# /run/clickstream-analytics): the services' pid files are there, and the postgresql role records each cluster it
+# manages there (postgresql_run_dir) as postgresql-<version>-<name>.cluster holding "<version> <name>". This script
+# touches only what that directory records, so a test's run never stops the user's `make up` platform.
 set -uo pipefail
 RUN_DIR="${CLICKSTREAM_RUN_DIR:-/run/clickstream-analytics}"
 services() {
@@ -8,7 +13,27 @@ services() {
   echo clickstream-shiny clickstream-etl-scheduler clickstream-ingest
   for f in "$RUN_DIR"/clickstream-moto-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
 }
-CLUSTERS=(oltp dw)
+
+# "<version> <name>" of each cluster recorded in the run directory.
+clusters() {
+  local f version name
+  for f in "$RUN_DIR"/postgresql-*.cluster; do
+    [ -e "$f" ] || continue
+    version="" name=""
+    read -r version name _ <"$f"
+    if [[ "$version" =~ ^[0-9]+$ && "$name" =~ ^[A-Za-z0-9_.-]+$ ]]; then
+      echo "$version $name"
+    else
+      echo "$0: ignoring $f: not \"<version> <cluster>\"" >&2
+    fi
+  done
+}
+
+# The pg_lsclusters line of one cluster (version port status), empty when there is no such cluster.
+cluster_line() {
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | awk -v v="$1" -v c="$2" '$1==v && $2==c {print $1, $3, $4}'
+}
 
 status() {
   for s in $(services); do
@@ -18,11 +43,18 @@ status() {
       echo "$s: stopped"
     fi
   done
-  for c in "${CLUSTERS[@]}"; do
-    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '{print $2}' | grep -qx "$c"; then
-      pg_lsclusters -h | awk -v c="$c" '$2==c {print "postgresql " $1 "/" $2 ": " $4 " (port " $3 ")"}'
+  local found=0 version name line port state
+  while read -r version name; do
+    found=1
+    line="$(cluster_line "$version" "$name")"
+    if [ -n "$line" ]; then
+      read -r _ port state <<<"$line"
+      echo "postgresql $version/$name: $state (port $port)"
+    else
+      echo "postgresql $version/$name: no such cluster"
     fi
-  done
+  done < <(clusters)
+  [ "$found" = 1 ] || echo "postgresql: no cluster recorded in $RUN_DIR"
 }
 
 stop() {
@@ -31,11 +63,13 @@ stop() {
       echo "stopped $s"
     fi
   done
-  for c in "${CLUSTERS[@]}"; do
-    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $2}' | grep -qx "$c"; then
-      pg_ctlcluster 15 "$c" stop && echo "stopped postgresql 15/$c"
+  local version name line
+  while read -r version name; do
+    line="$(cluster_line "$version" "$name")"
+    if [[ "${line##* }" == online* ]]; then
+      pg_ctlcluster "$version" "$name" stop </dev/null && echo "stopped postgresql $version/$name"
     fi
-  done
+  done < <(clusters)
 }
 
 case "${1:-}" in

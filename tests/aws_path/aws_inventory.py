@@ -128,7 +128,8 @@ class AwsPath:
 
     def close(self) -> None:
         """Stop and remove only this test's services and clusters."""
-        # Not scripts/local-services.sh: its stop also stops clusters named oltp/dw (a user's platform).
+        # Every pid file in this run directory rather than scripts/local-services.sh stop: the Shiny service has
+        # this test's own name, which the script does not list, and the AWS inventory records no clusters.
         for pidfile in (self.root / "run").glob("*.pid"):
             subprocess.run(["start-stop-daemon", "--stop", "--pidfile", str(pidfile), "--remove-pidfile",
                             "--retry", "TERM/15/KILL/5"], check=False, capture_output=True)
