@@ -20,13 +20,13 @@ from tests.support.net import free_port
 class Platform:
     """A copy of inventories/local with its own clusters, ports and run/log/state directories."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clusters: dict[str, str] | None = None) -> None:
         self.root = root
         self.inventory = root / "inventory"
         shutil.copytree(REPO / "inventories/local", self.inventory, symlinks=False)
         self.ports = {"oltp": free_port(), "dw": free_port(), "ingest": free_port(), "shiny": free_port()}
         suffix = root.name.replace("-", "").replace("_", "")[-8:].lower()
-        self.clusters = {"oltp": f"tmpoltp{suffix}", "dw": f"tmpdw{suffix}"}
+        self.clusters = clusters or {"oltp": f"tmpoltp{suffix}", "dw": f"tmpdw{suffix}"}
         local = yaml.safe_load((self.inventory / "group_vars/all/local.yml").read_text())
         local.update({
             "clickstream_local_run_dir": str(root / "run"),
@@ -57,6 +57,7 @@ class Platform:
         return run_playbook("site.yml", *args, inventory=str(self.inventory), env=env, timeout=1800)
 
     def close(self) -> None:
+        """Stop this platform's services and the clusters its run directory records, then drop its clusters."""
         subprocess.run(["bash", str(REPO / "scripts/local-services.sh"), "stop"], check=False,
                        env={**os.environ, "CLICKSTREAM_RUN_DIR": str(self.root / "run")}, capture_output=True)
         for name in self.clusters.values():
@@ -64,12 +65,14 @@ class Platform:
 
 
 @contextmanager
-def local_platform(prefix: str = "clickstream-platform-") -> Iterator[Platform]:
+def local_platform(prefix: str = "clickstream-platform-",
+                   clusters: dict[str, str] | None = None) -> Iterator[Platform]:
     """A Platform in a fresh directory under /var/tmp, world-traversable (the shiny and postgres users read below
-    it, unlike pytest's tmp_path); its services and clusters are stopped and removed afterwards."""
+    it, unlike pytest's tmp_path); its services and clusters are stopped and removed afterwards. ``clusters``
+    names its oltp and dw clusters (default: names of its own, tmpoltp<suffix> and tmpdw<suffix>)."""
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
     root.chmod(0o755)
-    platform = Platform(root)
+    platform = Platform(root, clusters)
     try:
         yield platform
     finally:
