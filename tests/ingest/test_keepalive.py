@@ -142,3 +142,17 @@ def test_real_endpoint_answers_many_requests_on_one_connection(local_endpoint):
         assert (health.status, json.loads(health.read())) == (200, {"status": "ok"})
         assert conn.sock is first_sock
     conn.close()
+
+
+@pytest.mark.parametrize(("request_line", "status"), [
+    (b"FOO /clickstream HTTP/1.1", b"501"),   # no do_FOO: http.server's send_error
+    (b"POST /clickstream HTTP/9.9", b"Error code: 505"),  # refused while parsing (answered HTTP/0.9 style)
+])
+def test_http_server_errors_still_reach_the_client(server, request_line, status):
+    """http.server answers these itself (send_error, outside _send); the buffered file must still be flushed."""
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=30) as sock:
+        sock.sendall(request_line + b"\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    assert status in reply, reply[:300]
