@@ -147,9 +147,21 @@ def make_request_handler(lambda_handler: LambdaHandler, cors: CorsConfig,
         protocol_version = "HTTP/1.1"
         server_version = "clickstream-local-ingest"
         sys_version = ""
+        # BaseHTTPRequestHandler's socket file is unbuffered by default, so a response leaves as two small writes
+        # (status line + headers, then the body). On a keep-alive connection the second one waits for the client's
+        # delayed ACK (Nagle): ~40 ms per request. A buffered wfile, flushed once per response, sends the response
+        # in one write; TCP_NODELAY on the accepted socket keeps any other multi-write path (send_error, a body
+        # larger than the buffer) from waiting either.
+        wbufsize = -1
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # replaced by the JSON access log in _send
+
+        def handle_expect_100(self) -> bool:
+            ok = super().handle_expect_100()
+            self.wfile.flush()  # the interim 100 Continue must leave before the body is read
+            return ok
 
         def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -160,6 +172,7 @@ def make_request_handler(lambda_handler: LambdaHandler, cors: CorsConfig,
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+            self.wfile.flush()  # the whole response in one write
             if access_log:
                 _log({"message": "access", "method": self.command, "path": self.path, "status": status,
                       "bytes": len(body), "source_ip_prefix": _ip_prefix(self.client_address[0])})
