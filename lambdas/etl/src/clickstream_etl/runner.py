@@ -373,11 +373,16 @@ def _load_alone(conn, settings: Settings, result: RunResult, obj: RawObject, dat
         if quarantine.is_transient(exc):
             raise
         error = exc
-    quarantine.record(conn, settings.raw_bucket, obj, error, result.run_id)
-    result.files_quarantined += 1
-    LOG.error(json.dumps({"message": "object quarantined", "run_id": result.run_id, "key": obj.key,
-                          "error_class": quarantine.error_class(error), "error": quarantine.error_message(error)}))
+    _set_aside(conn, settings.raw_bucket, result, obj, error, "object quarantined")
     return None
+
+
+def _set_aside(conn, bucket: str, result: RunResult, obj: RawObject, error: BaseException, message: str) -> None:
+    """Quarantine ``obj`` (a run's or a replay's failed load), count it and log ``message`` with the error."""
+    quarantine.record(conn, bucket, obj, error, result.run_id)
+    result.files_quarantined += 1
+    LOG.error(json.dumps({"message": message, "run_id": result.run_id, "key": obj.key,
+                          "error_class": quarantine.error_class(error), "error": quarantine.error_message(error)}))
 
 
 def _isolate(conn, settings: Settings, result: RunResult, batch: _Batch, error: BaseException) -> load.BatchResult:
@@ -519,6 +524,30 @@ def _aggregate(conn, settings: Settings, deadline: Deadline, result: RunResult) 
     return True
 
 
+def _skipped_locked(conn, trigger: str) -> RunResult:
+    """Record a run (or replay) that found another one holding the ETL's lock."""
+    result = RunResult(_start_run(conn, trigger, status="skipped_locked"), "skipped_locked",
+                       message="another ETL run holds the lock")
+    _finish_run(conn, result)
+    return result
+
+
+def _record_failure(conn, result: RunResult, reasons: Counter[str], exc: BaseException, unrecorded: str) -> None:
+    """Record a run (or replay) that ``exc`` stopped as failed, its message prefixed ``transient:`` or ``error:``,
+    and release the lock; whatever committed before stays committed. ``unrecorded`` is logged if that fails."""
+    with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
+        conn.rollback()
+    result.status = "failed"
+    result.rejects_by_reason = dict(sorted(reasons.items()))
+    kind = "transient" if quarantine.is_transient(exc) else "error"
+    result.message = f"{kind}: {type(exc).__name__}: {exc}"[:2000]
+    try:
+        _finish_run(conn, result)
+        _unlock(conn)
+    except Exception:  # the connection itself may be gone; the original error matters
+        LOG.exception(unrecorded)
+
+
 def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | None = None,
             trigger: str = "cli") -> RunResult:
     """Load every pending object (or as many as the time budget allows) and refresh the touched aggregates.
@@ -532,10 +561,8 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
     """
     setup_session(conn)
     if not _try_lock(conn):
-        run_id = _start_run(conn, trigger, status="skipped_locked")
-        result = RunResult(run_id, "skipped_locked", message="another ETL run holds the lock")
-        _finish_run(conn, result)
-        LOG.info(json.dumps({"message": "etl skipped: locked", "run_id": run_id}))
+        result = _skipped_locked(conn, trigger)
+        LOG.info(json.dumps({"message": "etl skipped: locked", "run_id": result.run_id}))
         return result
     result = RunResult(_start_run(conn, trigger), "running")
     reasons: Counter[str] = Counter()
@@ -553,18 +580,8 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
-        with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
-            conn.rollback()
-        result.status = "failed"
         result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
-        result.rejects_by_reason = dict(sorted(reasons.items()))
-        kind = "transient" if quarantine.is_transient(exc) else "error"
-        result.message = f"{kind}: {type(exc).__name__}: {exc}"[:2000]
-        try:
-            _finish_run(conn, result)
-            _unlock(conn)
-        except Exception:  # the connection itself may be gone; the original error matters
-            LOG.exception("could not record the failed run")
+        _record_failure(conn, result, reasons, exc, "could not record the failed run")
         raise
     LOG.info(json.dumps({"message": "etl run finished", **result.as_dict()}))
     return result
@@ -578,10 +595,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
     like a run. The aggregates are applied at the end, as in a run."""
     setup_session(conn)
     if not _try_lock(conn):
-        run_id = _start_run(conn, trigger, status="skipped_locked")
-        result = RunResult(run_id, "skipped_locked", message="another ETL run holds the lock")
-        _finish_run(conn, result)
-        return result
+        return _skipped_locked(conn, trigger)
     result = RunResult(_start_run(conn, trigger), "running")
     reasons: Counter[str] = Counter()
     bucket = settings.raw_bucket
@@ -606,11 +620,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
             except Exception as exc:
                 if quarantine.is_transient(exc):
                     raise
-                quarantine.record(conn, bucket, obj, exc, result.run_id)
-                result.files_quarantined += 1
-                LOG.error(json.dumps({"message": "replayed object failed again", "run_id": result.run_id, "key": k,
-                                      "error_class": quarantine.error_class(exc),
-                                      "error": quarantine.error_message(exc)}))
+                _set_aside(conn, bucket, result, obj, exc, "replayed object failed again")
                 continue
             _count(result, reasons, b)
         deltas.apply_pending(conn)
@@ -622,17 +632,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
-        with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
-            conn.rollback()
-        result.status = "failed"
-        result.rejects_by_reason = dict(sorted(reasons.items()))
-        kind = "transient" if quarantine.is_transient(exc) else "error"
-        result.message = f"{kind}: {type(exc).__name__}: {exc}"[:2000]
-        try:
-            _finish_run(conn, result)
-            _unlock(conn)
-        except Exception:
-            LOG.exception("could not record the failed replay")
+        _record_failure(conn, result, reasons, exc, "could not record the failed replay")
         raise
     LOG.info(json.dumps({"message": "etl replay finished", **result.as_dict()}))
     return result
