@@ -4,16 +4,11 @@ their argument spec takes, and are in the collection's aws action group (so modu
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.ansible import REPO
+from tests.support.ansible import REPO, ansible_doc
 
 MODULES = ["cognito_user_pool", "cognito_user_pool_client", "amplify_app", "amplify_branch"]
 
@@ -28,11 +23,7 @@ def _spec_options(spec: dict) -> dict:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_ansible_doc_matches_the_argument_spec(module):
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    out = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json",
-                          f"clickstream.platform.{module}"], capture_output=True, text=True, env=env, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)[f"clickstream.platform.{module}"]
+    doc = ansible_doc(module)
     assert "region" in doc["doc"]["options"] and "endpoint_url" in doc["doc"]["options"]
     assert yaml.safe_load(doc["examples"])  # the examples are YAML
     spec = importlib.import_module(f"ansible_collections.clickstream.platform.plugins.modules.{module}").ARGUMENT_SPEC

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.support.ansible import REPO
+from tests.support.ansible import REPO, ansible_doc
 
 
 @pytest.mark.parametrize("module", ["apigatewayv2_api", "lambda_concurrency"])
 def test_ansible_doc(module):
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    out = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json",
-                          f"clickstream.platform.{module}"], capture_output=True, text=True, env=env, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)[f"clickstream.platform.{module}"]["doc"]
+    doc = ansible_doc(module)["doc"]
     assert all(isinstance(line, str) for line in doc["description"])
     assert "region" in doc["options"] and "endpoint_url" in doc["options"]  # the amazon.aws fragments
 

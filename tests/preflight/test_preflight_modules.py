@@ -5,12 +5,6 @@ service model before the Stubber answers."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 from ansible_collections.clickstream.platform.plugins.module_utils.lambda_account import (
@@ -23,7 +17,7 @@ from ansible_collections.clickstream.platform.plugins.modules import (
 )
 
 from tests.identity.stubbed import FakeModule, ModuleFailed, params, stubbed
-from tests.support.ansible import REPO
+from tests.support.ansible import REPO, ansible_doc
 
 NEW_ACCOUNT = {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
                                 "CodeSizeZipped": 52428800, "ConcurrentExecutions": 10,
@@ -121,11 +115,7 @@ def test_offerings_over_several_pages():
 
 @pytest.mark.parametrize("module", ["lambda_account_info", "ec2_instance_type_offerings_info"])
 def test_ansible_doc(module):
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    out = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json",
-                          f"clickstream.platform.{module}"], capture_output=True, text=True, env=env, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)[f"clickstream.platform.{module}"]["doc"]
+    doc = ansible_doc(module)["doc"]
     assert "region" in doc["options"] and "endpoint_url" in doc["options"]
     runtime = yaml.safe_load((REPO / "collections/ansible_collections/clickstream/platform/meta/runtime.yml")
                              .read_text())

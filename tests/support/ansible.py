@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -60,3 +61,13 @@ def run_playbook(playbook: str, *args: str, env: dict[str, str] | None = None,
     recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
              for m in _RECAP.finditer(out)}
     return PlaybookRun(proc.returncode, out, recap)
+
+
+def ansible_doc(module: str) -> dict:
+    """`ansible-doc --json` of one of the project collection's modules (its doc, examples and return)."""
+    name = f"clickstream.platform.{module}"
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    out = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json", name],
+                         capture_output=True, text=True, env=env, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)[name]

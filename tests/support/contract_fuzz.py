@@ -29,6 +29,8 @@ from clickstream_ingest.contract import REJECTION_REASONS, event_schema, load_sc
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from tests.support.procs import terminate
+
 from .net import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,11 +226,7 @@ class Endpoint:
             return exc.code, json.loads(exc.read())
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 class Books:

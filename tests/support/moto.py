@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.procs import terminate
+
 from .net import free_port, wait_for_port
 
 DUMMY_CREDENTIALS = {
@@ -76,9 +78,5 @@ class MotoServer:
         )
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
         self._log.close()
