@@ -14,6 +14,11 @@ and an AWS cost model per million events, for batch sizes 1, 10 and 50.
   shares no code with the endpoint, i.e. the HTTP floor of this machine. The floor is checked first to answer a
   reused connection in under FLOOR_MAX_MEDIAN_MS per request (median); if it does not, it is no floor and the
   section fails.
+- Event predicate: the ingest's (jsonschema-rs, draft 2020-12) against other compilers of the same schema on the
+  same valid and invalid events, in rounds whose order alternates: fastjsonschema (drafts 4-7), the hand-written
+  compiler the ingest used before (fastschema.py, read from git at HAND_WRITTEN_REV), and jsonschema (pure
+  Python). Per candidate: CPU per valid and per invalid event (best round), the handler's CPU per event at batch
+  50 with that predicate, and how many events it judges otherwise than jsonschema (the explaining validator).
 - Cost model: API Gateway HTTP API requests, Lambda requests and GB-seconds (duration = measured handler CPU per
   request + an assumed S3 PutObject latency), S3 PUTs. Prices are us-east-1 list prices, in PRICES below.
 
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +50,7 @@ for p in (REPO, REPO / "bench", REPO / "lambdas/ingest/src", REPO / "lambdas/loc
         sys.path.insert(0, str(p))
 
 from clickstream_ingest.config import Settings  # noqa: E402
-from clickstream_ingest.contract import event_schema, event_validator, load_schema  # noqa: E402
+from clickstream_ingest.contract import EventValidator, event_schema, event_validator, load_schema  # noqa: E402
 from clickstream_ingest.handler import process  # noqa: E402
 from clickstream_ingest.storage import S3Store  # noqa: E402
 
@@ -64,6 +70,10 @@ LAMBDA_MEMORY_GB = 0.25          # the ingest role's default (256 MB)
 ASSUMED_S3_PUT_MS = 25.0         # PutObject latency from Lambda to S3 in-region (assumption, not measured here)
 FLOOR_MAX_MEDIAN_MS = 0.5        # the floor server's median per request on a reused connection must stay below
 FLOOR_SERVER = Path(__file__).resolve().with_name("floor_server.py")
+# The last commit whose ingest validated with its own compiler (lambdas/ingest/.../fastschema.py).
+HAND_WRITTEN_REV = "c3acb20"
+HAND_WRITTEN_PATH = "lambdas/ingest/src/clickstream_ingest/fastschema.py"
+PREDICATE_ROUNDS = 6
 EVENT_NAMES = ("page_view", "view_item", "add_to_cart", "begin_checkout", "purchase", "search", "login")
 
 
@@ -158,6 +168,96 @@ def in_process(moto: MotoServer, bucket: str, quick: bool) -> dict[int, dict[str
                       "handler_cpu_ms_per_request": handler_us * batch / 1000,
                       "s3_requests_per_s": n_io / wall, "s3_events_per_s": n_io * batch / wall}
     return out
+
+
+# Invalid events: each breaks one rule of the contract; the first is one a draft-07 reading of the schema misses
+# (a keyword beside a $ref).
+INVALID_CHANGES: tuple[Callable[[dict[str, Any]], None], ...] = (
+    lambda e: e["product"].update(url_path=[]),
+    lambda e: e.update(event_name=5),
+    lambda e: e.pop("client_id"),
+    lambda e: e.update(unexpected="x"),
+    lambda e: e["page"].update(title="t" * 600),
+    lambda e: e.update(event_name="not_an_event"),
+    lambda e: e.update(quantity=-1),
+)
+
+
+def invalid_event(i: int) -> dict[str, Any]:
+    event = json.loads(json.dumps(make_event(i)))
+    INVALID_CHANGES[i % len(INVALID_CHANGES)](event)
+    return event
+
+
+def hand_written_predicate(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """The hand-written compiler as the ingest last shipped it (from git), or None without git history."""
+    proc = subprocess.run(["git", "-C", str(REPO), "show", f"{HAND_WRITTEN_REV}:{HAND_WRITTEN_PATH}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    module = types.ModuleType("fastschema_" + HAND_WRITTEN_REV)
+    exec(compile(proc.stdout, f"{HAND_WRITTEN_REV}:{HAND_WRITTEN_PATH}", "exec"), module.__dict__)  # noqa: S102
+    return module.compile_schema(schema)
+
+
+def predicate_candidates() -> dict[str, Callable[[Any], bool]]:
+    """name -> predicate(instance) -> bool, the ingest's first; all of the same event schema."""
+    import fastjsonschema
+    from jsonschema import Draft202012Validator
+
+    schema = event_schema(load_schema())
+    fjs = fastjsonschema.compile(schema)
+
+    def fastjsonschema_valid(instance: Any) -> bool:
+        try:
+            fjs(instance)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
+
+    out: dict[str, Callable[[Any], bool]] = {"jsonschema-rs (the ingest's)": event_validator().is_valid,
+                                             f"fastjsonschema {fastjsonschema.VERSION}": fastjsonschema_valid}
+    hand = hand_written_predicate(schema)
+    if hand is not None:
+        out[f"hand-written compiler (fastschema.py at {HAND_WRITTEN_REV})"] = hand
+    out["jsonschema (pure Python)"] = Draft202012Validator(schema).is_valid
+    return out
+
+
+def predicates(quick: bool) -> dict[str, dict[str, Any]]:
+    """CPU µs per valid / invalid event of each candidate, its handler's CPU per event at batch 50, and its
+    disagreements with jsonschema; rounds alternate the candidates' order, each figure is the best round."""
+    candidates = predicate_candidates()
+    reference = candidates["jsonschema (pure Python)"]
+    n = 700 if quick else 3500
+    valid = [json.loads(json.dumps(make_event(i))) for i in range(n)]
+    invalid = [invalid_event(i) for i in range(n)]
+    explain = event_validator().explain
+    settings = Settings(raw_bucket="bench", log_level="WARNING")
+    payloads = bodies(50, 6 if quick else 30)
+    best: dict[str, dict[str, Any]] = {name: {"valid_us": math.inf, "invalid_us": math.inf,
+                                                "handler_us_batch_50": math.inf} for name in candidates}
+    names = list(candidates)
+    for r in range(PREDICATE_ROUNDS):
+        for name in names if r % 2 == 0 else names[::-1]:
+            fn = candidates[name]
+            for key, events in (("valid_us", valid), ("invalid_us", invalid)):
+                sample = events if "pure Python" not in name else events[: n // 10]
+                t0 = time.process_time()
+                for event in sample:
+                    fn(event)
+                best[name][key] = min(best[name][key], (time.process_time() - t0) / len(sample) * 1e6)
+            if "pure Python" not in name:
+                validator = EventValidator(is_valid=fn, explain=explain)
+                best[name]["handler_us_batch_50"] = min(best[name]["handler_us_batch_50"], cpu_per_event(
+                    lambda b, v=validator: process(api_event(b), None, settings, NullStore(), v), payloads, 50,
+                    repeats=1))
+    for name, fn in candidates.items():
+        if math.isinf(best[name]["handler_us_batch_50"]):
+            best[name]["handler_us_batch_50"] = None
+        best[name]["disagreements"] = sum(fn(e) != reference(e) for e in valid + invalid)
+        best[name]["events_checked"] = len(valid) + len(invalid)
+    return best
 
 
 def start_server(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -289,8 +389,22 @@ def cost_per_million_events(batch: int, handler_ms_per_request: float) -> dict[s
 
 
 def markdown(inproc: dict[int, dict[str, float]], endpoint: dict[Any, Any],
-             costs: dict[int, dict[str, float]]) -> str:
-    lines = ["### Ingest: throughput by batch size (in process)", "",
+             costs: dict[int, dict[str, float]], preds: dict[str, dict[str, Any]]) -> str:
+    ours = preds["jsonschema-rs (the ingest's)"]
+    lines = ["### Ingest: the event predicate against other compilers of the same schema (same run)", "",
+             "| predicate | CPU µs per valid event | CPU µs per invalid event | handler CPU µs/event, batch 50 | "
+             "valid-event CPU / the ingest's | judged otherwise than jsonschema |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, f in preds.items():
+        handler = "" if f["handler_us_batch_50"] is None else f"{f['handler_us_batch_50']:.1f}"
+        lines.append(f"| {name} | {f['valid_us']:.2f} | {f['invalid_us']:.2f} | {handler} | "
+                     f"{f['valid_us'] / ours['valid_us']:.2f} | {f['disagreements']:.0f} of "
+                     f"{f['events_checked']:.0f} |")
+    lines += ["", f"{PREDICATE_ROUNDS} rounds, the candidates' order reversed every other round, the best round of "
+              "each; invalid events each break one rule (wrong type, missing or unknown field, too long, not in "
+              "the enum, below the minimum, a type beside a $ref). jsonschema (pure Python) is timed on a tenth of "
+              "the events; it explains the ingest's rejects, so a disagreement with it is a wrong answer.", ""]
+    lines += ["### Ingest: throughput by batch size (in process)", "",
              "| batch | handler CPU µs/event | naive baseline µs/event | in-process + S3 req/s | in-process + S3 "
              "events/s |",
              "|---:|---:|---:|---:|---:|"]
@@ -334,6 +448,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         s3 = moto.client("s3")
         bucket = f"bench-raw-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
+        preds = predicates(quick)
         inproc = in_process(moto, bucket, quick)
         endpoint = through_endpoint(moto, bucket, results_dir, quick)
     finally:
@@ -382,7 +497,14 @@ def run(quick: bool = False) -> dict[str, Any]:
                     "baseline_value": endpoint["median_ms_new_connection"],
                     "ratio": endpoint["median_ms_keepalive"] / endpoint["median_ms_new_connection"],
                     "target": "", "met": None})
-    md = markdown(inproc, endpoint, costs)
+    ours = preds["jsonschema-rs (the ingest's)"]
+    for name, f in preds.items():
+        if name.startswith(("jsonschema-rs", "jsonschema (")):
+            continue
+        rows.append({"metric": "event predicate CPU per valid event, jsonschema-rs (the ingest's)",
+                     "value": ours["valid_us"], "unit": "µs", "baseline": name, "baseline_value": f["valid_us"],
+                     "ratio": ours["valid_us"] / f["valid_us"], "target": "", "met": None})
+    md = markdown(inproc, endpoint, costs, preds)
     result = {
         "title": "Ingest (Lambda handler and local endpoint)",
         "rows": rows,
@@ -396,7 +518,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "is bench/ingest/floor_server.py (asyncio, fixed 200, no code shared with the endpoint), driven by the "
             "same clients with the same payloads in the same run.",
         ],
-        "figures": {"in_process": inproc, "endpoint": endpoint, "costs": costs, "prices": PRICES,
+        "figures": {"predicates": preds, "in_process": inproc, "endpoint": endpoint, "costs": costs, "prices": PRICES,
                     "assumed_s3_put_ms": ASSUMED_S3_PUT_MS, "quick": quick},
     }
     (results_dir / "ingest.json").write_text(json.dumps(result, indent=2, default=str))

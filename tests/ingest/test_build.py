@@ -66,7 +66,12 @@ def test_ingest_zip_vendors_jsonschema_for_python312_x86_64(tmp_path):
     assert "clickstream_ingest/handler.py" in names
     assert "clickstream_ingest/schemas/clickstream-request.schema.json" in names
     assert "jsonschema/__init__.py" in names and "referencing/__init__.py" in names
+    assert "jsonschema_rs/jsonschema_rs.abi3.so" in names
     shared = [n for n in names if n.endswith(".so")]
-    assert shared and all("cpython-312-x86_64-linux-gnu" in n for n in shared)
+    # CPython 3.12 extensions, or the stable ABI (abi3) of a wheel built for manylinux x86_64
+    assert shared and all("cpython-312-x86_64-linux-gnu" in n or n.endswith(".abi3.so") for n in shared)
+    (wheel,) = [n for n in names if n.startswith("jsonschema_rs-") and n.endswith(".dist-info/WHEEL")]
+    with zipfile.ZipFile(result["zip"]) as zf:
+        assert "manylinux2014_x86_64" in zf.read(wheel).decode()
     assert all((i.external_attr >> 16) == 0o100755 for i in infos if i.filename.endswith(".so"))
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or n.startswith("bin/")]
