@@ -3,7 +3,9 @@
 
     python scripts/build_lambda.py <name> [--json]      # -> build/lambdas/<name>.zip
 
-Contents: everything under lambdas/<name>/src/ (packages at the zip root; __pycache__ and *.pyc left out) plus
+Contents: everything under lambdas/<name>/src/ (packages at the zip root; __pycache__ and *.pyc left out; a
+symbolic link is stored as the file it points to, which is how lambdas/shared/clickstream_env.py ships in every
+Lambda that links it into its src/) plus
 the wheels of lambdas/<name>/requirements.txt installed for the Lambda runtime (CPython 3.12, manylinux2014
 x86_64, binary wheels only). Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
 shared objects), so a rebuild of unchanged inputs gives the same bytes and the same CodeSha256: Ansible's
@@ -47,6 +49,8 @@ def iter_files(root: Path) -> Iterator[tuple[str, Path]]:
             if filename.endswith(SKIP_SUFFIXES) or filename == ".DS_Store":
                 continue
             path = Path(dirpath) / filename
+            if path.is_symlink() and not path.exists():
+                raise SystemExit(f"{path} is a link to {os.readlink(path)}, which does not exist")
             arcname = path.relative_to(root).as_posix()
             if arcname.split("/", 1)[0] in SKIP_TOP_LEVEL and root.name.startswith("deps-"):
                 continue

@@ -268,10 +268,16 @@ def make_server(host: str, port: int, lambda_handler: LambdaHandler, cors: CorsC
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from clickstream_env import ConfigError, integer, text
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=os.environ.get("INGEST_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("INGEST_PORT", "8080")))
-    p.add_argument("--cors-origins", default=os.environ.get("CORS_ALLOW_ORIGINS", ""),
+    try:
+        port = integer(os.environ, "INGEST_PORT", 8080, 1)
+    except ConfigError as exc:
+        p.error(str(exc))
+    p.add_argument("--host", default=text(os.environ, "INGEST_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=port)
+    p.add_argument("--cors-origins", default=text(os.environ, "CORS_ALLOW_ORIGINS"),
                    help="comma-separated allowed origins ('*' for any)")
     p.add_argument("--cors-max-age", type=int, default=3600)
     p.add_argument("--no-access-log", action="store_true")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-
-class ConfigError(ValueError):
-    """A required setting is missing or a value does not parse."""
-
+from clickstream_env import ConfigError
+from clickstream_env import integer as _int
+from clickstream_env import required as _required
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
 
@@ -58,26 +57,6 @@ class Settings:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
             raise ConfigError(f"PARSE_WORKER must be one of {', '.join(PARSE_WORKER_CHOICES)}, "
                               f"got {self.parse_worker!r}")
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = (env.get(name) or "").strip()
-    if not value:
-        raise ConfigError(f"{name} is required")
-    return value
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:

@@ -1,0 +1,1 @@
+../../shared/clickstream_env.py
