@@ -130,17 +130,6 @@ def differences(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     return sorted(k for k in desired if current.get(k) != desired[k])
 
 
-def tag_plan(current: dict[str, str] | None, desired: dict[str, str] | None, purge: bool,
-             keep: tuple[str, ...] = (DEPLOYED_ARTIFACT_TAG,)) -> tuple[dict[str, str], list[str]]:
-    """(tags to set, tag keys to remove); aws:* tags and the module's own bookkeeping tags are never removed."""
-    current = current or {}
-    desired = desired or {}
-    to_set = {k: str(v) for k, v in desired.items() if current.get(k) != str(v)}
-    to_remove = [k for k in current if k not in desired and not k.startswith("aws:") and k not in keep] \
-        if purge else []
-    return to_set, sorted(to_remove)
-
-
 def artifact_marker(key: str, etag: str) -> str:
     """Value of DEPLOYED_ARTIFACT_TAG for an S3 object (tag values: at most 256 characters)."""
     marker = f"{etag.strip(chr(34))}@{key}"

@@ -110,13 +110,3 @@ def route_plan(current_routes: list[dict[str, Any]], route_keys: list[str],
     retarget = [by_key[k] for k in route_keys if k in by_key and by_key[k].get("Target") != target]
     delete = [r for r in current_routes if r["RouteKey"] not in route_keys]
     return create, retarget, delete
-
-
-def tag_plan(current: dict[str, str] | None, desired: dict[str, str] | None,
-             purge: bool) -> tuple[dict[str, str], list[str]]:
-    """(tags to set, tag keys to remove)."""
-    current = current or {}
-    desired = desired or {}
-    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
-    to_remove = [k for k in current if k not in desired and not k.startswith("aws:")] if purge else []
-    return to_set, sorted(to_remove)

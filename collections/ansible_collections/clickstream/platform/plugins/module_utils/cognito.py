@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.clickstream.platform.plugins.module_utils.tags import tag_values
+
 MFA_CHOICES = ("OFF", "OPTIONAL", "ON")
 # Settings fixed when a pool is created: a different wish is reported, never applied (it needs a new pool).
 POOL_IMMUTABLE = ("username_attributes", "case_sensitive")
@@ -36,7 +38,7 @@ def desired_pool_view(p: dict[str, Any]) -> dict[str, Any]:
         "attributes_require_verification_before_update": sorted(p.get("auto_verified_attributes") or []),
         "allow_admin_create_user_only": bool(p.get("allow_admin_create_user_only")),
         "account_recovery": "verified_email" if "email" in (p.get("auto_verified_attributes") or []) else "admin_only",
-        "tags": dict(p.get("tags") or {}),
+        "tags": tag_values(p.get("tags")),
     }
 
 

@@ -72,16 +72,10 @@ options:
     description: Build specification (YAML); empty to let Amplify detect it.
     type: str
     default: ""
-  tags:
-    description: Tags of the app.
-    type: dict
-  purge_tags:
-    description: Remove tags not in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -132,9 +126,9 @@ from ansible_collections.clickstream.platform.plugins.module_utils.amplify impor
     differences,
     redact_env,
     render_custom_headers,
-    tag_plan,
 )
 from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
+from ansible_collections.clickstream.platform.plugins.module_utils.tags import TAG_OPTIONS, tag_changes, tag_values
 
 
 class AmplifyApp(Boto3Resource):
@@ -199,7 +193,7 @@ class AmplifyApp(Boto3Resource):
         if desired["build_spec"]:
             args["buildSpec"] = desired["build_spec"]
         if p["tags"]:
-            args["tags"] = {k: str(v) for k, v in p["tags"].items()}
+            args["tags"] = tag_values(p["tags"])
         created = self.change("create app", "create_app", **args)
         return self.result(created["app"]) if created else {}
 
@@ -207,7 +201,7 @@ class AmplifyApp(Boto3Resource):
         p = self.module.params
         if p["tags"] is None:
             return
-        to_set, to_remove = tag_plan(app.get("tags"), p["tags"], p["purge_tags"], keep=())
+        to_set, to_remove = tag_changes(app.get("tags"), p["tags"], p["purge_tags"])
         if to_set:
             self.change(f"tag {sorted(to_set)}", "tag_resource", resourceArn=app["appArn"], tags=to_set)
         if to_remove:
@@ -245,8 +239,7 @@ ARGUMENT_SPEC: dict[str, Any] = dict(
     enable_branch_auto_build=dict(type="bool", default=False),
     iam_service_role_arn=dict(type="str", default=""),
     build_spec=dict(type="str", default=""),
-    tags=dict(type="dict"),
-    purge_tags=dict(type="bool", default=True),
+    **TAG_OPTIONS,
 )
 
 

@@ -13,7 +13,7 @@ description:
     (C(Next.js - SSR)), auto build, environment variables and tags.
   - With O(deployment), deploys a built artifact (a zip in S3) manually with CreateDeployment, upload of the zip to
     the URL it returns, StartDeployment. The artifact's key and ETag are recorded in the branch tag
-    C(clickstream:deployed-artifact), so the same artifact is not deployed twice.
+    C(clickstream:deployed-artifact), so the same artifact is not deployed twice; O(purge_tags) never removes it.
   - O(secret_environment_variables) are never logged or returned.
   - Idempotent, supports check mode and diff mode.
 version_added: 1.0.0
@@ -63,16 +63,10 @@ options:
     suboptions:
       bucket: {description: Bucket of the artifact., type: str, required: true}
       key: {description: Key of the zip., type: str, required: true}
-  tags:
-    description: Tags of the branch.
-    type: dict
-  purge_tags:
-    description: Remove tags not in O(tags) (never the module's C(clickstream:deployed-artifact)).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -124,9 +118,9 @@ from ansible_collections.clickstream.platform.plugins.module_utils.amplify impor
     desired_branch_view,
     differences,
     redact_env,
-    tag_plan,
 )
 from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource
+from ansible_collections.clickstream.platform.plugins.module_utils.tags import TAG_OPTIONS, tag_changes, tag_values
 
 
 def upload_zip(url: str, body: bytes) -> None:
@@ -164,7 +158,7 @@ class AmplifyBranch(Boto3Resource):
                 "environmentVariables": desired["environment_variables"],
             }
             if p["tags"]:
-                args["tags"] = {k: str(v) for k, v in p["tags"].items()}
+                args["tags"] = tag_values(p["tags"])
             created = self.change("create branch", "create_branch", **args)
             if created is None:
                 if p["deployment"]:
@@ -188,7 +182,7 @@ class AmplifyBranch(Boto3Resource):
         p = self.module.params
         if p["tags"] is None:
             return
-        to_set, to_remove = tag_plan(branch.get("tags"), p["tags"], p["purge_tags"])
+        to_set, to_remove = tag_changes(branch.get("tags"), p["tags"], p["purge_tags"], keep=(DEPLOYED_ARTIFACT_TAG,))
         if to_set:
             self.change(f"tag {sorted(to_set)}", "tag_resource", resourceArn=branch["branchArn"], tags=to_set)
         if to_remove:
@@ -248,8 +242,7 @@ ARGUMENT_SPEC: dict[str, Any] = dict(
         bucket=dict(type="str", required=True),
         key=dict(type="str", required=True, no_log=False),
     )),
-    tags=dict(type="dict"),
-    purge_tags=dict(type="bool", default=True),
+    **TAG_OPTIONS,
 )
 
 

@@ -109,16 +109,10 @@ options:
       access_log_format:
         description: Access log format (C($context) variables).
         type: str
-  tags:
-    description: Tags of the API.
-    type: dict
-  purge_tags:
-    description: Remove tags not in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -193,10 +187,10 @@ from ansible_collections.clickstream.platform.plugins.module_utils.apigatewayv2 
     integration_matches,
     route_plan,
     stage_differs,
-    tag_plan,
     unversioned_lambda_arn,
 )
 from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
+from ansible_collections.clickstream.platform.plugins.module_utils.tags import TAG_OPTIONS, tag_changes, tag_values
 
 NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedException", "InternalFailure", "InternalServerError", "500"}
 
@@ -231,7 +225,7 @@ class HttpApi(Boto3Resource):
             if cors:
                 args["CorsConfiguration"] = cors
             if p["tags"]:
-                args["Tags"] = p["tags"]
+                args["Tags"] = tag_values(p["tags"])
             api = self.change("create api", "create_api", **args)
             if api is None:  # check mode: everything below would be created too
                 self.actions += ["create integration", *[f"create route {k}" for k in p["route_keys"]],
@@ -256,7 +250,7 @@ class HttpApi(Boto3Resource):
             else:
                 self.change("delete cors", "delete_cors_configuration", ApiId=api_id)
         if p["tags"] is not None:
-            to_set, to_remove = tag_plan(api.get("Tags"), p["tags"], p["purge_tags"])
+            to_set, to_remove = tag_changes(api.get("Tags"), p["tags"], p["purge_tags"])
             if to_set:
                 self.change(f"tag {sorted(to_set)}", "tag_resource", ResourceArn=self.api_arn(api_id), Tags=to_set)
             if to_remove:
@@ -369,8 +363,7 @@ def main() -> None:
             access_log_destination_arn=dict(type="str"),
             access_log_format=dict(type="str"),
         )),
-        tags=dict(type="dict"),
-        purge_tags=dict(type="bool", default=True),
+        **TAG_OPTIONS,
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["lambda_arn"])])

@@ -77,12 +77,10 @@ options:
     description: With O(state=absent), turn deletion protection off first. Without it a protected pool is an error.
     type: bool
     default: false
-  tags:
-    description: Tags of the pool (set together with the other settings).
-    type: dict
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
+  - amazon.aws.tags
   - amazon.aws.boto3
 """
 
@@ -137,6 +135,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.cognito impor
     pool_view,
     view_differences,
 )
+from ansible_collections.clickstream.platform.plugins.module_utils.tags import TAG_OPTIONS, tags_after
 
 
 class UserPool(Boto3Resource):
@@ -163,6 +162,8 @@ class UserPool(Boto3Resource):
         pool_id = pool["Id"]
         current = pool_view(pool, self.call("get_user_pool_mfa_config", UserPoolId=pool_id), desired)
         self.before = current
+        # UpdateUserPool takes the whole tag set: what O(tags) and O(purge_tags) leave of the current one.
+        desired = {**desired, "tags": tags_after(current["tags"], p["tags"], p["purge_tags"])}
         for key in POOL_IMMUTABLE:
             if current[key] != desired[key]:
                 self.module.warn(f"user pool {p['name']}: {key} is {current[key]!r} and cannot change after "
@@ -226,7 +227,7 @@ ARGUMENT_SPEC: dict[str, Any] = dict(
     deletion_protection=dict(type="bool", default=False),
     allow_admin_create_user_only=dict(type="bool", default=False),
     force_delete=dict(type="bool", default=False),
-    tags=dict(type="dict"),
+    **TAG_OPTIONS,
 )
 
 
