@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.moto import MotoServer
-from tests.support.postgres import PostgresServer
+from scripts.harness.moto import MotoServer
+from scripts.harness.postgres import PostgresServer
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

@@ -57,8 +57,8 @@ class _KeptServer:
     """A PostgreSQL cluster in `root`/data that survives the run (stopped, not removed, on close())."""
 
     def __init__(self, root: Path) -> None:
-        from tests.support.net import free_port, wait_for_port
-        from tests.support.postgres import PG_BIN, _as_postgres
+        from scripts.harness.net import free_port, wait_for_port
+        from scripts.harness.postgres import PG_BIN, _as_postgres
 
         self._pg_ctl, self._as_postgres = str(PG_BIN / "pg_ctl"), _as_postgres
         self.dir, self.datadir, self.port = root, root / "data", free_port()
@@ -104,7 +104,7 @@ def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 
     from dashboards.synth import synthesize
-    from tests.support.postgres import PostgresServer
+    from scripts.harness.postgres import PostgresServer
 
     n_events = 1_000_000 if quick else 10_000_000
     reps, baseline_reps = (10, 3) if quick else (15, 3)

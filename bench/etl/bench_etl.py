@@ -17,7 +17,7 @@
   (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
   what the ETL ran after every run before the aggregates became incremental), in the same process.
 
-Own PostgreSQL (tests.support.postgres) and moto server on free loopback ports. Writes bench/results/etl.json.
+Own PostgreSQL (scripts.harness.postgres) and moto server on free loopback ports. Writes bench/results/etl.json.
 Usage: python bench/etl/bench_etl.py [--quick]
 """
 
@@ -48,9 +48,9 @@ from clickstream_etl.parse_worker import usable_cpus  # noqa: E402
 from clickstream_etl.runner import run_etl, setup_session  # noqa: E402
 
 from etl.synth import objects  # noqa: E402
-from tests.support.moto import MotoServer  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.procs import children, cpu_seconds  # noqa: E402
+from scripts.harness.moto import MotoServer  # noqa: E402
+from scripts.harness.postgres import PostgresServer  # noqa: E402
+from scripts.harness.procs import children, cpu_seconds  # noqa: E402
 
 BUCKET = "bench-etl-raw"
 # Rounds of (fresh warehouse, ETL, ceiling): the ratio is the median round's.

@@ -28,9 +28,9 @@ from clickstream_etl.config import Settings  # noqa: E402
 from clickstream_etl.runner import run_etl  # noqa: E402
 
 from etl.bench_etl import BUCKET, _upload  # noqa: E402
-from tests.support.moto import MotoServer  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.procs import cpu_seconds  # noqa: E402
+from scripts.harness.moto import MotoServer  # noqa: E402
+from scripts.harness.postgres import PostgresServer  # noqa: E402
+from scripts.harness.procs import cpu_seconds  # noqa: E402
 
 TIMES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)

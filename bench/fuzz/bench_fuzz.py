@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Contract fuzzing, longer than CI runs it: requests generated from the event JSON Schema (hypothesis-jsonschema)
 and the contract's edges go through the local ingest endpoint into a moto server's S3 and through the real ETL into
-a throwaway PostgreSQL; after each example the books are checked (tests/support/contract_fuzz.py): every acknowledged
+a throwaway PostgreSQL; after each example the books are checked (scripts/harness/contract_fuzz.py): every acknowledged
 event is a row of dw.events or a reject with its reason, every refused one has a reason, no ETL run fails.
 
 Reports how many requests and events were tried and where they ended. tests/e2e/test_contract_to_warehouse.py is
@@ -29,8 +29,7 @@ for p in (REPO, REPO / "bench", REPO / "lambdas/ingest/src", REPO / "lambdas/etl
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.etl.helpers import make_world  # noqa: E402
-from tests.support.contract_fuzz import (  # noqa: E402
+from scripts.harness.contract_fuzz import (  # noqa: E402
     CONTENT_TYPES,
     Books,
     Endpoint,
@@ -38,8 +37,9 @@ from tests.support.contract_fuzz import (  # noqa: E402
     edge_bodies,
     now_ms,
 )
-from tests.support.moto import MotoServer  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
+from scripts.harness.moto import MotoServer  # noqa: E402
+from scripts.harness.postgres import PostgresServer  # noqa: E402
+from tests.etl.helpers import make_world  # noqa: E402
 
 EXAMPLES = 400
 QUICK_EXAMPLES = 40

@@ -54,8 +54,8 @@ from clickstream_ingest.contract import EventValidator, event_schema, event_vali
 from clickstream_ingest.handler import process  # noqa: E402
 from clickstream_ingest.storage import S3Store  # noqa: E402
 
-from tests.support.moto import MotoServer  # noqa: E402
-from tests.support.net import free_port, wait_for_port  # noqa: E402
+from scripts.harness.moto import MotoServer  # noqa: E402
+from scripts.harness.net import free_port, wait_for_port  # noqa: E402
 
 BATCH_SIZES = (1, 10, 50)
 TARGET_US_PER_EVENT = 50.0

@@ -1,7 +1,7 @@
 """Provisioning: the full site.yml against a fresh emulator, then the no-op re-run (its baseline is the first run).
 
 Uses its own moto server on a free loopback port and a copy of the local inventory with its own PostgreSQL
-clusters, ports and service directories (tests/support/local_platform.py), so the figures never depend on, and
+clusters, ports and service directories (scripts/harness/local_platform.py), so the figures never depend on, and
 never disturb, a `make up` platform on the same machine.
 """
 
@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support.local_platform import local_platform  # noqa: E402
-from tests.support.moto import MotoServer  # noqa: E402
+from scripts.harness.local_platform import local_platform  # noqa: E402
+from scripts.harness.moto import MotoServer  # noqa: E402
 
 
 def run(quick: bool = False) -> dict:

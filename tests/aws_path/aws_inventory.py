@@ -45,8 +45,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.ansible import REPO, PlaybookRun, run_playbook
-from tests.support.net import free_port
+from scripts.harness.ansible import REPO, PlaybookRun, run_playbook
+from scripts.harness.net import free_port
 
 ACCOUNT_ID = "123456789012"
 DEBIAN_OWNER = "136693071363"

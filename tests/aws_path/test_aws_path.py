@@ -37,9 +37,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.harness.ansible import PlaybookRun
+from scripts.harness.moto import MotoServer
 from tests.aws_path.aws_inventory import AwsPath, debian_image, make_root, remove_root, write_amis
-from tests.support.ansible import PlaybookRun
-from tests.support.moto import MotoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.aws_path, pytest.mark.timeout(5400)]
 

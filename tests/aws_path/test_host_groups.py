@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.harness.moto import MotoServer
 from tests.aws_path.aws_inventory import AwsPath, make_root, remove_root, write_amis
-from tests.support.moto import MotoServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.ansible import REPO
+from scripts.harness.ansible import REPO
 
 HOST_ROLES = ["postgresql", "shiny_server", "package_mirror", "oltp_db", "dw_db", "process_service"]
 SSM_TIMEOUT_VAR = "ansible_aws_ssm_timeout"

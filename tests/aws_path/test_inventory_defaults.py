@@ -9,7 +9,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.vars.manager import VariableManager
 
-from tests.support.ansible import REPO
+from scripts.harness.ansible import REPO
 
 
 def _host_vars(groups: list[str]) -> dict:

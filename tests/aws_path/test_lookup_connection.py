@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.moto import MotoServer
 
 SCANNED = ["roles", "playbooks", "inventories", "collections", "site.yml"]
 _CALL = re.compile(r"\b(lookup|query|q)\s*\(")

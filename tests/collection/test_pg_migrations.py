@@ -12,7 +12,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations
     apply_migrations,
 )
 
-from tests.support.ansible import run_playbook
+from scripts.harness.ansible import run_playbook
 
 
 @pytest.fixture

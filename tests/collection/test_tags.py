@@ -14,8 +14,8 @@ from ansible_collections.clickstream.platform.plugins.module_utils.tags import (
     tags_after,
 )
 
+from scripts.harness.ansible import ansible_doc
 from tests.identity.stubbed import FakeModule, params
-from tests.support.ansible import ansible_doc
 
 TAGGED = ["amplify_app", "amplify_branch", "apigatewayv2_api", "cognito_user_pool"]
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.net import free_port, wait_for_port
+from scripts.harness.net import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "files" / "shiny"

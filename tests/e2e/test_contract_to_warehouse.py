@@ -2,7 +2,7 @@
 (hypothesis-jsonschema) and the contract's edges, through the real ingest endpoint (HTTP, both content types) into
 the emulator's S3 and through the real ETL into PostgreSQL. For every event the ingest accepted, exactly one of a
 row in dw.events or a reject with its reason; every refused event has a reason; no ETL run fails
-(tests/support/contract_fuzz.py keeps the books). Seeded (derandomize) and bounded for CI; bench/fuzz runs it
+(scripts/harness/contract_fuzz.py keeps the books). Seeded (derandomize) and bounded for CI; bench/fuzz runs it
 longer.
 """
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scripts.harness.contract_fuzz import CONTENT_TYPES, Books, Endpoint, contract_bodies, edge_bodies, now_ms
 from tests.etl.helpers import make_world
-from tests.support.contract_fuzz import CONTENT_TYPES, Books, Endpoint, contract_bodies, edge_bodies, now_ms
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
+from scripts.harness.ansible import REPO
+from scripts.harness.local_platform import Platform, local_platform
 from tests.dashboards.support import TABS, browser_page, kpis, show_tab
-from tests.support.ansible import REPO
-from tests.support.local_platform import Platform, local_platform
 
 # A hang guard, not a time assertion: on a loaded 2-core machine one site.yml run can take over 15 minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]

@@ -7,8 +7,8 @@ import psycopg2
 import pytest
 from etl.bench_etl import CpuMeter, _reaped
 
-from tests.support.postgres import PostgresServer
-from tests.support.procs import cpu_seconds
+from scripts.harness.postgres import PostgresServer
+from scripts.harness.procs import cpu_seconds
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
-from tests.support.procs import children, exited
+from scripts.harness.procs import children, exited
 
 from .golden import t
 from .helpers import event_line, ndjson, object_key
@@ -174,7 +174,7 @@ def test_two_runs_started_together_never_double_load(world):
 def test_unreachable_warehouse_fails_cleanly_and_files_stay_pending(world):
     for key, body in _files().items():
         world.put(key, body)
-    from tests.support.net import free_port
+    from scripts.harness.net import free_port
 
     r = world.run_cli(env=world.env(DW_PORT=str(free_port()), DW_CONNECT_TIMEOUT_SECONDS="2"))
     assert r["_rc"] == 1 and r["status"] == "failed"

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.moto import MotoServer
 
 from .golden import run1_files
 from .helpers import _migrated

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from scripts.harness.ansible import PlaybookRun, run_playbook
+from scripts.harness.moto import MotoServer
 from tests.foundation.aws_views import (
     ALL_OUT,
     grants,
@@ -25,8 +27,6 @@ from tests.foundation.aws_views import (
     tcp,
     wildcard_statements,
 )
-from tests.support.ansible import PlaybookRun, run_playbook
-from tests.support.moto import MotoServer
 
 pytestmark = pytest.mark.integration
 

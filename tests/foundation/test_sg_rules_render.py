@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible import run_playbook
+from scripts.harness.ansible import run_playbook
 
 PLAYBOOK = "tests/foundation/render_sg_rules.yml"
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.support.ansible import run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import run_playbook
+from scripts.harness.moto import MotoServer
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from scripts.harness.moto import MotoServer
 from tests.hosts.aws_fixtures import make_network_and_profile
-from tests.support.moto import MotoServer
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.support.ansible import run_playbook
+from scripts.harness.ansible import run_playbook
 
 
 def test_plain_text_password_in_inventory_is_refused() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.moto import MotoServer
+from scripts.harness.moto import MotoServer
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ["postgresql", "oltp_db", "dw_db", "shiny_server"]

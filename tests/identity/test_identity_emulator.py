@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible import PlaybookRun, run_playbook
+from scripts.harness.ansible import PlaybookRun, run_playbook
 
 pytestmark = pytest.mark.integration
 

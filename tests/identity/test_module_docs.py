@@ -8,7 +8,7 @@ import importlib
 import pytest
 import yaml
 
-from tests.support.ansible import REPO, ansible_doc
+from scripts.harness.ansible import REPO, ansible_doc
 
 MODULES = ["cognito_user_pool", "cognito_user_pool_client", "amplify_app", "amplify_branch"]
 

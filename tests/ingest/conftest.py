@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.ansible import REPO
-from tests.support.net import free_port, wait_for_port
+from scripts.harness.ansible import REPO
+from scripts.harness.net import free_port, wait_for_port
 
 PYTHONPATH = f"{REPO / 'lambdas/ingest/src'}:{REPO / 'lambdas/local_runtime'}"
 

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support.ansible import REPO
+from scripts.harness.ansible import REPO
 
 SCRIPT = REPO / "scripts/build_lambda.py"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.net import free_port
+from scripts.harness.net import free_port
 
 from .conftest import start_endpoint, stop_endpoint
 from .helpers import list_keys, read_ndjson, valid_event

@@ -12,7 +12,7 @@ import pytest
 from clickstream_etl import config as etl_config
 from clickstream_ingest import config as ingest_config
 
-from tests.support.ansible import REPO
+from scripts.harness.ansible import REPO
 
 SHARED = REPO / "lambdas/shared/clickstream_env.py"
 ETL_ENV = {"RAW_BUCKET_NAME": "raw", "DW_HOST": "db", "DW_PASSWORD_PARAMETER": "/p"}

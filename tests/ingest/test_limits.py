@@ -20,8 +20,8 @@ import psycopg2
 import pytest
 from clickstream_ingest.contract import SCHEMA_PATH
 
+from scripts.harness.ansible import REPO
 from tests.etl.helpers import _migrated
-from tests.support.ansible import REPO
 
 pytestmark = pytest.mark.integration
 

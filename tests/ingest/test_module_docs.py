@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.ansible import REPO, ansible_doc
+from scripts.harness.ansible import REPO, ansible_doc
 
 
 @pytest.mark.parametrize("module", ["apigatewayv2_api", "lambda_concurrency"])

@@ -10,7 +10,7 @@ from clickstream_ingest.contract import REJECTION_REASONS, SCHEMA_PATH
 from clickstream_ingest.request import REQUEST_ERRORS, SERVER_ERRORS
 from jsonschema import Draft202012Validator
 
-from tests.support.ansible import REPO
+from scripts.harness.ansible import REPO
 
 OPENAPI = yaml.safe_load((REPO / "docs/openapi.yaml").read_text())
 CONTRACT = (REPO / "docs/event-contract.md").read_text()

@@ -26,8 +26,8 @@ from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from tests.support.ansible import REPO
-from tests.support.contract_fuzz import Endpoint
+from scripts.harness.ansible import REPO
+from scripts.harness.contract_fuzz import Endpoint
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from clickstream_ingest.config import Settings
 from clickstream_ingest.storage import S3Store, StorageError
 
-from tests.support.ansible import run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import run_playbook
+from scripts.harness.moto import MotoServer
 
 pytestmark = pytest.mark.integration
 

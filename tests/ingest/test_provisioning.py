@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.net import free_port
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.net import free_port
 
 from .helpers import list_keys, read_ndjson, valid_event
 

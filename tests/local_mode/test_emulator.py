@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.moto import DUMMY_CREDENTIALS
-from tests.support.net import free_port
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.moto import DUMMY_CREDENTIALS
+from scripts.harness.net import free_port
 
 pytestmark = pytest.mark.integration
 

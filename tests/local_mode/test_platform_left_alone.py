@@ -1,7 +1,7 @@
 """`make test` beside a running `make up` platform leaves it answering.
 
 A stand-in for the user's platform is owned the way `make up` owns one: the `local` inventory (a copy with its own
-ports and directories, tests/support/local_platform.py) and the real postgresql role, which records its clusters in
+ports and directories, scripts/harness/local_platform.py) and the real postgresql role, which records its clusters in
 the platform's run directory through the inventory's variables (postgresql_cluster_name, postgresql_run_dir), plus
 a service whose pid file sits in the run directory's layout (clickstream-ingest.pid). Its clusters are named
 `oltp` and `dw`, like the user's, when no such clusters exist on this machine (otherwise names of its own: the
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.local_platform import local_platform
-from tests.support.net import free_port, wait_for_port
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.local_platform import local_platform
+from scripts.harness.net import free_port, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

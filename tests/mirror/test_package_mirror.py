@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import PlaybookRun, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import PlaybookRun, run_playbook
+from scripts.harness.moto import MotoServer
 
 PACKAGES = ["hello", "tree", "zlib1g"]  # zlib1g has an epoch: its file name has "%3a" (apt's quoting of ":")
 CLIENT_PLAYBOOK = "tests/mirror/playbooks/client.yml"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import run_playbook
+from scripts.harness.moto import MotoServer
 
 PLAYBOOK = "playbooks/admin_tunnel.yml"
 PREFIX = "clickstream-local"

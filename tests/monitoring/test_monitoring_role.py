@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible import PlaybookRun, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import PlaybookRun, run_playbook
+from scripts.harness.moto import MotoServer
 
 PLAYBOOK = "playbooks/monitoring.yml"
 PREFIX = "clickstream-local"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible import PlaybookRun, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import PlaybookRun, run_playbook
+from scripts.harness.moto import MotoServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from ansible_collections.clickstream.platform.plugins.modules import (
     lambda_account_info,
 )
 
+from scripts.harness.ansible import REPO, ansible_doc
 from tests.identity.stubbed import FakeModule, ModuleFailed, params, stubbed
-from tests.support.ansible import REPO, ansible_doc
 
 NEW_ACCOUNT = {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
                                 "CodeSizeZipped": 52428800, "ConcurrentExecutions": 10,

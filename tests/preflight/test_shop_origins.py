@@ -9,7 +9,7 @@ import json
 
 import yaml
 
-from tests.support.ansible import REPO, run_playbook
+from scripts.harness.ansible import REPO, run_playbook
 
 AMPLIFY = "https://main.d1abc2def3.amplifyapp.com"
 

@@ -18,7 +18,7 @@ from clickstream_local.ingest_server import CorsConfig, make_server
 from traffic.browser import DemoShop, chromium
 from traffic.local_ingest import LocalIngestServer
 
-from tests.support.net import free_port
+from scripts.harness.net import free_port
 
 _bucket_numbers = itertools.count()
 

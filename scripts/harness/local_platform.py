@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.net import free_port
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.net import free_port
 
 
 class Platform:

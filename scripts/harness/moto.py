@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.procs import terminate
+from scripts.harness.procs import terminate
 
 from .net import free_port, wait_for_port
 

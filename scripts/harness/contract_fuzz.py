@@ -29,7 +29,7 @@ from clickstream_ingest.contract import REJECTION_REASONS, event_schema, load_sc
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from tests.support.procs import terminate
+from scripts.harness.procs import terminate
 
 from .net import free_port, wait_for_port
 
