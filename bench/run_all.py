@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Run every benchmark in bench/ in one process and rewrite BENCHMARKS.md with the figures of this run.
+"""Run the benchmarks in bench/ in one process and rewrite BENCHMARKS.md with the figures of this run.
 
 Each benchmark module exposes ``run(quick: bool = False) -> dict`` returning
 ``{"title": str, "rows": [{"metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "met"}],
 "notes": [str]}`` (a ``"markdown"`` string may replace or complement ``rows``). Baselines are measured in the same
 run as the figure they compare with, so ratios stay meaningful on a noisy machine.
+
+BENCHMARKS.md: an introduction naming the run that wrote the file (command, date, commit, machine), then one
+section per benchmark, each opening with the run that measured it. With --only, the selected sections are
+measured again and replaced; the others are kept as they stand in the file (with their own run line).
 
 Usage: python bench/run_all.py [--quick] [--only ingest,etl,...] [--output BENCHMARKS.md]
 """
@@ -17,6 +21,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -74,8 +79,38 @@ def fmt(v: object) -> str:
     return "" if v is None else str(v)
 
 
-def section(result: dict) -> str:
-    out = [f"## {result.get('title', 'Benchmark')}", ""]
+SECTION_MARK = "<!-- bench: {name} -->"
+SECTION_RE = re.compile(r"^<!-- bench: ([a-z_]+) -->$", re.MULTILINE)
+
+
+def commit() -> str:
+    """Short commit of the working tree, with "+ local changes" when it differs from that commit."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown (not a git checkout)"
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + (" + local changes" if dirty else "")
+
+
+def run_line(command: str, day: str, code: str, m: dict[str, str]) -> str:
+    return (f"Measured by `{command}` on {day}, code at {code}, on {m['cpu']} ({m['cores']} cores, "
+            f"{m['memory']}).")
+
+
+def kept_sections(path: Path) -> dict[str, str]:
+    """name -> text of each marked section of an existing BENCHMARKS.md (empty when there is none)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    marks = list(SECTION_RE.finditer(text))
+    return {m.group(1): text[m.start():marks[i + 1].start() if i + 1 < len(marks) else len(text)].rstrip() + "\n"
+            for i, m in enumerate(marks)}
+
+
+def section(result: dict, name: str = "", provenance: str = "") -> str:
+    out = [SECTION_MARK.format(name=name)] if name else []
+    out += [f"## {result.get('title', 'Benchmark')}", ""]
+    if provenance:
+        out += [provenance, ""]
     rows = result.get("rows") or []
     if rows:
         out.append("| metric | value | unit | baseline (same run) | baseline value | ratio | target | met |")
@@ -93,17 +128,27 @@ def section(result: dict) -> str:
     return "\n".join(out)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller data sets (for a smoke run)")
     ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES))
     ap.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sys.path[:0] = [str(REPO / "bench"), str(REPO), str(REPO / "lambdas/ingest/src"), str(REPO / "lambdas/etl/src"),
                     str(REPO / "lambdas/local_runtime"), str(REPO / "collections")]
     selected = [b.strip() for b in args.only.split(",") if b.strip()] or list(BENCHES)
+    unknown = [b for b in selected if b not in BENCHES]
+    if unknown:
+        ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
     started = dt.datetime.now(dt.UTC)
-    sections, failures, raw = [], [], {}
+    m = machine()
+    command = "python bench/run_all.py" + (" --quick" if args.quick else "") + (
+        f" --only {','.join(selected)}" if args.only else "")
+    provenance = run_line(command, f"{started:%Y-%m-%d}", commit(), m)
+    output = Path(args.output)
+    kept = kept_sections(output) if args.only else {}
+    sections: dict[str, str] = {}
+    failures, raw = [], {}
     for name in selected:
         print(f"[bench] {name} ...", flush=True)
         t0 = time.monotonic()
@@ -113,26 +158,31 @@ def main() -> int:
             failures.append(name)
             result = {"title": name, "notes": ["FAILED:\n\n```\n" + traceback.format_exc() + "```"]}
         raw[name] = result
-        sections.append(section(result))
+        sections[name] = section(result, name, provenance)
         print(f"[bench] {name} done in {time.monotonic() - t0:.0f} s", flush=True)
-    m = machine()
+    missing = [b for b in BENCHES if b not in sections and b not in kept]
     head = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` (`python bench/run_all.py{' --quick' if args.quick else ''}`) on "
-        f"{started:%Y-%m-%d %H:%M} UTC. Every figure below and its baseline come from this one run, on this machine:",
+        f"Written by `{command}` on {started:%Y-%m-%d}, code at {commit()}, on this machine:",
         "",
         *(f"- {k}: {v}" for k, v in m.items()),
         "",
-        "Ratios compare each figure with a baseline measured side by side in the same process; absolute numbers",
-        "move with the machine's load, ratios much less. No test asserts a time: these figures live here only.",
+        "Each section opens with the run that measured it (`--only` measures the sections it names and keeps",
+        "the others). Within a section, every figure and its baseline come from that one run. Ratios compare each",
+        "figure with a baseline measured side by side in the same process; absolute numbers move with the",
+        "machine's load, ratios much less. No test asserts a time: these figures live here only.",
         "",
     ]
-    Path(args.output).write_text("\n".join(head + sections), encoding="utf-8")
+    if missing:
+        head += [f"Not measured yet: {', '.join(missing)} (`python bench/run_all.py --only {','.join(missing)}`).",
+                 ""]
+    body = [sections.get(b) or kept[b] for b in BENCHES if b in sections or b in kept]
+    output.write_text("\n".join(head) + "\n" + "\n".join(body), encoding="utf-8")
     results_dir = REPO / "bench/results"
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "all.json").write_text(json.dumps({"machine": m, "results": raw}, indent=2, default=str))
-    print(f"[bench] wrote {args.output}")
+    print(f"[bench] wrote {output}")
     if failures:
         print(f"[bench] FAILED: {', '.join(failures)}", file=sys.stderr)
         return 1
