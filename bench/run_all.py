@@ -93,9 +93,19 @@ def commit() -> str:
     return head.stdout.strip() + (" + local changes" if dirty else "")
 
 
-def run_line(command: str, day: str, code: str, m: dict[str, str]) -> str:
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def run_line(command: str, day: str, code: str, m: dict[str, str], load: float | None = None) -> str:
+    """The line under a section's title: the run that measured it, and how busy the machine was when it began
+    (other processes on the same cores move the absolute figures, much less the same-run ratios)."""
+    busy = "" if load is None else f"; load average {load:.1f} when it began"
     return (f"Measured by `{command}` on {day}, code at {code}, on {m['cpu']} ({m['cores']} cores, "
-            f"{m['memory']}).")
+            f"{m['memory']}){busy}.")
 
 
 def kept_sections(path: Path) -> dict[str, str]:
@@ -144,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     command = "python bench/run_all.py" + (" --quick" if args.quick else "") + (
         f" --only {','.join(selected)}" if args.only else "")
-    provenance = run_line(command, f"{started:%Y-%m-%d}", commit(), m)
+    code = commit()
     output = Path(args.output)
     kept = kept_sections(output) if args.only else {}
     sections: dict[str, str] = {}
     failures, raw = [], {}
     for name in selected:
         print(f"[bench] {name} ...", flush=True)
+        provenance = run_line(command, f"{started:%Y-%m-%d}", code, m, load_average())
         t0 = time.monotonic()
         try:
             result = importlib.import_module(BENCHES[name]).run(quick=args.quick)
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     head = [
         "# Benchmarks",
         "",
-        f"Written by `{command}` on {started:%Y-%m-%d}, code at {commit()}, on this machine:",
+        f"Written by `{command}` on {started:%Y-%m-%d}, code at {code}, on this machine:",
         "",
         *(f"- {k}: {v}" for k, v in m.items()),
         "",

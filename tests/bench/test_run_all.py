@@ -32,6 +32,7 @@ def run_all(monkeypatch):
     monkeypatch.setattr(module, "BENCHES", {"alpha": "fake_bench_alpha", "beta": "fake_bench_beta"})
     monkeypatch.setattr(module, "machine", lambda: {"cpu": "Test CPU", "cores": "2", "memory": "1.0 GiB"})
     monkeypatch.setattr(module, "commit", lambda: "abc1234")
+    monkeypatch.setattr(module, "load_average", lambda: 3.25)
     monkeypatch.setattr(module.sys, "path", list(sys.path))
     module.calls = calls
     return module
@@ -50,6 +51,7 @@ def test_a_full_run_writes_every_section_with_its_run(run_all, tmp_path):
     assert "- cpu: Test CPU" in head and "Not measured yet" not in head
     assert re.findall(r"^## (.*)$", text, re.MULTILINE) == ["Bench alpha", "Bench beta"]
     assert text.count("Measured by `python bench/run_all.py` on ") == 2
+    assert text.count("on Test CPU (2 cores, 1.0 GiB); load average 3.2 when it began.") == 2
     assert "| alpha speed | 2.50 | x |" in text and "- beta note" in text
 
 
