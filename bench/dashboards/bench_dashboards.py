@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -53,51 +52,6 @@ def _grant_reader(conn, dbname: str, create_role: bool = True) -> None:
     conn.commit()
 
 
-class _KeptServer:
-    """A PostgreSQL cluster in `root`/data that survives the run (stopped, not removed, on close())."""
-
-    def __init__(self, root: Path) -> None:
-        from scripts.harness.net import free_port, wait_for_port
-        from scripts.harness.postgres import PG_BIN, _as_postgres
-
-        self._pg_ctl, self._as_postgres = str(PG_BIN / "pg_ctl"), _as_postgres
-        self.dir, self.datadir, self.port = root, root / "data", free_port()
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.chown(root, "postgres", "postgres")
-        if not self.datadir.exists():
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-                          "-E", "UTF8", "--locale=C.UTF-8"])
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={root} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
-                "-c shared_buffers=256MB -c timezone=UTC")
-        _as_postgres([self._pg_ctl, "-D", str(self.datadir), "-l", str(root / "log"), "-o", opts, "-w", "start"])
-        wait_for_port(self.port)
-        self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-
-    def database_exists(self, name: str) -> bool:
-        import psycopg2
-
-        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            found = cur.fetchone() is not None
-        conn.close()
-        return found
-
-    def create_database(self, name: str) -> str:
-        import psycopg2
-
-        conn = psycopg2.connect(self.dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
-
-    def close(self) -> None:
-        self._as_postgres([self._pg_ctl, "-D", str(self.datadir), "-m", "fast", "stop"])
-
-
 def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     _paths()
     import psycopg2
@@ -109,7 +63,7 @@ def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     n_events = 1_000_000 if quick else 10_000_000
     reps, baseline_reps = (10, 3) if quick else (15, 3)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    server = _KeptServer(keep_dir) if keep_dir else PostgresServer()
+    server = PostgresServer(keep_dir)
     marker = keep_dir / f"built-{n_events}.json" if keep_dir else None
     try:
         if marker and marker.exists() and server.database_exists("clickstream_dw"):

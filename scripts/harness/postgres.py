@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 server for tests: initdb in a temp dir as the postgres user, TCP on 127.0.0.1."""
+"""A PostgreSQL 15 server for tests and benchmarks: initdb as the postgres user, TCP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -19,17 +19,25 @@ def _as_postgres(args: list[str]) -> subprocess.CompletedProcess:
 
 
 class PostgresServer:
-    """Superuser `postgres` with trust auth on 127.0.0.1:<free port>. Stopped and removed on close()."""
+    """Superuser `postgres` with trust auth on 127.0.0.1:<free port>. Stopped and removed on close(); with
+    `keep_dir`, the cluster lives in keep_dir/data, is reused when it is already there, and close() only stops it
+    (a benchmark's 10M-event warehouse survives for the next run)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_dir: Path | None = None) -> None:
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN}: run `make bootstrap`")
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="pgtest-"))
+        self.kept = keep_dir is not None
+        if keep_dir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="pgtest-"))
+        else:
+            self.dir = keep_dir
+            self.dir.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.dir, "postgres", "postgres")
         self.datadir = self.dir / "data"
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-                      "-E", "UTF8", "--locale=C.UTF-8"])
+        if not self.datadir.exists():
+            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
+                          "-E", "UTF8", "--locale=C.UTF-8"])
         opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
                 "-c shared_buffers=256MB -c timezone=UTC")
@@ -37,6 +45,17 @@ class PostgresServer:
                       "-o", opts, "-w", "start"])
         wait_for_port(self.port)
         self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def database_exists(self, name: str) -> bool:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                return cur.fetchone() is not None
+        finally:
+            conn.close()
 
     def create_database(self, name: str) -> str:
         """Create database `name` (dropping any old one) and return its DSN."""
@@ -51,6 +70,9 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
 
     def close(self) -> None:
+        if self.kept:
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"])
+            return
         try:
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"])
         finally:
