@@ -138,7 +138,9 @@ def run_demo(parts: list[Part], products, *, bucket: str, endpoint_url: str | No
         total.merge(report)
         summary.append({"name": part.name, "sink": part.sink, "start": _iso(part.start), "end": _iso(part.end),
                         "clients": part.clients, "events": report.valid, "malformed": report.malformed,
-                        "delivery": delivery})
+                        "expected": {"ingest_accepted": report.valid + report.duplicates,
+                                     "ingest_rejected": report.malformed},
+                        "elapsed_s": round(time.monotonic() - t0, 3), "delivery": delivery})
         if progress is not None:
             print(f"[demo] {part.name:<22} {part.sink:<4} {part.clients:>5} visitors {report.valid:>7,} events "
                   f"{report.malformed:>5,} malformed  {time.monotonic() - t0:5.1f} s", file=progress, flush=True)
