@@ -25,7 +25,7 @@ ansible-playbook site.yml
 
 step "2/4" "Demo month of traffic: 29 days into the raw bucket, the last 24 h through $INGEST_URL"
 if [ -s "$DEMO_REPORT" ] && [ "$(dw_events)" -gt 0 ]; then
-  echo "already sent (report: $DEMO_REPORT); delete it to send another month"
+  echo "already sent (report: $DEMO_REPORT); delete it and pick another DEMO_SEED to send another month"
 else
   mkdir -p "$STATE_DIR"
   PYTHONPATH="$here/bench" python -m traffic.demo --env-file "$STATE_DIR/etl/etl.env" --url "$INGEST_URL" \
@@ -34,7 +34,10 @@ else
 fi
 
 step "3/4" "Running the ETL now (raw S3 objects -> warehouse)"
-PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" python -m clickstream_local.etl_now
+# The whole prefix is listed (LISTING_LOOKBACK_HOURS=0): the demo's past days are older than what a scheduled run
+# may already have loaded, and a scheduled run lists only from a day before its newest loaded key.
+LISTING_LOOKBACK_HOURS=0 PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" \
+  python -m clickstream_local.etl_now
 
 step "4/4" "Where everything is"
 ansible-playbook playbooks/summary.yml 2>/dev/null | sed -n '/msg:/,/^$/p' | sed 's/^ *- //; /msg:/d'

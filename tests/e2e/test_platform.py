@@ -82,7 +82,8 @@ def etl_result(platform, traffic_report, timings, artifacts_dir) -> dict:
     cmd = [sys.executable, "-m", "clickstream_local.etl_now", "--env-file", str(p.root / "state/etl/etl.env")]
     pythonpath = f"{REPO / 'lambdas/local_runtime'}:{REPO / 'lambdas/etl/src'}"
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": pythonpath},
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": pythonpath,
+                                              "LISTING_LOOKBACK_HOURS": "0"},  # as scripts/up.sh runs it
                           capture_output=True, text=True, timeout=1800)
     timings["etl_s"] = round(time.monotonic() - started, 1)
     assert proc.returncode == 0, proc.stdout + proc.stderr
