@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: the whole platform on this machine. Provisions everything with site.yml against the local
-# inventory, sends a demo day of traffic through the ingest endpoint, runs the ETL, prints where things are.
+# inventory, sends a demo month of traffic (bench/traffic/demo.py: 29 days written to the raw bucket in the
+# ingest's own layout, the last 24 hours through the ingest endpoint), runs the ETL, prints where things are.
 # Running it again changes nothing: site.yml is idempotent and the demo traffic is sent once.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,7 +10,7 @@ VENV="${CLICKSTREAM_VENV:-/opt/clickstream-analytics/venv}"
 export PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$here/ansible.cfg"
 STATE_DIR="${CLICKSTREAM_STATE_DIR:-/var/lib/clickstream-analytics}"
 DEMO_REPORT="$STATE_DIR/demo-traffic.json"
-DEMO_CLIENTS="${DEMO_CLIENTS:-400}"
+DEMO_CLIENTS="${DEMO_CLIENTS:-400}"   # visitors on an average weekday
 DEMO_SEED="${DEMO_SEED:-20261125}"
 INGEST_URL="http://127.0.0.1:8080/clickstream"
 DW_PORT=5434
@@ -22,18 +23,21 @@ dw_events() {
 step "1/4" "Provisioning the platform: ansible-playbook site.yml (local inventory: moto, PostgreSQL, Shiny)"
 ansible-playbook site.yml
 
-step "2/4" "Demo day of traffic through the ingest endpoint ($INGEST_URL)"
+step "2/4" "Demo month of traffic: 29 days into the raw bucket, the last 24 h through $INGEST_URL"
 if [ -s "$DEMO_REPORT" ] && [ "$(dw_events)" -gt 0 ]; then
-  echo "already sent (report: $DEMO_REPORT); delete it to send another day"
+  echo "already sent (report: $DEMO_REPORT); delete it and pick another DEMO_SEED to send another month"
 else
   mkdir -p "$STATE_DIR"
-  PYTHONPATH="$here/bench" python -m traffic --clients "$DEMO_CLIENTS" --seed "$DEMO_SEED" \
-    --sink http --url "$INGEST_URL" --concurrency 8 --report "$DEMO_REPORT.tmp"
+  PYTHONPATH="$here/bench" python -m traffic.demo --env-file "$STATE_DIR/etl/etl.env" --url "$INGEST_URL" \
+    --clients "$DEMO_CLIENTS" --seed "$DEMO_SEED" --report "$DEMO_REPORT.tmp"
   mv "$DEMO_REPORT.tmp" "$DEMO_REPORT"
 fi
 
 step "3/4" "Running the ETL now (raw S3 objects -> warehouse)"
-PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" python -m clickstream_local.etl_now
+# The whole prefix is listed (LISTING_LOOKBACK_HOURS=0): the demo's past days are older than what a scheduled run
+# may already have loaded, and a scheduled run lists only from a day before its newest loaded key.
+LISTING_LOOKBACK_HOURS=0 PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" \
+  python -m clickstream_local.etl_now
 
 step "4/4" "Where everything is"
 ansible-playbook playbooks/summary.yml 2>/dev/null | sed -n '/msg:/,/^$/p' | sed 's/^ *- //; /msg:/d'

@@ -246,3 +246,29 @@ def empty_state_visible(page: Any, scope: str) -> bool:
              return !!el && el.offsetParent !== null; }""",
         scope,
     )
+
+
+# Every visible table of the shown tab against the card (.dash-card) around it: the table's bounding box must lie
+# inside the card's (1 px of rounding allowed), and the card must not be wider than the page.
+TABLES_IN_CARDS_JS = """(tab) => {
+  const pane = document.querySelector(`div.tab-pane[data-value='${tab}']`);
+  const out = [];
+  for (const t of pane.querySelectorAll('table')) {
+    if (t.offsetParent === null) continue;
+    const card = t.closest('.dash-card');
+    const tb = t.getBoundingClientRect();
+    if (!card) { out.push({table: t.id || t.className, card: null}); continue; }
+    const cb = card.getBoundingClientRect();
+    out.push({table: t.id || t.className, card: card.querySelector('.dash-card-title')?.textContent || '',
+              inside: tb.left >= cb.left - 1 && tb.right <= cb.right + 1 && tb.top >= cb.top - 1
+                      && tb.bottom <= cb.bottom + 1 && cb.right <= document.documentElement.clientWidth + 1,
+              table_box: [tb.left, tb.top, tb.right, tb.bottom], card_box: [cb.left, cb.top, cb.right, cb.bottom]});
+  }
+  return out;
+}"""
+
+
+def tables_outside_cards(page: Any, tab: str) -> tuple[int, list[dict[str, Any]]]:
+    """(number of visible tables on `tab`, those not inside their card or in none)."""
+    boxes = page.evaluate(TABLES_IN_CARDS_JS, tab)
+    return len(boxes), [b for b in boxes if not b.get("inside")]

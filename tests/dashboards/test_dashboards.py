@@ -23,6 +23,7 @@ from .support import (
     set_input,
     show_tab,
     table_rows,
+    tables_outside_cards,
     wait_filters,
     wait_idle,
 )
@@ -282,7 +283,7 @@ def test_journeys_landing_exit_next_and_paths(page, sql, period, screenshots_dir
     assert all(p.count(" → ") <= 1 for p, _ in two) and two != shown_paths
 
 
-def test_pipeline_health(page, sql, loaded_dw, screenshots_dir):
+def test_pipeline_health(page, sql, loaded_dw, moto_server, screenshots_dir):
     show_tab(page, "pipeline")
     shown = kpis(page, "pipeline")
     last_id, last_status = sql("SELECT run_id, status FROM etl.runs ORDER BY started_at DESC, run_id DESC LIMIT 1")[0]
@@ -302,7 +303,32 @@ def test_pipeline_health(page, sql, loaded_dw, screenshots_dir):
     verdict = page.evaluate("() => document.querySelector('#pipeline-verdict .verdict').dataset.level")
     assert verdict == "ok"
     assert plot_rendered(page, "pipeline-rejects_chart")
+    # What the ingest rejected (the generator's malformed events, stored under rejected/), counted from the bucket
+    # itself: by reason and field, beside the ETL's own rejects.
+    ingest = _rejected_in_bucket(moto_server)
+    assert sum(ingest.values()) > 0
+    shown_ingest = {r["reason_field"]: int(r["rejects"]) for r in table_rows(page, "pipeline-ingest-rejects-table")}
+    assert shown_ingest == {(f"{r} ({f})" if f else r): n for (r, f), n in ingest.items()}
+    assert int(shown["ingest_rejects_total"]) == sum(ingest.values())
+    assert plot_rendered(page, "pipeline-ingest_rejects_chart")
+    count, outside = tables_outside_cards(page, "pipeline")
+    assert count >= 3 and outside == [], outside
+    assert page.locator("text=No rejected").count() == 0
     _shot(page, screenshots_dir, "pipeline")
+
+
+def _rejected_in_bucket(moto_server) -> dict[tuple[str, str], int]:
+    import json
+    from collections import Counter
+
+    s3 = moto_server.client("s3")
+    counts: Counter[tuple[str, str]] = Counter()
+    for page_ in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="rejected/"):
+        for obj in page_.get("Contents", []):
+            for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines():
+                doc = json.loads(line)
+                counts[(doc["reason"], doc["field"])] += 1
+    return dict(counts)
 
 
 def test_pipeline_shows_quarantined_files_until_replayed(page, sql, pg_server, moto_server, screenshots_dir):

@@ -1,5 +1,7 @@
-"""End to end, as `make up` does it: fresh emulator and databases -> site.yml -> traffic through the HTTP
-endpoint -> ETL -> warehouse counts equal what the generator says it sent -> the dashboards show them.
+"""End to end, as `make up` does it: fresh emulator and databases -> site.yml -> the demo month (29 days of raw
+objects in the ingest's layout, the last 24 hours through the HTTP endpoint, `traffic.demo`) -> ETL -> warehouse
+counts equal what the generator says it sent -> the dashboards show them (screenshots of the five dashboards in
+tests/artifacts/screenshots/e2e; every table inside its card).
 
 It runs the very same playbooks through a copy of the local inventory whose PostgreSQL clusters, ports and
 service directories are the test's own, so a `make up` platform on the same machine is left alone.
@@ -11,15 +13,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg2
 import pytest
 
+from tests.dashboards.support import (
+    TABS,
+    browser_page,
+    kpis,
+    set_dates,
+    show_tab,
+    table_rows,
+    tables_outside_cards,
+)
 from scripts.harness.ansible import REPO
 from scripts.harness.local_platform import Platform, local_platform
-from tests.dashboards.support import TABS, browser_page, kpis, show_tab
 
 # A hang guard, not a time assertion: on a loaded 2-core machine one site.yml run can take over 15 minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
@@ -40,27 +52,48 @@ def deployed(platform):
     return first
 
 
+DEMO_DAYS = 30
+
+
 @pytest.fixture(scope="module")
-def traffic_report(platform, deployed, moto_server) -> dict:
+def timings() -> dict[str, float]:
+    """Wall time of `make up`'s demo step here (sending the month, then the ETL), written to tests/artifacts."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def traffic_report(platform, deployed, moto_server, timings) -> dict:
+    """The demo month exactly as `make up` sends it (scripts/up.sh: same module, same defaults)."""
     p, env = platform
     report_path = p.root / "traffic.json"
-    cmd = [sys.executable, "-m", "traffic", "--clients", "120", "--seed", "7", "--sink", "http",
-           "--url", p.ingest_url, "--concurrency", "4", "--report", str(report_path), "--quiet"]
+    cmd = [sys.executable, "-m", "traffic.demo", "--env-file", str(p.root / "state/etl/etl.env"),
+           "--url", p.ingest_url, "--seed", "7", "--report", str(report_path), "--quiet"]
+    started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": str(REPO / "bench")},
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
+    timings["demo_traffic_s"] = round(time.monotonic() - started, 1)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(report_path.read_text())
 
 
 @pytest.fixture(scope="module")
-def etl_result(platform, traffic_report) -> dict:
+def etl_result(platform, traffic_report, timings, artifacts_dir) -> dict:
     p, env = platform
     cmd = [sys.executable, "-m", "clickstream_local.etl_now", "--env-file", str(p.root / "state/etl/etl.env")]
     pythonpath = f"{REPO / 'lambdas/local_runtime'}:{REPO / 'lambdas/etl/src'}"
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": pythonpath},
-                          capture_output=True, text=True, timeout=900)
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": pythonpath,
+                                              "LISTING_LOOKBACK_HOURS": "0"},  # as scripts/up.sh runs it
+                          capture_output=True, text=True, timeout=1800)
+    timings["etl_s"] = round(time.monotonic() - started, 1)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    (artifacts_dir / "e2e-demo-month.json").write_text(json.dumps(
+        {"events": traffic_report["events"]["valid"], "raw_objects": traffic_report["delivery"]["s3"],
+         "parts": [{k: part[k] for k in ("name", "sink", "clients", "events", "elapsed_s")}
+                   for part in traffic_report["parts"]],
+         "etl_run": result, **timings}, indent=2) + "\n")
+    return result
 
 
 def _secret(moto_server, name: str) -> str:
@@ -114,11 +147,14 @@ def test_site_yml_configures_both_databases_and_shiny(platform, deployed, moto_s
 
 
 def test_ingest_answers_match_what_the_generator_sent(traffic_report):
-    expected, delivery = traffic_report["expected"], traffic_report["delivery"]
+    http = [part for part in traffic_report["parts"] if part["sink"] == "http"]
+    assert len(http) == 1
+    expected, delivery = http[0]["expected"], http[0]["delivery"]
     assert delivery["failed_requests"] == 0, delivery
     assert delivery["accepted"] == expected["ingest_accepted"]
     assert delivery["rejected"] == expected["ingest_rejected"]
     assert traffic_report["events"]["malformed"] > 0 and traffic_report["events"]["duplicates"] > 0
+    assert len(traffic_report["events"]["by_day"]) >= DEMO_DAYS - 1  # the last day may have just begun
 
 
 def test_warehouse_counts_match_the_generator(dw, traffic_report, etl_result):
@@ -133,6 +169,11 @@ def test_warehouse_counts_match_the_generator(dw, traffic_report, etl_result):
     assert by_name == traffic_report["events"]["by_name"]
     revenue = scalar(dw, "SELECT coalesce(sum(revenue), 0)::text FROM dw.sessions")
     assert revenue == traffic_report["purchases"]["revenue"]
+    # The bad-data incident: the ETL rejected the truncated lines, the ingest's rejects were counted.
+    assert scalar(dw, "SELECT coalesce(sum(rejects), 0) FROM etl.runs") == traffic_report["delivery"]["s3"][
+        "corrupt_lines"] > 0
+    assert scalar(dw, "SELECT coalesce(sum(rejects), 0) FROM dw.agg_hourly_ingest_rejects") == traffic_report[
+        "events"]["malformed"]
 
 
 def _rows(conn, sql: str) -> list[tuple]:
@@ -141,11 +182,14 @@ def _rows(conn, sql: str) -> list[tuple]:
         return cur.fetchall()
 
 
-def test_dashboards_show_the_warehouse(platform, dw, traffic_report, artifacts_dir):
+def test_dashboards_show_the_demo_month(platform, dw, traffic_report, artifacts_dir):
     p, _ = platform
     console: list[str] = []
     shots = artifacts_dir / "screenshots" / "e2e"
     shots.mkdir(parents=True, exist_ok=True)
+    today = scalar(dw, "SELECT (now() AT TIME ZONE 'UTC')::date")
+    days = [(today - timedelta(days=DEMO_DAYS - 1 - i)).isoformat() for i in range(DEMO_DAYS)]
+    by_day = traffic_report["events"]["by_day"]
     with browser_page(p.shiny_url, console) as page:
         show_tab(page, "pipeline")
         pipeline = kpis(page, "pipeline")
@@ -155,14 +199,26 @@ def test_dashboards_show_the_warehouse(platform, dw, traffic_report, artifacts_d
         last_status = scalar(dw, "SELECT status FROM etl.runs ORDER BY run_id DESC LIMIT 1")
         assert pipeline["last_run_status"] == last_status
         assert scalar(dw, "SELECT count(*) FROM etl.runs WHERE status IN ('failed', 'abandoned')") == 0
+        assert int(float(pipeline["ingest_rejects_total"])) == traffic_report["events"]["malformed"]
+        assert int(float(pipeline["rejects_total"])) == traffic_report["delivery"]["s3"]["corrupt_lines"]
+        set_dates(page, days[0], days[-1])
         for tab in TABS:
             show_tab(page, tab)
             page.screenshot(path=str(shots / f"{tab}.png"), full_page=True)
+            count, outside = tables_outside_cards(page, tab)
+            assert outside == [], (tab, outside)
         show_tab(page, "overview")
         overview = kpis(page, "overview")
-        # The default period (last 7 days) holds the whole demo day.
         assert int(float(overview["events"])) == traffic_report["expected"]["warehouse_events"]
         assert int(float(overview["sessions"])) == traffic_report["expected"]["warehouse_sessions"]
+        # The per-day series covers all 30 days of the demo, each with the events the generator sent that day.
+        daily = {r["day"]: int(float(r["events"])) for r in table_rows(page, "overview-daily-table")}
+        expected_days = {d: by_day[d] for d in days if by_day.get(d)}
+        assert daily == expected_days
+        assert len(daily) == DEMO_DAYS or (len(daily) == DEMO_DAYS - 1 and days[-1] not in by_day), sorted(daily)
+        page.click("#overview-daily_numbers summary")
+        count, outside = tables_outside_cards(page, "overview")
+        assert count >= 1 and outside == [], outside
     assert console == [], console
 
 

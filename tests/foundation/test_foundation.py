@@ -318,7 +318,7 @@ def test_lambda_etl_role_reads_raw_events_and_only_its_own_secret(foundation: Fo
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-etl"
     assert grants(doc) == {
         "s3:ListBucket": {raw},
-        "s3:GetObject": {f"{raw}/events/*"},
+        "s3:GetObject": {f"{raw}/events/*", f"{raw}/rejected/*"},  # events to load, ingest rejects to count
         "ssm:GetParameter": {f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SSM_PREFIX}/db/dw/etl_writer/password"},
         "kms:Decrypt": {f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"},
         "logs:CreateLogGroup": {group, f"{group}:*"},

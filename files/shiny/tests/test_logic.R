@@ -93,6 +93,13 @@ check("verdict: ok only when the run succeeded and data is fresh",
 check("verdict: quarantined files make fresh data incomplete, never hide a failure",
       pipeline_verdict("succeeded", "ok", 2)$level == "warn" && pipeline_verdict("failed", "ok", 2)$level == "bad" &&
         pipeline_verdict("succeeded", "ok", 0)$level == "ok")
+check("reason label: the field in brackets when there is one",
+      identical(reason_label(c("invalid_value", "not_an_object", "x"), c("event_name", "", NA)),
+                c("invalid_value (event_name)", "not_an_object", "x")))
+rj <- data.frame(reason = c("b", "a", "b", "c"), field = c("f1", "", "f2", ""), rejects = c(2, 5, 4, 1))
+check("rejects per reason: summed over fields, largest first",
+      identical(rejects_per_reason(rj)$reason, c("b", "a", "c")) && identical(rejects_per_reason(rj)$rejects, c(6, 5, 1)) &&
+        nrow(rejects_per_reason(rj[0, ])) == 0)
 check("short error: class's last name, the message's first line, cut to width",
       short_error("psycopg2.errors.ProgramLimitExceeded", "index row size 4016\nDETAIL: x") ==
         "ProgramLimitExceeded: index row size 4016" &&

@@ -3,6 +3,8 @@
 # (docs/warehouse.md), so files, events and rejects are the run log's counters (rejects by reason from
 # etl.runs.rejects_by_reason). The newest event comes from dw.events restricted
 # to the newest aggregated hour (the BRIN index makes that a short scan even on a large table).
+# What the ingest rejected (events refused by the contract, kept under rejected/ in the raw bucket) comes from
+# dw.agg_hourly_ingest_rejects, which the ETL counts from those objects (sql/dw/0015_ingest_rejects.sql).
 
 SQL_LAST_RUN <- "
 SELECT run_id, started_at, finished_at, status, trigger, files_seen, files_loaded, files_remaining, lines_read,
@@ -44,6 +46,36 @@ SQL_QUARANTINE <- "
 SELECT object_key, error_class, error_message, first_seen_at, last_seen_at, attempts
   FROM etl.quarantine WHERE resolved_at IS NULL ORDER BY first_seen_at, object_key LIMIT $1::int"
 SQL_QUARANTINE_COUNT <- "SELECT count(*) AS open FROM etl.quarantine WHERE resolved_at IS NULL"
+
+# Ingest rejects by reason and field (all time and last 24 h), and per UTC day of the last `days` days.
+SQL_INGEST_REJECTS <- "
+SELECT reason, field, sum(rejects) AS rejects,
+       coalesce(sum(rejects) FILTER (WHERE received_hour >= now() - interval '24 hours'), 0) AS rejects_24h
+  FROM dw.agg_hourly_ingest_rejects
+ GROUP BY reason, field ORDER BY rejects DESC, reason, field LIMIT $1::int"
+SQL_INGEST_REJECTS_TOTAL <- "
+SELECT coalesce(sum(rejects), 0) AS rejects,
+       coalesce(sum(rejects) FILTER (WHERE received_hour >= now() - interval '24 hours'), 0) AS rejects_24h
+  FROM dw.agg_hourly_ingest_rejects"
+SQL_INGEST_REJECTS_DAILY <- "
+SELECT (received_hour AT TIME ZONE 'UTC')::date AS day, sum(rejects) AS rejects
+  FROM dw.agg_hourly_ingest_rejects
+ WHERE received_hour >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1::int - 1)
+ GROUP BY 1 ORDER BY 1"
+
+ingest_rejects <- function(q, limit = 20) q(SQL_INGEST_REJECTS, list(limit))
+ingest_rejects_total <- function(q) q(SQL_INGEST_REJECTS_TOTAL)
+ingest_rejects_daily <- function(q, days = 30) q(SQL_INGEST_REJECTS_DAILY, list(days))
+
+# "missing_required_field (client_id)" for a reason and the field at fault ("" = none).
+reason_label <- function(reason, field) ifelse(is.na(field) | field == "", reason, paste0(reason, " (", field, ")"))
+
+# Rows of a (reason, ..., rejects) table summed by reason, largest first: the bars of a rejects chart.
+rejects_per_reason <- function(d) {
+  if (nrow(d) == 0) return(data.frame(reason = character(), rejects = numeric()))
+  s <- stats::aggregate(rejects ~ reason, data = d, FUN = sum)
+  s[order(-s$rejects, s$reason), , drop = FALSE]
+}
 
 last_run <- function(q) q(SQL_LAST_RUN)
 quarantined_files <- function(q, limit = 50) q(SQL_QUARANTINE, list(limit))

@@ -51,6 +51,9 @@ theme_dash <- function() {
 DASH_COLORS <- c("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2")
 
 # A plain HTML table whose cells carry data-col attributes (tests and screen readers read them).
+# A table inside a card: long cells wrap, and a table wider than its card still scrolls inside it.
+table_wrap <- function(table) shiny::div(class = "dash-table-wrap", table)
+
 html_table <- function(d, columns, formatters = list(), id = NULL, class = "table table-sm dash-table") {
   header <- shiny::tags$tr(lapply(names(columns), function(col) shiny::tags$th(columns[[col]])))
   rows <- lapply(seq_len(nrow(d)), function(i) {

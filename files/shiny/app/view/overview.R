@@ -7,7 +7,8 @@ overview_ui <- function(id) {
     shiny::uiOutput(ns("kpis")),
     shiny::fluidRow(
       shiny::column(6, section_card("Events and sessions per hour", shiny::plotOutput(ns("hourly"), height = 280))),
-      shiny::column(6, section_card("Events and sessions per day", shiny::plotOutput(ns("daily"), height = 280)))
+      shiny::column(6, section_card("Events and sessions per day", shiny::plotOutput(ns("daily"), height = 280),
+                                    shiny::uiOutput(ns("daily_numbers"))))
     ),
     section_card("Activity by weekday and hour (UTC, events)", shiny::plotOutput(ns("heatmap"), height = 300))
   )
@@ -58,6 +59,19 @@ overview_server <- function(id, filters, q) {
         ggplot2::scale_fill_manual(values = DASH_COLORS, name = NULL) +
         ggplot2::scale_y_continuous(labels = scales::label_comma()) +
         ggplot2::labs(x = "day (UTC)", y = NULL) + theme_dash()
+    })
+
+    # The chart's numbers, folded away: for screen readers, copying, and tests.
+    output$daily_numbers <- shiny::renderUI({
+      d <- daily()
+      if (nrow(d) == 0) return(NULL)
+      d$day <- format(d$activity_date)
+      shiny::tags$details(class = "dash-numbers", shiny::tags$summary("The numbers per day"),
+                          table_wrap(html_table(d, id = session$ns("daily-table"),
+                                                columns = c(day = "Day (UTC)", events = "Events", sessions = "Sessions",
+                                                            revenue = "Revenue"),
+                                                formatters = list(events = fmt_int, sessions = fmt_int,
+                                                                  revenue = fmt_money))))
     })
 
     output$heatmap <- shiny::renderPlot({

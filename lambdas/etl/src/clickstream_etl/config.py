@@ -22,6 +22,8 @@ class Settings:
     # Name of the SSM SecureString parameter holding the DW password (never the password itself).
     dw_password_parameter: str = ""
     events_prefix: str = "events/"
+    # Where the ingest writes the events it rejected (counted by clickstream_etl.ingest_rejects).
+    rejected_prefix: str = "rejected/"
     session_timeout_minutes: int = 30
     freshness_hours: int = 72
     future_skew_minutes: int = 15
@@ -72,6 +74,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         dw_user=(env.get("DW_USER") or "etl_writer").strip(),
         dw_password_parameter=_required(env, "DW_PASSWORD_PARAMETER"),
         events_prefix=prefix if prefix.endswith("/") else prefix + "/",
+        rejected_prefix=(env.get("REJECTED_PREFIX") or "rejected/").strip().rstrip("/") + "/",
         session_timeout_minutes=_int(env, "SESSION_TIMEOUT_MINUTES", 30, 1),
         freshness_hours=_int(env, "FRESHNESS_HOURS", 72, 1),
         future_skew_minutes=_int(env, "FUTURE_SKEW_MINUTES", 15, 0),

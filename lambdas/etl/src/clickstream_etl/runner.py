@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from . import deltas, load, quarantine, sql
+from . import deltas, ingest_rejects, load, quarantine, sql
 from .config import Settings
 from .fast import GC_THRESHOLDS, FastSplit, Window
 from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri
@@ -573,6 +573,9 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files, RAMP)
         deadline = Deadline(remaining_ms)
         _load_groups(conn, s3, settings, groups, result, reasons, deadline)
+        ingest_rejects.count_pending(conn, s3, settings.raw_bucket, settings.rejected_prefix, result.run_id,
+                                     lookback_hours=settings.listing_lookback_hours,
+                                     allows=lambda: deadline.allows(settings.min_remaining_seconds))
         result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
         aggregated = _aggregate(conn, settings, deadline, result)
         result.rejects_by_reason = dict(sorted(reasons.items()))
