@@ -1,14 +1,24 @@
-"""Provisioning: the full site.yml against a fresh emulator, then the no-op re-run (its baseline is the first run).
+"""Provisioning: the no-op re-run of the whole site.yml and of one tag, this checkout against a baseline commit.
 
-Uses its own moto server on a free loopback port and a copy of the local inventory with its own PostgreSQL
-clusters, ports and service directories (tests/support/local_platform.py), so the figures never depend on, and
-never disturb, a `make up` platform on the same machine.
+The baseline (BENCH_PROVISIONING_BASELINE, default c3acb20: the code before the re-run work) is exported with
+`git archive` into a temporary directory. Each side gets its own platform: its own moto server on a free loopback
+port and a copy of its own local inventory with its own PostgreSQL clusters, ports and service directories
+(tests/support/local_platform.py), so neither side's launchers or AWS state are the other's, and a `make up`
+platform on the same machine is never touched. Both are provisioned once from scratch (fresh run), then the no-op
+re-runs alternate between the two sides, pair after pair, so load on the machine falls on both alike.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,37 +28,94 @@ if str(REPO) not in sys.path:
 from tests.support.local_platform import local_platform  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 
+BASELINE = os.environ.get("BENCH_PROVISIONING_BASELINE", "c3acb20")
+# The tag timed alone: the ETL play with the preflight that every tag pays.
+TAG = os.environ.get("BENCH_PROVISIONING_TAG", "etl")
+
+
+def export_tree(ref: str, dest: Path) -> Path:
+    """`git archive ref` unpacked into dest, with this checkout's Lambda wheel cache (so no pip download)."""
+    with tempfile.TemporaryFile() as tar:
+        subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], stdout=tar, check=True)
+        tar.seek(0)
+        with tarfile.open(fileobj=tar) as tf:
+            tf.extractall(dest, filter="tar")
+    cache = REPO / "build/cache"
+    if cache.is_dir():
+        shutil.copytree(cache, dest / "build/cache", symlinks=True)
+    return dest
+
+
+def timed(platform, moto: MotoServer, *args: str) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    run = platform.site(moto.env(), *args)
+    elapsed = time.perf_counter() - t0
+    if run.rc != 0:
+        raise RuntimeError(f"site.yml {' '.join(args)} failed in {platform.repo}:\n" + run.output[-4000:])
+    return elapsed, run
+
 
 def run(quick: bool = False) -> dict:
+    pairs = 1 if quick else int(os.environ.get("BENCH_PROVISIONING_PAIRS", "3"))
     log_dir = REPO / "bench/results"
     log_dir.mkdir(parents=True, exist_ok=True)
-    moto = MotoServer(log_dir)
-    tags = ["--tags", "network,storage,iam,compute,ingest,etl"] if quick else []
-    try:
-        with local_platform("clickstream-bench-") as platform:
-            t0 = time.perf_counter()
-            first = platform.site(moto.env(), *tags)
-            fresh_s = time.perf_counter() - t0
-            if first.rc != 0:
-                raise RuntimeError("site.yml failed on a fresh emulator:\n" + first.output[-4000:])
-            t0 = time.perf_counter()
-            second = platform.site(moto.env(), *tags)
-            rerun_s = time.perf_counter() - t0
-            if second.rc != 0:
-                raise RuntimeError("site.yml re-run failed:\n" + second.output[-4000:])
-    finally:
-        moto.close()
-    scope = "tags " + tags[1] if tags else "full site.yml"
-    return {
-        "title": "Provisioning",
-        "rows": [
-            {"metric": f"{scope}, fresh emulator", "value": fresh_s, "unit": "s"},
-            {"metric": f"{scope}, no-op re-run", "value": rerun_s, "unit": "s",
-             "baseline": "fresh run", "baseline_value": fresh_s, "ratio": rerun_s / fresh_s,
-             "target": "changed=0", "met": second.changed == 0},
-        ],
-        "notes": [f"Re-run reported changed={second.changed} (tasks: {', '.join(second.changed_tasks()) or 'none'})."],
-    }
+    sides = ("new", "old")
+    times: dict[str, dict[str, list[float]]] = {s: {"full": [], "tag": []} for s in sides}
+    changed: dict[str, list[int]] = {s: [] for s in sides}
+    changed_tasks: dict[str, set[str]] = {s: set() for s in sides}
+    fresh: dict[str, float] = {}
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clickstream-baseline-", dir="/var/tmp")))
+        trees = {"new": REPO, "old": export_tree(BASELINE, tmp / "tree")}
+        platforms, motos = {}, {}
+        for side in sides:
+            motos[side] = MotoServer(log_dir)
+            stack.callback(motos[side].close)
+            platforms[side] = stack.enter_context(local_platform(f"clickstream-bench-{side}-", repo=trees[side]))
+        for side in sides:
+            fresh[side], _ = timed(platforms[side], motos[side])
+        for i in range(pairs):
+            order = sides if i % 2 == 0 else sides[::-1]
+            for scope, args in (("full", ()), ("tag", ("--tags", TAG))):
+                for side in order:
+                    elapsed, result = timed(platforms[side], motos[side], *args)
+                    times[side][scope].append(elapsed)
+                    changed[side].append(result.changed)
+                    changed_tasks[side].update(result.changed_tasks())
+
+    def med(side: str, scope: str) -> float:
+        return statistics.median(times[side][scope])
+
+    rows = [
+        {"metric": "full site.yml, fresh emulator (this code)", "value": fresh["new"], "unit": "s",
+         "baseline": f"{BASELINE}, fresh", "baseline_value": fresh["old"], "ratio": fresh["new"] / fresh["old"]},
+        {"metric": f"full site.yml, no-op re-run (median of {pairs})", "value": med("new", "full"), "unit": "s",
+         "baseline": f"{BASELINE}, same run", "baseline_value": med("old", "full"),
+         "ratio": med("new", "full") / med("old", "full"), "target": "< 45 s, changed=0",
+         "met": med("new", "full") < 45 and not any(changed["new"])},
+        {"metric": f"--tags {TAG}, no-op re-run (median of {pairs})", "value": med("new", "tag"), "unit": "s",
+         "baseline": f"{BASELINE}, same run", "baseline_value": med("old", "tag"),
+         "ratio": med("new", "tag") / med("old", "tag"), "target": "< 20 s", "met": med("new", "tag") < 20},
+    ]
+    table = ["| pair | order | full: this code (s) | full: baseline (s) | ratio | "
+             f"--tags {TAG}: this code (s) | --tags {TAG}: baseline (s) | ratio |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for i in range(pairs):
+        order = "this code first" if i % 2 == 0 else "baseline first"
+        nf, of = times["new"]["full"][i], times["old"]["full"][i]
+        nt, ot = times["new"]["tag"][i], times["old"]["tag"][i]
+        table.append(f"| {i + 1} | {order} | {nf:.1f} | {of:.1f} | {nf / of:.2f} | {nt:.1f} | {ot:.1f} | "
+                     f"{nt / ot:.2f} |")
+    notes = [
+        f"Baseline: commit {BASELINE} exported with git archive, on a platform of its own (own moto server, "
+        "clusters, ports, run directory); the re-runs alternate between the two sides.",
+        f"Re-runs of this code reported changed={sum(changed['new'])} in total "
+        f"(tasks: {', '.join(sorted(changed_tasks['new'])) or 'none'}); the baseline's: {sum(changed['old'])} "
+        f"(tasks: {', '.join(sorted(changed_tasks['old'])) or 'none'}).",
+        f"Machine load (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"{os.cpu_count()} cores.",
+    ]
+    return {"title": "Provisioning", "rows": rows, "markdown": "\n".join(table), "notes": notes}
 
 
 if __name__ == "__main__":
