@@ -5,7 +5,8 @@ The baseline (BENCH_PROVISIONING_BASELINE, default c3acb20: the code before the 
 port and a copy of its own local inventory with its own PostgreSQL clusters, ports and service directories
 (tests/support/local_platform.py), so neither side's launchers or AWS state are the other's, and a `make up`
 platform on the same machine is never touched. Both are provisioned once from scratch (fresh run), then the no-op
-re-runs alternate between the two sides, pair after pair, so load on the machine falls on both alike.
+re-runs alternate between the two sides, pair after pair, so load on the machine falls on both alike. Each run's
+output, with ansible.posix.profile_tasks' slowest tasks, is kept in bench/results/provisioning-<side>-<run>.log.
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ def export_tree(ref: str, dest: Path) -> Path:
     return dest
 
 
-def timed(platform, moto: MotoServer, *args: str) -> tuple[float, object]:
+def timed(platform, moto: MotoServer, log: Path, *args: str) -> tuple[float, object]:
+    """One site.yml run; its output, with profile_tasks' per-task times, goes to log (bench/results)."""
+    env = {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+           "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "40"}
     t0 = time.perf_counter()
-    run = platform.site(moto.env(), *args)
+    run = platform.site(env, *args)
     elapsed = time.perf_counter() - t0
+    log.write_text(run.output)
     if run.rc != 0:
         raise RuntimeError(f"site.yml {' '.join(args)} failed in {platform.repo}:\n" + run.output[-4000:])
     return elapsed, run
@@ -73,12 +78,13 @@ def run(quick: bool = False) -> dict:
             stack.callback(motos[side].close)
             platforms[side] = stack.enter_context(local_platform(f"clickstream-bench-{side}-", repo=trees[side]))
         for side in sides:
-            fresh[side], _ = timed(platforms[side], motos[side])
+            fresh[side], _ = timed(platforms[side], motos[side], log_dir / f"provisioning-{side}-fresh.log")
         for i in range(pairs):
             order = sides if i % 2 == 0 else sides[::-1]
             for scope, args in (("full", ()), ("tag", ("--tags", TAG))):
                 for side in order:
-                    elapsed, result = timed(platforms[side], motos[side], *args)
+                    log = log_dir / f"provisioning-{side}-{scope}-{i + 1}.log"
+                    elapsed, result = timed(platforms[side], motos[side], log, *args)
                     times[side][scope].append(elapsed)
                     changed[side].append(result.changed)
                     changed_tasks[side].update(result.changed_tasks())
