@@ -16,7 +16,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from contextlib import ExitStack
@@ -36,11 +35,11 @@ TAG = os.environ.get("BENCH_PROVISIONING_TAG", "etl")
 
 def export_tree(ref: str, dest: Path) -> Path:
     """`git archive ref` unpacked into dest, with this checkout's Lambda wheel cache (so no pip download)."""
+    dest.mkdir(parents=True)
     with tempfile.TemporaryFile() as tar:
         subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], stdout=tar, check=True)
         tar.seek(0)
-        with tarfile.open(fileobj=tar) as tf:
-            tf.extractall(dest, filter="tar")
+        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=tar, check=True)
     cache = REPO / "build/cache"
     if cache.is_dir():
         shutil.copytree(cache, dest / "build/cache", symlinks=True)
