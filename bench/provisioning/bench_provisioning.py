@@ -11,6 +11,7 @@ output, with ansible.posix.profile_tasks' slowest tasks, is kept in bench/result
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -59,71 +60,88 @@ def timed(platform, moto: MotoServer, log: Path, *args: str) -> tuple[float, obj
     return elapsed, run
 
 
-def run(quick: bool = False) -> dict:
-    pairs = 1 if quick else int(os.environ.get("BENCH_PROVISIONING_PAIRS", "3"))
-    log_dir = REPO / "bench/results"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    sides = ("new", "old")
-    times: dict[str, dict[str, list[float]]] = {s: {"full": [], "tag": []} for s in sides}
-    changed: dict[str, list[int]] = {s: [] for s in sides}
-    changed_tasks: dict[str, set[str]] = {s: set() for s in sides}
-    fresh: dict[str, float] = {}
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clickstream-baseline-", dir="/var/tmp")))
-        trees = {"new": REPO, "old": export_tree(BASELINE, tmp / "tree")}
-        platforms, motos = {}, {}
-        for side in sides:
-            motos[side] = MotoServer(log_dir)
-            stack.callback(motos[side].close)
-            platforms[side] = stack.enter_context(local_platform(f"clickstream-bench-{side}-", repo=trees[side]))
-        for side in sides:
-            fresh[side], _ = timed(platforms[side], motos[side], log_dir / f"provisioning-{side}-fresh.log")
+SIDES = ("new", "old")
+SCOPES = (("tag", ("--tags", TAG)), ("full", ()))
+
+
+def measure(platforms: dict, motos: dict, pairs: int, log_dir: Path, record: dict) -> dict:
+    """Alternating no-op re-runs, one scope after the other (the short tag first): pair i runs this code first
+    when i is even, the baseline first when odd. Each result is added to ``record`` (and to
+    bench/results/provisioning.json) as it comes, so an interrupted run keeps what it measured."""
+    for scope, args in SCOPES:
         for i in range(pairs):
-            order = sides if i % 2 == 0 else sides[::-1]
-            for scope, args in (("full", ()), ("tag", ("--tags", TAG))):
-                for side in order:
-                    log = log_dir / f"provisioning-{side}-{scope}-{i + 1}.log"
-                    elapsed, result = timed(platforms[side], motos[side], log, *args)
-                    times[side][scope].append(elapsed)
-                    changed[side].append(result.changed)
-                    changed_tasks[side].update(result.changed_tasks())
+            for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+                log = log_dir / f"provisioning-{side}-{scope}-{i + 1}.log"
+                elapsed, result = timed(platforms[side], motos[side], log, *args)
+                record.setdefault("runs", []).append({"side": side, "scope": scope, "pair": i + 1, "seconds": elapsed,
+                                                      "changed": result.changed,
+                                                      "changed_tasks": result.changed_tasks()})
+                (log_dir / "provisioning.json").write_text(json.dumps(record, indent=2))
+    return record
 
-    def med(side: str, scope: str) -> float:
-        return statistics.median(times[side][scope])
 
-    rows = [
-        {"metric": "full site.yml, fresh emulator (this code)", "value": fresh["new"], "unit": "s",
-         "baseline": f"{BASELINE}, fresh", "baseline_value": fresh["old"], "ratio": fresh["new"] / fresh["old"]},
-        {"metric": f"full site.yml, no-op re-run (median of {pairs})", "value": med("new", "full"), "unit": "s",
-         "baseline": f"{BASELINE}, same run", "baseline_value": med("old", "full"),
-         "ratio": med("new", "full") / med("old", "full"), "target": "< 45 s, changed=0",
-         "met": med("new", "full") < 45 and not any(changed["new"])},
-        {"metric": f"--tags {TAG}, no-op re-run (median of {pairs})", "value": med("new", "tag"), "unit": "s",
-         "baseline": f"{BASELINE}, same run", "baseline_value": med("old", "tag"),
-         "ratio": med("new", "tag") / med("old", "tag"), "target": "< 20 s", "met": med("new", "tag") < 20},
-    ]
-    table = ["| pair | order | full: this code (s) | full: baseline (s) | ratio | "
-             f"--tags {TAG}: this code (s) | --tags {TAG}: baseline (s) | ratio |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for i in range(pairs):
-        order = "this code first" if i % 2 == 0 else "baseline first"
-        nf, of = times["new"]["full"][i], times["old"]["full"][i]
-        nt, ot = times["new"]["tag"][i], times["old"]["tag"][i]
-        table.append(f"| {i + 1} | {order} | {nf:.1f} | {of:.1f} | {nf / of:.2f} | {nt:.1f} | {ot:.1f} | "
-                     f"{nt / ot:.2f} |")
+def report(record: dict) -> dict:
+    """The BENCHMARKS.md section from a record: fresh runs, then each scope's pairs (complete pairs only)."""
+    fresh = record.get("fresh", {})
+    runs = record.get("runs", [])
+    by = {(r["side"], r["scope"], r["pair"]): r for r in runs}
+    rows, table = [], []
+    if {"new", "old"} <= fresh.keys():
+        rows.append({"metric": "full site.yml, fresh emulator (this code)", "value": fresh["new"], "unit": "s",
+                     "baseline": f"{BASELINE}, fresh", "baseline_value": fresh["old"],
+                     "ratio": fresh["new"] / fresh["old"]})
+    table += ["| scope | pair | order | this code (s) | baseline (s) | ratio |", "|---|---:|---|---:|---:|---:|"]
+    for scope, args in SCOPES:
+        label = f"--tags {TAG}" if args else "full site.yml"
+        pairs = sorted({r["pair"] for r in runs if r["scope"] == scope
+                        and ("new", scope, r["pair"]) in by and ("old", scope, r["pair"]) in by})
+        for i in pairs:
+            new, old = by[("new", scope, i)]["seconds"], by[("old", scope, i)]["seconds"]
+            order = "this code first" if (i - 1) % 2 == 0 else "baseline first"
+            table.append(f"| {label} | {i} | {order} | {new:.1f} | {old:.1f} | {new / old:.2f} |")
+        if not pairs:
+            continue
+        new = statistics.median(by[("new", scope, i)]["seconds"] for i in pairs)
+        old = statistics.median(by[("old", scope, i)]["seconds"] for i in pairs)
+        ratios = [by[("new", scope, i)]["seconds"] / by[("old", scope, i)]["seconds"] for i in pairs]
+        target = 20 if args else 45
+        changed = sum(by[("new", scope, i)]["changed"] for i in pairs)
+        rows.append({"metric": f"{label}, no-op re-run (median of {len(pairs)})", "value": new, "unit": "s",
+                     "baseline": f"{BASELINE}, same run", "baseline_value": old, "ratio": new / old,
+                     "target": f"< {target} s, changed=0", "met": new < target and changed == 0})
+        rows.append({"metric": f"{label}, ratio per pair (median, min-max)", "value": statistics.median(ratios),
+                     "unit": f"{min(ratios):.2f}-{max(ratios):.2f}"})
+    changed = {side: sorted({t for r in runs if r["side"] == side for t in r["changed_tasks"]}) for side in SIDES}
     notes = [
         f"Baseline: commit {BASELINE} exported with git archive, on a platform of its own (own moto server, "
-        "clusters, ports, run directory); the re-runs alternate between the two sides.",
-        f"Re-runs of this code reported changed={sum(changed['new'])} in total "
-        f"(tasks: {', '.join(sorted(changed_tasks['new'])) or 'none'}); the baseline's: {sum(changed['old'])} "
-        f"(tasks: {', '.join(sorted(changed_tasks['old'])) or 'none'}).",
-        f"Machine load (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
-        f"{os.cpu_count()} cores.",
+        "clusters, ports, run directory); the re-runs alternate between the two sides, pair after pair.",
+        f"Re-runs of this code reported changed={sum(r['changed'] for r in runs if r['side'] == 'new')} in total "
+        f"(tasks: {', '.join(changed['new']) or 'none'}); the baseline's: "
+        f"{sum(r['changed'] for r in runs if r['side'] == 'old')} (tasks: {', '.join(changed['old']) or 'none'}).",
+        f"Machine: {os.cpu_count()} cores; load average (1, 5, 15 min) at the end "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
     ]
     return {"title": "Provisioning", "rows": rows, "markdown": "\n".join(table), "notes": notes}
 
 
-if __name__ == "__main__":
-    import json
+def run(quick: bool = False) -> dict:
+    pairs = 1 if quick else int(os.environ.get("BENCH_PROVISIONING_PAIRS", "3"))
+    log_dir = REPO / "bench/results"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    record: dict = {"baseline": BASELINE, "tag": TAG, "fresh": {}, "runs": []}
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clickstream-baseline-", dir="/var/tmp")))
+        trees = {"new": REPO, "old": export_tree(BASELINE, tmp / "tree")}
+        platforms, motos = {}, {}
+        for side in SIDES:
+            motos[side] = MotoServer(log_dir)
+            stack.callback(motos[side].close)
+            platforms[side] = stack.enter_context(local_platform(f"clickstream-bench-{side}-", repo=trees[side]))
+        for side in SIDES:
+            record["fresh"][side], _ = timed(platforms[side], motos[side], log_dir / f"provisioning-{side}-fresh.log")
+        measure(platforms, motos, pairs, log_dir, record)
+    return report(record)
 
+
+if __name__ == "__main__":
     print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
