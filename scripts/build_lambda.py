@@ -10,7 +10,9 @@ the wheels of lambdas/<name>/requirements.txt installed for the Lambda runtime (
 x86_64, binary wheels only). Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
 shared objects), so a rebuild of unchanged inputs gives the same bytes and the same CodeSha256: Ansible's
 lambda module then reports no change. Vendored dependencies are cached per requirements hash under
-build/cache/lambda-deps/, so a rebuild does not call pip. An unchanged zip is not rewritten.
+build/cache/lambda-deps/, so a rebuild does not call pip. An unchanged zip is not rewritten, and not even
+compressed again: <name>.zip.inputs records the digest of the inputs (names, modes, contents) the zip was made
+from and the zip's own sha256; when both still match, the existing zip is the result.
 
 Prints `<sha256 hex>  <zip path>`, or with --json one line:
 {"name", "zip", "sha256", "code_sha256" (base64, as Lambda reports it), "changed", "files", "bytes"}.
@@ -121,6 +123,27 @@ def write_zip(entries: dict[str, Path], dest: Path) -> None:
             zf.writestr(info, entries[arcname].read_bytes(), compresslevel=9)
 
 
+def inputs_digest(entries: dict[str, Path]) -> str:
+    """sha256 over what goes into the zip: each entry's name, mode and content, in archive order, plus the format."""
+    h = hashlib.sha256(repr((FIXED_TIME, "deflate-9")).encode())
+    for arcname in sorted(entries):
+        h.update(f"{arcname}\0{file_mode(arcname):o}\0".encode())
+        h.update(hashlib.sha256(entries[arcname].read_bytes()).digest())
+    return h.hexdigest()
+
+
+def reusable(dest: Path, stamp: Path, inputs: str) -> bytes | None:
+    """The existing zip's bytes when the stamp says it was made from these inputs and the zip is untouched."""
+    try:
+        recorded = json.loads(stamp.read_text())
+        data = dest.read_bytes()
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(recorded, dict) and recorded.get("inputs") == inputs
+          and recorded.get("zip_sha256") == hashlib.sha256(data).hexdigest())
+    return data if ok else None
+
+
 def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO / "lambdas") -> dict[str, object]:
     lambda_dir = lambdas_dir / name
     src = lambda_dir / "src"
@@ -130,6 +153,11 @@ def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO /
     entries = collect([src, *([deps] if deps else [])])
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{name}.zip"
+    stamp = out_dir / f"{name}.zip.inputs"
+    inputs = inputs_digest(entries)
+    data = reusable(dest, stamp, inputs)
+    if data is not None:
+        return result(name, dest, data, changed=False, files=len(entries))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -142,9 +170,14 @@ def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO /
             tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)
+    stamp.write_text(json.dumps({"inputs": inputs, "zip_sha256": hashlib.sha256(data).hexdigest()}) + "\n")
+    return result(name, dest, data, changed=changed, files=len(entries))
+
+
+def result(name: str, dest: Path, data: bytes, changed: bool, files: int) -> dict[str, object]:
     digest = hashlib.sha256(data).digest()
     return {"name": name, "zip": str(dest), "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(),
-            "changed": changed, "files": len(entries), "bytes": len(data)}
+            "changed": changed, "files": files, "bytes": len(data)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,17 +45,18 @@ class PlaybookRun:
 
 
 def run_playbook(playbook: str, *args: str, env: dict[str, str] | None = None,
-                 inventory: str | None = None, timeout: int = 1200) -> PlaybookRun:
-    """ansible-playbook PLAYBOOK ARGS from the repo root with the venv on PATH; never raises on failure."""
+                 inventory: str | None = None, timeout: int = 1200, repo: Path = REPO) -> PlaybookRun:
+    """ansible-playbook PLAYBOOK ARGS from the repo root (``repo``: another checkout, e.g. a benchmark's baseline)
+    with the venv on PATH; never raises on failure."""
     full_env = {**os.environ, **(env or {})}
     full_env["PATH"] = f"{Path(sys.executable).parent}:{full_env.get('PATH', '')}"
-    full_env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    full_env["ANSIBLE_CONFIG"] = str(repo / "ansible.cfg")
     full_env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     full_env["ANSIBLE_NOCOLOR"] = "1"
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, *args]
     if inventory:
         cmd[1:1] = ["-i", inventory]
-    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+    proc = subprocess.run(cmd, cwd=repo, env=full_env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
     recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}

@@ -20,10 +20,11 @@ from scripts.harness.net import free_port
 class Platform:
     """A copy of inventories/local with its own clusters, ports and run/log/state directories."""
 
-    def __init__(self, root: Path, clusters: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, clusters: dict[str, str] | None = None, repo: Path = REPO) -> None:
         self.root = root
+        self.repo = repo
         self.inventory = root / "inventory"
-        shutil.copytree(REPO / "inventories/local", self.inventory, symlinks=False)
+        shutil.copytree(repo / "inventories/local", self.inventory, symlinks=False)
         self.ports = {"oltp": free_port(), "dw": free_port(), "ingest": free_port(), "shiny": free_port()}
         suffix = root.name.replace("-", "").replace("_", "")[-8:].lower()
         self.clusters = clusters or {"oltp": f"tmpoltp{suffix}", "dw": f"tmpdw{suffix}"}
@@ -54,11 +55,11 @@ class Platform:
         return f"http://127.0.0.1:{self.ports['shiny']}/"
 
     def site(self, env: dict[str, str], *args: str):
-        return run_playbook("site.yml", *args, inventory=str(self.inventory), env=env, timeout=1800)
+        return run_playbook("site.yml", *args, inventory=str(self.inventory), env=env, timeout=1800, repo=self.repo)
 
     def close(self) -> None:
         """Stop this platform's services and the clusters its run directory records, then drop its clusters."""
-        subprocess.run(["bash", str(REPO / "scripts/local-services.sh"), "stop"], check=False,
+        subprocess.run(["bash", str(self.repo / "scripts/local-services.sh"), "stop"], check=False,
                        env={**os.environ, "CLICKSTREAM_RUN_DIR": str(self.root / "run")}, capture_output=True)
         for name in self.clusters.values():
             subprocess.run(["pg_dropcluster", "--stop", "15", name], check=False, capture_output=True)
@@ -66,13 +67,14 @@ class Platform:
 
 @contextmanager
 def local_platform(prefix: str = "clickstream-platform-",
-                   clusters: dict[str, str] | None = None) -> Iterator[Platform]:
+                   clusters: dict[str, str] | None = None, repo: Path = REPO) -> Iterator[Platform]:
     """A Platform in a fresh directory under /var/tmp, world-traversable (the shiny and postgres users read below
     it, unlike pytest's tmp_path); its services and clusters are stopped and removed afterwards. ``clusters``
-    names its oltp and dw clusters (default: names of its own, tmpoltp<suffix> and tmpdw<suffix>)."""
+    names its oltp and dw clusters (default: names of its own, tmpoltp<suffix> and tmpdw<suffix>); ``repo`` is the
+    checkout whose inventory and playbooks it runs (another one for a benchmark's baseline)."""
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
     root.chmod(0o755)
-    platform = Platform(root, clusters)
+    platform = Platform(root, clusters, repo)
     try:
         yield platform
     finally:

@@ -75,3 +75,37 @@ def test_ingest_zip_vendors_jsonschema_for_python312_x86_64(tmp_path):
         assert "manylinux2014_x86_64" in zf.read(wheel).decode()
     assert all((i.external_attr >> 16) == 0o100755 for i in infos if i.filename.endswith(".so"))
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or n.startswith("bin/")]
+
+
+def load_builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_lambda_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_unchanged_inputs_reuse_the_zip_without_compressing_again(tmp_path, monkeypatch):
+    """A no-op provisioning run rebuilds both zips: with the same inputs the recorded zip is the result."""
+    builder = load_builder()
+    src = make_lambda(tmp_path)
+    args = ("demo", tmp_path / "out", tmp_path / "cache", tmp_path / "lambdas")
+    first = builder.build(*args)
+    zip_path = Path(first["zip"])
+
+    def no_compression(entries, dest):
+        raise AssertionError("the zip was compressed again for unchanged inputs")
+
+    with monkeypatch.context() as m:
+        m.setattr(builder, "write_zip", no_compression)
+        again = builder.build(*args)
+    assert again == {**first, "changed": False}
+
+    # A zip changed behind the builder's back is made again, and so is one whose inputs changed.
+    zip_path.write_bytes(zip_path.read_bytes() + b"tampered")
+    repaired = builder.build(*args)
+    assert repaired["changed"] is True and repaired["sha256"] == first["sha256"]
+    (src / "handler.py").write_text("def handler(event, context):\n    return {'ok': None}\n")
+    rebuilt = builder.build(*args)
+    assert rebuilt["changed"] is True and rebuilt["sha256"] != first["sha256"]
