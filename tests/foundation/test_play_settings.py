@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.ansible import REPO, run_playbook
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import REPO, run_playbook
+from scripts.harness.moto import MotoServer
 
 ONE_LINE = {"group/clickstream.platform.aws": "{{ clickstream_aws_connection }}"}
 
