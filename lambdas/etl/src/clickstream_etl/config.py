@@ -11,6 +11,7 @@ class ConfigError(ValueError):
 
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
+SSLMODE_CHOICES = ("verify-full", "verify-ca", "require")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Settings:
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24
     connect_timeout_seconds: int = 10
+    # TLS to the warehouse: libpq's sslmode, verify-full by default (the server's certificate must come from the
+    # suite's CA and name dw_host); sslrootcert is the CA certificate file (in the Lambda package; docs/security.md).
+    dw_sslmode: str = "verify-full"
+    dw_sslrootcert: str = ""
     # Session limits of the ETL's connections (also the etl_writer role's defaults, roles/dw_db): a statement
     # running longer is cancelled; a session idle inside a transaction longer is ended by the server, and with it
     # the ETL's advisory lock; TCP keepalives find a peer that vanished (a Lambda killed while idle).
@@ -80,6 +85,14 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _sslmode(env: Mapping[str, str]) -> str:
+    """DW_SSLMODE: TLS is never optional; verify-full unless an operator weakens it on purpose."""
+    value = (env.get("DW_SSLMODE") or "verify-full").strip()
+    if value not in SSLMODE_CHOICES:
+        raise ConfigError(f"DW_SSLMODE must be one of {', '.join(SSLMODE_CHOICES)}, got {value!r}")
+    return value
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     """Read and check every setting; raise ConfigError naming the variable on a bad value."""
     if (env.get("DW_PASSWORD") or "").strip():
@@ -103,6 +116,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
+        dw_sslmode=_sslmode(env),
+        dw_sslrootcert=(env.get("DW_SSLROOTCERT") or "").strip(),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
