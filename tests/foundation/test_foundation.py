@@ -204,6 +204,15 @@ def test_vpc_endpoints(foundation: Foundation, vpc: dict[str, Any], subnets: dic
     rt_by_subnet = _route_tables(foundation, vpc)
     private_rts = {rt_by_subnet[subnets[f"{PREFIX}-{p}"]["SubnetId"]]["RouteTableId"] for p in ("analytics", "etl")}
     assert set(s3["RouteTableIds"]) == private_rts
+    # its policy: the platform's buckets used from the VPC, and only reads of the AWS buckets the SSM agent needs
+    policy = statements(policy_document(s3["PolicyDocument"]))
+    assert [s["Sid"] for s in policy] == ["PlatformBuckets", "SsmAgentBuckets"]
+    used = [BUCKETS["raw"], BUCKETS["artifacts"]]
+    assert sorted(policy[0]["Resource"]) == sorted([f"arn:aws:s3:::{b}" for b in used]
+                                                   + [f"arn:aws:s3:::{b}/*" for b in used])
+    assert policy[1]["Action"] == ["s3:GetObject"]
+    assert f"arn:aws:s3:::amazon-ssm-{REGION}/*" in policy[1]["Resource"]
+    assert not any("*" in r.split(":::")[1].split("/")[0] for s in policy for r in s["Resource"]), policy
     endpoint_sg = security_groups[f"{PREFIX}-sg-endpoints"]["GroupId"]
     for service in ("ssm", "ssmmessages", "ec2messages"):
         e = by_service[service]
@@ -258,13 +267,13 @@ def test_bucket_is_private_encrypted_and_tls_only(foundation: Foundation, kind: 
     ownership = _bucket(s3, name, "get_bucket_ownership_controls")["OwnershipControls"]["Rules"]
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     policy = policy_document(_bucket(s3, name, "get_bucket_policy")["Policy"])
-    assert statements(policy)[0] == {
+    assert statements(policy)[-1] == {
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
     # only the logs bucket lets anyone else in: the logging service, for this account's raw bucket, one prefix
-    assert statements(policy)[1:] == ([] if kind != "logs" else [{
+    assert statements(policy)[:-1] == ([] if kind != "logs" else [{
         "Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
         "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{name}/s3-access/raw/*"],
         "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT},
