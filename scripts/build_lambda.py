@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Build a Lambda deployment zip deterministically: same sources and pins -> byte-identical zip.
 
-    python scripts/build_lambda.py <name> [--json]      # -> build/lambdas/<name>.zip
+    python scripts/build_lambda.py <name> [--json] [--add-file ARCNAME=PATH]   # -> build/lambdas/<name>.zip
 
 Contents: everything under lambdas/<name>/src/ (packages at the zip root; __pycache__ and *.pyc left out; a
 symbolic link is stored as the file it points to, which is how lambdas/shared/clickstream_env.py ships in every
 Lambda that links it into its src/) plus
 the wheels of lambdas/<name>/requirements.txt installed for the Lambda runtime (CPython 3.12, manylinux2014
-x86_64, binary wheels only). Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
+x86_64, binary wheels only), plus any --add-file (the ETL's copy of the warehouse CA certificate).
+Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
 shared objects), so a rebuild of unchanged inputs gives the same bytes and the same CodeSha256: Ansible's
 lambda module then reports no change. Vendored dependencies are cached per requirements hash under
 build/cache/lambda-deps/, so a rebuild does not call pip. An unchanged zip is not rewritten, and not even
@@ -144,13 +145,18 @@ def reusable(dest: Path, stamp: Path, inputs: str) -> bytes | None:
     return data if ok else None
 
 
-def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO / "lambdas") -> dict[str, object]:
+def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO / "lambdas",
+          extra_files: dict[str, Path] | None = None) -> dict[str, object]:
     lambda_dir = lambdas_dir / name
     src = lambda_dir / "src"
     if not src.is_dir():
         raise SystemExit(f"no sources: {src} does not exist")
     deps = vendor_dependencies(name, lambda_dir / "requirements.txt", cache_root)
     entries = collect([src, *([deps] if deps else [])])
+    for arcname, path in (extra_files or {}).items():
+        if arcname in entries:
+            raise SystemExit(f"--add-file {arcname} is already in the package ({entries[arcname]})")
+        entries[arcname] = path
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{name}.zip"
     stamp = out_dir / f"{name}.zip.inputs"
@@ -187,8 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache" / "lambda-deps")
     p.add_argument("--lambdas-dir", type=Path, default=REPO / "lambdas", help="where lambdas/<name>/ live")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of `sha256  path`")
+    p.add_argument("--add-file", action="append", default=[], metavar="ARCNAME=PATH",
+                   help="also package the file PATH as ARCNAME (e.g. the warehouse's CA certificate); repeatable")
     args = p.parse_args(argv)
-    result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve(), args.lambdas_dir.resolve())
+    extra: dict[str, Path] = {}
+    for spec in args.add_file:
+        arcname, sep, path = spec.partition("=")
+        if not sep or not arcname or not Path(path).is_file():
+            p.error(f"--add-file {spec!r}: give ARCNAME=PATH with an existing file")
+        extra[arcname] = Path(path)
+    result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve(), args.lambdas_dir.resolve(),
+                   extra)
     print(json.dumps(result) if args.json else f"{result['sha256']}  {result['zip']}")
     return 0
 

@@ -63,7 +63,7 @@ def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     n_events = 1_000_000 if quick else 10_000_000
     reps, baseline_reps = (10, 3) if quick else (15, 3)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    server = PostgresServer(keep_dir)
+    server = PostgresServer(keep_dir=keep_dir)
     marker = keep_dir / f"built-{n_events}.json" if keep_dir else None
     try:
         if marker and marker.exists() and server.database_exists("clickstream_dw"):

@@ -81,6 +81,9 @@ class AwsPath:
             "frontend_hosting_enabled": False,
             "clickstream_shop_origins": ["https://shop.example.com"],
             "clickstream_ec2_connection": "local",
+            # the suite's CA and the mirror's signing key (control node) of this test only
+            "clickstream_tls_ca_dir": str(root / "control/pki"),
+            "clickstream_mirror_signing_dir": str(root / "control/mirror-signing"),
         }
         if mirror_build_dir is not None:
             overlay_all["package_mirror_work_dir"] = str(mirror_build_dir)
@@ -102,6 +105,7 @@ class AwsPath:
             "dw_db_migrations_dest": str(root / "dw/sql"),
             "package_mirror_local_dir": self.mirror["local_dir"],
             "package_mirror_source_file": self.mirror["source_file"],
+            "package_mirror_keyring": str(apt / "etc/clickstream-mirror.gpg"),
             "package_mirror_disable_other_sources": False,
             "package_mirror_apt_options": [f"-oDir::State={apt}/state", f"-oDir::Cache={apt}/cache"],
         })

@@ -115,6 +115,23 @@ def test_the_host_plays_ran_on_the_discovered_instances(deployment: Deployment) 
         assert re.search(rf"^(ok|changed): \[{re.escape(host)}\]", section, re.M), (play, section[-2000:])
 
 
+def test_flow_logs_and_the_s3_endpoint_policy_as_inventories_aws_ships_them(deployment: Deployment) -> None:
+    """inventories/aws turns VPC flow logs on; the S3 gateway endpoint allows only the platform's buckets and the
+    SSM agent's AWS buckets."""
+    cfn = deployment.moto.client("cloudformation")
+    stack = cfn.describe_stacks(StackName="clickstream-dev-flow-logs")["Stacks"][0]
+    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack["StackStatus"]
+    ec2 = deployment.moto.client("ec2")
+    (s3_endpoint,) = [e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+                      if e["ServiceName"].endswith(".s3") and e["State"] != "deleted"]
+    policy = json.loads(s3_endpoint["PolicyDocument"])
+    resources = [r for s in policy["Statement"] for r in s["Resource"]]
+    buckets = {r.split(":::", 1)[1].split("/", 1)[0] for r in resources}
+    platform = {b for b in buckets if b.startswith("clickstream-dev-")}
+    assert {b.split("-")[2] for b in platform} == {"raw", "artifacts"}, buckets
+    assert "amazon-ssm-us-east-1" in buckets and not any("*" in b for b in buckets), buckets
+
+
 def test_the_databases_and_dashboards_run_on_the_stand_ins(deployment: Deployment) -> None:
     clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
     for role, name in deployment.path.clusters.items():
@@ -132,6 +149,9 @@ def test_the_dw_installed_through_the_package_mirror(deployment: Deployment) -> 
     path = deployment.path
     source = Path(path.mirror["source_file"]).read_text()
     assert f"file:{path.mirror['local_dir']}" in source, source
+    # signed: apt verifies InRelease with the suite's key, installed from the control node
+    assert "[signed-by=" in source and "trusted=yes" not in source, source
+    assert (Path(path.mirror["local_dir"]) / "InRelease").read_text().startswith("-----BEGIN PGP SIGNED MESSAGE-----")
     # The index apt loaded is the manifest's, read from the emulated artifacts bucket.
     s3 = deployment.moto.client("s3")
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-artifacts-" in b["Name"])

@@ -112,6 +112,8 @@ class EtlWorld:
         env.update({"RAW_BUCKET_NAME": self.bucket, "DW_HOST": "127.0.0.1", "DW_PORT": str(self.port),
                     "DW_NAME": self.dbname, "DW_USER": "postgres",
                     "DW_PASSWORD_PARAMETER": self.parameter, "PYTHONPATH": str(ETL_SRC),
+                    # TLS as on the platform: verify-full (the default) against the test server's CA
+                    "DW_SSLROOTCERT": str(self.pg.ca_file),
                     "LOG_LEVEL": "WARNING"})
         env.update(extra)
         return env

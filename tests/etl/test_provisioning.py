@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import time
+import zipfile
 
 import pytest
 
@@ -45,7 +46,8 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
     dirs = ["-e", f"clickstream_local_run_dir={tmp_path}/run", "-e", f"clickstream_local_log_dir={tmp_path}/log",
             "-e", f"clickstream_local_state_dir={tmp_path}/state"]
     etl_vars = ["-e", "etl_dw_host=10.0.2.10", "-e", f"etl_local_dw_port={pg_server.port}",
-                "-e", f"etl_dw_name={dbname}", "-e", "etl_dw_user=postgres", "-e", "etl_local_poll_seconds=1"]
+                "-e", f"etl_dw_name={dbname}", "-e", "etl_dw_user=postgres", "-e", "etl_local_poll_seconds=1",
+                "-e", f"etl_dw_ca_file={pg_server.ca_file}"]
     try:
         missing = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
         assert missing.rc != 0
@@ -75,6 +77,12 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
         assert env["DW_PASSWORD_PARAMETER"] == "/clickstream/local/db/dw/etl_writer/password"
         assert not any("PASSWORD" in k and k != "DW_PASSWORD_PARAMETER" for k in env)
         assert env["AGGREGATE_EVERY_EVENTS"] == "2000000"  # etl_aggregate_every_events
+        # TLS verified: verify-full with the CA certificate packaged into the zip (the local scheduler below
+        # connects the same way, with the file on this machine)
+        assert (env["DW_SSLMODE"], env["DW_SSLROOTCERT"]) == ("verify-full", "/var/task/dw-ca.pem")
+        with zipfile.ZipFile(REPO / "build/lambdas/etl.zip") as zf:
+            assert zf.read("dw-ca.pem") == pg_server.ca_file.read_bytes()
+        assert f"DW_SSLROOTCERT={pg_server.ca_file}\n" in (tmp_path / "state/etl/etl.env").read_text()
         rule = events.describe_rule(Name=f"{PREFIX}-etl-schedule")
         assert (rule["ScheduleExpression"], rule["State"]) == ("rate(30 minutes)", "ENABLED")
         targets = events.list_targets_by_rule(Rule=f"{PREFIX}-etl-schedule")["Targets"]

@@ -292,7 +292,7 @@ def test_the_etl_connection_carries_its_session_limits(world):
     from clickstream_etl.handler import connect
 
     conn = connect(Settings(raw_bucket=world.bucket, dw_host="127.0.0.1", dw_port=world.port, dw_name=world.dbname,
-                            dw_user="postgres"), "unused-with-trust-auth")
+                            dw_user="postgres", dw_sslrootcert=str(world.pg.ca_file)), "unused-with-trust-auth")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT current_setting('statement_timeout'), "

@@ -36,7 +36,7 @@ PREFIX = "clickstream-local"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SSM_PREFIX = "/clickstream/local"
-BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts")}
+BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts", "logs")}
 ROLES = {k: f"{PREFIX}-{k}" for k in ("lambda-ingest", "lambda-etl", "ec2-ssm")}
 PROJECT_TAGS = {"Project": "clickstream", "Environment": "local"}
 # Who may reach the public OLTP instance and Shiny in this test (documentation ranges, RFC 5737).
@@ -204,6 +204,15 @@ def test_vpc_endpoints(foundation: Foundation, vpc: dict[str, Any], subnets: dic
     rt_by_subnet = _route_tables(foundation, vpc)
     private_rts = {rt_by_subnet[subnets[f"{PREFIX}-{p}"]["SubnetId"]]["RouteTableId"] for p in ("analytics", "etl")}
     assert set(s3["RouteTableIds"]) == private_rts
+    # its policy: the platform's buckets used from the VPC, and only reads of the AWS buckets the SSM agent needs
+    policy = statements(policy_document(s3["PolicyDocument"]))
+    assert [s["Sid"] for s in policy] == ["PlatformBuckets", "SsmAgentBuckets"]
+    used = [BUCKETS["raw"], BUCKETS["artifacts"]]
+    assert sorted(policy[0]["Resource"]) == sorted([f"arn:aws:s3:::{b}" for b in used]
+                                                   + [f"arn:aws:s3:::{b}/*" for b in used])
+    assert policy[1]["Action"] == ["s3:GetObject"]
+    assert f"arn:aws:s3:::amazon-ssm-{REGION}/*" in policy[1]["Resource"]
+    assert not any("*" in r.split(":::")[1].split("/")[0] for s in policy for r in s["Resource"]), policy
     endpoint_sg = security_groups[f"{PREFIX}-sg-endpoints"]["GroupId"]
     for service in ("ssm", "ssmmessages", "ec2messages"):
         e = by_service[service]
@@ -258,14 +267,32 @@ def test_bucket_is_private_encrypted_and_tls_only(foundation: Foundation, kind: 
     ownership = _bucket(s3, name, "get_bucket_ownership_controls")["OwnershipControls"]["Rules"]
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     policy = policy_document(_bucket(s3, name, "get_bucket_policy")["Policy"])
-    assert statements(policy) == [{
+    assert statements(policy)[-1] == {
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]
+    }
+    # only the logs bucket lets anyone else in: the logging service, for this account's raw bucket, one prefix
+    assert statements(policy)[:-1] == ([] if kind != "logs" else [{
+        "Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{name}/s3-access/raw/*"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{BUCKETS['raw']}"}},
+    }])
     assert tags_of(_bucket(s3, name, "get_bucket_tagging")) == {**PROJECT_TAGS, "ManagedBy": "ansible", "Name": name}
     versioning = _bucket(s3, name, "get_bucket_versioning").get("Status")
-    assert versioning == ("Enabled" if kind == "raw" else None)
+    # raw: the data; artifacts: the signed package mirror and the Lambda zips
+    assert versioning == ("Enabled" if kind in ("raw", "artifacts") else None)
+
+
+def test_raw_bucket_access_logs_go_to_the_logs_bucket(foundation: Foundation) -> None:
+    s3 = foundation.moto.client("s3")
+    logging = _bucket(s3, BUCKETS["raw"], "get_bucket_logging")["LoggingEnabled"]
+    assert (logging["TargetBucket"], logging["TargetPrefix"]) == (BUCKETS["logs"], "s3-access/raw/")
+    (logs_rule,) = _bucket(s3, BUCKETS["logs"], "get_bucket_lifecycle_configuration")["Rules"]
+    assert logs_rule["Expiration"] == {"Days": 365}
+    (old_versions,) = _bucket(s3, BUCKETS["artifacts"], "get_bucket_lifecycle_configuration")["Rules"]
+    assert old_versions["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
 
 
 def test_raw_bucket_lifecycle(foundation: Foundation) -> None:

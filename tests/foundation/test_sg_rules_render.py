@@ -45,3 +45,11 @@ def test_ssh_and_shiny_only_from_configured_cidrs(extra: dict[str, Any], oltp: l
     rendered = _render(**extra)["ingress"]
     assert _ports(rendered["oltp"]) == oltp
     assert _ports(rendered["shiny"]) == shiny
+
+
+def test_postgres_open_to_the_world_needs_the_acknowledgement() -> None:
+    refused = run_playbook(PLAYBOOK, "-e", json.dumps({"network_oltp_trusted_cidrs": ["198.51.100.0/24", "0.0.0.0/0"]}))
+    assert refused.rc != 0
+    assert "network_oltp_world_open_acknowledged=true" in " ".join(refused.output.split())
+    acknowledged = _render(network_oltp_trusted_cidrs=["0.0.0.0/0"], network_oltp_world_open_acknowledged=True)
+    assert _ports(acknowledged["ingress"]["oltp"]) == [(5432, ["0.0.0.0/0"])]

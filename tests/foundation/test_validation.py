@@ -25,6 +25,8 @@ CASES = {
     "subnet-outside-vpc": ("test", {"network_public_subnet_cidr": "10.1.1.0/24"}, "network_public_subnet_cidr"),
     "bad-trusted-cidr": ("test", {"network_oltp_trusted_cidrs": ["203.0.113.0/24", "not-a-cidr"]},
                          "network_oltp_trusted_cidrs"),
+    "postgres-open-to-world": ("test", {"network_oltp_trusted_cidrs": ["0.0.0.0/0"]},
+                               "set network_oltp_world_open_acknowledged=true"),
     "ssh-open-to-world": ("test", {"network_admin_cidrs": ["0.0.0.0/0"]}, "network_oltp_ssh_cidrs contains 0.0.0.0/0"),
     "unknown-environment": ("qa", {}, "clickstream_environment=qa"),
     # A storage and an IAM mistake must stop the run before the network (which comes first) is built.

@@ -59,15 +59,23 @@ class Mirror:
         return json.loads(body.read())
 
 
+def signing_dir(work_dir: Path) -> str:
+    """The control node's GnuPG home of the mirror's signing key, private to this test's mirror."""
+    return str(work_dir.parent / f"{work_dir.name}-signing")
+
+
 def publish(moto: MotoServer, bucket: str, prefix: str, work_dir: Path, packages: list[str], *args: str) -> PlaybookRun:
     extra = {"package_mirror_packages": packages, "package_mirror_work_dir": str(work_dir),
-             "package_mirror_bucket": bucket, "package_mirror_prefix": prefix}
+             "package_mirror_bucket": bucket, "package_mirror_prefix": prefix,
+             "package_mirror_signing_dir": signing_dir(work_dir)}
     return run_playbook("playbooks/package-mirror.yml", "-e", json.dumps(extra), *args, env=moto.env(), timeout=900)
 
 
-def fetch(moto: MotoServer, bucket: str, prefix: str, test_dir: Path, required: list[str], *args: str) -> PlaybookRun:
+def fetch(moto: MotoServer, bucket: str, prefix: str, test_dir: Path, required: list[str], *args: str,
+          signing: str = "") -> PlaybookRun:
     extra = {"mirror_test_dir": str(test_dir), "package_mirror_bucket": bucket, "package_mirror_prefix": prefix,
-             "package_mirror_required_packages": required}
+             "package_mirror_required_packages": required,
+             **({"package_mirror_signing_dir": signing} if signing else {})}
     return run_playbook(CLIENT_PLAYBOOK, "-e", json.dumps(extra), *args, env=moto.env(), timeout=600)
 
 
@@ -175,7 +183,7 @@ def test_check_mode_resolves_the_roles_real_package_lists(mirror: Mirror) -> Non
     --check resolves their whole closure (nothing downloaded or uploaded)."""
     before = mirror.keys()
     extra = {"package_mirror_work_dir": str(mirror.work_dir), "package_mirror_bucket": mirror.bucket,
-             "package_mirror_prefix": mirror.prefix}
+             "package_mirror_prefix": mirror.prefix, "package_mirror_signing_dir": signing_dir(mirror.work_dir)}
     run = run_playbook("playbooks/package-mirror.yml", "--check", "-e", json.dumps(extra), env=mirror.moto.env(),
                        timeout=900)
     assert run.rc == 0, run.output[-4000:]
@@ -205,7 +213,7 @@ def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tm
     (aptroot / "etc").mkdir(parents=True)
     other = aptroot / "etc" / "debian.sources"
     other.write_text("deb http://192.0.2.1/debian bookworm main\n")  # an unreachable mirror, disabled by the role
-    run = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"])
+    run = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"], signing=signing_dir(mirror.work_dir))
     assert run.rc == 0 and run.failed == 0, run.output[-4000:]
     assert "X-Amz-Signature" not in run.output  # presigned URLs are credentials: never printed
     manifest = mirror.manifest()
@@ -213,7 +221,13 @@ def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tm
     assert {p.name for p in repo.iterdir() if not p.name.startswith(".")} == set(manifest["files"])
     assert all(sha256(repo / n) == m["sha256"] for n, m in manifest["files"].items())
     assert not other.exists() and other.with_name("debian.sources.disabled").exists()
-    assert (aptroot / "etc" / "clickstream-mirror.list").read_text().strip().endswith(f"file:{repo} ./")
+    source = (aptroot / "etc" / "clickstream-mirror.list").read_text()
+    assert source.strip().endswith(f"file:{repo} ./")
+    # signed: apt checks InRelease with the public key the suite keeps on the control node, not trusted=yes
+    keyring = aptroot / "etc" / "clickstream-mirror.gpg"
+    assert f"deb [signed-by={keyring}] file:{repo} ./" in source and "trusted=yes" not in source
+    assert keyring.read_bytes() == (Path(signing_dir(mirror.work_dir)) / "mirror-signing.gpg").read_bytes()
+    assert (repo / "InRelease").read_text().startswith("-----BEGIN PGP SIGNED MESSAGE-----")
 
     policy = throwaway_apt(aptroot, "apt-cache", "policy", "hello")
     assert policy.returncode == 0, policy.stderr
@@ -230,7 +244,8 @@ def test_host_fetches_through_presigned_urls_and_apt_resolves(mirror: Mirror, tm
     victim = next(n for n in manifest["files"] if n.startswith("hello_"))
     with (repo / victim).open("ab") as f:
         f.write(b"x")
-    repaired = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"])
+    repaired = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"],
+                     signing=signing_dir(mirror.work_dir))
     assert repaired.rc == 0, repaired.output[-4000:]
     assert repaired.changed_tasks() == [
         "package_mirror : Download the files through the S3 endpoint, each checked against the manifest's SHA-256",
@@ -270,3 +285,28 @@ def test_host_roles_install_from_the_mirror_when_told(mirror: Mirror, tmp_path: 
     assert set(packages) <= set(re.findall(r"'([^']+)'", lacks.group(1)))
     assert "hello" not in lacks.group(1) and "playbooks/package-mirror.yml" in unfolded
     assert not (tmp_path / "repo").exists() and not (tmp_path / "clickstream-mirror.list").exists()
+
+
+def test_apt_refuses_the_mirror_signed_by_another_key(mirror: Mirror, tmp_path: Path) -> None:
+    """Whoever can write the bucket cannot sign for the suite: with the mirror's files but another key's public
+    half (what a forged InRelease would need the hosts to trust), apt refuses the repository."""
+    ok = fetch(mirror.moto, mirror.bucket, mirror.prefix, tmp_path, ["hello"], signing=signing_dir(mirror.work_dir))
+    assert ok.rc == 0, ok.output[-4000:]
+    aptroot = tmp_path / "aptroot"
+    other_home = tmp_path / "other-gnupg"
+    other_home.mkdir(mode=0o700)
+    gpg = ["gpg", "--batch", "--homedir", str(other_home), "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run([*gpg, "--quick-gen-key", "Not the suite <x@example.invalid>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True)
+    subprocess.run([*gpg, "--export", "--output", str(aptroot / "etc" / "clickstream-mirror.gpg")], check=True,
+                   capture_output=True)
+    for lists in (aptroot / "state" / "lists").glob("*"):  # forget what the good key already accepted
+        if lists.is_file():
+            lists.unlink()
+    refused = throwaway_apt(aptroot, "apt-get", "update")
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "NO_PUBKEY" in refused.stderr or "is not signed" in refused.stderr, refused.stderr
+    good = (Path(signing_dir(mirror.work_dir)) / "mirror-signing.gpg").read_bytes()
+    (aptroot / "etc" / "clickstream-mirror.gpg").write_bytes(good)
+    accepted = throwaway_apt(aptroot, "apt-get", "update")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr

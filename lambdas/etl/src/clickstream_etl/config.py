@@ -10,6 +10,7 @@ from clickstream_env import integer as _int
 from clickstream_env import required as _required
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
+SSLMODE_CHOICES = ("verify-full", "verify-ca", "require")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Settings:
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24
     connect_timeout_seconds: int = 10
+    # TLS to the warehouse: libpq's sslmode, verify-full by default (the server's certificate must come from the
+    # suite's CA and name dw_host); sslrootcert is the CA certificate file (in the Lambda package; docs/security.md).
+    dw_sslmode: str = "verify-full"
+    dw_sslrootcert: str = ""
     # Session limits of the ETL's connections (also the etl_writer role's defaults, roles/dw_db): a statement
     # running longer is cancelled; a session idle inside a transaction longer is ended by the server, and with it
     # the ETL's advisory lock; TCP keepalives find a peer that vanished (a Lambda killed while idle).
@@ -59,6 +64,14 @@ class Settings:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
             raise ConfigError(f"PARSE_WORKER must be one of {', '.join(PARSE_WORKER_CHOICES)}, "
                               f"got {self.parse_worker!r}")
+
+
+def _sslmode(env: Mapping[str, str]) -> str:
+    """DW_SSLMODE: TLS is never optional; verify-full unless an operator weakens it on purpose."""
+    value = (env.get("DW_SSLMODE") or "verify-full").strip()
+    if value not in SSLMODE_CHOICES:
+        raise ConfigError(f"DW_SSLMODE must be one of {', '.join(SSLMODE_CHOICES)}, got {value!r}")
+    return value
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -85,6 +98,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
+        dw_sslmode=_sslmode(env),
+        dw_sslrootcert=(env.get("DW_SSLROOTCERT") or "").strip(),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),

@@ -36,6 +36,8 @@ def connect(settings: Settings, password: str):
         host=settings.dw_host, port=settings.dw_port, dbname=settings.dw_name, user=settings.dw_user,
         password=password, connect_timeout=settings.connect_timeout_seconds,
         application_name="clickstream-etl",
+        # TLS verified: the certificate must come from the CA in dw_sslrootcert and carry dw_host's name
+        sslmode=settings.dw_sslmode, **({"sslrootcert": settings.dw_sslrootcert} if settings.dw_sslrootcert else {}),
         options=session_options(settings),
         # the client side of the keepalives: a warehouse that vanished mid-statement ends the run, not the Lambda
         keepalives=1, keepalives_idle=settings.keepalives_idle_seconds, keepalives_interval=10, keepalives_count=3,
