@@ -21,6 +21,8 @@ from datetime import timedelta
 import psycopg2
 import pytest
 
+from scripts.harness.ansible import REPO
+from scripts.harness.local_platform import Platform, local_platform
 from tests.dashboards.support import (
     TABS,
     browser_page,
@@ -30,8 +32,6 @@ from tests.dashboards.support import (
     table_rows,
     tables_outside_cards,
 )
-from scripts.harness.ansible import REPO
-from scripts.harness.local_platform import Platform, local_platform
 
 # A hang guard, not a time assertion: on a loaded 2-core machine one site.yml run can take over 15 minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
