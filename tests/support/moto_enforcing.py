@@ -18,9 +18,9 @@ from typing import Any
 # Run as a script, this file's folder comes first on sys.path, and its moto.py would shadow the moto package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from moto.logs.responses import LogsResponse
-from moto.server import main
-from moto.ssm.responses import SimpleSystemManagerResponse
+from moto.logs.responses import LogsResponse  # noqa: E402 - after the sys.path fix above
+from moto.server import main  # noqa: E402
+from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 # Parameter Store actions on one parameter (Name) or one path (Path); GetParameters with one name is the same.
 _SSM_NAMED = {"GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion"}
