@@ -24,9 +24,10 @@ class MotoServer:
     """Starts `moto_server` from this interpreter's venv and stops it on close()."""
 
     def __init__(self, log_dir: Path, port: int | None = None, amis_path: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, server_script: Path | None = None) -> None:
         """amis_path: a JSON list of images (MOTO_AMIS_PATH) that replaces moto's built-in ones, e.g. Debian's;
-        extra_env: more of the server's environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT for IAM enforcement)."""
+        extra_env: more of the server's environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT for IAM enforcement);
+        server_script: a Python entry point to run instead of moto_server (same arguments), e.g. moto_enforcing.py."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"moto-{self.port}.log"
@@ -35,8 +36,9 @@ class MotoServer:
         if amis_path is not None:
             env["MOTO_AMIS_PATH"] = str(amis_path)
         self._log = self.log_path.open("wb")
+        command = [sys.executable, str(server_script)] if server_script else [str(moto_bin)]
         self.proc = subprocess.Popen(
-            [str(moto_bin), "-H", "127.0.0.1", "-p", str(self.port)],
+            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -143,6 +143,11 @@ def test_the_databases_and_dashboards_run_on_the_stand_ins(deployment: Deploymen
     ssm = deployment.moto.client("ssm")
     names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]]
     assert any(n.startswith("/clickstream/dev/") and "database_url" in n.lower() for n in names), names
+    # Every SecureString under the environment's path is encrypted with the suite's customer-managed key (role iam),
+    # not the account's aws/ssm key (docs/security.md, "Secrets").
+    secure = {p["Name"]: p.get("KeyId") for page in ssm.get_paginator("describe_parameters").paginate()
+              for p in page["Parameters"] if p["Type"] == "SecureString" and p["Name"].startswith("/clickstream/dev/")}
+    assert secure and set(secure.values()) == {"alias/clickstream-dev-secrets"}, secure
 
 
 def test_the_dw_installed_through_the_package_mirror(deployment: Deployment) -> None:

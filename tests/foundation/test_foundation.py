@@ -37,7 +37,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SSM_PREFIX = "/clickstream/local"
 BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts", "logs")}
-ROLES = {k: f"{PREFIX}-{k}" for k in ("lambda-ingest", "lambda-etl", "ec2-ssm")}
+ROLES = {k: f"{PREFIX}-{k}" for k in ("lambda-ingest", "lambda-etl", "ec2-oltp", "ec2-dw", "amplify")}
+SECRETS_KEY_ALIAS = f"alias/{PREFIX}-secrets"
 PROJECT_TAGS = {"Project": "clickstream", "Environment": "local"}
 # Who may reach the public OLTP instance and Shiny in this test (documentation ranges, RFC 5737).
 TRUSTED = ["198.51.100.0/24", "203.0.113.7/32"]
@@ -306,6 +307,15 @@ def test_raw_bucket_lifecycle(foundation: Foundation) -> None:
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
 
+# Statements that must allow "*": actions without resource-level permissions in AWS (roles/iam/vars/main.yml).
+UNSCOPABLE = {
+    "VpcDescribe": {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"},
+    "SessionManagerAgent": {"ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+                            "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+                            "ssmmessages:OpenDataChannel"},
+}
+
+
 def _role(foundation: Foundation, key: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     iam, name = foundation.moto.client("iam"), ROLES[key]
     role = iam.get_role(RoleName=name)["Role"]
@@ -313,7 +323,8 @@ def _role(foundation: Foundation, key: str) -> tuple[dict[str, Any], dict[str, A
     assert inline == ["least-privilege"], inline
     doc = policy_document(iam.get_role_policy(RoleName=name, PolicyName="least-privilege")["PolicyDocument"])
     managed = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
-    assert wildcard_statements(doc) == [], doc
+    wide = wildcard_statements(doc)
+    assert all(set(s["Action"]) == UNSCOPABLE.get(s.get("Sid")) for s in wide), wide
     assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}.items() >= PROJECT_TAGS.items()
     return role, doc, managed
 
@@ -322,9 +333,18 @@ def _trusted_service(role: dict[str, Any]) -> list[str]:
     return [s["Principal"]["Service"] for s in statements(policy_document(role["AssumeRolePolicyDocument"]))]
 
 
+def _trust_conditions(role: dict[str, Any]) -> list[Any]:
+    return [s.get("Condition") for s in statements(policy_document(role["AssumeRolePolicyDocument"]))]
+
+
+def _secrets_key_arn(foundation: Foundation) -> str:
+    return foundation.moto.client("kms").describe_key(KeyId=SECRETS_KEY_ALIAS)["KeyMetadata"]["Arn"]
+
+
 def test_lambda_ingest_role_writes_only_raw_events(foundation: Foundation) -> None:
     role, doc, managed = _role(foundation, "lambda-ingest")
     assert _trusted_service(role) == ["lambda.amazonaws.com"]
+    assert _trust_conditions(role) == [{"StringEquals": {"aws:SourceAccount": ACCOUNT}}]
     assert managed == []
     raw = f"arn:aws:s3:::{BUCKETS['raw']}"
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-ingest"
@@ -340,34 +360,79 @@ def test_lambda_ingest_role_writes_only_raw_events(foundation: Foundation) -> No
 def test_lambda_etl_role_reads_raw_events_and_only_its_own_secret(foundation: Foundation) -> None:
     role, doc, managed = _role(foundation, "lambda-etl")
     assert _trusted_service(role) == ["lambda.amazonaws.com"]
-    assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    assert _trust_conditions(role) == [{"StringEquals": {"aws:SourceAccount": ACCOUNT}}]
+    assert managed == []  # no AWSLambdaVPCAccessExecutionRole: its logs and ENI actions on "*" are inline, scoped
     raw = f"arn:aws:s3:::{BUCKETS['raw']}"
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-etl"
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    eni = {f"{ec2}:network-interface/*", f"{ec2}:subnet/*", f"{ec2}:security-group/*"}
+    password = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SSM_PREFIX}/db/dw/etl_writer/password"
     assert grants(doc) == {
         "s3:ListBucket": {raw},
         "s3:GetObject": {f"{raw}/events/*", f"{raw}/rejected/*"},  # events to load, ingest rejects to count
-        "ssm:GetParameter": {f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SSM_PREFIX}/db/dw/etl_writer/password"},
-        "kms:Decrypt": {f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"},
+        "ssm:GetParameter": {password},
+        "kms:Decrypt": {_secrets_key_arn(foundation)},
+        "ec2:CreateNetworkInterface": eni, "ec2:DeleteNetworkInterface": eni,
+        "ec2:AssignPrivateIpAddresses": eni, "ec2:UnassignPrivateIpAddresses": eni,
+        "ec2:DescribeNetworkInterfaces": {"*"}, "ec2:DescribeSubnets": {"*"},
         "logs:CreateLogGroup": {group, f"{group}:*"},
         "logs:CreateLogStream": {group, f"{group}:*"},
         "logs:PutLogEvents": {group, f"{group}:*"},
         "cloudwatch:PutMetricData": {"*"},
     }
     kms = next(s for s in statements(doc) if "kms:Decrypt" in s["Action"])
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com",
+                                                 "kms:EncryptionContext:PARAMETER_ARN": password}}
     metrics = next(s for s in statements(doc) if "cloudwatch:PutMetricData" in s["Action"])
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Clickstream/ETL"}}
-    assert wildcard_statements(doc) == []
 
 
-def test_ec2_role_has_ssm_core_read_only_artifacts_and_an_instance_profile(foundation: Foundation) -> None:
-    role, doc, managed = _role(foundation, "ec2-ssm")
+@pytest.mark.parametrize("host", ["oltp", "dw"])
+def test_each_instance_role_reads_its_own_parameters_only_and_has_its_own_profile(
+        foundation: Foundation, host: str) -> None:
+    role, doc, managed = _role(foundation, f"ec2-{host}")
     assert _trusted_service(role) == ["ec2.amazonaws.com"]
-    assert managed == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    assert managed == []  # not AmazonSSMManagedInstanceCore: its ssm:GetParameter* on "*" reads every secret
     artifacts = f"arn:aws:s3:::{BUCKETS['artifacts']}"
-    assert grants(doc) == {"s3:ListBucket": {artifacts}, "s3:GetObject": {f"{artifacts}/*"}}
-    profile = foundation.moto.client("iam").get_instance_profile(InstanceProfileName=ROLES["ec2-ssm"])
-    assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [ROLES["ec2-ssm"]]
+    own = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SSM_PREFIX}/db/{host}/*"
+    assert grants(doc) == {
+        "s3:ListBucket": {artifacts}, "s3:GetObject": {f"{artifacts}/*"},
+        "ssm:GetParameter": {own}, "ssm:GetParameters": {own},
+        "kms:Decrypt": {_secrets_key_arn(foundation)},
+        **{action: {"*"} for action in UNSCOPABLE["SessionManagerAgent"]},
+    }
+    kms = next(s for s in statements(doc) if "kms:Decrypt" in s["Action"])
+    assert kms["Condition"]["StringLike"] == {"kms:EncryptionContext:PARAMETER_ARN": own}
+    profile = foundation.moto.client("iam").get_instance_profile(InstanceProfileName=ROLES[f"ec2-{host}"])
+    assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [ROLES[f"ec2-{host}"]]
+
+
+def test_amplify_service_role_trusts_only_this_accounts_apps_and_reads_only_amplify_secrets(
+        foundation: Foundation) -> None:
+    role, doc, managed = _role(foundation, "amplify")
+    assert _trusted_service(role) == ["amplify.amazonaws.com"]
+    assert _trust_conditions(role) == [{"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                        "ArnLike": {"aws:SourceArn": f"arn:aws:amplify:{REGION}:{ACCOUNT}:apps/*"}}]
+    assert managed == []
+    path = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/amplify"
+    assert grants(doc) == {a: {path, f"{path}/*"} for a in ("ssm:GetParametersByPath", "ssm:GetParameters",
+                                                            "ssm:GetParameter")}
+
+
+def test_the_secrets_key_rotates_and_its_policy_names_who_may_decrypt(foundation: Foundation) -> None:
+    kms = foundation.moto.client("kms")
+    key_id = kms.describe_key(KeyId=SECRETS_KEY_ALIAS)["KeyMetadata"]["KeyId"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    doc = policy_document(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    by_sid = {s["Sid"]: s for s in statements(doc)}
+    assert not any("kms:Decrypt" in s["Action"] or s["Action"] == ["kms:*"] for sid, s in by_sid.items()
+                   if sid != "DecryptThroughSsmOnlyForNamedPrincipals")
+    decrypt = by_sid["DecryptThroughSsmOnlyForNamedPrincipals"]
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == f"ssm.{REGION}.amazonaws.com"
+    # The ETL and the two instance roles, then the operator: the caller (moto's default user).
+    assert decrypt["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
+        f"arn:aws:iam::{ACCOUNT}:role/{ROLES[k]}" for k in ("lambda-etl", "ec2-oltp", "ec2-dw")
+    ] + [f"arn:aws:iam::{ACCOUNT}:user/moto"]
 
 
 # --- idempotence and check mode after apply -------------------------------------------------------------------
@@ -423,7 +488,7 @@ def _add_what_other_roles_create(moto: MotoServer, subnets: dict[str, dict[str, 
         ec2.run_instances(
             ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
             SubnetId=subnets[f"{PREFIX}-{subnet}"]["SubnetId"],
-            IamInstanceProfile={"Name": ROLES["ec2-ssm"]},
+            IamInstanceProfile={"Name": ROLES[f"ec2-{name}"]},
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
     # Two versions of one raw object (the bucket is versioned). moto would deny these plain-HTTP writes under the
     # TLS-only policy (it ignores the condition), so the test drops the policy first.

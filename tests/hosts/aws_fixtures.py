@@ -34,9 +34,10 @@ def make_network_and_profile(ec2: Any, iam: Any, prefix: str = PREFIX) -> dict[s
             {"ResourceType": "security-group", "Tags": _tags(name)}])["GroupId"]
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                       "Principal": {"Service": "ec2.amazonaws.com"}}]}
-    name = f"{prefix}-ec2-ssm"
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    ids[name] = name
+    for host in ("oltp", "dw"):
+        name = f"{prefix}-ec2-{host}"
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        ids[name] = name
     return ids

@@ -55,7 +55,7 @@ def test_compute_instances_in_emulator(emulator_with_network: MotoServer, tmp_pa
     assert [g["GroupName"] for g in oltp["SecurityGroups"]] == [f"{PREFIX}-sg-oltp"]
     assert sorted(g["GroupName"] for g in dw["SecurityGroups"]) == [f"{PREFIX}-sg-dw", f"{PREFIX}-sg-shiny"]
     for inst, role in ((oltp, "oltp"), (dw, "dw")):
-        assert inst["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{PREFIX}-ec2-ssm")
+        assert inst["IamInstanceProfile"]["Arn"].endswith(f":instance-profile/{PREFIX}-ec2-{role}")  # its own
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
         assert inst["MetadataOptions"]["HttpEndpoint"] == "enabled"
         assert inst["TagMap"]["Role"] == role
