@@ -147,6 +147,7 @@ def etl_settings(enforced, pg_server) -> dict[str, str]:
     _migrated(pg_server, dbname)
     return {**enforced.env("etl"), "RAW_BUCKET_NAME": BUCKET, "DW_HOST": "127.0.0.1", "DW_PORT": str(pg_server.port),
             "DW_NAME": dbname, "DW_USER": "postgres", "DW_PASSWORD_PARAMETER": PARAMS["etl"],
+            "DW_SSLROOTCERT": str(pg_server.ca_file),  # verify-full against the test cluster's CA
             "METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
 
 
