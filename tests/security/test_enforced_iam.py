@@ -34,9 +34,9 @@ from botocore.exceptions import ClientError
 from clickstream_etl import handler as etl_handler
 from clickstream_ingest import handler as ingest_handler
 
+from scripts.harness.iam import ACCOUNT, REGION, EnforcingIam
 from tests.etl.helpers import _migrated
 from tests.ingest.helpers import api_event, valid_event
-from scripts.harness.iam import ACCOUNT, REGION, EnforcingIam
 
 pytestmark = pytest.mark.integration
 
