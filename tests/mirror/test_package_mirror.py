@@ -310,3 +310,4 @@ def test_apt_refuses_the_mirror_signed_by_another_key(mirror: Mirror, tmp_path: 
     (aptroot / "etc" / "clickstream-mirror.gpg").write_bytes(good)
     accepted = throwaway_apt(aptroot, "apt-get", "update")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    subprocess.run(["gpgconf", "--homedir", str(other_home), "--kill", "gpg-agent"], check=False)
