@@ -298,7 +298,7 @@ def test_apt_refuses_the_mirror_signed_by_another_key(mirror: Mirror, tmp_path: 
     gpg = ["gpg", "--batch", "--homedir", str(other_home), "--pinentry-mode", "loopback", "--passphrase", ""]
     subprocess.run([*gpg, "--quick-gen-key", "Not the suite <x@example.invalid>", "ed25519", "sign", "never"],
                    check=True, capture_output=True)
-    subprocess.run([*gpg, "--export", "--output", str(aptroot / "etc" / "clickstream-mirror.gpg")], check=True,
+    subprocess.run([*gpg, "--yes", "--export", "--output", str(aptroot / "etc" / "clickstream-mirror.gpg")], check=True,
                    capture_output=True)
     for lists in (aptroot / "state" / "lists").glob("*"):  # forget what the good key already accepted
         if lists.is_file():
@@ -310,3 +310,4 @@ def test_apt_refuses_the_mirror_signed_by_another_key(mirror: Mirror, tmp_path: 
     (aptroot / "etc" / "clickstream-mirror.gpg").write_bytes(good)
     accepted = throwaway_apt(aptroot, "apt-get", "update")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    subprocess.run(["gpgconf", "--homedir", str(other_home), "--kill", "gpg-agent"], check=False)
