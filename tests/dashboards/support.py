@@ -254,7 +254,9 @@ TABLES_IN_CARDS_JS = """(tab) => {
   const pane = document.querySelector(`div.tab-pane[data-value='${tab}']`);
   const out = [];
   for (const t of pane.querySelectorAll('table')) {
-    if (t.offsetParent === null) continue;
+    // not rendered: a hidden tab, a folded <details> (its content keeps a layout box but is not shown)
+    if (t.offsetParent === null || (t.checkVisibility && !t.checkVisibility({contentVisibilityAuto: true})))
+      continue;
     const card = t.closest('.dash-card');
     const tb = t.getBoundingClientRect();
     if (!card) { out.push({table: t.id || t.className, card: null}); continue; }

@@ -79,3 +79,26 @@ def test_ingest_rejects_of_a_later_hour_than_the_events_are_listed_from_the_newe
     world.put(f"rejected/{late:%Y/%m/%d/%H}/rejected-late.json", ndjson([_rejected("not_an_object", "")]))
     assert world.run_cli(env=world.env(LISTING_LOOKBACK_HOURS="2"))["status"] == "succeeded"
     assert sum(_counts(world).values()) == 4
+
+
+@pytest.mark.integration
+def test_ingest_rejects_are_counted_in_groups_and_a_run_out_of_time_leaves_the_rest(world, monkeypatch):
+    import psycopg2
+    from clickstream_etl import ingest_rejects
+
+    monkeypatch.setattr(ingest_rejects, "GROUP_OBJECTS", 2)
+    for n in range(5):
+        world.put(_key(10, f"g{n}"), ndjson([_rejected("invalid_value", "event_name")] * (n + 1)))
+    conn = psycopg2.connect(world.dsn)
+    try:
+        budget = iter([True, False])  # time for one group only
+        counted = ingest_rejects.count_pending(conn, world.s3, world.bucket, "rejected/", 1,
+                                               allows=lambda: next(budget))
+        assert counted == 1 + 2
+        assert _counts(world) == {("10", "invalid_value", "event_name"): 3}
+        counted = ingest_rejects.count_pending(conn, world.s3, world.bucket, "rejected/", 2)
+    finally:
+        conn.close()
+    assert counted == 3 + 4 + 5
+    assert _counts(world) == {("10", "invalid_value", "event_name"): 15}
+    assert world.query("SELECT run_id, count(*) FROM etl.ingest_reject_files GROUP BY 1 ORDER BY 1") == [(1, 2), (2, 3)]

@@ -3,7 +3,7 @@
 The ingest writes each event it refuses, with its reason code and the field at fault, to
 ``rejected/YYYY/MM/DD/HH/rejected-<uuid>.json`` (hour received, UTC). The events themselves stay in S3; the
 warehouse only needs how many, why, and when, for the pipeline-health dashboard. Each run counts the objects not
-in ``etl.ingest_reject_files`` yet, one transaction per object (its counts and its manifest row commit together),
+in ``etl.ingest_reject_files`` yet, a group of objects per transaction (their counts and manifest rows commit together),
 so an object is counted exactly once whatever the number of runs, and a run stopped half-way leaves the rest for
 the next. No line can stop the count: a line that is not a JSON object with a reason counts as
 ``unreadable_line``. Tables: sql/dw/0015_ingest_rejects.sql.
@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from psycopg2.extras import execute_values
+
 from .source import RawObject, fetch, list_objects, start_after_for
 
 LOG = logging.getLogger("clickstream_etl.ingest_rejects")
@@ -30,12 +32,13 @@ OTHER_FIELD = "(other)"
 _KEY_HOUR_RE = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]*$")
 
 UPSERT = """
-INSERT INTO dw.agg_hourly_ingest_rejects (received_hour, reason, field, rejects) VALUES (%s, %s, %s, %s)
-ON CONFLICT (received_hour, reason, field) DO UPDATE
-   SET rejects = dw.agg_hourly_ingest_rejects.rejects + EXCLUDED.rejects"""
+INSERT INTO dw.agg_hourly_ingest_rejects AS a (received_hour, reason, field, rejects) VALUES %s
+ON CONFLICT (received_hour, reason, field) DO UPDATE SET rejects = a.rejects + EXCLUDED.rejects"""
 MANIFEST = """
-INSERT INTO etl.ingest_reject_files (bucket, object_key, etag, size_bytes, lines, run_id)
-VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (bucket, object_key) DO NOTHING RETURNING 1"""
+INSERT INTO etl.ingest_reject_files (bucket, object_key, etag, size_bytes, lines, run_id) VALUES %s
+ON CONFLICT (bucket, object_key) DO NOTHING RETURNING object_key"""
+# Objects counted per transaction: their counts and manifest rows commit together.
+GROUP_OBJECTS = 200
 
 
 def received_hour(obj: RawObject) -> datetime:
@@ -93,28 +96,36 @@ def _newest_counted(conn, bucket: str, prefix: str) -> str | None:
 def count_pending(conn, s3, bucket: str, prefix: str, run_id: int, *, lookback_hours: int = 24,
                   allows: Callable[[], bool] = lambda: True) -> int:
     """Count every rejected/ object not counted yet (listing from ``lookback_hours`` before the newest counted
-    one, as the events' listing does); stop early when ``allows()`` says the time budget is spent. Returns the
-    number of rejected lines counted. S3 and database errors propagate (the run records them; nothing of an
-    object is half-counted)."""
+    one, as the events' listing does), ``GROUP_OBJECTS`` objects per transaction; stop early when ``allows()``
+    says the time budget is spent. Returns the number of rejected lines counted. S3 and database errors
+    propagate (the run records them; what is not committed stays to count)."""
     start_after = start_after_for(prefix, _newest_counted(conn, bucket, prefix), lookback_hours)
     done = _counted_keys(conn, bucket, start_after)
+    todo = [o for o in list_objects(s3, bucket, prefix, start_after) if o.key not in done]
     total = 0
-    for obj in list_objects(s3, bucket, prefix, start_after):
-        if obj.key in done:
-            continue
+    for first in range(0, len(todo), GROUP_OBJECTS):
         if not allows():
-            LOG.info(json.dumps({"message": "ingest rejects left for the next run", "run_id": run_id}))
+            LOG.info(json.dumps({"message": "ingest rejects left for the next run", "run_id": run_id,
+                                 "objects": len(todo) - first}))
             break
-        counts = count_lines(fetch(s3, bucket, obj.key))
-        hour = received_hour(obj)
-        lines = sum(counts.values())
-        with conn.cursor() as cur:
-            cur.execute(MANIFEST, (bucket, obj.key, obj.etag, obj.size, lines, run_id))
-            if cur.fetchone() is None:  # counted meanwhile (by other means than a run holding the lock)
-                conn.rollback()
-                continue
-            for (reason, field), n in sorted(counts.items()):
-                cur.execute(UPSERT, (hour, reason, field, n))
-        conn.commit()
-        total += lines
+        total += _count_group(conn, s3, bucket, todo[first:first + GROUP_OBJECTS], run_id)
     return total
+
+
+def _count_group(conn, s3, bucket: str, objects: list[RawObject], run_id: int) -> int:
+    """One transaction: the manifest rows of ``objects`` and their lines added to the hourly counts (an object
+    some other writer counted meanwhile is left out)."""
+    counted = {obj.key: (received_hour(obj), count_lines(fetch(s3, bucket, obj.key))) for obj in objects}
+    with conn.cursor() as cur:
+        inserted = {row[0] for row in execute_values(
+            cur, MANIFEST, [(bucket, o.key, o.etag, o.size, sum(counted[o.key][1].values()), run_id)
+                            for o in objects], fetch=True)}
+        totals: Counter[tuple[datetime, str, str]] = Counter()
+        for key in inserted:
+            hour, counts = counted[key]
+            for (reason, field), n in counts.items():
+                totals[(hour, reason, field)] += n
+        if totals:
+            execute_values(cur, UPSERT, [(*k, n) for k, n in sorted(totals.items())])
+    conn.commit()
+    return sum(totals.values())
