@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from clickstream_etl import fast, parse_worker
+from clickstream_etl import parse, parse_worker
 from clickstream_etl.config import ConfigError, Settings, settings_from_env
 from clickstream_etl.prepare import split_lines
 from clickstream_etl.runner import run_etl, use_parse_worker
@@ -19,7 +19,7 @@ from clickstream_etl.runner import run_etl, use_parse_worker
 from .golden import all_runs, t
 from .helpers import event_line, ndjson
 
-_WINDOW = fast.Window(timedelta(hours=72), timedelta(minutes=15))
+_WINDOW = parse.Freshness(timedelta(hours=72), timedelta(minutes=15))
 _MODIFIED = datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC)
 
 
@@ -58,7 +58,7 @@ def parser():
 
 def test_the_worker_splits_as_the_in_process_parse(parser):
     data = _mixed_object()
-    here = fast.split_object(data, 3, split_lines(data), "s3://b/events/x.json", _MODIFIED, _WINDOW)
+    here = parse.parse_lines(data, 3, split_lines(data), "s3://b/events/x.json", _MODIFIED, _WINDOW)
     there = parser.split(data, 3, "s3://b/events/x.json", _MODIFIED, _WINDOW)
     assert parser.in_worker
     assert there == here  # rows (texts, datetimes, Decimal revenues), rejects, slow lines, clients, line count
@@ -71,14 +71,14 @@ def test_the_worker_splits_as_the_in_process_parse(parser):
 def test_an_escaped_source_name_and_no_last_modified_travel_as_given(parser):
     data = ndjson([event_line("page_view", "c1", t(10), page="/")])
     source = "s3://b/events/odd\tname.json"
-    here = fast.split_object(data, 0, split_lines(data), source, None, _WINDOW)
+    here = parse.parse_lines(data, 0, split_lines(data), source, None, _WINDOW)
     assert parser.split(data, 0, source, None, _WINDOW) == here
     assert "odd\\tname" in here.rows[0].text
 
 
 def test_a_worker_that_dies_leaves_the_parse_to_this_process(parser, caplog):
     data = ndjson([event_line("page_view", "c1", t(10), page="/")])
-    expected = fast.split_object(data, 0, split_lines(data), "s3://b/k", _MODIFIED, _WINDOW)
+    expected = parse.parse_lines(data, 0, split_lines(data), "s3://b/k", _MODIFIED, _WINDOW)
     assert parser.split(data, 0, "s3://b/k", _MODIFIED, _WINDOW) == expected
     parser._worker._proc.send_signal(signal.SIGKILL)
     parser._worker._proc.wait(timeout=10)
@@ -124,7 +124,7 @@ def test_a_request_the_worker_cannot_read_gets_an_error_reply_and_the_next_one_i
     bad, ok = _replies(replies.getvalue())
     assert bad[:1] == b"\1" and b"Traceback" in bad and b"msgspec" in bad
     assert ok[:1] == b"\0"
-    split = msgspec.msgpack.decode(ok[1:], type=fast.FastSplit)
+    split = msgspec.msgpack.decode(ok[1:], type=parse.ParsedObject)
     assert [r.client_id for r in split.rows] == ["c1"]
 
 

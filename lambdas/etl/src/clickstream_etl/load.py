@@ -16,7 +16,7 @@ import psycopg2.extras
 from . import deltas, extra_aggregates, faults, sql
 from .config import Settings
 from .connections import sibling_connection
-from .fast import FastRow, FastSplit, Window, split_for_batch
+from .parse import EventRow, Freshness, ParsedObject, parse_object
 from .prepare import Prepared, prepare_lines, split_lines
 from .sessions import ClientState, Session, assign
 from .source import RawObject
@@ -70,8 +70,8 @@ def _stage_raw(cur, payload: bytes) -> bool:
     return True
 
 
-def fast_window(settings: Settings) -> Window:
-    return Window(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
+def freshness(settings: Settings) -> Freshness:
+    return Freshness(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
 
 
 def _normalize(cur, params: dict) -> bool:
@@ -93,7 +93,7 @@ def _raw_line(data: bytes, line_no: int) -> str:
     return raw.replace(b"\x00", b"").decode("utf-8", errors="replace")
 
 
-def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[FastSplit],
+def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[ParsedObject],
                 params: dict) -> tuple[list[Prepared], bool, list[tuple], Counter[int]]:
     """The slow path's lines -> etl_norm (typed, with ``problem``). Returns (prepared, parse fallback, their
     rejects, their valid rows per file)."""
@@ -124,7 +124,7 @@ class DirectPlan:
     ``sql_rows`` are in ``sql_clients`` instead: only the warehouse knows their state then)."""
 
     loaded: Counter[int]
-    sql_rows: list[FastRow]
+    sql_rows: list[EventRow]
     events: bytes = b""
     sessions: bytes = b""
     continued: list[str] = field(default_factory=list)
@@ -148,7 +148,7 @@ def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
 _FILE_IDX = attrgetter("file_idx")
 
 
-def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: timedelta,
+def plan_direct(rows: list[EventRow], states: dict[str, ClientState], timeout: timedelta,
                 unknown: frozenset[str] | set[str] = frozenset()) -> DirectPlan:
     """Dedup (first occurrence wins) and sessionize in Python every client whose new events all follow its loaded
     ones; the other clients' rows, and those of the ``unknown`` clients (state not known), are left to SQL.
@@ -157,7 +157,7 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
     I/O; it extends the latest ``Session`` of a continued client in place (callers pass states they own).
     """
     seen: set[str] = set()
-    by_client: dict[str, list[FastRow]] = {}
+    by_client: dict[str, list[EventRow]] = {}
     for r in rows:
         if r.event_id in seen:
             continue
@@ -166,7 +166,7 @@ def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: ti
     plan = DirectPlan(Counter(), [])
     events: list[str] = []
     sessions: list[str] = []
-    direct: list[FastRow] = []
+    direct: list[EventRow] = []
     for client_id, client_rows in by_client.items():
         state = states.get(client_id)
         if client_id in unknown or (state is not None and not state.appendable(min(r.ts for r in client_rows))):
@@ -227,7 +227,7 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     cur.execute(";\n".join([sql.script(sql.INDEX_ONLY, statements), "RELEASE SAVEPOINT etl_direct"]), params)
 
 
-def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
+def _sql_sessionize(cur, rows: list[EventRow], params: dict, slow_valid: bool,
                     norm_ready: bool) -> tuple[int, dict[int, int]]:
     """The set-based path for ``rows`` (and the slow path's valid lines already in etl_norm): dedup against the
     warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file).
@@ -258,10 +258,10 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
     return loaded, new
 
 
-def all_slow(data: bytes, file_idx: int) -> FastSplit:
+def all_slow(data: bytes, file_idx: int) -> ParsedObject:
     """Every non-blank line of the object for the jsonb + SQL path."""
     lines = split_lines(data)
-    return FastSplit([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
+    return ParsedObject([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class Unloadable:
 
 
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-               run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+               run_id: int, splits: list[ParsedObject] | None = None, plan: DirectPlan | None = None,
                also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
                commit: bool = True) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
@@ -293,12 +293,12 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
 
 
 def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+                run_id: int, splits: list[ParsedObject] | None = None, plan: DirectPlan | None = None,
                 also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
                 commit: bool = True) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
-    ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
+    ``splits``: ``parse_object(...)`` of each object if the caller already made them (else made here).
     ``plan``: ``plan_direct(...)`` of the splits' rows, made by the caller (the runner plans one batch ahead).
     It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
     otherwise, or without a plan, the whole batch goes through the SQL path.
@@ -315,8 +315,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     params = sql_params(settings)
     result = BatchResult(files=len(objects))
     if splits is None:
-        window = fast_window(settings)
-        splits = [split_for_batch(data, i, source_uri(bucket, o.key), o.last_modified, window)
+        window = freshness(settings)
+        splits = [parse_object(data, i, source_uri(bucket, o.key), o.last_modified, window)
                   for i, (o, data) in enumerate(objects)]
     try:
         with conn.cursor() as cur:

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from . import deltas, load, quarantine, sql
 from .config import Settings
-from .fast import GC_THRESHOLDS, FastSplit, Window
-from .load import DirectPlan, client_states, fast_window, load_batch, refresh_aggregates, source_uri
+from .load import DirectPlan, client_states, freshness, load_batch, refresh_aggregates, source_uri
+from .parse import GC_THRESHOLDS, Freshness, ParsedObject
 from .parse_worker import Parser, usable_cpus
 from .prepare import split_lines
 from .sessions import ClientState
@@ -163,7 +163,7 @@ class Deadline:
 
 
 def _split_fetched(parse: Parser, fetched: Future, bucket: str, obj: RawObject, file_idx: int,
-                   window: Window) -> tuple[bytes, FastSplit]:
+                   window: Freshness) -> tuple[bytes, ParsedObject]:
     data = fetched.result()  # an S3 error here stops the run (transient: the object stays pending)
     try:
         return data, parse.split(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
@@ -174,7 +174,7 @@ def _split_fetched(parse: Parser, fetched: Future, bucket: str, obj: RawObject, 
 
 
 def _fetch_batch(fetchers: ThreadPoolExecutor, parser: ThreadPoolExecutor, parse: Parser, s3, bucket: str,
-                 batch: list[RawObject], window: Window) -> list[Future]:
+                 batch: list[RawObject], window: Freshness) -> list[Future]:
     """Fetch each object in the pool and parse it (fast path) through the one parser thread, both overlapping the
     database work of earlier batches. The parser thread hands each object to the parse worker process when there is
     one (``Parser``), else parses it itself. One parser, not one per fetch thread: Python threads that all want the
@@ -260,7 +260,7 @@ class _Batch:
 
     objects: list[RawObject]
     data: list[bytes]
-    splits: list[FastSplit]
+    splits: list[ParsedObject]
     plan: Future | None = None
 
 
@@ -276,7 +276,7 @@ def _plan_inputs(conn, cache: StateCache, batch: _Batch) -> tuple[dict[str, Clie
         return cache.resolve(cur, set().union(*(sp.clients for sp in batch.splits)))
 
 
-def _plan(splits: list[FastSplit], states: dict[str, ClientState], timeout, unknown: set[str]) -> DirectPlan:
+def _plan(splits: list[ParsedObject], states: dict[str, ClientState], timeout, unknown: set[str]) -> DirectPlan:
     return load.plan_direct([r for sp in splits for r in sp.rows], states, timeout, unknown)
 
 
@@ -412,7 +412,7 @@ def _load_groups(conn, s3, settings: Settings, groups: list[list[RawObject]], re
     """Load the batches in order, one transaction each. Three stages overlap: fetch + parse (thread pool, two
     batches ahead), planning the Python path (one planner thread, one batch ahead, from the states the cache
     predicts) and the database work of the current batch (this thread)."""
-    window = fast_window(settings)
+    window = freshness(settings)
     timeout = load.sql_params(settings)["timeout"]
     cache = StateCache()
     recorded = Recorded()

@@ -1,17 +1,16 @@
-"""Parse, check and type the ordinary lines in Python (orjson), ready for a COPY of final rows.
+"""Parse raw lines into event rows: checked and typed in Python (orjson, msgspec), ready for a COPY of final rows.
 
-A line takes this fast path only when the result is certain to equal what the SQL normalization
-(``sql.normalize_sql``) would produce: a JSON object whose used fields are strings (or numbers for the prices
-and quantity) of the plain shapes below, with every required field present and valid. Anything else -- bad
-JSON, odd types, uppercase UUIDs, non-ASCII event names, epoch timestamps, negative prices, ... -- goes to the
-slow path, the jsonb COPY + SQL normalization, which decides it exactly as before. The fast path also applies
-the freshness/future checks (against ``received_at``, else the object's last-modified time) and the login-state
-default, exactly as the SQL path does.
+A line is decided here only when the result is certain to equal what the SQL path (``sql.normalize_sql``) would
+give: a JSON object whose used fields are strings (or numbers for the prices and quantity) of the plain shapes
+below, with every required field present and valid. Anything else -- bad JSON, odd types, uppercase UUIDs,
+non-ASCII event names, epoch timestamps, negative prices, ... -- is left to the SQL path (``ParsedObject.slow``),
+the jsonb COPY + SQL normalization, which decides it. The checks of ``rules`` (freshness, login state, revenue)
+apply alike on both paths.
 
-Each accepted line becomes a ``FastRow``: the COPY text of ``EVENT_COLUMNS`` (everything of ``dw.events`` but the
-session columns, which the load adds) plus the few values sessionization needs. Timestamps are written as
-given when in UTC ('Z'), else as the canonical UTC text of the value Python parsed, so the warehouse stores
-exactly the instant Python sessionized.
+Each accepted line becomes an ``EventRow``: the COPY text of ``ROW_COLUMNS`` (``columns.EVENT_COLUMNS`` and where
+the line came from; the load adds the session columns) plus the few values sessionization needs. Timestamps are
+written as given when in UTC ('Z'), else as the canonical UTC text of the value Python parsed, so the warehouse
+stores exactly the instant Python sessionized.
 
 Pure functions, no I/O.
 """
@@ -22,12 +21,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import msgspec
 import orjson
 
+from . import columns
+from .columns import EVENT_COLUMNS, OBJECTS, PROVENANCE, TOP_KEYS
 from .prepare import split_lines
+from .rules import LOGGED_IN, LOGIN_STATES, PURCHASE, Freshness, login_state, revenue
 from .sql import ISO_PREFIX
 
 # Python's re with ASCII digits and an end that does not accept a trailing newline (PostgreSQL's ``$``).
@@ -40,29 +42,18 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _INGEST_SHAPES = re.compile(f"{_UUID.pattern}\t{_ISO_MS_Z.pattern}\t{_ISO_MS_Z.pattern}", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]{1,11}(\.[0-9]{1,20})?", re.ASCII)
 _INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
-_LOGIN = frozenset(("logged_in", "logged_out"))
 _NULL = "\\N"
-_CENT = Decimal("0.01")
 # gc.set_threshold while lines are parsed (the runner's load, the parse worker): parsing allocates millions of small
 # objects that live until their batch commits, and with the default thresholds the cyclic GC keeps re-scanning them.
 GC_THRESHOLDS = (200_000, 50, 1000)
-# Order of the values in FastRow.text: dw.events' columns without session_id / is_first_visit.
-EVENT_COLUMNS = (
-    "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "identity_source", "client_id",
-    "client_session_id", "page_url_path", "page_referrer", "page_title", "product_id", "product_name",
-    "product_category", "product_brand", "product_price", "product_discount_price", "product_url_path",
-    "quantity", "order_id", "search_term", "received_at", "request_id", "source_file", "source_line",
-)
-# Index of each value in typed_row's list.
-TYPED_COLUMNS = (
-    "event_id", "event_timestamp", "event_name", "user_id", "login_t", "identity_source", "client_id",
-    "client_session_id", "page_url_path", "page_referrer", "page_title", "product_id", "product_name",
-    "product_category", "product_brand", "product_price", "product_discount_price", "product_url_path",
-    "quantity", "order_id", "search_term", "received_at_j", "request_id",
-)
-STALE = ("stale_event", "older than the freshness window before received_at")
-FUTURE = ("future_event", "later than the allowed skew after received_at")
-NO_RECEIVED = ("missing_field", "received_at")
+# The service's defaults (config.Settings), for callers without settings (tests).
+DEFAULT_FRESHNESS = Freshness(timedelta(hours=72), timedelta(minutes=15))
+# Order of the values in EventRow.text: the event's columns, then where the line came from.
+ROW_COLUMNS = columns.NAMES + PROVENANCE
+# Positions in typed_row's list (columns.EVENT_COLUMNS' order) of the values this module reads itself.
+(_ID, _TS, _NAME, _USER, _LOGIN, _CLIENT, _PAGE, _PRICE, _DISCOUNT, _QUANTITY, _RECEIVED) = map(columns.index, (
+    "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "client_id", "page_url_path",
+    "product_price", "product_discount_price", "quantity", "received_at"))
 
 
 class Slow(Exception):
@@ -72,52 +63,54 @@ class Slow(Exception):
 # The plain-line decoder (``plain_row``): msgspec checks in C that each used field is a string (or a number where
 # a price or quantity may be one), ignores every other field, and any line it refuses goes on to ``typed_row``.
 # ``gc=False``: the structs hold only strings, numbers and each other, so the cyclic GC need not track them (a
-# quarter of the decode's time).
+# quarter of the decode's time). Made from columns.EVENT_COLUMNS: one struct per nested object, one for the line.
 _Text = str | None
-_Number = int | float | str | None
+_PLAIN_TYPES = {"money": int | float | str | None, "quantity": int | str | None}
 
 
-class _Page(msgspec.Struct, gc=False):
-    url_path: _Text = None
-    referrer: _Text = None
-    title: _Text = None
+def _plain_struct(name: str, fields: list[tuple[str, object]]) -> type[msgspec.Struct]:
+    return msgspec.defstruct(name, [(f, t, None) for f, t in fields], gc=False)
 
 
-class _Product(msgspec.Struct, gc=False):
-    id: _Text = None
-    name: _Text = None
-    category: _Text = None
-    brand: _Text = None
-    price: _Number = None
-    discount_price: _Number = None
-    url_path: _Text = None
+_PLAIN_OBJECTS = {
+    obj: _plain_struct(f"Plain_{obj}", [(c.source[1], _PLAIN_TYPES.get(c.kind, _Text))
+                                        for c in EVENT_COLUMNS if c.source[0] == obj and len(c.source) == 2])
+    for obj in OBJECTS}
+_PlainEvent = _plain_struct("PlainEvent", [
+    (key, _PLAIN_OBJECTS[key] | None) if key in OBJECTS else
+    (key, next(_PLAIN_TYPES.get(c.kind, _Text) for c in EVENT_COLUMNS if c.source == (key,))) for key in TOP_KEYS])
+_decode_plain = msgspec.json.Decoder(_PlainEvent).decode
+_NO_OBJECT = {obj: cls() for obj, cls in _PLAIN_OBJECTS.items()}
+_NO_PAGE, _NO_PRODUCT = _NO_OBJECT["page"], _NO_OBJECT["product"]
 
 
-class _Event(msgspec.Struct, gc=False):
-    event_id: _Text = None
-    event_timestamp: _Text = None
-    event_name: _Text = None
-    user_id: _Text = None
-    user_login_state: _Text = None
-    identity_source: _Text = None
-    client_id: _Text = None
-    session_id: _Text = None
-    page: _Page | None = None
-    product: _Product | None = None
-    quantity: int | str | None = None
-    order_id: _Text = None
-    search_term: _Text = None
-    received_at: _Text = None
-    request_id: _Text = None
+def _plain_text_function():
+    """``_plain_text(e, <objects>, <checked values>)``: the COPY text of ROW_COLUMNS of a plain line, made from
+    columns.EVENT_COLUMNS. An optional text is written straight from the decoded struct (``x or \\N``: on a plain
+    line every string is already trimmed and needs no COPY escape); every other column from the value
+    ``plain_row`` checked, passed by the column's name. Generated once (as ``collections.namedtuple`` makes its
+    methods): a loop over the columns per row would cost more than the row's parse."""
+    fields, checked = [], []
+    for c in EVENT_COLUMNS:
+        if c.kind == "text":
+            holder = c.source[0] if len(c.source) == 2 else "e"
+            fields.append("{" + f"{holder}.{c.source[-1]} or n" + "}")
+        else:
+            checked.append(c.name)
+            fields.append("{" + c.name + "}")
+    fields += ["{" + p + "}" for p in PROVENANCE]
+    params = ", ".join(["e", *OBJECTS, *checked, *PROVENANCE])
+    source = f"def _plain_text({params}, n={_NULL!r}):\n    return f{chr(9).join(fields)!r}\n"
+    namespace: dict = {}
+    exec(source, namespace)  # noqa: S102 - the source is made from this package's constants only
+    return namespace["_plain_text"]
 
 
-_decode_plain = msgspec.json.Decoder(_Event).decode
-_NO_PAGE = _Page()
-_NO_PRODUCT = _Product()
+_plain_text = _plain_text_function()
 
 
-class FastRow(msgspec.Struct, gc=False, array_like=True):
-    """One accepted line: what sessionization needs, and ``text`` = COPY text of EVENT_COLUMNS (no newline).
+class EventRow(msgspec.Struct, gc=False, array_like=True):
+    """One accepted line: what sessionization needs, and ``text`` = COPY text of ROW_COLUMNS (no newline).
 
     A struct that the cyclic GC does not track (it holds no containers): a million of them live until their batch
     commits, and creating one costs a fifth of a slotted dataclass. ``array_like``: the parse worker sends rows as
@@ -133,15 +126,15 @@ class FastRow(msgspec.Struct, gc=False, array_like=True):
     user_id: str | None
     logged_in: bool
     page: str | None
-    revenue: Decimal | None  # purchase events only: coalesce(discount, price, 0) * coalesce(quantity, 1)
+    revenue: Decimal | None  # purchase events only: rules.revenue
     text: str
 
 
 @dataclass
-class FastSplit:
-    """One object: accepted ``rows``; ``rejects`` = (line, reason, detail, event_id); ``slow`` = (line, raw)."""
+class ParsedObject:
+    """One object parsed: accepted ``rows``; ``rejects`` = (line, reason, detail, event_id); ``slow`` = (line, raw)."""
 
-    rows: list[FastRow]
+    rows: list[EventRow]
     lines: int
     slow: list[tuple[int, bytes]] = field(default_factory=list)
     rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -234,6 +227,34 @@ def _required(v: object) -> str:
     return s
 
 
+def _required_timestamp(v: object) -> tuple[datetime, str]:
+    ts = _timestamp(v)
+    if ts is None:
+        raise Slow
+    return ts
+
+
+def _name(v: object) -> str:
+    s = _required(v)
+    if not s.isascii():
+        raise Slow
+    return s.lower()
+
+
+def _login(v: object) -> str | None:
+    s = _text(v)
+    if s is not None and s not in LOGIN_STATES:
+        raise Slow
+    return s
+
+
+# The check of each kind of column (columns.py), for typed_row.
+_KIND_CHECKS = {"uuid": _event_id, "timestamp": _timestamp, "name": _name, "required": _required, "login": _login,
+                "money": _money, "quantity": _quantity, "text": _text}
+_TYPED = tuple((c.source, _required_timestamp if c.kind == "timestamp" and c.required else _KIND_CHECKS[c.kind])
+               for c in EVENT_COLUMNS)
+
+
 def _escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -246,7 +267,7 @@ def copy_value(v: object) -> str:
 
 
 def typed_row(doc: object) -> list:
-    """The typed values (TYPED_COLUMNS) of one parsed line, or raise Slow.
+    """The typed values (columns.EVENT_COLUMNS' order) of one parsed line, or raise Slow.
 
     Timestamps become (aware UTC datetime, text for COPY) pairs; the text is the raw value when it is in UTC
     ('Z', read alike by Python and PostgreSQL), else the canonical UTC rendering of the value Python read.
@@ -254,26 +275,15 @@ def typed_row(doc: object) -> list:
     if type(doc) is not dict:
         raise Slow
     g = doc.get
-    name = _required(g("event_name"))
-    if not name.isascii():
-        raise Slow
-    login = _text(g("user_login_state"))
-    if login is not None and login not in _LOGIN:
-        raise Slow
-    ts = _timestamp(g("event_timestamp"))
-    if ts is None:
-        raise Slow
-    page = g("page")
-    pg = page.get if type(page) is dict else {}.get
-    product = g("product")
-    pr = product.get if type(product) is dict else {}.get
-    return [
-        _event_id(g("event_id")), ts, name.lower(), _text(g("user_id")), login, _text(g("identity_source")),
-        _required(g("client_id")), _text(g("session_id")), _text(pg("url_path")), _text(pg("referrer")),
-        _text(pg("title")), _text(pr("id")), _text(pr("name")), _text(pr("category")), _text(pr("brand")),
-        _money(pr("price")), _money(pr("discount_price")), _text(pr("url_path")), _quantity(g("quantity")),
-        _text(g("order_id")), _text(g("search_term")), _timestamp(g("received_at")), _text(g("request_id")),
-    ]
+    values = []
+    for source, check in _TYPED:
+        if len(source) == 1:
+            v = g(source[0])
+        else:
+            obj = g(source[0])
+            v = obj.get(source[1]) if type(obj) is dict else None
+        values.append(check(v))
+    return values
 
 
 def is_plain(line: bytes) -> bool:
@@ -284,22 +294,21 @@ def is_plain(line: bytes) -> bool:
 
 
 def plain_row(line: bytes, file_idx: int, line_no: int, source_text: str, last_modified: datetime | None,
-              window: Window) -> FastRow | tuple[int, str, str, str]:
-    """``split_object``'s outcome for a line that ``is_plain`` -- its row, or its reject ``(line_no, reason, detail,
+              window: Freshness) -> EventRow | tuple[int, str, str, str]:
+    """``parse_lines``' outcome for a line that ``is_plain`` -- its row, or its reject ``(line_no, reason, detail,
     event_id)`` -- exactly as ``typed_row``, ``accept`` and ``make_row`` give it, or raise Slow,
     msgspec.MsgspecError or ValueError (then the caller tries ``typed_row``, which decides the line as before).
 
-    On a plain line every string is already trimmed (so ``_text`` is ``or None``, and ``x or \\N`` is
-    ``copy_value(_text(x))``) and holds no backslash, tab, CR or newline (no COPY escape): the values go from the
-    decoded struct straight into the row's text. The checks and their order are typed_row's; ``source_text`` is the
-    source file's COPY text (escaped).
+    On a plain line every string is already trimmed (so ``_text`` is ``or None``) and holds no backslash, tab, CR or
+    newline (no COPY escape): the values go from the decoded struct straight into the row's text
+    (``_plain_text``). ``source_text`` is the source file's COPY text (escaped).
     """
     e = _decode_plain(line)
     name = e.event_name
     if not name or not name.isascii():
         raise Slow
     login = e.user_login_state
-    if login is not None and login not in _LOGIN:
+    if login is not None and login not in LOGIN_STATES:
         raise Slow
     event_id, ts_text, received_text = e.event_id, e.event_timestamp, e.received_at
     if (event_id is not None and ts_text is not None and received_text is not None
@@ -317,81 +326,56 @@ def plain_row(line: bytes, file_idx: int, line_no: int, source_text: str, last_m
     client_id = e.client_id
     if not client_id:
         raise Slow
-    pg = e.page or _NO_PAGE
-    pr = e.product or _NO_PRODUCT
-    price, discount, quantity = _money(pr.price), _money(pr.discount_price), _quantity(e.quantity)
+    page = e.page or _NO_PAGE
+    product = e.product or _NO_PRODUCT
+    price, discount, quantity = _money(product.price), _money(product.discount_price), _quantity(e.quantity)
     received = stated[0] if stated is not None else last_modified
-    if received is None:
-        return line_no, NO_RECEIVED[0], NO_RECEIVED[1], event_id
     at = ts[0]
-    if at < received - window.freshness:
-        return line_no, STALE[0], STALE[1], event_id
-    if at > received + window.future_skew:
-        return line_no, FUTURE[0], FUTURE[1], event_id
+    problem = window.problem(at, received)
+    if problem is not None:
+        return line_no, problem[0], problem[1], event_id
     user_id = e.user_id or None
-    if login is None:
-        login = "logged_in" if user_id is not None else "logged_out"
+    login = login_state(login, user_id)
     name = name.lower()
     n = _NULL
-    text = (f"{event_id}\t{ts[1]}\t{name}\t{user_id or n}\t{login}\t{e.identity_source or n}\t{client_id}\t"
-            f"{e.session_id or n}\t{pg.url_path or n}\t{pg.referrer or n}\t{pg.title or n}\t{pr.id or n}\t"
-            f"{pr.name or n}\t{pr.category or n}\t{pr.brand or n}\t{price or n}\t{discount or n}\t"
-            f"{pr.url_path or n}\t{quantity or n}\t{e.order_id or n}\t{e.search_term or n}\t"
-            f"{stated[1] if stated is not None else received.isoformat()}\t{e.request_id or n}\t{source_text}\t"
-            f"{line_no}")
-    page = pg.url_path or None
-    revenue = _revenue(price, discount, quantity) if name == "purchase" else None
-    return FastRow(file_idx, line_no, event_id, client_id, at, ts[1], name, user_id, login == "logged_in", page,
-                   revenue, text)
+    text = _plain_text(e, page, product, event_id=event_id, event_timestamp=ts[1], event_name=name,
+                       user_login_state=login, client_id=client_id, product_price=price or n,
+                       product_discount_price=discount or n, quantity=quantity or n,
+                       received_at=stated[1] if stated is not None else received.isoformat(), source_file=source_text,
+                       source_line=line_no)
+    return EventRow(file_idx, line_no, event_id, client_id, at, ts[1], name, user_id, login == LOGGED_IN,
+                    page.url_path or None, revenue(price, discount, quantity) if name == PURCHASE else None, text)
 
 
-def _revenue(price: str | None, discount: str | None, quantity: str | None) -> Decimal:
-    """numeric(14,2) rounding of the price as PostgreSQL does it (half away from zero), times the quantity."""
-    chosen = discount if discount is not None else price
-    value = Decimal(chosen).quantize(_CENT, ROUND_HALF_UP) if chosen is not None else Decimal(0)
-    return value * (int(quantity) if quantity is not None else 1)
-
-
-@dataclass(frozen=True)
-class Window:
-    """Freshness checks: reject events older than received - freshness or later than received + future_skew."""
-
-    freshness: timedelta
-    future_skew: timedelta
-
-
-def accept(v: list, last_modified: datetime | None, window: Window) -> tuple[datetime | None, tuple | None]:
-    """(effective received_at, reject reason or None), with the SQL path's order of checks."""
-    received = v[21][0] if v[21] is not None else last_modified
-    if received is None:
-        return None, NO_RECEIVED
-    ts = v[1][0]
-    if ts < received - window.freshness:
-        return received, STALE
-    if ts > received + window.future_skew:
-        return received, FUTURE
-    return received, None
+def accept(v: list, last_modified: datetime | None, window: Freshness) -> tuple[datetime | None, tuple | None]:
+    """(effective received_at, reject reason or None) of ``typed_row``'s values."""
+    received = v[_RECEIVED][0] if v[_RECEIVED] is not None else last_modified
+    return received, window.problem(v[_TS][0], received)
 
 
 def make_row(v: list, file_idx: int, line_no: int, source_file: str, received: datetime,
-             escape: bool = True) -> FastRow:
-    """``escape`` False: no value holds a backslash, tab, CR or newline (the caller checked the raw line)."""
-    user_id, login = v[3], v[4]
-    if login is None:
-        login = "logged_in" if user_id is not None else "logged_out"
-    name = v[2]
-    values = [v[0], v[1][1], name, user_id, login, *v[5:21],
-              v[21][1] if v[21] is not None else received.isoformat(), v[22], source_file, str(line_no)]
+             escape: bool = True) -> EventRow:
+    """The row of ``typed_row``'s values. ``escape`` False: no value holds a backslash, tab, CR or newline (the
+    caller checked the raw line)."""
+    user_id = v[_USER]
+    login = login_state(v[_LOGIN], user_id)
+    name = v[_NAME]
+    ts, ts_text = v[_TS]
+    values = list(v)
+    values[_TS] = ts_text
+    values[_LOGIN] = login
+    values[_RECEIVED] = v[_RECEIVED][1] if v[_RECEIVED] is not None else received.isoformat()
+    values += [source_file, str(line_no)]
     text = "\t".join(map(copy_value, values) if escape else [_NULL if x is None else x for x in values])
-    return FastRow(file_idx, line_no, v[0], v[6], v[1][0], v[1][1], name, user_id, login == "logged_in", v[8],
-                   _revenue(v[15], v[16], v[18]) if name == "purchase" else None, text)
+    return EventRow(file_idx, line_no, v[_ID], v[_CLIENT], ts, ts_text, name, user_id, login == LOGGED_IN, v[_PAGE],
+                    revenue(v[_PRICE], v[_DISCOUNT], v[_QUANTITY]) if name == PURCHASE else None, text)
 
 
-def split_object(data: bytes, file_idx: int, lines: list[bytes], source_file: str = "",
-                 last_modified: datetime | None = None, window: Window | None = None) -> FastSplit:
+def parse_lines(data: bytes, file_idx: int, lines: list[bytes], source_file: str = "",
+                last_modified: datetime | None = None, window: Freshness | None = None) -> ParsedObject:
     """Accepted rows and rejects for the lines the fast path can decide; the others (non-blank) listed as slow."""
-    window = window or Window(timedelta(hours=72), timedelta(minutes=15))
-    rows: list[FastRow] = []
+    window = window or DEFAULT_FRESHNESS
+    rows: list[EventRow] = []
     rejects: list[tuple[int, str, str, str]] = []
     slow: list[tuple[int, bytes]] = []
     loads = orjson.loads
@@ -425,16 +409,16 @@ def split_object(data: bytes, file_idx: int, lines: list[bytes], source_file: st
             continue
         received, problem = accept(v, last_modified, window)
         if problem is not None:
-            rejects.append((n, problem[0], problem[1], v[0]))
+            rejects.append((n, problem[0], problem[1], v[_ID]))
             continue
         # JSON text holds a backslash, tab or CR only where a value may need COPY escapes
         escape = unsafe_source or b"\\" in line or b"\t" in line or b"\r" in line
         rows.append(make_row(v, file_idx, n, source_file, received, escape))
-    return FastSplit(rows, len(lines), slow, rejects, {r.client_id for r in rows})
+    return ParsedObject(rows, len(lines), slow, rejects, {r.client_id for r in rows})
 
 
-def split_for_batch(data: bytes, file_idx: int, source_file: str = "", last_modified: datetime | None = None,
-                    window: Window | None = None) -> FastSplit:
-    """``split_object`` of a whole object: the fast-path split of the batch's ``file_idx``-th object (the runner's
-    parser thread or its parse worker, ``load.load_batch`` for splits not made ahead)."""
-    return split_object(data, file_idx, split_lines(data), source_file, last_modified, window)
+def parse_object(data: bytes, file_idx: int, source_file: str = "", last_modified: datetime | None = None,
+                 window: Freshness | None = None) -> ParsedObject:
+    """``parse_lines`` of a whole object: the parse of the batch's ``file_idx``-th object (the pipeline's parser
+    thread or its parse worker, ``load.load_batch`` for objects not parsed ahead)."""
+    return parse_lines(data, file_idx, split_lines(data), source_file, last_modified, window)
