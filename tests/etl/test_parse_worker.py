@@ -13,8 +13,9 @@ import msgspec
 import pytest
 from clickstream_etl import parse, parse_worker
 from clickstream_etl.config import ConfigError, Settings, settings_from_env
+from clickstream_etl.pipeline import use_parse_worker
 from clickstream_etl.prepare import split_lines
-from clickstream_etl.runner import run_etl, use_parse_worker
+from clickstream_etl.runner import run_etl
 
 from .golden import all_runs, t
 from .helpers import event_line, ndjson
@@ -142,10 +143,10 @@ def test_parse_worker_setting(monkeypatch):
     with pytest.raises(ConfigError, match="PARSE_WORKER must be one of auto, on, off, got 'sometimes'"):
         settings_from_env({**env, "PARSE_WORKER": "sometimes"})
     settings = Settings(raw_bucket="b", dw_host="h")
-    monkeypatch.setattr("clickstream_etl.runner.usable_cpus", lambda: 1)
+    monkeypatch.setattr("clickstream_etl.pipeline.usable_cpus", lambda: 1)
     assert not use_parse_worker(settings)
     assert use_parse_worker(Settings(raw_bucket="b", dw_host="h", parse_worker="on"))
-    monkeypatch.setattr("clickstream_etl.runner.usable_cpus", lambda: 2)
+    monkeypatch.setattr("clickstream_etl.pipeline.usable_cpus", lambda: 2)
     assert use_parse_worker(settings)
     assert not use_parse_worker(Settings(raw_bucket="b", dw_host="h", parse_worker="off"))
 
@@ -172,7 +173,7 @@ def test_the_warehouse_is_the_same_whichever_process_parses(world):
 @pytest.mark.integration
 def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
     import psycopg2
-    from clickstream_etl import runner
+    from clickstream_etl import pipeline
 
     for files in all_runs():
         for key, body in files.items():
@@ -192,9 +193,9 @@ def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
             raise psycopg2.OperationalError("injected: the second batch fails")
         return real_load_batch(*args, **kwargs)
 
-    real_load_batch = runner.load_batch
+    real_load_batch = pipeline.load_batch
     monkeypatch.setattr(parse_worker.ParseWorker, "close", close)
-    monkeypatch.setattr(runner, "load_batch", failing_load_batch)
+    monkeypatch.setattr(pipeline, "load_batch", failing_load_batch)
     conn = psycopg2.connect(world.dsn)
     try:
         with pytest.raises(psycopg2.OperationalError, match="injected"):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from clickstream_etl import load
+from clickstream_etl import load, pipeline
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
@@ -85,7 +85,7 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     runs = _runs(midnight - timedelta(hours=2))
     direct_rows, sql_rows = [], []
-    real = load.plan_direct
+    real = pipeline.plan_direct
 
     def spy(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -93,7 +93,7 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
         sql_rows.append(len(out.sql_rows))
         return out
 
-    monkeypatch.setattr(load, "plan_direct", spy)
+    monkeypatch.setattr(pipeline, "plan_direct", spy)
     with_python = _load_all(world, runs, batch_files)
     # both routes were taken: most rows in Python, the late clients' rows in SQL
     assert sum(direct_rows) > len(with_python["dw.events"]) // 2 and sum(sql_rows) > 0

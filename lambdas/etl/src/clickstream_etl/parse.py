@@ -62,8 +62,8 @@ class Slow(Exception):
 
 # The plain-line decoder (``plain_row``): msgspec checks in C that each used field is a string (or a number where
 # a price or quantity may be one), ignores every other field, and any line it refuses goes on to ``typed_row``.
-# ``gc=False``: the structs hold only strings, numbers and each other, so the cyclic GC need not track them (a
-# quarter of the decode's time). Made from columns.EVENT_COLUMNS: one struct per nested object, one for the line.
+# ``gc=False``: the structs hold only strings, numbers and each other, so the cyclic GC need not track them.
+# Made from columns.EVENT_COLUMNS: one struct per nested object, one for the line.
 _Text = str | None
 _PLAIN_TYPES = {"money": int | float | str | None, "quantity": int | str | None}
 
@@ -113,8 +113,8 @@ class EventRow(msgspec.Struct, gc=False, array_like=True):
     """One accepted line: what sessionization needs, and ``text`` = COPY text of ROW_COLUMNS (no newline).
 
     A struct that the cyclic GC does not track (it holds no containers): a million of them live until their batch
-    commits, and creating one costs a fifth of a slotted dataclass. ``array_like``: the parse worker sends rows as
-    msgpack arrays, not maps (a fifth smaller, and a quarter less to decode)."""
+    commits, and creating one costs less than a slotted dataclass. ``array_like``: the parse worker sends rows as
+    msgpack arrays, not maps (smaller, and less to decode)."""
 
     file_idx: int
     line_no: int

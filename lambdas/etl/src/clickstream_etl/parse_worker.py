@@ -4,8 +4,7 @@ run's planner and database threads.
 In one process, the parser thread held the GIL for most of the load: the main thread waited for it after each
 database round trip and the planner shared what was left (Python's whole pipeline ran on one core while the
 database had the other). The worker parses each object and sends back its ``ParsedObject`` as msgpack (msgspec):
-encoding costs the worker ≈ 0.2 µs per row, decoding the parent ≈ 0.5 µs (``EventRow`` is ``array_like``), against
-≈ 5 µs for the parse itself.
+encoding and decoding a row cost a small part of its parse (``EventRow`` is ``array_like``).
 
 Protocol, over the worker's stdin and stdout: frames of an 8-byte little-endian length and a payload. A request is
 two frames: a msgpack header ``[file_idx, source_file, last_modified, freshness_us, future_skew_us]`` and the

@@ -47,7 +47,7 @@ SAFE_FUNCTIONS = [
 # A statement that reaches a few clients' rows of a warehouse table must go through its client index. Without
 # statistics on client_id (a table loaded since autovacuum last analyzed it; the ETL does not own the tables, so it
 # cannot ANALYZE them) the planner takes each client for 0.5 % of the table and prefers to read all of it (and to
-# hash it): per batch, that made the 1M-event bench grow with the table (20 s -> 76 s), and every batch read all of
+# hash it): per batch, that made a load grow with the table already loaded, and every batch read all of
 # dw.clients. The index plan is right for any table size, so these statements ask for it (``script``).
 INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
 
@@ -62,7 +62,7 @@ def script(off: tuple[str, ...], statements: list[str]) -> str:
 def array(values: Iterable[str]) -> str:
     """A PostgreSQL array literal of ``values`` (each element quoted, ``\\`` and ``"`` escaped), for a parameter
     cast to ``text[]``, ``uuid[]`` or ``timestamptz[]``. psycopg2 adapts a Python list element by element (a
-    datetime costs 1.6 µs), a few thousand per batch on the thread that the parser and planner wait for; this is
+    datetime costs microseconds), a few thousand per batch on the thread that the parser and planner wait for; this is
     one string. None is not allowed (no element here is NULL)."""
     return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
 
@@ -70,7 +70,7 @@ def array(values: Iterable[str]) -> str:
 def batch_table(name: str, query: str) -> list[str]:
     """The statements that fill the batch's temp table ``name`` with ``query``. The table is created once per
     session (empty, with the query's columns) and emptied at each commit (``ON COMMIT DELETE ROWS``): creating and
-    dropping it in every batch cost about 1.5 ms of catalog work per table."""
+    dropping it in every batch cost catalog work per table and batch."""
     return [f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS {query} WITH NO DATA",
             f"INSERT INTO {name} {query}"]
 
@@ -292,124 +292,8 @@ REPLACE_SESSIONS = _SESSIONIZE["replace_sessions"]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Aggregate recompute for one contiguous range of dirty days [%(d0)s, %(d1)s) (dates). The batches keep the
-# aggregates current themselves (deltas.py); this rebuilds days from dw.events / dw.sessions: days marked dirty
-# by an earlier version of the ETL, a synthesized warehouse (bench/dashboards), and the tests' oracle.
-
-REFRESH_DAY_EVENTS = """
-CREATE TEMP TABLE etl_day_events ON COMMIT DROP AS
-SELECT e.event_id, e.event_timestamp, (e.event_timestamp AT TIME ZONE 'UTC')::date AS activity_date,
-       e.event_name, e.client_id, e.user_id, e.session_id, e.is_first_visit, e.product_id, e.product_name,
-       coalesce(e.product_category, '(none)') AS product_category,
-       coalesce(e.product_brand, '(none)') AS product_brand,
-       CASE WHEN e.event_name = 'purchase'
-            THEN coalesce(e.product_discount_price, e.product_price, 0) * coalesce(e.quantity, 1) ELSE 0 END
-         AS revenue,
-       coalesce(e.quantity, 1) AS units,
-       s.user_login_state, e.event_timestamp = s.session_start AS starts_session
-FROM dw.events e JOIN dw.sessions s USING (session_id)
-WHERE e.event_timestamp >= %(d0)s::date AND e.event_timestamp < %(d1)s::date
-"""
-
-# The event-based half (refresh_aggregates runs the two halves on two connections at once), after
-# REFRESH_DAY_EVENTS: hourly activity and the funnel.
-REFRESH_ACTIVITY = [
-    "DELETE FROM dw.agg_user_hours WHERE activity_hour >= %(d0)s::date::timestamptz "
-    "AND activity_hour < %(d1)s::date::timestamptz",
-    """INSERT INTO dw.agg_user_hours
-       SELECT date_trunc('hour', event_timestamp), user_login_state, user_id, count(*)
-       FROM etl_day_events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3""",
-    "DELETE FROM dw.agg_hourly_activity WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_hourly_activity
-       SELECT date_trunc('hour', event_timestamp), min(activity_date), user_login_state,
-              count(*),
-              count(*) FILTER (WHERE event_name IN ('page_view', 'screen_view')),
-              count(*) FILTER (WHERE event_name = 'view_item'),
-              count(*) FILTER (WHERE event_name = 'add_to_cart'),
-              count(*) FILTER (WHERE event_name = 'begin_checkout'),
-              count(*) FILTER (WHERE event_name = 'purchase'),
-              sum(revenue),
-              count(DISTINCT client_id), count(DISTINCT user_id), count(DISTINCT session_id),
-              count(*) FILTER (WHERE starts_session),
-              count(*) FILTER (WHERE is_first_visit)
-       FROM etl_day_events GROUP BY 1, 3""",
-    "DELETE FROM dw.agg_daily_funnel WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_daily_funnel
-       SELECT activity_date,
-              CASE WHEN grouping(product_category) = 1 THEN '(all)' ELSE product_category END,
-              CASE WHEN grouping(product_brand) = 1 THEN '(all)' ELSE product_brand END,
-              user_login_state,
-              count(DISTINCT session_id) FILTER (WHERE event_name = 'view_item'),
-              count(DISTINCT session_id) FILTER (WHERE event_name = 'add_to_cart'),
-              count(DISTINCT session_id) FILTER (WHERE event_name = 'begin_checkout'),
-              count(DISTINCT session_id) FILTER (WHERE event_name = 'purchase')
-       FROM etl_day_events
-       WHERE event_name IN ('view_item', 'add_to_cart', 'begin_checkout', 'purchase')
-       GROUP BY GROUPING SETS ((activity_date, user_login_state, product_category, product_brand),
-                               (activity_date, user_login_state, product_category),
-                               (activity_date, user_login_state))""",
-]
-# The other half: products (after its own REFRESH_DAY_EVENTS), daily sessions, page transitions.
-REFRESH_ENGAGEMENT = [
-    "DELETE FROM dw.agg_product_names WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_product_names
-       SELECT activity_date, product_id, product_category, product_brand, user_login_state, product_name,
-              count(*)
-       FROM etl_day_events
-       WHERE product_id IS NOT NULL AND product_name IS NOT NULL
-         AND event_name IN ('view_item', 'add_to_cart', 'purchase')
-       GROUP BY 1, 2, 3, 4, 5, 6""",
-    "DELETE FROM dw.agg_daily_product WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_daily_product
-       SELECT activity_date, product_id, product_category, product_brand, user_login_state, max(product_name),
-              count(*) FILTER (WHERE event_name = 'view_item'),
-              count(*) FILTER (WHERE event_name = 'add_to_cart'),
-              count(*) FILTER (WHERE event_name = 'purchase'),
-              coalesce(sum(units) FILTER (WHERE event_name = 'purchase'), 0),
-              sum(revenue),
-              count(DISTINCT session_id) FILTER (WHERE event_name = 'view_item')
-       FROM etl_day_events
-       WHERE product_id IS NOT NULL AND event_name IN ('view_item', 'add_to_cart', 'purchase')
-       GROUP BY activity_date, product_id, product_category, product_brand, user_login_state""",
-    "DELETE FROM dw.agg_daily_sessions WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    """INSERT INTO dw.agg_daily_sessions
-       SELECT session_date, user_login_state, count(*), count(*) FILTER (WHERE is_engaged),
-              count(*) FILTER (WHERE is_converted), count(*) FILTER (WHERE is_first_visit),
-              count(DISTINCT client_id), sum(page_view_count), sum(duration_seconds), sum(revenue)
-       FROM dw.sessions WHERE session_date >= %(d0)s AND session_date < %(d1)s
-       GROUP BY 1, 2""",
-    "DELETE FROM dw.agg_daily_page_transitions WHERE activity_date >= %(d0)s AND activity_date < %(d1)s",
-    # Right after a load dw.events and dw.sessions have no statistics for the new rows yet (autovacuum analyzes
-    # them later; the ETL does not own them, so it cannot ANALYZE): the planner then expects a handful of page
-    # views and probes the sessions' primary key once per page view (1M events: 3.8 s; with a hash join 1.9 s).
-    # For a day of page views a hash join is the better plan anyway. Back to the default right after.
-    "SET LOCAL enable_nestloop = off",
-    """INSERT INTO dw.agg_daily_page_transitions
-       WITH pv AS (
-         SELECT e.session_id, e.event_timestamp, e.page_url_path,
-                lag(e.page_url_path) OVER w AS prev_page, lead(e.page_url_path) OVER w AS next_page
-         FROM dw.events e
-         WHERE e.event_timestamp >= %(d0)s::date - 1 AND e.event_timestamp < %(d1)s::date + 1
-           AND e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-         WINDOW w AS (PARTITION BY e.session_id ORDER BY e.event_timestamp, e.event_id)
-       ), steps AS (
-         SELECT session_id, event_timestamp, coalesce(prev_page, '(entrance)') AS from_page,
-                page_url_path AS to_page
-         FROM pv
-         UNION ALL
-         SELECT session_id, event_timestamp, page_url_path, '(exit)' FROM pv WHERE next_page IS NULL
-       )
-       SELECT (st.event_timestamp AT TIME ZONE 'UTC')::date, s.user_login_state, st.from_page, st.to_page,
-              count(*)
-       FROM steps st JOIN dw.sessions s USING (session_id)
-       WHERE st.event_timestamp >= %(d0)s::date AND st.event_timestamp < %(d1)s::date
-       GROUP BY 1, 2, 3, 4""",
-    "SET LOCAL enable_nestloop TO DEFAULT",
-]
-CLEAR_DIRTY = "DELETE FROM etl.dirty_days WHERE activity_date >= %(d0)s AND activity_date < %(d1)s"
-
-# ---------------------------------------------------------------------------------------------------------
-# Fast path (fast.py, sessions.py): lines parsed, typed, checked and (for most clients) sessionized in Python.
+# The Python path (parse.py, sessions.py, plan.py): lines parsed, typed, checked and (for most clients)
+# sessionized in Python.
 
 # Normalized rows of the batch: the slow path's lines (normalize_sql) and the fast path's rows that need SQL
 # sessionization (COPY_NORM).

@@ -3,7 +3,8 @@
 -- ({placeholders}) come from clickstream_etl/rules.py. Blocks named *_table are the queries of the batch's
 -- temp tables (sql.batch_table).
 
--- name: new_events_table  (etl_new) valid rows not yet in the warehouse; the first occurrence (object key order, then line) wins
+-- name: new_events_table
+-- (etl_new) valid rows not yet in the warehouse; the first occurrence (object key order, then line) wins
 SELECT DISTINCT ON (n.event_id) n.*
 FROM etl_norm n
 WHERE n.problem IS NULL
@@ -37,7 +38,9 @@ SELECT c.client_id, c.first_event_id FROM dw.clients c JOIN etl_cmin USING (clie
 UPDATE dw.events e SET is_first_visit = false
 FROM etl_oldfirst o WHERE e.event_id = o.first_event_id AND e.is_first_visit;
 
--- name: touched_clients_table  (etl_tc) each touched client with the start of its window: its earliest session the new events continue, else its first new event
+-- name: touched_clients_table
+-- (etl_tc) each touched client with the start of its window: its earliest session the new events continue, else
+-- its first new event
 SELECT m.client_id,
        least(m.min_ts, (SELECT min(s.session_start) FROM dw.sessions s
                         WHERE s.client_id = m.client_id AND {continues}))
