@@ -5,7 +5,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up site check down teardown test lint unit bench etl-now etl-replay
+.PHONY: help bootstrap up site check down teardown test lint unit bench etl-now etl-replay etl-rebuild
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,3 +44,6 @@ etl-now: ## Run the ETL once now against the local platform
 
 etl-replay: ## Load quarantined raw files again after a fix (KEY=<s3 key> for one, else every open one)
 	PYTHONPATH=lambdas/etl/src:lambdas/local_runtime python -m clickstream_local.etl_now --replay $(KEY)
+
+etl-rebuild: ## Recompute every aggregate of the days FROM..TO (YYYY-MM-DD) from the warehouse's events
+	PYTHONPATH=lambdas/etl/src:lambdas/local_runtime python -m clickstream_local.etl_now --rebuild $(FROM) $(TO)

@@ -122,7 +122,7 @@ def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     notes = [
         f"Warehouse: {sizes['events']:,} events, {sizes['sessions']:,} sessions over 30 days, "
         f"built in {build_s:.0f} s "
-        "(events/sessions synthesized in SQL, aggregates by the ETL's own refresh_aggregates, "
+        "(events/sessions synthesized in SQL, aggregates by the ETL's own rebuild, "
         "dw.agg_daily_client_returns included).",
         "Load average (1/5/15 min) when the timing ended: " + " / ".join(f"{x:.1f}" for x in load) + " (2 cores).",
         f"Each query: 1 warm-up, then {reps} timed runs ({baseline_reps} for baselines) from R through RPostgreSQL "

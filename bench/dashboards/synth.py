@@ -1,5 +1,5 @@
 """Synthesize a large warehouse in SQL (events + sessions), then build the real aggregates with the ETL's own
-refresh (``clickstream_etl.load.refresh_aggregates``), for the dashboard query benchmark.
+refresh (``clickstream_etl.rebuild.rebuild_dirty_days``), for the dashboard query benchmark.
 
 Going through the full ETL for 10M events would take most of the benchmark's time; the dashboards only read
 what the ETL writes, so the events and sessions are generated set-based (deterministic hashes, no random())
@@ -116,7 +116,7 @@ SELECT %(end)s::timestamptz - make_interval(mins => 30 * g), %(end)s::timestampt
 def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None, products: int = 600,
                clients: int | None = None) -> dict[str, int]:
     """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
-    from clickstream_etl.load import refresh_aggregates
+    from clickstream_etl.rebuild import rebuild_dirty_days
 
     end = end or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     sessions = max(1, events // 10)
@@ -150,7 +150,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")
     conn.commit()
-    refresh_aggregates(conn)  # also dw.agg_daily_client_returns (extra_aggregates), from the first dirty day on
+    rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")

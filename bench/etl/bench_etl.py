@@ -14,8 +14,8 @@
   than the wall times, and on a machine of C cores they bound the ratio the wall times can show (at most the
   ceiling's time over the ETL's CPU per core, reached only if the ETL kept every core busy all along);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
-  (``deltas.apply_pending``, incremental) against a recompute of the days it touched (``load.refresh_aggregates``,
-  what the ETL ran after every run before the aggregates became incremental), in the same process.
+  (``aggregates.apply_pending``, incremental) against a recompute of the days it touched
+  (``rebuild.rebuild_dirty_days``, the rebuild command), in the same process.
 
 Own PostgreSQL (scripts.harness.postgres) and moto server on free loopback ports. Writes bench/results/etl.json.
 Usage: python bench/etl/bench_etl.py [--quick]
@@ -41,10 +41,10 @@ import psycopg2  # noqa: E402
 from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import (  # noqa: E402
     apply_migrations,
 )
-from clickstream_etl import deltas  # noqa: E402
+from clickstream_etl import aggregates  # noqa: E402
 from clickstream_etl.config import Settings  # noqa: E402
-from clickstream_etl.load import refresh_aggregates  # noqa: E402
 from clickstream_etl.parse_worker import usable_cpus  # noqa: E402
+from clickstream_etl.rebuild import rebuild_dirty_days  # noqa: E402
 from clickstream_etl.runner import run_etl, setup_session  # noqa: E402
 
 from etl.synth import objects  # noqa: E402
@@ -171,7 +171,7 @@ def _late_run(dsn: str, s3, total: int) -> dict:
                   for key, body in objects(late, seed=8)]:
             f.result()
     applied: list[float] = []
-    real = deltas.apply_pending
+    real = aggregates.apply_pending
 
     def timed(conn) -> int:
         t0 = time.perf_counter()
@@ -180,11 +180,11 @@ def _late_run(dsn: str, s3, total: int) -> dict:
         finally:
             applied.append(time.perf_counter() - t0)
 
-    deltas.apply_pending = timed
+    aggregates.apply_pending = timed
     try:
         run_s, result = _etl(dsn, s3)
     finally:
-        deltas.apply_pending = real
+        aggregates.apply_pending = real
     conn = psycopg2.connect(dsn)
     try:
         setup_session(conn)
@@ -195,7 +195,7 @@ def _late_run(dsn: str, s3, total: int) -> dict:
                         "FROM dw.events WHERE source_file LIKE '%%/late-events-%%'")
         conn.commit()
         t0 = time.perf_counter()
-        days = refresh_aggregates(conn)
+        days = rebuild_dirty_days(conn)
         recompute_s = time.perf_counter() - t0
     finally:
         conn.close()

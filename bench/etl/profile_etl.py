@@ -2,7 +2,7 @@
 
 Same synthetic data, emulator and PostgreSQL as bench_etl.py; prints seconds per statement (grouped by its
 first line) and the Python-side remainder. Only the run's own connection is timed: the part of the aggregates'
-apply that runs beside it on a second connection (deltas.apply_pending) is not listed.
+apply that runs beside it on a second connection (aggregates.apply_pending) is not listed.
 Usage: python bench/etl/profile_etl.py [EVENTS]
 """
 
@@ -38,7 +38,7 @@ COUNTS: dict[str, int] = defaultdict(int)
 
 def _label(sql: object) -> str:
     text = sql.decode() if isinstance(sql, bytes) else str(sql)
-    # deltas._planned sends "SET LOCAL ...; statements; SET LOCAL ..." in one round trip: label by its statements
+    # aggregates._planned sends "SET LOCAL ...; statements; SET LOCAL ..." in one round trip: label by its statements
     text = ";".join(s for s in text.split(";") if not s.strip().startswith("SET LOCAL")) or text
     first = " ".join(text.split())[:70]
     if "etl_tc t" in text:

@@ -1,5 +1,5 @@
 """dw.agg_daily_client_returns (sql/dw/0005_*) against count(DISTINCT client_id) on a real PostgreSQL: the
-migration's backfill, the ETL refresh (clickstream_etl.extra_aggregates) after new and late sessions, and the
+migration's backfill, the ETL refresh (clickstream_etl.rebuild) after new and late sessions, and the
 overview's users query for every date range of up to 366 days and every login state."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 
 import psycopg2
 import pytest
-from clickstream_etl.extra_aggregates import HORIZON_DAYS, refresh_client_returns
+from clickstream_etl.rebuild import HORIZON_DAYS, rebuild_client_returns
 
 from .support import REPO
 
@@ -81,20 +81,20 @@ def test_backfill_and_refresh_match_distinct_counts(dw) -> None:
         assert backfilled, "the backfill wrote nothing"
         _check_ranges(cur, rng, 399)
         # A full refresh writes the same rows as the backfill.
-        refresh_client_returns(cur, DAY0)
+        rebuild_client_returns(cur, DAY0)
         assert _table(cur) == backfilled
         # New sessions on later days (returning and new clients), then a late one on an old day: refreshing from
         # the earliest dirty day gives the same table as a refresh of everything, and exact counts.
         _insert_sessions(cur, rng, 400, range(400, 410), 200, "1")
-        refresh_client_returns(cur, DAY0 + dt.timedelta(days=400))
+        rebuild_client_returns(cur, DAY0 + dt.timedelta(days=400))
         incremental = _table(cur)
-        refresh_client_returns(cur, DAY0)
+        rebuild_client_returns(cur, DAY0)
         assert _table(cur) == incremental
         _insert_sessions(cur, rng, 30, range(200, 202), 200, "2")
-        refresh_client_returns(cur, DAY0 + dt.timedelta(days=200))
+        rebuild_client_returns(cur, DAY0 + dt.timedelta(days=200))
         late = _table(cur)
         assert late != incremental
-        refresh_client_returns(cur, DAY0)
+        rebuild_client_returns(cur, DAY0)
         assert _table(cur) == late
         _check_ranges(cur, rng, 409)
         # Bounded size: at most one row per (day, login key, previous day within the horizon or -infinity).

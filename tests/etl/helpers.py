@@ -176,16 +176,16 @@ class EtlWorld:
                      "FROM dw.events ON CONFLICT DO NOTHING")
 
     def rebuilt(self) -> dict[str, list[tuple]]:
-        """The snapshot after every aggregate is recomputed from dw.events / dw.sessions (load.refresh_aggregates:
+        """The snapshot after every aggregate is recomputed from dw.events / dw.sessions (rebuild.rebuild_dirty_days:
         the oracle the batches' incremental aggregates must equal)."""
-        from clickstream_etl.load import refresh_aggregates
+        from clickstream_etl.rebuild import rebuild_dirty_days
         from clickstream_etl.runner import setup_session
 
         self.wipe_aggregates()
         conn = psycopg2.connect(self.dsn)
         try:
             setup_session(conn)
-            refresh_aggregates(conn)
+            rebuild_dirty_days(conn)
         finally:
             conn.close()
         return self.snapshot()

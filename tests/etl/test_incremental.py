@@ -1,4 +1,4 @@
-"""The batches' incremental aggregates (clickstream_etl.deltas) equal a recompute from the loaded events after every
+"""The batches' incremental aggregates (clickstream_etl.aggregates) equal a recompute from the loaded events after every
 run, over seeded random histories: clients that come back within the hour, sessions across midnight, late events
 (the SQL path re-sessionizes and merges sessions), login changes that move a session's events between login
 states, one user on several browsers, products whose name changes, duplicates of loaded events."""

@@ -11,15 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from clickstream_etl import fast, parse_worker
+from clickstream_etl import parse, parse_worker
 from clickstream_etl.config import ConfigError, Settings, settings_from_env
+from clickstream_etl.pipeline import use_parse_worker
 from clickstream_etl.prepare import split_lines
-from clickstream_etl.runner import run_etl, use_parse_worker
+from clickstream_etl.runner import run_etl
 
 from .golden import all_runs, t
 from .helpers import event_line, ndjson
 
-_WINDOW = fast.Window(timedelta(hours=72), timedelta(minutes=15))
+_WINDOW = parse.Freshness(timedelta(hours=72), timedelta(minutes=15))
 _MODIFIED = datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC)
 
 
@@ -58,7 +59,7 @@ def parser():
 
 def test_the_worker_splits_as_the_in_process_parse(parser):
     data = _mixed_object()
-    here = fast.split_object(data, 3, split_lines(data), "s3://b/events/x.json", _MODIFIED, _WINDOW)
+    here = parse.parse_lines(data, 3, split_lines(data), "s3://b/events/x.json", _MODIFIED, _WINDOW)
     there = parser.split(data, 3, "s3://b/events/x.json", _MODIFIED, _WINDOW)
     assert parser.in_worker
     assert there == here  # rows (texts, datetimes, Decimal revenues), rejects, slow lines, clients, line count
@@ -71,14 +72,14 @@ def test_the_worker_splits_as_the_in_process_parse(parser):
 def test_an_escaped_source_name_and_no_last_modified_travel_as_given(parser):
     data = ndjson([event_line("page_view", "c1", t(10), page="/")])
     source = "s3://b/events/odd\tname.json"
-    here = fast.split_object(data, 0, split_lines(data), source, None, _WINDOW)
+    here = parse.parse_lines(data, 0, split_lines(data), source, None, _WINDOW)
     assert parser.split(data, 0, source, None, _WINDOW) == here
     assert "odd\\tname" in here.rows[0].text
 
 
 def test_a_worker_that_dies_leaves_the_parse_to_this_process(parser, caplog):
     data = ndjson([event_line("page_view", "c1", t(10), page="/")])
-    expected = fast.split_object(data, 0, split_lines(data), "s3://b/k", _MODIFIED, _WINDOW)
+    expected = parse.parse_lines(data, 0, split_lines(data), "s3://b/k", _MODIFIED, _WINDOW)
     assert parser.split(data, 0, "s3://b/k", _MODIFIED, _WINDOW) == expected
     parser._worker._proc.send_signal(signal.SIGKILL)
     parser._worker._proc.wait(timeout=10)
@@ -124,7 +125,7 @@ def test_a_request_the_worker_cannot_read_gets_an_error_reply_and_the_next_one_i
     bad, ok = _replies(replies.getvalue())
     assert bad[:1] == b"\1" and b"Traceback" in bad and b"msgspec" in bad
     assert ok[:1] == b"\0"
-    split = msgspec.msgpack.decode(ok[1:], type=fast.FastSplit)
+    split = msgspec.msgpack.decode(ok[1:], type=parse.ParsedObject)
     assert [r.client_id for r in split.rows] == ["c1"]
 
 
@@ -142,10 +143,10 @@ def test_parse_worker_setting(monkeypatch):
     with pytest.raises(ConfigError, match="PARSE_WORKER must be one of auto, on, off, got 'sometimes'"):
         settings_from_env({**env, "PARSE_WORKER": "sometimes"})
     settings = Settings(raw_bucket="b", dw_host="h")
-    monkeypatch.setattr("clickstream_etl.runner.usable_cpus", lambda: 1)
+    monkeypatch.setattr("clickstream_etl.pipeline.usable_cpus", lambda: 1)
     assert not use_parse_worker(settings)
     assert use_parse_worker(Settings(raw_bucket="b", dw_host="h", parse_worker="on"))
-    monkeypatch.setattr("clickstream_etl.runner.usable_cpus", lambda: 2)
+    monkeypatch.setattr("clickstream_etl.pipeline.usable_cpus", lambda: 2)
     assert use_parse_worker(settings)
     assert not use_parse_worker(Settings(raw_bucket="b", dw_host="h", parse_worker="off"))
 
@@ -172,7 +173,7 @@ def test_the_warehouse_is_the_same_whichever_process_parses(world):
 @pytest.mark.integration
 def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
     import psycopg2
-    from clickstream_etl import runner
+    from clickstream_etl import pipeline
 
     for files in all_runs():
         for key, body in files.items():
@@ -192,9 +193,9 @@ def test_a_run_that_fails_mid_load_ends_its_worker(world, monkeypatch):
             raise psycopg2.OperationalError("injected: the second batch fails")
         return real_load_batch(*args, **kwargs)
 
-    real_load_batch = runner.load_batch
+    real_load_batch = pipeline.load_batch
     monkeypatch.setattr(parse_worker.ParseWorker, "close", close)
-    monkeypatch.setattr(runner, "load_batch", failing_load_batch)
+    monkeypatch.setattr(pipeline, "load_batch", failing_load_batch)
     conn = psycopg2.connect(world.dsn)
     try:
         with pytest.raises(psycopg2.OperationalError, match="injected"):

@@ -239,10 +239,10 @@ def test_a_line_error_other_than_a_byte_bound_is_unloadable_with_the_error():
 
 
 def test_a_transient_error_of_the_apply_stays_transient_and_another_names_the_part():
-    """deltas._apply_part with a stand-in connection whose statements raise (the warehouse cannot be made to fail a
+    """aggregates._apply_part with a stand-in connection whose statements raise (the warehouse cannot be made to fail a
     chosen statement of the apply on demand): a transient error is raised as it is (the run stops as for a batch),
     any other as ApplyError naming the part."""
-    from clickstream_etl import deltas
+    from clickstream_etl import aggregates
 
     class Conn:
         def __init__(self, error: Exception) -> None:
@@ -271,11 +271,11 @@ def test_a_transient_error_of_the_apply_stays_transient_and_another_names_the_pa
 
     gone = Conn(psycopg2.OperationalError("server closed the connection"))
     with pytest.raises(psycopg2.OperationalError):
-        deltas._apply_part(gone, "products")
+        aggregates._apply_part(gone, "products")
     assert gone.rolled_back
-    with pytest.raises(deltas.ApplyError, match=re.escape("part 'products', failed reading the pending facts: "
+    with pytest.raises(aggregates.ApplyError, match=re.escape("part 'products', failed reading the pending facts: "
                                                           "builtins.ValueError: odd")):
-        deltas._apply_part(Conn(ValueError("odd")), "products")
+        aggregates._apply_part(Conn(ValueError("odd")), "products")
 
 
 def test_replay_needs_a_key_or_all_and_a_run_takes_neither(world):

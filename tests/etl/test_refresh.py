@@ -1,4 +1,4 @@
-"""The batches' incremental aggregates equal a recompute from dw.events / dw.sessions (load.refresh_aggregates),
+"""The batches' incremental aggregates equal a recompute from dw.events / dw.sessions (rebuild.rebuild_dirty_days),
 which runs on two connections, gives the same tables on one, and is all or nothing when a half fails."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
-from clickstream_etl import deltas, load
+from clickstream_etl import aggregates, rebuild
 
 from .helpers import AGGREGATES, REPO
 from .test_faults import _files
@@ -35,38 +35,38 @@ def test_incremental_aggregates_equal_a_recompute_on_two_connections_and_on_one(
     assert all(incremental[t] for t in AGGREGATES if t not in ("dw.agg_user_hours", "dw.agg_product_names"))
     assert world.query("SELECT count(*) FROM etl.dirty_days") == [(0,)]  # the batches leave nothing to refresh
     opened = []
-    real = load.sibling_connection
+    real = rebuild.sibling_connection
 
     def spy(conn):
         other = real(conn)
         opened.append(other)
         return other
 
-    monkeypatch.setattr(load, "sibling_connection", spy)
+    monkeypatch.setattr(rebuild, "sibling_connection", spy)
     assert world.rebuilt() == incremental
     assert len(opened) == 1 and opened[0] is not None and opened[0].closed
 
-    monkeypatch.setattr(load, "sibling_connection", lambda conn: None)
+    monkeypatch.setattr(rebuild, "sibling_connection", lambda conn: None)
     assert world.rebuilt() == incremental
 
 
 def test_a_failing_half_commits_neither_half_and_the_next_run_refreshes_the_days(loaded, monkeypatch):
     world, reference = loaded
     world.wipe_aggregates()  # e.g. days an earlier version of the ETL left dirty
-    real = load._refresh_engagement
+    real = rebuild.rebuild_engagement
 
     def fail_after(cur, days):
         real(cur, days)  # its rows are written in its transaction, then it fails
         raise RuntimeError("injected: the second connection failed")
 
-    monkeypatch.setattr(load, "_refresh_engagement", fail_after)
+    monkeypatch.setattr(rebuild, "rebuild_engagement", fail_after)
     with pytest.raises(RuntimeError, match="injected"):
         _run(world)
     for table in AGGREGATES:
         assert world.query(f"SELECT count(*) FROM {table}") == [(0,)], table  # noqa: S608 - constant names
     assert world.query("SELECT count(*) FROM etl.dirty_days")[0][0] > 0
 
-    monkeypatch.setattr(load, "_refresh_engagement", real)
+    monkeypatch.setattr(rebuild, "rebuild_engagement", real)
     assert _run(world) == "succeeded"
     assert world.snapshot() == reference
 
@@ -76,14 +76,14 @@ def test_the_apply_runs_its_two_parts_on_two_connections_or_on_one(world, monkey
     for key, body in _files().items():
         world.put(key, body)
     opened = []
-    real = deltas.sibling_connection
+    real = aggregates.sibling_connection
 
     def sibling(conn):
         other = real(conn) if beside else None
         opened.append(other)
         return other
 
-    monkeypatch.setattr(deltas, "sibling_connection", sibling)
+    monkeypatch.setattr(aggregates, "sibling_connection", sibling)
     incremental = _load(world)
     assert opened and all((o is not None and o.closed) if beside else o is None for o in opened)
     assert world.query("SELECT count(*) FROM etl.delta_applied") == [(0,)]
@@ -96,15 +96,15 @@ def test_a_failing_part_leaves_the_other_in_and_the_next_run_applies_only_the_mi
     world, reference = loaded
     world.fresh_database()
     if not beside:
-        monkeypatch.setattr(deltas, "sibling_connection", lambda conn: None)
-    real = deltas._apply_part
+        monkeypatch.setattr(aggregates, "sibling_connection", lambda conn: None)
+    real = aggregates._apply_part
 
     def products_fail(conn, part):
         if part == "products":
             raise RuntimeError("injected: the products part failed")
         real(conn, part)
 
-    monkeypatch.setattr(deltas, "_apply_part", products_fail)
+    monkeypatch.setattr(aggregates, "_apply_part", products_fail)
     with pytest.raises(RuntimeError, match="injected"):
         _run(world)
     # 'products' failed before 'sessions', which follows it on the same connection (one lane or the only one)
@@ -115,7 +115,7 @@ def test_a_failing_part_leaves_the_other_in_and_the_next_run_applies_only_the_mi
     assert world.query("SELECT count(*) FROM dw.agg_daily_sessions") == [(0,)]
 
     applied = []
-    monkeypatch.setattr(deltas, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
+    monkeypatch.setattr(aggregates, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
     assert _run(world) == "succeeded"
     # the next run's start finishes the cut apply; its batches load nothing new
     assert sorted(applied) == ["products", "sessions"]
@@ -128,7 +128,7 @@ def test_an_apply_cut_by_the_two_part_version_is_finished_without_applying_its_s
     marks 'sessions' as in, so that the next run applies only 'products'."""
     world, reference = loaded
     world.fresh_database()
-    real = deltas._apply_part
+    real = aggregates._apply_part
 
     def cut_before_products(conn, part):  # the old 'activity' part held activity + sessions; then the kill
         if part == "products":
@@ -137,7 +137,7 @@ def test_an_apply_cut_by_the_two_part_version_is_finished_without_applying_its_s
         real(conn, part)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(deltas, "_apply_part", cut_before_products)
+        mp.setattr(aggregates, "_apply_part", cut_before_products)
         with pytest.raises(RuntimeError, match="killed"):
             _run(world)
     assert world.query("SELECT part FROM etl.delta_applied ORDER BY 1") == [("activity",), ("sessions",)]
@@ -156,7 +156,7 @@ def test_an_apply_cut_by_the_two_part_version_is_finished_without_applying_its_s
     assert world.query("SELECT part FROM etl.delta_applied ORDER BY 1") == [("activity",), ("sessions",)]
     applied = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(deltas, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
+        mp.setattr(aggregates, "_apply_part", lambda conn, part: applied.append(part) or real(conn, part))
         assert _run(world) == "succeeded"
     assert applied == ["products"]
     assert world.snapshot() == reference

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from clickstream_etl import load
+from clickstream_etl import load, pipeline
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
@@ -85,7 +85,7 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     runs = _runs(midnight - timedelta(hours=2))
     direct_rows, sql_rows = [], []
-    real = load.plan_direct
+    real = pipeline.plan_direct
 
     def spy(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -93,7 +93,7 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
         sql_rows.append(len(out.sql_rows))
         return out
 
-    monkeypatch.setattr(load, "plan_direct", spy)
+    monkeypatch.setattr(pipeline, "plan_direct", spy)
     with_python = _load_all(world, runs, batch_files)
     # both routes were taken: most rows in Python, the late clients' rows in SQL
     assert sum(direct_rows) > len(with_python["dw.events"]) // 2 and sum(sql_rows) > 0
@@ -111,11 +111,11 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
 
 def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monkeypatch):
     """If a fast-path check let through what PostgreSQL refuses, the batch is loaded line by line in SQL."""
-    from clickstream_etl import fast
+    from clickstream_etl import parse
 
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     runs = _runs(midnight - timedelta(hours=2))[:1]
-    real = fast.make_row
+    real = parse.make_row
 
     def corrupt(*args, **kwargs):
         row = real(*args, **kwargs)
@@ -125,15 +125,15 @@ def test_a_value_postgresql_refuses_sends_the_batch_to_the_sql_path(world, monke
         return row
 
     def always_slow(*args: object) -> list:
-        raise fast.Slow
+        raise parse.Slow
 
-    monkeypatch.setattr(fast, "make_row", corrupt)
-    monkeypatch.setattr(fast, "plain_row", always_slow)  # every line through typed_row and make_row
+    monkeypatch.setattr(parse, "make_row", corrupt)
+    monkeypatch.setattr(parse, "plain_row", always_slow)  # every line through typed_row and make_row
     fell_back = _load_all(world, runs)
 
     world.fresh_database()
-    monkeypatch.setattr(fast, "make_row", real)
-    monkeypatch.setattr(fast, "typed_row", always_slow)  # plain_row still declines: every line to SQL
+    monkeypatch.setattr(parse, "make_row", real)
+    monkeypatch.setattr(parse, "typed_row", always_slow)  # plain_row still declines: every line to SQL
     sql_only = _load_all(world, runs)
     assert len(sql_only["dw.events"]) > 20
     assert json.dumps(fell_back, default=str) == json.dumps(sql_only, default=str)

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from clickstream_etl.config import ConfigError, settings_from_env
-from clickstream_etl.load import dirty_ranges
 from clickstream_etl.password import SecretError, read_password
 from clickstream_etl.prepare import prepare_object, split_lines
+from clickstream_etl.rebuild import dirty_ranges
 from clickstream_etl.source import RawObject, batches, pending, start_after_for
 from clickstream_local.etl_scheduler import LocalContext, ScheduleError, parse_env, rate_seconds
 

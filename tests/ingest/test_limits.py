@@ -35,7 +35,7 @@ FROM_CONTRACT = {
 }
 # The tables the load writes from raw lines: a text column of theirs in an index key needs its own bound.
 LOAD_WRITES = {"dw.events", "dw.clients", "dw.sessions", "etl.delta_clients", "etl.delta_facts", "etl.delta_sfacts"}
-# Index key columns of the aggregates -> the dw.events column they are copied from (deltas.py, sql.REFRESH_*;
+# Index key columns of the aggregates -> the dw.events column they are copied from (aggregates.py, queries/rebuild.sql;
 # besides the copies, only constants shorter than any bound: '(none)', '(all)', '(entrance)', '(exit)').
 FROM_EVENTS = {
     "from_page": "page_url_path", "to_page": "page_url_path", "product_id": "product_id",

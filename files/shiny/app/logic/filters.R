@@ -4,7 +4,7 @@
 ALL <- "(all)"
 LOGIN_STATES <- c("logged_in", "logged_out")
 # Longest date range. The distinct-visitor count (dw.agg_daily_client_returns) is exact for ranges up to
-# clickstream_etl.extra_aggregates.HORIZON_DAYS (366): keep this at most that.
+# clickstream_etl.rebuild.HORIZON_DAYS (366): keep this at most that.
 MAX_RANGE_DAYS <- 366
 
 today_utc <- function() as.Date(format(Sys.time(), "%Y-%m-%d", tz = "UTC"))

@@ -1,5 +1,6 @@
 """CLI: ``python -m clickstream_etl [options]`` runs the ETL once, with the Lambda's environment variables;
-``python -m clickstream_etl replay (--key KEY | --all) [options]`` loads quarantined objects after a fix."""
+``python -m clickstream_etl replay (--key KEY | --all) [options]`` loads quarantined objects after a fix;
+``python -m clickstream_etl rebuild --from DAY --to DAY [options]`` recomputes every aggregate of those days."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import logging
 import os
 import sys
 import time
+from datetime import date
 
 from .config import ConfigError, settings_from_env, with_overrides
-from .handler import EtlFailed, replay_once, run_once
+from .handler import EtlFailed, rebuild_once, replay_once, run_once
 from .metrics import RunMetrics
 
 
@@ -21,12 +23,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                             "Settings come from the environment (as in the Lambda); flags "
                                             "override them. The password is read from the SSM parameter "
                                             "named by DW_PASSWORD_PARAMETER. 'replay' loads quarantined "
-                                            "objects (etl.quarantine) again, exactly once, after a fix.")
-    p.add_argument("command", nargs="?", choices=("run", "replay"), default="run",
-                   help="run (default): load the pending objects; replay: load quarantined objects")
+                                            "objects (etl.quarantine) again, exactly once, after a fix. "
+                                            "'rebuild' recomputes every aggregate of some days from the "
+                                            "warehouse's events (docs/warehouse.md).")
+    p.add_argument("command", nargs="?", choices=("run", "replay", "rebuild"), default="run",
+                   help="run (default): load the pending objects; replay: load quarantined objects; rebuild: "
+                        "recompute the aggregates of --from..--to")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--key", help="replay: the S3 key of one quarantined object")
     which.add_argument("--all", action="store_true", help="replay: every open quarantined object")
+    p.add_argument("--from", dest="first", type=date.fromisoformat, help="rebuild: the first day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="last", type=date.fromisoformat, help="rebuild: the last day (YYYY-MM-DD)")
     p.add_argument("--bucket", dest="raw_bucket")
     p.add_argument("--dw-host")
     p.add_argument("--dw-port", type=int)
@@ -44,8 +51,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.command == "replay" and not (args.key or args.all):
         p.error("replay needs --key KEY or --all")
-    if args.command == "run" and (args.key or args.all):
+    if args.command != "replay" and (args.key or args.all):
         p.error("--key and --all go with replay")
+    if (args.command == "rebuild") != bool(args.first and args.last):
+        p.error("rebuild needs --from DAY and --to DAY, which go with rebuild only")
     return args
 
 
@@ -57,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                       ("dw_password_parameter", "DW_PASSWORD_PARAMETER")):
         if getattr(args, name):
             env[var] = getattr(args, name)
+    if args.command == "rebuild":
+        env.setdefault("RAW_BUCKET_NAME", "-")  # not read by a rebuild
     try:
         settings = with_overrides(
             settings_from_env(env), dw_port=args.dw_port, dw_name=args.dw_name, dw_user=args.dw_user,
@@ -71,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         remaining = lambda: int((deadline - time.monotonic()) * 1000)  # noqa: E731
     if args.metrics is not None:
         env["METRICS_ENABLED"] = "true" if args.metrics else "false"
+    if args.command == "rebuild":
+        env["METRICS_ENABLED"] = "false"  # the run metrics describe runs, not rebuilds
     metrics = RunMetrics.from_env(env)
     try:
-        if args.command == "replay":
+        if args.command == "rebuild":
+            result = rebuild_once(settings, args.first, args.last)
+        elif args.command == "replay":
             result = replay_once(settings, key=args.key, metrics=metrics)
         else:
             result = run_once(settings, remaining_ms=remaining, trigger=args.trigger, metrics=metrics)

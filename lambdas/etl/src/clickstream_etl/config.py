@@ -37,11 +37,11 @@ class Settings:
     # A batch (one transaction) takes objects until it holds this many bytes or objects.
     batch_max_bytes: int = 16 * 1024 * 1024
     batch_max_files: int = 500
-    # Apply the aggregates' pending change (clickstream_etl.deltas) once this many events were loaded since the last
+    # Apply the aggregates' pending change (clickstream_etl.aggregates) once this many events were loaded since the last
     # time, and at the end of the run: the database does it while the next batches are parsed, and dashboards see
     # a long run's events before it ends. Each apply reads back the windows of every client pending, so applying
-    # more often reads a client that spans several applies more than once; 2M events is about 10 s of apply here,
-    # far below min_remaining_seconds. 0 = only at the end of the run.
+    # more often reads a client that spans several applies more than once; an apply of this many events takes far
+    # less than min_remaining_seconds (docs/warehouse.md, "Performance"). 0 = only at the end of the run.
     aggregate_every_events: int = 2_000_000
     # Only list keys from this many hours before the newest loaded key (0 = list the whole prefix).
     listing_lookback_hours: int = 24

@@ -6,12 +6,14 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from .config import Settings, settings_from_env
+from .connections import connect
 from .metrics import RunMetrics
 from .password import read_password
-from .runner import RunResult, replay, run_etl
+from .runner import RunResult, rebuild, replay, run_etl
 
 LOG = logging.getLogger("clickstream_etl")
 _clients: dict[str, Any] = {}
@@ -27,34 +29,6 @@ def _client(name: str):
 
         _clients[name] = boto3.client(name)
     return _clients[name]
-
-
-def connect(settings: Settings, password: str):
-    import psycopg2
-
-    return psycopg2.connect(
-        host=settings.dw_host, port=settings.dw_port, dbname=settings.dw_name, user=settings.dw_user,
-        password=password, connect_timeout=settings.connect_timeout_seconds,
-        application_name="clickstream-etl",
-        # TLS verified: the certificate must come from the CA in dw_sslrootcert and carry dw_host's name
-        sslmode=settings.dw_sslmode, **({"sslrootcert": settings.dw_sslrootcert} if settings.dw_sslrootcert else {}),
-        options=session_options(settings),
-        # the client side of the keepalives: a warehouse that vanished mid-statement ends the run, not the Lambda
-        keepalives=1, keepalives_idle=settings.keepalives_idle_seconds, keepalives_interval=10, keepalives_count=3,
-    )
-
-
-def session_options(settings: Settings) -> str:
-    """The session limits (Settings), also the role's defaults: statement and idle-in-transaction timeouts, and
-    the server's TCP keepalives towards this client (it ends the session of a Lambda killed while idle, and so
-    frees the ETL's advisory lock)."""
-    return " ".join([
-        f"-c statement_timeout={settings.statement_timeout_seconds * 1000}",
-        f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_seconds * 1000}",
-        f"-c tcp_keepalives_idle={settings.keepalives_idle_seconds}",
-        "-c tcp_keepalives_interval=10",
-        "-c tcp_keepalives_count=3",
-    ])
 
 
 def run_once(settings: Settings, *, remaining_ms: Callable[[], int] | None = None, trigger: str = "cli",
@@ -73,6 +47,12 @@ def replay_once(settings: Settings, *, key: str | None = None, s3=None, ssm=None
     return _connected(settings, lambda conn, s3_: replay(conn, s3_, settings, key=key), s3, ssm, metrics)
 
 
+def rebuild_once(settings: Settings, first: date, last: date, *, ssm=None) -> RunResult:
+    """``run_once`` for ``runner.rebuild``: recompute every aggregate of the days ``first``..``last``."""
+    # s3=False: a rebuild reads only the warehouse, no S3 client is made
+    return _connected(settings, lambda conn, _: rebuild(conn, first, last), False, ssm, None)
+
+
 def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
                metrics: RunMetrics | None) -> RunResult:
     import psycopg2
@@ -84,7 +64,7 @@ def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
         raise EtlFailed(f"cannot connect to the warehouse at {settings.dw_host}:{settings.dw_port}: "
                         f"{str(exc).strip()}") from exc
     try:
-        result = work(conn, s3 or _client("s3"))
+        result = work(conn, _client("s3") if s3 is None else s3)
         if metrics is not None:
             metrics.observe(conn)
         return result

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter
+from datetime import timedelta
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from . import deltas, extra_aggregates, faults, sql
+from . import aggregates, faults, sql
 from .config import Settings
-from .connections import sibling_connection
-from .fast import FastRow, FastSplit, Window, split_for_batch
+from .parse import EventRow, Freshness, ParsedObject, parse_object
+from .plan import DirectPlan, Recorded
 from .prepare import Prepared, prepare_lines, split_lines
-from .sessions import ClientState, Session, assign
 from .source import RawObject
 
 # False: every row takes the set-based SQL path (tests compare both paths).
@@ -70,8 +67,8 @@ def _stage_raw(cur, payload: bytes) -> bool:
     return True
 
 
-def fast_window(settings: Settings) -> Window:
-    return Window(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
+def freshness(settings: Settings) -> Freshness:
+    return Freshness(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
 
 
 def _normalize(cur, params: dict) -> bool:
@@ -93,7 +90,7 @@ def _raw_line(data: bytes, line_no: int) -> str:
     return raw.replace(b"\x00", b"").decode("utf-8", errors="replace")
 
 
-def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[FastSplit],
+def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[ParsedObject],
                 params: dict) -> tuple[list[Prepared], bool, list[tuple], Counter[int]]:
     """The slow path's lines -> etl_norm (typed, with ``problem``). Returns (prepared, parse fallback, their
     rejects, their valid rows per file)."""
@@ -115,93 +112,14 @@ def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits
     return prepared, fallback, rejects, valid
 
 
-@dataclass
-class DirectPlan:
-    """One batch's Python path, built without the database from the clients' states: the final COPY text of
-    ``dw.events`` / ``dw.sessions`` and the client changes (``apply_direct`` writes them), each client's window
-    start for the aggregate deltas (``touched``: its continued session's start, else its first new event), the rows
-    left to the SQL sessionization, and each client's state once the plan is applied (``after``; the clients of
-    ``sql_rows`` are in ``sql_clients`` instead: only the warehouse knows their state then)."""
-
-    loaded: Counter[int]
-    sql_rows: list[FastRow]
-    events: bytes = b""
-    sessions: bytes = b""
-    continued: list[str] = field(default_factory=list)
-    new_clients: list[tuple[str, str, str, str]] = field(default_factory=list)  # id, first event, first/last at
-    seen_clients: list[tuple[str, str]] = field(default_factory=list)  # id, last at
-    touched: list[tuple[str, datetime, str]] = field(default_factory=list)  # id, window start (and its text)
-    after: dict[str, ClientState] = field(default_factory=dict)
-    sql_clients: set[str] = field(default_factory=set)
-
-
-def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
-    """The warehouse's state of each known client of ``clients`` (a client it does not know is left out)."""
-    cur.execute(sql.CLIENT_STATE, {"clients": sql.array(clients)})
-    states = {}
-    for client_id, last_seen_at, *session in cur.fetchall():
-        last = Session.from_state(client_id, tuple(session)) if session[0] is not None else None
-        states[client_id] = ClientState(last_seen_at.astimezone(UTC), last)
-    return states
-
-
-_FILE_IDX = attrgetter("file_idx")
-
-
-def plan_direct(rows: list[FastRow], states: dict[str, ClientState], timeout: timedelta,
-                unknown: frozenset[str] | set[str] = frozenset()) -> DirectPlan:
-    """Dedup (first occurrence wins) and sessionize in Python every client whose new events all follow its loaded
-    ones; the other clients' rows, and those of the ``unknown`` clients (state not known), are left to SQL.
-
-    ``states``: the state of each client of ``rows`` that the warehouse knows (absent = a new client). Pure: no
-    I/O; it extends the latest ``Session`` of a continued client in place (callers pass states they own).
-    """
-    seen: set[str] = set()
-    by_client: dict[str, list[FastRow]] = {}
-    for r in rows:
-        if r.event_id in seen:
-            continue
-        seen.add(r.event_id)
-        by_client.setdefault(r.client_id, []).append(r)
-    plan = DirectPlan(Counter(), [])
-    events: list[str] = []
-    sessions: list[str] = []
-    direct: list[FastRow] = []
-    for client_id, client_rows in by_client.items():
-        state = states.get(client_id)
-        if client_id in unknown or (state is not None and not state.appendable(min(r.ts for r in client_rows))):
-            plan.sql_rows.extend(client_rows)
-            plan.sql_clients.add(client_id)
-            continue
-        a = assign(client_rows, state, timeout)
-        events.extend([f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\n" for row, sid, first_visit in a.events])
-        direct.extend(client_rows)
-        for s in a.sessions:
-            sessions.append(s.copy_text() + "\n")
-        if a.continued is not None:
-            plan.continued.append(a.continued)
-        start = a.sessions[0]  # the continued session, else the first new one
-        plan.touched.append((client_id, start.start, start.start_text or start.start.isoformat()))
-        last = a.events[-1][0]
-        if state is None:
-            first = a.events[0][0]
-            plan.new_clients.append((client_id, first.event_id, first.ts_text, last.ts_text))
-        else:
-            plan.seen_clients.append((client_id, last.ts_text))
-        plan.after[client_id] = ClientState(last.ts, a.sessions[-1])
-    plan.loaded.update(map(_FILE_IDX, direct))
-    plan.events = "".join(events).encode()
-    plan.sessions = "".join(sessions).encode()
-    return plan
-
-
-def apply_direct(cur, plan: DirectPlan) -> None:
-    """Write a plan in the savepoint ``etl_direct``: record its clients for the aggregates (``deltas``), rewrite the
+def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> None:
+    """Write a plan in the savepoint ``etl_direct``: record its clients for the aggregates (``aggregates``), rewrite the
     continued sessions, COPY the events and sessions, insert/update the clients. A duplicate of an already loaded
     event makes the COPY fail (primary key): the caller then rolls back to the savepoint and loads the whole batch
     with the SQL path. Statements go in as few round trips as the COPYs allow: each costs this thread a wait for
-    the GIL, about 2.5 ms while the parser and planner threads run."""
-    record, params = deltas.record_given(plan.touched, {c[0] for c in plan.new_clients})
+    the GIL while the parser and planner threads run."""
+    touched = recorded.unrecorded(plan.touched) if recorded is not None else plan.touched
+    record, params = aggregates.record_planned(touched, {c[0] for c in plan.new_clients})
     first = ["SAVEPOINT etl_direct"]
     if plan.sql_rows:  # the SQL path takes them next, through etl_norm
         first.append(sql.CREATE_NORM)
@@ -227,7 +145,7 @@ def apply_direct(cur, plan: DirectPlan) -> None:
     cur.execute(";\n".join([sql.script(sql.INDEX_ONLY, statements), "RELEASE SAVEPOINT etl_direct"]), params)
 
 
-def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
+def _sql_sessionize(cur, rows: list[EventRow], params: dict, slow_valid: bool,
                     norm_ready: bool) -> tuple[int, dict[int, int]]:
     """The set-based path for ``rows`` (and the slow path's valid lines already in etl_norm): dedup against the
     warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file).
@@ -246,7 +164,7 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
         *sql.NEW_EVENTS,
         *sql.TOUCHED_CLIENTS,
         "ANALYZE etl_tc",  # small; its row count steers the joins into dw.events towards the index
-        deltas.record_script(deltas.TOUCH_SQL_PATH),
+        aggregates.record_script(aggregates.TOUCH_SQL_PATH),
         sql.script(sql.INDEX_ONLY, sql.CLIENTS),  # dw.clients through its primary key
         *sql.SESSIONIZE,
         sql.NEW_PER_FILE,
@@ -258,10 +176,10 @@ def _sql_sessionize(cur, rows: list[FastRow], params: dict, slow_valid: bool,
     return loaded, new
 
 
-def all_slow(data: bytes, file_idx: int) -> FastSplit:
+def all_slow(data: bytes, file_idx: int) -> ParsedObject:
     """Every non-blank line of the object for the jsonb + SQL path."""
     lines = split_lines(data)
-    return FastSplit([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
+    return ParsedObject([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
 
 
 @dataclass(frozen=True)
@@ -277,13 +195,14 @@ class Unloadable:
 
 
 def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-               run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+               run_id: int, splits: list[ParsedObject] | None = None, plan: DirectPlan | None = None,
                also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
-               commit: bool = True) -> BatchResult:
+               commit: bool = True, recorded: Recorded | None = None) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
     line on the jsonb + SQL path (which decides each line on its own)."""
     try:
-        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also, unloadable, commit)
+        return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also, unloadable, commit,
+                           recorded)
     except psycopg2.DataError:
         result = _load_batch(conn, bucket, objects, settings, run_id,
                              [all_slow(data, i) for i, (_, data) in enumerate(objects)], also=also,
@@ -293,13 +212,15 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
 
 
 def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settings: Settings,
-                run_id: int, splits: list[FastSplit] | None = None, plan: DirectPlan | None = None,
+                run_id: int, splits: list[ParsedObject] | None = None, plan: DirectPlan | None = None,
                 also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
-                commit: bool = True) -> BatchResult:
+                commit: bool = True, recorded: Recorded | None = None) -> BatchResult:
     """Stage, validate, de-duplicate, sessionize and insert ``objects``, then commit with their manifest rows.
 
-    ``splits``: ``split_for_batch(...)`` of each object if the caller already made them (else made here).
-    ``plan``: ``plan_direct(...)`` of the splits' rows, made by the caller (the runner plans one batch ahead).
+    ``splits``: ``parse_object(...)`` of each object if the caller already made them (else made here).
+    ``plan``: ``plan.plan_direct(...)`` of the splits' rows, made by the caller (the pipeline plans one batch ahead).
+    ``recorded``: the clients already recorded for the aggregates since the last apply, left out of the plan's
+    record (and the plan's clients added once the batch commits).
     It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
     otherwise, or without a plan, the whole batch goes through the SQL path.
     ``also``: one more statement (and its parameters) for the same transaction (the replay closes the object's
@@ -315,8 +236,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     params = sql_params(settings)
     result = BatchResult(files=len(objects))
     if splits is None:
-        window = fast_window(settings)
-        splits = [split_for_batch(data, i, source_uri(bucket, o.key), o.last_modified, window)
+        window = freshness(settings)
+        splits = [parse_object(data, i, source_uri(bucket, o.key), o.last_modified, window)
                   for i, (o, data) in enumerate(objects)]
     try:
         with conn.cursor() as cur:
@@ -331,7 +252,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             direct: DirectPlan | None = None
             if DIRECT and plan is not None and not slow_valid:
                 try:
-                    apply_direct(cur, plan)
+                    apply_direct(cur, plan, recorded)
                     direct = plan
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
@@ -371,86 +292,11 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             return result
         faults.checkpoint("before_commit")
         conn.commit()
+        if direct is not None and recorded is not None:
+            recorded.add(direct.touched)
     except BaseException:
         if not conn.closed:  # a connection the server ended has no transaction left; its error is the one to raise
             conn.rollback()
         raise
     faults.checkpoint("after_commit")
     return result
-
-
-def dirty_ranges(days: list) -> list[tuple]:
-    """Sorted dates -> contiguous [start, end) ranges."""
-    ranges: list[tuple] = []
-    for d in sorted(days):
-        if ranges and ranges[-1][1] == d:
-            ranges[-1] = (ranges[-1][0], d + timedelta(days=1))
-        else:
-            ranges.append((d, d + timedelta(days=1)))
-    return ranges
-
-
-def _refresh(cur, days: list[date], statements: list[str], clear: bool) -> None:
-    """``statements`` for each contiguous range of dirty days, after a temp table of the range's events."""
-    for d0, d1 in dirty_ranges(days):
-        p = {"d0": d0, "d1": d1}
-        cur.execute("DROP TABLE IF EXISTS etl_day_events")
-        cur.execute(sql.REFRESH_DAY_EVENTS, p)
-        for stmt in statements:
-            cur.execute(stmt, p)
-        if clear:
-            cur.execute(sql.CLEAR_DIRTY, p)
-
-
-def _refresh_activity(cur, days: list[date]) -> None:
-    """Hourly activity and the funnel of the dirty days; clears them (on the connection that commits last)."""
-    _refresh(cur, days, sql.REFRESH_ACTIVITY, clear=True)
-
-
-def _refresh_engagement(cur, days: list[date]) -> None:
-    """Products, daily sessions and page transitions of the dirty days, and the client returns from the first one
-    on (a new session there can change every later day's "previous day")."""
-    _refresh(cur, days, sql.REFRESH_ENGAGEMENT, clear=False)
-    extra_aggregates.refresh_client_returns(cur, days[0])
-
-
-def refresh_aggregates(conn, parallel: bool = True) -> int:
-    """Recompute every aggregate for the dirty days, and clear them. Returns the day count.
-
-    The two independent halves (hourly activity and funnel; products, daily sessions, transitions and client
-    returns) run at the same time on ``conn`` and a sibling connection when ``parallel``
-    (and the sibling opens), each in its own transaction on its own tables. The sibling commits first, then
-    ``conn``, which also deletes the dirty days: if anything fails or the process dies before that last
-    commit, the days stay dirty and the next run recomputes them all (each refresh replaces its rows).
-    """
-    other = None
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT activity_date FROM etl.dirty_days ORDER BY 1 FOR UPDATE")
-            days = [r[0] for r in cur.fetchall()]
-            if days:
-                other = sibling_connection(conn) if parallel else None
-                if other is None:
-                    _refresh_engagement(cur, days)
-                    _refresh_activity(cur, days)
-                else:
-                    with ThreadPoolExecutor(max_workers=1) as pool, other.cursor() as other_cur:
-                        engagement = pool.submit(_refresh_engagement, other_cur, days)
-                        try:
-                            _refresh_activity(cur, days)
-                        finally:
-                            error = engagement.exception()  # waits; this half's own error comes first
-                        if error is not None:
-                            raise error
-        faults.checkpoint("before_refresh_commit")
-        if other is not None:
-            other.commit()
-            faults.checkpoint("between_refresh_commits")
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        if other is not None:
-            other.close()  # rolls back whatever it did not commit
-    return len(days)

@@ -1,15 +1,14 @@
-"""The fast-path parse (``fast.split_for_batch``) in a worker process, so that it no longer shares the GIL with the
+"""The fast-path parse (``parse.parse_object``) in a worker process, so that it no longer shares the GIL with the
 run's planner and database threads.
 
 In one process, the parser thread held the GIL for most of the load: the main thread waited for it after each
 database round trip and the planner shared what was left (Python's whole pipeline ran on one core while the
-database had the other). The worker parses each object and sends back its ``FastSplit`` as msgpack (msgspec):
-encoding costs the worker ≈ 0.2 µs per row, decoding the parent ≈ 0.5 µs (``FastRow`` is ``array_like``), against
-≈ 5 µs for the parse itself.
+database had the other). The worker parses each object and sends back its ``ParsedObject`` as msgpack (msgspec):
+encoding and decoding a row cost a small part of its parse (``EventRow`` is ``array_like``).
 
 Protocol, over the worker's stdin and stdout: frames of an 8-byte little-endian length and a payload. A request is
 two frames: a msgpack header ``[file_idx, source_file, last_modified, freshness_us, future_skew_us]`` and the
-object's bytes. A reply is one frame: ``b"\\0"`` + the msgpack ``FastSplit``, or ``b"\\1"`` + an error text. The
+object's bytes. A reply is one frame: ``b"\\0"`` + the msgpack ``ParsedObject``, or ``b"\\1"`` + an error text. The
 worker exits at the end of its stdin: when the parent closes it, or dies (a SIGKILLed run leaves no worker behind;
 a worker writing to a parent that died gets EPIPE and exits).
 
@@ -33,13 +32,13 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from .fast import GC_THRESHOLDS, FastSplit, Window, split_for_batch
+from .parse import GC_THRESHOLDS, Freshness, ParsedObject, parse_object
 
 _LENGTH = struct.Struct("<Q")
 _OK, _ERROR = b"\0", b"\1"
 _Header = tuple[int, str, datetime | None, int, int]
 _encode = msgspec.msgpack.Encoder().encode
-_decode_split = msgspec.msgpack.Decoder(FastSplit).decode
+_decode_split = msgspec.msgpack.Decoder(ParsedObject).decode
 _decode_header = msgspec.msgpack.Decoder(_Header).decode
 _MICROSECOND = timedelta(microseconds=1)
 log = logging.getLogger(__name__)
@@ -96,8 +95,8 @@ class ParseWorker:
         return self._proc.pid
 
     def split(self, data: bytes, file_idx: int, source_file: str, last_modified: datetime | None,
-              window: Window) -> FastSplit:
-        """``fast.split_for_batch``'s result, computed by the worker."""
+              window: Freshness) -> ParsedObject:
+        """``parse.parse_object``'s result, computed by the worker."""
         header = _encode([file_idx, source_file, last_modified, window.freshness // _MICROSECOND,
                           window.future_skew // _MICROSECOND])
         with self._lock:
@@ -144,7 +143,7 @@ class Parser:
         return self._worker is not None
 
     def split(self, data: bytes, file_idx: int, source_file: str, last_modified: datetime | None,
-              window: Window) -> FastSplit:
+              window: Freshness) -> ParsedObject:
         if self._worker is not None:
             try:
                 return self._worker.split(data, file_idx, source_file, last_modified, window)
@@ -152,7 +151,7 @@ class Parser:
                 log.warning("%s; parsing in this process from now on", exc)
                 self._worker.close()
                 self._worker = None
-        return split_for_batch(data, file_idx, source_file, last_modified, window)
+        return parse_object(data, file_idx, source_file, last_modified, window)
 
     def close(self) -> None:
         if self._worker is not None:
@@ -177,8 +176,8 @@ def serve(requests, replies) -> None:
             raise EOFError("a request without its object")
         try:
             file_idx, source_file, last_modified, freshness_us, skew_us = _decode_header(header)
-            window = Window(timedelta(microseconds=freshness_us), timedelta(microseconds=skew_us))
-            split = split_for_batch(data, file_idx, source_file, last_modified, window)
+            window = Freshness(timedelta(microseconds=freshness_us), timedelta(microseconds=skew_us))
+            split = parse_object(data, file_idx, source_file, last_modified, window)
             reply = _OK + _encode(split)
         except Exception:  # the parent raises it, with the worker's traceback
             reply = _ERROR + traceback.format_exc().encode()

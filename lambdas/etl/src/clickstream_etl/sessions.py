@@ -1,15 +1,13 @@
 """Sessionization in Python for clients whose new events all come after everything already loaded for them.
 
 Gives exactly what the SQL path (``sql.TOUCHED_CLIENTS``, ``sql.SESSIONIZE``, ``sql.REPLACE_SESSIONS``) gives for
-such clients: a new session after more than ``timeout`` of inactivity, the client's open session continued when
-the first new event is within the timeout of its end, ids
-``md5(client_id || '|' || extract(epoch FROM session_start))``, ``is_first_visit`` on a new client's first event
-(by time, then event id). Pure functions, no I/O.
+such clients, by the rules of ``rules``: a new session after more than ``timeout`` of inactivity (the client's open
+session continued when the first new event is within the timeout of its end), the session id, the first visit,
+engaged and converted sessions. Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,12 +16,11 @@ from operator import attrgetter
 
 import msgspec
 
-from .fast import FastRow, copy_value
+from .parse import EventRow, copy_value
+from .rules import PAGE_VIEW_EVENTS, converted, engaged, first_visit, new_session, session_id
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _MILLI = Decimal("0.001")
-_PAGE_VIEWS = frozenset(("page_view", "screen_view"))
 # Column order of Session.copy_text (all of dw.sessions).
 SESSION_COLUMNS = (
     "session_id", "client_id", "user_id", "user_login_state", "session_start", "session_end", "session_date",
@@ -33,19 +30,6 @@ SESSION_COLUMNS = (
 # What the state query reads of a client's latest session (same order as Session's fields after client_id).
 STATE_COLUMNS = ("session_id", "user_id", "user_login_state", "session_start", "session_end", "event_count",
                  "page_view_count", "landing_page", "exit_page", "is_first_visit", "purchase_count", "revenue")
-
-
-def epoch_text(ts: datetime) -> str:
-    """``extract(epoch FROM ts)::text`` of PostgreSQL 15: numeric with exactly 6 decimals."""
-    micros = (ts - EPOCH) // timedelta(microseconds=1)
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(micros), 1_000_000)
-    return f"{sign}{whole}.{frac:06d}"
-
-
-def session_id(client_id: str, start: datetime) -> str:
-    h = hashlib.md5(f"{client_id}|{epoch_text(start)}".encode(), usedforsecurity=False).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def duration(start: datetime, end: datetime) -> Decimal:
@@ -89,16 +73,16 @@ class Session(msgspec.Struct, gc=False):
                    events, page_views, landing, exit_page, first_visit, purchases, Decimal(revenue))
 
     @classmethod
-    def begin(cls, row: FastRow) -> Session:
+    def begin(cls, row: EventRow) -> Session:
         return cls(session_id(row.client_id, row.ts), row.client_id, None, False, row.ts, row.ts, 0, 0, None, None,
                    False, 0, Decimal(0), row.ts_text, row.ts_text)
 
-    def add(self, row: FastRow, first_visit: bool) -> None:
+    def add(self, row: EventRow, first_visit: bool) -> None:
         """Append an event that sorts after every event already in the session."""
         self.end = row.ts
         self.end_text = row.ts_text
         self.event_count += 1
-        if row.event_name in _PAGE_VIEWS:
+        if row.event_name in PAGE_VIEW_EVENTS:
             self.page_view_count += 1
             if row.page is not None:
                 if self.landing is None:
@@ -118,13 +102,13 @@ class Session(msgspec.Struct, gc=False):
         """The session's row of dw.sessions in COPY text format (SESSION_COLUMNS). Only the four texts that come
         from the events can need escapes; the other values are written here."""
         ms = duration_millis(self.start, self.end)
-        engaged = ms > 10_000 or self.purchase_count > 0 or self.page_view_count >= 2
+        is_engaged = engaged(ms, self.purchase_count, self.page_view_count)
         start = self.start_text or self.start.isoformat()  # UTC: its first ten characters are the date
         return (f"{self.session_id}\t{copy_value(self.client_id)}\t{copy_value(self.user_id)}\t"
                 f"{'logged_in' if self.logged_in else 'logged_out'}\t{start}\t{self.end_text or self.end.isoformat()}\t"
                 f"{start[:10]}\t{ms // 1000}.{ms % 1000:03d}\t{self.event_count}\t"
                 f"{self.page_view_count}\t{copy_value(self.landing)}\t{copy_value(self.exit)}\t"
-                f"{'t' if engaged else 'f'}\t{'t' if self.purchase_count > 0 else 'f'}\t"
+                f"{'t' if is_engaged else 'f'}\t{'t' if converted(self.purchase_count) else 'f'}\t"
                 f"{'t' if self.first_visit else 'f'}\t{self.purchase_count}\t{self.revenue}")
 
 
@@ -148,28 +132,28 @@ _BY_TIME = attrgetter("ts", "event_id")
 class Assigned:
     """One client's new events with their session ids / first-visit flags, and its sessions to (re)write."""
 
-    events: list[tuple[FastRow, str, bool]]
+    events: list[tuple[EventRow, str, bool]]
     sessions: list[Session]
     continued: str | None  # id of the loaded session that the new events extend (to be rewritten)
 
 
-def assign(rows: Iterable[FastRow], state: ClientState | None, timeout: timedelta) -> Assigned:
+def assign(rows: Iterable[EventRow], state: ClientState | None, timeout: timedelta) -> Assigned:
     """Sessionize one client's new events (sorted by time, then event id); ``state`` None = a new client."""
     ordered = sorted(rows, key=_BY_TIME)
     current = state.last_session if state is not None else None
     continued = None
     sessions: list[Session] = []
-    if current is not None and ordered[0].ts - current.end <= timeout:
+    if current is not None and not new_session(ordered[0].ts - current.end, timeout):
         continued = current.session_id
         sessions.append(current)
     else:
         current = None
-    events: list[tuple[FastRow, str, bool]] = []
+    events: list[tuple[EventRow, str, bool]] = []
     for n, row in enumerate(ordered):
-        first_visit = state is None and n == 0
-        if current is None or row.ts - current.end > timeout:
+        first = first_visit(n, state is None)
+        if current is None or new_session(row.ts - current.end, timeout):
             current = Session.begin(row)
             sessions.append(current)
-        current.add(row, first_visit)
-        events.append((row, current.session_id, first_visit))
+        current.add(row, first)
+        events.append((row, current.session_id, first))
     return Assigned(events, sessions, continued)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-from clickstream_etl import fast
+from clickstream_etl import parse
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
@@ -58,17 +58,17 @@ def test_fast_path_and_sql_path_load_the_same_tables(world, monkeypatch):
     body = ndjson(_lines(now))
     world.put(f"events/{now:%Y/%m/%d/%H}/events-eq.json", body)
     lines = body.split(b"\n")[:-1]
-    split = fast.split_object(body, 0, lines)
+    split = parse.parse_lines(body, 0, lines)
     assert [n for n, _ in split.slow] == [8, 9, 10]  # the rest takes the fast path
     with_fast = _load(world)
 
     def always_slow(*args: object) -> list:
-        raise fast.Slow
+        raise parse.Slow
 
     world.fresh_database()
-    monkeypatch.setattr(fast, "typed_row", always_slow)
-    monkeypatch.setattr(fast, "plain_row", always_slow)
-    assert len(fast.split_object(body, 0, lines).slow) == len(lines)
+    monkeypatch.setattr(parse, "typed_row", always_slow)
+    monkeypatch.setattr(parse, "plain_row", always_slow)
+    assert len(parse.parse_lines(body, 0, lines).slow) == len(lines)
     sql_only = _load(world)
 
     assert len(with_fast["dw.events"]) == 10

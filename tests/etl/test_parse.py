@@ -1,4 +1,4 @@
-"""Unit tests of the Python fast path (fast.py): what it types itself and what it leaves to the SQL path."""
+"""Unit tests of the Python path (parse.py): what it types itself and what it leaves to the SQL path."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from decimal import Decimal
 import msgspec
 import orjson
 import pytest
-from clickstream_etl import fast
-from clickstream_etl.fast import EVENT_COLUMNS, TYPED_COLUMNS, Slow, is_plain, plain_row, split_object, typed_row
+from clickstream_etl import parse, rules
+from clickstream_etl.columns import NAMES as TYPED_COLUMNS
+from clickstream_etl.parse import ROW_COLUMNS, Slow, is_plain, parse_lines, plain_row, typed_row
 from clickstream_etl.prepare import split_lines
 from clickstream_etl.sessions import SESSION_COLUMNS, Session, duration, duration_millis
 from hypothesis import given, settings
@@ -34,7 +35,7 @@ def test_typed_row_trims_lowercases_and_nulls_empty_strings():
     assert row["event_id"] == EID
     assert row["event_name"] == "view_item"
     assert row["client_id"] == "c-1"
-    assert row["user_id"] is None and row["login_t"] is None
+    assert row["user_id"] is None and row["user_login_state"] is None
     assert row["product_price"] == "19.99" and row["product_discount_price"] is None
     assert row["quantity"] == "2" and row["page_url_path"] == "/p/1" and row["page_referrer"] is None
     assert row["event_timestamp"] == (datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC), "2024-05-01T10:00:00.123Z")
@@ -60,19 +61,19 @@ def test_split_object_routes_lines_and_escapes_for_copy():
     lines = [json.dumps(_doc()), "not json", "", json.dumps(_doc(page={"title": "a\tb\\c"})),
              json.dumps(_doc(search_term="x\u0000y")), json.dumps([1])]
     data = ("\n".join(lines) + "\n").encode()
-    split = split_object(data, 3, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
+    split = parse_lines(data, 3, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
     assert split.lines == 6
     assert [n for n, _ in split.slow] == [2, 5, 6]
     assert [(r.file_idx, r.line_no) for r in split.rows] == [(3, 1), (3, 4)]
     texts = [r.text.split("\t") for r in split.rows]
-    assert all(len(t) == len(EVENT_COLUMNS) for t in texts)
+    assert all(len(t) == len(ROW_COLUMNS) for t in texts)
     assert texts[0][-2:] == ["s3://b/k", "1"]
     assert "a\\tb\\\\c" in split.rows[1].text
 
 
 # --- the plain-line path (msgspec): same outcome as typed_row + accept + make_row, or it declines -----------------
 
-_WINDOW = fast.Window(timedelta(hours=72), timedelta(minutes=15))
+_WINDOW = parse.Freshness(timedelta(hours=72), timedelta(minutes=15))
 _MODIFIED = datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC)
 
 
@@ -81,12 +82,12 @@ def _plain(line: bytes, source: str = "s3://b/k") -> object:
 
 
 def _typed(line: bytes, source: str = "s3://b/k") -> object:
-    """split_object's outcome for the line through the general path (every value escaped for COPY)."""
+    """parse_lines's outcome for the line through the general path (every value escaped for COPY)."""
     v = typed_row(orjson.loads(line))
-    received, problem = fast.accept(v, _MODIFIED, _WINDOW)
+    received, problem = parse.accept(v, _MODIFIED, _WINDOW)
     if problem is not None:
         return 7, problem[0], problem[1], v[0]
-    return fast.make_row(v, 3, 7, source, received, escape=True)
+    return parse.make_row(v, 3, 7, source, received, escape=True)
 
 
 _TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "a", " a", "a ", "View_Item", "logged_in", "logged_out",
@@ -134,7 +135,7 @@ def test_plain_row_gives_typed_rows_result_or_declines(changes: list, drop: bool
     try:
         got = _plain(line)
     except (Slow, ValueError, msgspec.MsgspecError):
-        return  # declined: split_object asks typed_row
+        return  # declined: parse_lines asks typed_row
     assert got == expected
 
 
@@ -144,13 +145,13 @@ def test_ordinary_lines_take_the_plain_path():
                       ensure_ascii=False, separators=(",", ":")).encode()
     assert is_plain(line)
     row = _plain(line)
-    assert isinstance(row, fast.FastRow) and row == _typed(line)
+    assert isinstance(row, parse.EventRow) and row == _typed(line)
     assert row.text.split("\t")[-2:] == ["s3://b/k", "7"]
     # a source file name that needs COPY escapes is escaped by the caller, once per object
     assert _plain(line, "s3://b/a\\tb").text == _typed(line, "s3://b/a\tb").text
     stale = orjson.loads(line) | {"event_timestamp": "2024-04-20T10:00:00.000Z"}
     stale_line = json.dumps(stale, separators=(",", ":")).encode()
-    assert _plain(stale_line) == _typed(stale_line) == (7, "stale_event", fast.STALE[1], EID)
+    assert _plain(stale_line) == _typed(stale_line) == (7, "stale_event", rules.STALE[1], EID)
     for spaced in (line.replace(b'"c-1"', b'" c-1"'), line.replace(b"mice", b"a\\tb"), json.dumps(_doc()).encode()):
         assert not is_plain(spaced)
     # empty strings are plain: the SQL path makes them NULL, and so does plain_row
@@ -194,9 +195,9 @@ def test_split_object_uses_typed_row_when_plain_row_declines(monkeypatch):
                              product=None), separators=(",", ":"))]
     data = ("\n".join(lines) + "\n").encode()
     calls = []
-    real = fast.typed_row
-    monkeypatch.setattr(fast, "typed_row", lambda doc: calls.append(doc["client_id"]) or real(doc))
-    split = split_object(data, 0, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
+    real = parse.typed_row
+    monkeypatch.setattr(parse, "typed_row", lambda doc: calls.append(doc["client_id"]) or real(doc))
+    split = parse_lines(data, 0, split_lines(data), "s3://b/k", datetime(2024, 5, 1, 10, 0, 2, tzinfo=UTC))
     assert [r.client_id for r in split.rows] == ["c-1", "c-2"]
     assert calls == ["c-2"]  # the first line took the plain path; msgspec refused the second's page
 
@@ -207,14 +208,14 @@ def test_the_ingests_timestamp_shape_reads_as_the_general_path(when: datetime):
     """YYYY-MM-DDTHH:MM:SS.mmmZ takes a cheaper check first: a shape the general one accepts, same value and text."""
     text = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
     text = f"{when.year:04d}" + text[text.index("-"):]  # strftime does not pad years below 1000 everywhere
-    assert fast._ISO.fullmatch(text)
-    assert fast._timestamp(text) == (datetime.fromisoformat(text), text)
+    assert parse._ISO.fullmatch(text)
+    assert parse._timestamp(text) == (datetime.fromisoformat(text), text)
 
 
 @pytest.mark.parametrize("text", ["2024-02-30T10:00:00.000Z", "2024-13-01T10:00:00.000Z", "2024-05-01T24:00:00.000Z"])
 def test_an_impossible_date_in_the_ingests_shape_goes_to_sql(text: str):
     with pytest.raises(Slow):
-        fast._timestamp(text)
+        parse._timestamp(text)
 
 
 def test_a_plain_object_splits_as_its_lines_do_one_by_one():
@@ -227,8 +228,8 @@ def test_a_plain_object_splits_as_its_lines_do_one_by_one():
     data = ("\n".join(plain) + "\n").encode()
     mixed = ("\n".join([*plain, odd]) + "\n").encode()
     assert is_plain(data) and not is_plain(mixed)
-    one_scan = split_object(data, 0, split_lines(data), "s3://b/k", when)
-    per_line = split_object(mixed, 0, split_lines(mixed), "s3://b/k", when)
+    one_scan = parse_lines(data, 0, split_lines(data), "s3://b/k", when)
+    per_line = parse_lines(mixed, 0, split_lines(mixed), "s3://b/k", when)
     assert [r.text for r in one_scan.rows] == [r.text for r in per_line.rows[:5]]
     assert len(one_scan.rows) == 5 and "a\\tb" in per_line.rows[5].text
 
@@ -274,7 +275,7 @@ def test_a_short_float_price_is_taken_as_written(price: float):
     r = repr(price)
     digits = len(r.replace(".", "").replace("-", "").lstrip("0").split("e")[0])
     try:
-        taken = fast._money(price)
+        taken = parse._money(price)
     except Slow:
         taken = None
     assert taken == (r if digits <= 15 else None)

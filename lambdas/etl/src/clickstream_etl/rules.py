@@ -1,0 +1,201 @@
+"""The business rules of the warehouse, each defined once.
+
+The ETL loads most events on its Python path (``parse``, ``sessions``, ``plan``) and the rest -- lines only
+PostgreSQL can decide, clients whose new events arrive out of order, a batch that repeats a loaded event -- on its
+set-based SQL path (``sql``, ``aggregates``). Both must give the same tables, so each rule below is written here
+once, with its constants, in the two forms the paths need: a Python function and the SQL expression built from the
+same constants. Nothing else in the package restates a rule; tests/etl/test_rules.py checks that the two forms
+agree, and the golden and equivalence tests that the two paths do.
+
+| rule | Python | SQL |
+|---|---|---|
+| login state of an event | ``login_state`` | ``login_state_sql`` |
+| freshness window | ``Freshness.problem`` | ``Freshness.problem_sql`` |
+| revenue of an event | ``revenue`` | ``revenue_sql`` |
+| session boundary | ``new_session`` | ``new_session_sql``, ``continues_sql`` |
+| session id | ``session_id`` | ``SESSION_ID_SQL`` |
+| first visit | ``first_visit`` | ``FIRST_EVENT_ORDER`` (sql.CLIENTS) |
+| page view | ``PAGE_VIEW_EVENTS`` | ``page_view_sql`` |
+| session login state | ``session_logged_in`` | ``SESSION_LOGIN_SQL`` |
+| engaged session | ``engaged`` | ``ENGAGED_SQL`` |
+| converted session | ``converted`` | ``CONVERTED_SQL`` |
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+# --- events -------------------------------------------------------------------------------------------------------
+
+LOGGED_IN, LOGGED_OUT = "logged_in", "logged_out"
+LOGIN_STATES = frozenset((LOGGED_IN, LOGGED_OUT))
+
+
+def login_state(stated: str | None, user_id: str | None) -> str:
+    """The event's login state: as the line states it, else logged in exactly when it names a user."""
+    if stated is not None:
+        return stated
+    return LOGGED_IN if user_id is not None else LOGGED_OUT
+
+
+def login_state_sql(stated: str, user_id: str) -> str:
+    return f"coalesce({stated}, CASE WHEN {user_id} IS NOT NULL THEN '{LOGGED_IN}' ELSE '{LOGGED_OUT}' END)"
+
+
+STALE = ("stale_event", "older than the freshness window before received_at")
+FUTURE = ("future_event", "later than the allowed skew after received_at")
+NO_RECEIVED = ("missing_field", "received_at")
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """An event is kept only from ``freshness`` before its receipt to ``future_skew`` after it. Its receipt is the
+    line's ``received_at``, else the raw object's last-modified time; without either the line is rejected."""
+
+    freshness: timedelta
+    future_skew: timedelta
+
+    def problem(self, at: datetime, received: datetime | None) -> tuple[str, str] | None:
+        """The reject (reason, detail) of an event that happened ``at``, or None when it is kept."""
+        if received is None:
+            return NO_RECEIVED
+        if at < received - self.freshness:
+            return STALE
+        if at > received + self.future_skew:
+            return FUTURE
+        return None
+
+    @staticmethod
+    def problem_sql(at: str, received: str) -> list[str]:
+        """The same checks as ``CASE WHEN`` branches (parameters ``%(freshness)s``, ``%(future_skew)s``), after the
+        SQL path's own check that ``received`` is not NULL."""
+        return [f"WHEN {at} < {received} - %(freshness)s THEN '{STALE[0]}:{STALE[1]}'",
+                f"WHEN {at} > {received} + %(future_skew)s THEN '{FUTURE[0]}:{FUTURE[1]}'"]
+
+
+PURCHASE = "purchase"
+PAGE_VIEW_NAMES = ("page_view", "screen_view")
+PAGE_VIEW_EVENTS = frozenset(PAGE_VIEW_NAMES)
+_CENT = Decimal("0.01")
+
+
+def page_view_sql(name: str) -> str:
+    return f"{name} IN ({', '.join(repr(n) for n in PAGE_VIEW_NAMES)})"
+
+
+def revenue(price: str | None, discount: str | None, quantity: str | None) -> Decimal:
+    """A purchase's revenue: its discount price, else its price, else 0 (each numeric(14, 2), rounded half away
+    from zero as PostgreSQL does), times its quantity, else 1."""
+    chosen = discount if discount is not None else price
+    value = Decimal(chosen).quantize(_CENT, ROUND_HALF_UP) if chosen is not None else Decimal(0)
+    return value * (int(quantity) if quantity is not None else 1)
+
+
+def revenue_sql(alias: str = "") -> str:
+    """The revenue of a purchase event (of the row ``alias``), without the test for a purchase."""
+    a = f"{alias}." if alias else ""
+    return f"coalesce({a}product_discount_price, {a}product_price, 0) * coalesce({a}quantity, 1)"
+
+
+def event_revenue_sql(alias: str = "") -> str:
+    """Any event's revenue: a purchase's, else 0."""
+    a = f"{alias}." if alias else ""
+    return f"CASE WHEN {a}event_name = '{PURCHASE}' THEN {revenue_sql(alias)} ELSE 0 END"
+
+
+# --- sessions -----------------------------------------------------------------------------------------------------
+
+
+def new_session(gap: timedelta, timeout: timedelta) -> bool:
+    """A client's event starts a new session when more than ``timeout`` passed since its previous event."""
+    return gap > timeout
+
+
+def new_session_sql(gap: str) -> str:
+    return f"{gap} > %(timeout)s"
+
+
+def continues_sql(session_end: str, at: str) -> str:
+    """A session that an event at ``at`` continues (not ``new_session``): it ended at most the timeout before."""
+    return f"{session_end} >= {at} - %(timeout)s"
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_text(ts: datetime) -> str:
+    """``extract(epoch FROM ts)::text`` of PostgreSQL 15: numeric with exactly 6 decimals."""
+    micros = (ts - EPOCH) // timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}"
+
+
+def session_id(client_id: str, start: datetime) -> str:
+    """A session's id: the md5 of its client and start, so that sessionizing the same events again gives it again."""
+    h = hashlib.md5(f"{client_id}|{epoch_text(start)}".encode(), usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+SESSION_ID_SQL = "md5({client_id} || '|' || extract(epoch FROM {start})::text)::uuid"
+
+# A client's first visit is its first event, by time then event id.
+FIRST_EVENT_ORDER = ("event_timestamp", "event_id")
+
+
+def first_visit(index_in_client: int, new_client: bool) -> bool:
+    """Whether a new event of a client, at ``index_in_client`` in FIRST_EVENT_ORDER, is the client's first visit."""
+    return new_client and index_in_client == 0
+
+
+def session_logged_in(events_logged_in: Iterable[bool]) -> bool:
+    """A session is logged in when any of its events is."""
+    return any(events_logged_in)
+
+
+SESSION_LOGIN_SQL = (f"CASE WHEN bool_or(user_login_state = '{LOGGED_IN}') THEN '{LOGGED_IN}' "
+                     f"ELSE '{LOGGED_OUT}' END")
+
+ENGAGED_MIN_SECONDS = 10
+ENGAGED_MIN_PAGE_VIEWS = 2
+
+
+def engaged(duration_ms: int, purchases: int, page_views: int) -> bool:
+    """A session is engaged when it lasted more than ENGAGED_MIN_SECONDS, bought, or viewed at least
+    ENGAGED_MIN_PAGE_VIEWS pages."""
+    return duration_ms > ENGAGED_MIN_SECONDS * 1000 or purchases > 0 or page_views >= ENGAGED_MIN_PAGE_VIEWS
+
+
+ENGAGED_SQL = (f"duration_seconds > {ENGAGED_MIN_SECONDS} OR purchase_count > 0 "
+               f"OR page_view_count >= {ENGAGED_MIN_PAGE_VIEWS}")
+
+
+def converted(purchases: int) -> bool:
+    """A session converted when it holds a purchase."""
+    return purchases > 0
+
+
+CONVERTED_SQL = "purchase_count > 0"
+
+
+# The SQL forms, by the names the .sql files use as {placeholders} (queries/__init__.py).
+SQL = {
+    "purchase": f"'{PURCHASE}'",
+    "page_view": page_view_sql("event_name"),
+    "page_view_e": page_view_sql("e.event_name"),
+    "revenue": revenue_sql(),
+    "event_revenue": event_revenue_sql(),
+    "event_revenue_e": event_revenue_sql("e"),
+    "new_session": new_session_sql("w.event_timestamp - lag(w.event_timestamp) OVER (PARTITION BY w.client_id "
+                                   "ORDER BY w.event_timestamp, w.event_id)"),
+    "continues": continues_sql("s.session_end", "m.min_ts"),
+    "session_id": SESSION_ID_SQL.format(client_id="s.client_id", start="s.session_start"),
+    "first_event_order": ", ".join(FIRST_EVENT_ORDER),
+    "session_login": SESSION_LOGIN_SQL,
+    "engaged": ENGAGED_SQL,
+    "converted": CONVERTED_SQL,
+}
