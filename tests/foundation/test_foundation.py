@@ -541,7 +541,12 @@ def test_teardown_removes_everything_tagged_or_named_for_the_environment(
     assert live == []
     left = moto.client("resourcegroupstaggingapi").get_resources(
         TagFilters=[{"Key": k, "Values": [v]} for k, v in PROJECT_TAGS.items()])["ResourceTagMappingList"]
-    assert [r["ResourceARN"] for r in left if ":instance/" not in r["ResourceARN"]] == []
+    # KMS deletes a key only after its waiting period: the secrets key stays listed, pending deletion.
+    kms_left = [r["ResourceARN"] for r in left if ":kms:" in r["ResourceARN"]]
+    assert [moto.client("kms").describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] for arn in kms_left] == \
+        ["PendingDeletion"]
+    assert [r["ResourceARN"] for r in left
+            if ":instance/" not in r["ResourceARN"] and ":kms:" not in r["ResourceARN"]] == []
     bucket_names = {b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]}
     assert bucket_names.isdisjoint(BUCKETS.values())
     role_names = {r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]}
