@@ -23,6 +23,11 @@ enc=()
 url="s3://$BUCKET"
 
 base_backup() {
+  # A base backup is useless without the WAL written during it: refuse while archiving is off.
+  if [ "$(psql -X -At -h "$PGHOST" -p "$PGPORT" -d postgres -c 'SHOW archive_mode')" = off ]; then
+    echo "pg-backup: archive_mode is off on port $PGPORT: no base backup without WAL archiving" >&2
+    return 1
+  fi
   barman-cloud-backup "${cloud[@]}" "${enc[@]}" --gzip --immediate-checkpoint \
     -h "$PGHOST" -p "$PGPORT" "$url" "$SERVER"
   touch "$STATE_DIR/last-base-backup"

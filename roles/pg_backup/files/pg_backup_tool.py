@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +41,7 @@ def backup_end(backup: dict) -> datetime | None:
     if not end:
         return None
     try:
-        return datetime.strptime(" ".join(end.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
+        return datetime.strptime(" ".join(end.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
     except ValueError:
         pass
     try:
@@ -81,7 +81,8 @@ def list_backups() -> list[dict]:
 def archiver_state() -> tuple[int, datetime | None, datetime | None, bool]:
     import psycopg2
 
-    with psycopg2.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], dbname="postgres") as conn:
+    conn = psycopg2.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], dbname="postgres")
+    try:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),"
@@ -89,12 +90,14 @@ def archiver_state() -> tuple[int, datetime | None, datetime | None, bool]:
                 " (SELECT min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),"
                 " pg_is_in_recovery()")
             return cur.fetchone()
+    finally:
+        conn.close()
 
 
 def metrics() -> int:
     import boto3
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     data = []
     try:
         newest = choose_backup(list_backups(), None)
