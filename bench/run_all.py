@@ -30,6 +30,7 @@ BENCHES = {
     "dashboards": "dashboards.bench_dashboards",
     "provisioning": "provisioning.bench_provisioning",
     "fuzz": "fuzz.bench_fuzz",
+    "backups": "backups.bench_backups",
 }
 
 

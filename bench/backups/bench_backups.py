@@ -297,7 +297,7 @@ def restore_times(root: Path, moto: Moto, events: int) -> dict[str, float]:
 def run(quick: bool = False) -> dict:
     seconds = 30.0 if quick else 120.0
     timeout = 10 if quick else 30
-    events = 50_000 if quick else 1_000_000
+    events = 50_000 if quick else 500_000
     root = Path(tempfile.mkdtemp(prefix="bench-backups-", dir="/var/tmp"))
     root.chmod(0o755)
     moto = Moto(root / "moto.log")

@@ -75,3 +75,10 @@ def test_wal_at_risk_grows_from_the_last_archive_while_segments_wait() -> None:
     assert tool.wal_archive_age(T0, 3, T0 - timedelta(minutes=20), T0 - timedelta(minutes=19)) == 1200.0
     # Nothing ever archived (archive_command broken from the start): since the oldest waiting segment.
     assert tool.wal_archive_age(T0, 1, None, T0 - timedelta(minutes=5)) == 300.0
+
+
+def test_a_new_cluster_is_told_apart_from_the_one_whose_backups_the_prefix_holds() -> None:
+    backups = [{**b, "systemid": "7716418672428056459"} for b in BACKUPS]
+    assert tool.system_match([], "1") == "none"
+    assert tool.system_match(backups, "7716418672428056459") == "same"
+    assert tool.system_match(backups, "7716999999999999999") == "different"

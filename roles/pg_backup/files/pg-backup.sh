@@ -9,6 +9,7 @@
 #   pg-backup choose [<target time>]    id of the newest base backup finished before the time (or the newest)
 #   pg-backup fetch <backup id> <dir>   download a base backup into an empty data directory
 #   pg-backup metrics                   publish the ages of the last base backup and of the last archived WAL
+#   pg-backup check-system              none|same|different: are the prefix's backups of this cluster?
 #   pg-backup loop                      local mode: base backups every BASE_INTERVAL_SECONDS, metrics every
 #                                       METRICS_INTERVAL_SECONDS (where no cron runs)
 set -euo pipefail
@@ -51,6 +52,8 @@ case "${1:-}" in
     exec barman-cloud-backup-list "${cloud[@]}" --format json "$url" "$SERVER" ;;
   choose)
     exec /usr/bin/python3 "$HERE/pg_backup_tool.py" choose "${2:-}" ;;
+  check-system)
+    exec /usr/bin/python3 "$HERE/pg_backup_tool.py" check-system ;;
   fetch)
     exec barman-cloud-restore "${cloud[@]}" "$url" "$SERVER" "$2" "$3" ;;
   metrics)
@@ -65,6 +68,6 @@ case "${1:-}" in
       sleep "$METRICS_INTERVAL_SECONDS"
     done ;;
   *)
-    echo "usage: $0 wal-archive|wal-restore|base-backup|list|choose|fetch|metrics|loop" >&2
+    echo "usage: $0 wal-archive|wal-restore|base-backup|list|choose|fetch|metrics|check-system|loop" >&2
     exit 2 ;;
 esac

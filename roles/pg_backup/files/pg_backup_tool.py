@@ -4,6 +4,9 @@
   pg_backup_tool.py choose [TARGET]   print the id of the newest finished base backup that ended before TARGET
                                       (ISO 8601 with a UTC offset); without TARGET the newest one
   pg_backup_tool.py metrics           publish BaseBackupAgeSeconds and WalArchiveAgeSeconds to CloudWatch
+  pg_backup_tool.py check-system      print `none` (no backup in the prefix yet), `same` (the newest backup is of
+                                      this cluster's database system) or `different` (exit 3): another system's
+                                      backups, which this cluster must not archive over
 
 Settings come from the environment the pg-backup script exports (its `env` file).
 """
@@ -73,6 +76,27 @@ def wal_archive_age(now: datetime, waiting: int, last_archived: datetime | None,
     return max(0.0, (now - since).total_seconds())
 
 
+def system_match(backups: list[dict], local_system_id: str) -> str:
+    """`none`, `same` or `different`: the newest finished backup's database system against this cluster's."""
+    try:
+        newest = choose_backup(backups, None)
+    except LookupError:
+        return "none"
+    return "same" if str(newest.get("systemid")) == str(local_system_id) else "different"
+
+
+def local_system_id() -> str:
+    import psycopg2
+
+    conn = psycopg2.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], dbname="postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT system_identifier FROM pg_control_system()")
+            return str(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
 def list_backups() -> list[dict]:
     out = subprocess.run([str(HERE / "pg-backup"), "list"], check=True, capture_output=True, text=True).stdout
     return json.loads(out)["backups_list"]
@@ -132,6 +156,15 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["metrics"]:
         return metrics()
+    if argv[:1] == ["check-system"]:
+        verdict = system_match(list_backups(), local_system_id())
+        print(verdict)
+        if verdict == "different":
+            print(f"pg-backup: s3://{os.environ['BUCKET']}/{os.environ['SERVER']}/ holds backups of another database "
+                  "system than this cluster's: restore from them first (playbooks/restore.yml) or use another prefix",
+                  file=sys.stderr)
+            return 3
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 
