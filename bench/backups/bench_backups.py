@@ -325,7 +325,8 @@ def run(quick: bool = False) -> dict:
         {"metric": f"WAL at risk, max, archive_timeout={timeout} s", "value": max(with_timeout), "unit": "s",
          "baseline": "archive_timeout=0, max", "baseline_value": max(without),
          "ratio": max(with_timeout) / max(without)},
-        {"metric": f"base backup of the demo database ({restore['size_mb']:.0f} MB, {restore['rows']:,.0f} rows)",
+        {"metric": f"base backup of a demo-sized database (synthetic events + orders, {restore['size_mb']:.0f} MB, "
+                   f"{restore['rows']:,.0f} rows)",
          "value": restore["backup_s"], "unit": "s", "baseline": "pg_dump -Fc of the same database",
          "baseline_value": restore["dump_s"], "ratio": restore["backup_s"] / restore["dump_s"]},
         {"metric": "restore: fetch base backup + WAL replay until promoted", "value": restore["restore_s"],
