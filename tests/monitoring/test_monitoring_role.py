@@ -21,7 +21,8 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"
 DASHBOARD = f"{PREFIX}-pipeline"
 ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag",
                                     "etl-quarantined-files", "ingest-5xx-rate", "ingest-throttles")]
-BACKUP_ALARMS = [f"{PREFIX}-backup-{db}-{kind}" for db in ("oltp", "dw") for kind in ("base-backup-age", "wal-archive-age")]
+BACKUP_ALARMS = [f"{PREFIX}-backup-{db}-{kind}" for db in ("oltp", "dw")
+                 for kind in ("base-backup-age", "wal-archive-age")]
 
 
 @dataclass
