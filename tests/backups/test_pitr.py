@@ -19,7 +19,7 @@ from tests.support.ansible import PlaybookRun, run_playbook
 from tests.support.local_platform import Platform, local_platform
 from tests.support.moto import MotoServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3000)]
 
 PREFIX = "clickstream-local"
 BUCKET = f"{PREFIX}-backups-123456789012-us-east-1"
