@@ -35,6 +35,7 @@ BENCHES = {
     "dashboards": "dashboards.bench_dashboards",
     "provisioning": "provisioning.bench_provisioning",
     "fuzz": "fuzz.bench_fuzz",
+    "backups": "backups.bench_backups",
 }
 
 

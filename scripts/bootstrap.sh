@@ -16,6 +16,7 @@ APT_PACKAGES=(
   chromium fonts-dejavu-core
   zip unzip procps iproute2
   dpkg-dev  # dpkg-scanpackages: tests/mirror build a package mirror (playbooks/package-mirror.yml)
+  barman-cli-cloud python3-boto3  # WAL archiving and base backups (roles/pg_backup, docs/backups.md)
 )
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop or show the local-mode services of one run: the AWS emulator, ingest endpoint, ETL scheduler, Shiny and the
-# PostgreSQL clusters. Usage: scripts/local-services.sh stop|status
+# Stop or show the local-mode services of one run: the AWS emulator, ingest endpoint, ETL scheduler, Shiny, the
+# backup loops and the PostgreSQL clusters. Usage: scripts/local-services.sh stop|status
 #
 # A run is its run directory (CLICKSTREAM_RUN_DIR, default the local inventory's clickstream_local_run_dir,
 # /run/clickstream-analytics): the services' pid files are there, and the postgresql role records each cluster it
@@ -12,6 +12,8 @@ services() {
   # The emulator's pid file carries its port (clickstream-moto-5000), so list what is there.
   echo clickstream-shiny clickstream-etl-scheduler clickstream-ingest
   for f in "$RUN_DIR"/clickstream-moto-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
+  # The backup loop of each cluster (pg_backup role: clickstream-pg-backup-<cluster>).
+  for f in "$RUN_DIR"/clickstream-pg-backup-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
 }
 
 # "<version> <name>" of each cluster recorded in the run directory.

@@ -23,7 +23,8 @@ oltp, dw (the EC2 instances, stood in for by this machine)
   the venv's interpreter (their connection is clickstream_ec2_connection above),
   become by su (no sudo here); their own PostgreSQL cluster names and ports, listening on 127.0.0.1 (the
   emulator's private addresses exist nowhere), memory settings derived from 1 GB (two clusters and Shiny share
-  this machine, as in the local inventory); migration/catalog copies under the test root.
+  this machine, as in the local inventory); migration/catalog copies and the backup script, settings and loop
+  (pg_backup_dir, _run_dir, _log_dir, _script_dir) under the test root.
 dw
   the package mirror kept under the test root: its copy of the repository, its apt source file and the apt state
   the index is loaded into (this machine's apt configuration and lists are never touched); the other sources
@@ -73,6 +74,11 @@ class AwsPath:
             "ansible_become_method": "ansible.builtin.su",
             "postgresql_listen_addresses": ["127.0.0.1"],
             "postgresql_memory_limit_mb": 1024,
+            # The backup script, its settings and its loop (no cron daemon here) under the test root.
+            "pg_backup_dir": str(root / "pg-backup"),
+            "pg_backup_run_dir": str(root / "run"),
+            "pg_backup_log_dir": str(root / "log"),
+            "pg_backup_script_dir": str(root / "state/services"),
         }
         overlay_all = {
             "clickstream_aws_account_id": ACCOUNT_ID,

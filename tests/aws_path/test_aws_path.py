@@ -178,6 +178,17 @@ def test_the_dw_installed_through_the_package_mirror(deployment: Deployment) -> 
             "package_mirror : Read the manifest from the artifacts bucket" in section, play
 
 
+def test_both_clusters_archive_to_their_own_prefix_of_the_backups_bucket(deployment: Deployment) -> None:
+    """The hosts' backup tools reach the bucket on the AWS branch (no endpoint variable: AWS_ENDPOINT_URL only)."""
+    s3 = deployment.moto.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("clickstream-dev-backups-"))
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    for prefix in ("oltp", "dw"):
+        assert any(k.startswith(f"{prefix}/base/") and k.endswith("/backup.info") for k in keys), keys
+        assert any(k.startswith(f"{prefix}/wals/") for k in keys), keys
+
+
 def test_teardown_removes_the_deployment_and_a_second_one_changes_nothing(deployment: Deployment) -> None:
     """The deploy guide's last step, on the AWS path (last in this module: it removes what the others read)."""
     first = deployment.path.playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes")
@@ -192,7 +203,9 @@ def test_teardown_removes_the_deployment_and_a_second_one_changes_nothing(deploy
     assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["clickstream"]}])
             ["Vpcs"]] == []
     buckets = [b["Name"] for b in deployment.moto.client("s3").list_buckets()["Buckets"]]
-    assert [b for b in buckets if b.startswith("clickstream-dev-")] == [], buckets
+    # The backups bucket outlives a teardown (teardown_keep_backups); everything else goes.
+    assert [b for b in buckets if b.startswith("clickstream-dev-") and "-backups-" not in b] == [], buckets
+    assert [b for b in buckets if b.startswith("clickstream-dev-backups-")] != [], buckets
     functions = [f["FunctionName"] for f in deployment.moto.client("lambda").list_functions()["Functions"]]
     assert [f for f in functions if f.startswith("clickstream-dev-")] == [], functions
     again = deployment.path.playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes")

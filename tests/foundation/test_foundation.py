@@ -36,7 +36,7 @@ PREFIX = "clickstream-local"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SSM_PREFIX = "/clickstream/local"
-BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts", "logs")}
+BUCKETS = {k: f"{PREFIX}-{k}-{ACCOUNT}-{REGION}" for k in ("raw", "assets", "artifacts", "logs", "backups")}
 ROLES = {k: f"{PREFIX}-{k}" for k in ("lambda-ingest", "lambda-etl", "ec2-oltp", "ec2-dw", "amplify")}
 SECRETS_KEY_ALIAS = f"alias/{PREFIX}-secrets"
 PROJECT_TAGS = {"Project": "clickstream", "Environment": "local"}
@@ -282,8 +282,8 @@ def test_bucket_is_private_encrypted_and_tls_only(foundation: Foundation, kind: 
     }])
     assert tags_of(_bucket(s3, name, "get_bucket_tagging")) == {**PROJECT_TAGS, "ManagedBy": "ansible", "Name": name}
     versioning = _bucket(s3, name, "get_bucket_versioning").get("Status")
-    # raw: the data; artifacts: the signed package mirror and the Lambda zips
-    assert versioning == ("Enabled" if kind in ("raw", "artifacts") else None)
+    # raw: the data; artifacts: the signed package mirror and the Lambda zips; backups: WAL and base backups
+    assert versioning == ("Enabled" if kind in ("raw", "artifacts", "backups") else None)
 
 
 def test_raw_bucket_access_logs_go_to_the_logs_bucket(foundation: Foundation) -> None:
@@ -303,6 +303,17 @@ def test_raw_bucket_lifecycle(foundation: Foundation) -> None:
     assert rule["Status"] == "Enabled"
     assert rule["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
     assert rule["Expiration"] == {"Days": 365}
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def test_backups_bucket_lifecycle_only_cleans_up_behind_the_retention(foundation: Foundation) -> None:
+    """What is kept is pg_backup's recovery window; the bucket only expires old versions and stale uploads."""
+    rules = _bucket(foundation.moto.client("s3"), BUCKETS["backups"], "get_bucket_lifecycle_configuration")["Rules"]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert rule["Status"] == "Enabled"
+    assert "Expiration" not in rule and not rule.get("Transitions")
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
@@ -504,6 +515,8 @@ class Teardown:
     vpcs_after_refusal: int
     first: PlaybookRun
     second: PlaybookRun
+    buckets_after_second: set[str]
+    without_backups: PlaybookRun
 
 
 @pytest.fixture(scope="module")
@@ -514,7 +527,10 @@ def teardown(foundation: Foundation, subnets: dict[str, dict[str, Any]]) -> Iter
         Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}])["Vpcs"])
     first = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
     second = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
-    yield Teardown(refused, vpcs_after_refusal, first, second)
+    buckets_after_second = {b["Name"] for b in foundation.moto.client("s3").list_buckets()["Buckets"]}
+    without_backups = foundation.run("-e", "teardown_confirm=yes", "-e", "teardown_keep_backups=false",
+                                     playbook="playbooks/teardown.yml")
+    yield Teardown(refused, vpcs_after_refusal, first, second, buckets_after_second, without_backups)
 
 
 def test_teardown_refuses_without_confirmation(teardown: Teardown) -> None:
@@ -545,8 +561,15 @@ def test_teardown_removes_everything_tagged_or_named_for_the_environment(
     kms_left = [r["ResourceARN"] for r in left if ":kms:" in r["ResourceARN"]]
     assert [moto.client("kms").describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] for arn in kms_left] == \
         ["PendingDeletion"]
+    # The backups bucket outlives the teardown (teardown_keep_backups, default true) ...
+    kept = f"arn:aws:s3:::{BUCKETS['backups']}"
     assert [r["ResourceARN"] for r in left
-            if ":instance/" not in r["ResourceARN"] and ":kms:" not in r["ResourceARN"]] == []
+            if ":instance/" not in r["ResourceARN"] and ":kms:" not in r["ResourceARN"]
+            and r["ResourceARN"] != kept] == []
+    assert BUCKETS["backups"] in teardown.buckets_after_second
+    assert teardown.buckets_after_second.isdisjoint(v for k, v in BUCKETS.items() if k != "backups")
+    # ... and goes only when asked.
+    _assert_ok(teardown.without_backups)
     bucket_names = {b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]}
     assert bucket_names.isdisjoint(BUCKETS.values())
     role_names = {r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]}

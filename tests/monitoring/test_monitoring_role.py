@@ -1,4 +1,5 @@
-"""Role `monitoring` against the emulator: SNS topic, six alarms wired to it, the pipeline dashboard;
+"""Role `monitoring` against the emulator: SNS topic, the pipeline's six alarms and two backup alarms per database
+wired to it, the pipeline dashboard;
 check mode, second run, e-mail subscription on and off, teardown, and a clear error without the HTTP API."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"
 DASHBOARD = f"{PREFIX}-pipeline"
 ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag",
                                     "etl-quarantined-files", "ingest-5xx-rate", "ingest-throttles")]
+BACKUP_ALARMS = [f"{PREFIX}-backup-{db}-{kind}" for db in ("oltp", "dw")
+                 for kind in ("base-backup-age", "wal-archive-age")]
 
 
 @dataclass
@@ -76,7 +79,7 @@ def test_check_mode_on_an_empty_account_creates_nothing(applied: Applied) -> Non
 def test_topic_alarms_and_dashboard_exist_and_rerun_changes_nothing(applied: Applied) -> None:
     assert applied.first.rc == 0, applied.first.output[-3000:]
     assert applied.topics() == [TOPIC_ARN]
-    assert sorted(applied.alarms()) == sorted(ALARMS)
+    assert sorted(applied.alarms()) == sorted(ALARMS + BACKUP_ALARMS)
     assert applied.dashboards() == [DASHBOARD]
     assert applied.second.rc == 0 and applied.second.changed == 0, applied.second.changed_tasks()
     assert applied.check_after.rc == 0 and applied.check_after.changed == 0, applied.check_after.changed_tasks()
@@ -103,6 +106,15 @@ def test_each_alarm_watches_its_metric_with_its_threshold_and_notifies_the_topic
         f"{PREFIX}-ingest-throttles": ("AWS/Lambda", "Throttles",
                                        [{"Name": "FunctionName", "Value": f"{PREFIX}-ingest"}], "Sum",
                                        "GreaterThanOrEqualToThreshold", 1.0, 300, 1, "notBreaching"),
+        # base backups every 24 h (clickstream_backups_base_interval_hours) + 2 h grace; a silent host breaches
+        **{f"{PREFIX}-backup-{db}-base-backup-age": (
+            "Clickstream/Backups", "BaseBackupAgeSeconds", [{"Name": "Pipeline", "Value": PREFIX},
+                                                            {"Name": "Database", "Value": db}],
+            "Maximum", "GreaterThanThreshold", 93600.0, 900, 2, "breaching") for db in ("oltp", "dw")},
+        **{f"{PREFIX}-backup-{db}-wal-archive-age": (
+            "Clickstream/Backups", "WalArchiveAgeSeconds", [{"Name": "Pipeline", "Value": PREFIX},
+                                                            {"Name": "Database", "Value": db}],
+            "Maximum", "GreaterThanThreshold", 900.0, 900, 2, "breaching") for db in ("oltp", "dw")},
     }
     for name, want in expected.items():
         a = alarms[name]
