@@ -525,6 +525,13 @@ def teardown(foundation: Foundation, subnets: dict[str, dict[str, Any]]) -> Iter
     refused = foundation.run("-e", "teardown_confirm=no", playbook="playbooks/teardown.yml")
     vpcs_after_refusal = len(foundation.ec2().describe_vpcs(
         Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-vpc"]}])["Vpcs"])
+    # Emulator limit, not the teardown's: moto evaluates a bucket policy's Deny without its condition, so the
+    # TLS-only statement (aws:SecureTransport = false) refuses every DeleteObject over the emulator's plain HTTP and
+    # the logs bucket, which access logging has filled, could not be emptied. On AWS the teardown's calls are HTTPS
+    # and the statement does not apply; here the policies go first (the tests above have checked them).
+    s3 = foundation.moto.client("s3")
+    for name in set(BUCKETS.values()) & {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.delete_bucket_policy(Bucket=name)
     first = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
     second = foundation.run("-e", "teardown_confirm=yes", playbook="playbooks/teardown.yml")
     buckets_after_second = {b["Name"] for b in foundation.moto.client("s3").list_buckets()["Buckets"]}
