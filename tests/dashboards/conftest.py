@@ -72,7 +72,8 @@ def etl_cli(pg_server, moto_server, *args: str) -> dict[str, Any]:
     """``python -m clickstream_etl ARGS`` on the dashboards' warehouse and bucket -> its JSON summary."""
     import json
 
-    env = {**os.environ, **moto_server.env(), "PYTHONPATH": str(REPO / "lambdas/etl/src")}
+    env = {**os.environ, **moto_server.env(), "DW_SSLROOTCERT": str(pg_server.ca_file),  # the ETL verifies TLS
+           "PYTHONPATH": str(REPO / "lambdas/etl/src")}
     proc = subprocess.run([sys.executable, "-m", "clickstream_etl", *args, "--bucket", BUCKET, "--dw-host",
                            "127.0.0.1", "--dw-port", str(pg_server.port), "--dw-name", DB_NAME, "--dw-user",
                            "postgres", "--password-parameter", PASSWORD_PARAMETER, "--trigger", "test"],
@@ -97,7 +98,7 @@ def loaded_dw(pg_server, moto_server) -> LoadedDW:
     s3.create_bucket(Bucket=BUCKET)
     moto_server.client("ssm").put_parameter(Name=PASSWORD_PARAMETER, Value="unused-trust-auth",
                                             Type="SecureString", Overwrite=True)
-    env = {**os.environ, **moto_server.env(),
+    env = {**os.environ, **moto_server.env(), "DW_SSLROOTCERT": str(pg_server.ca_file),  # the ETL verifies TLS
            "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("bench", "lambdas/etl/src"))}
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     start = end - timedelta(hours=60)  # three UTC days at least, all inside the ETL's 72 h freshness window
