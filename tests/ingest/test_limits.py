@@ -47,6 +47,9 @@ SERVER_MADE = {
     "user_login_state": len("logged_out"), "part": len("products"), "reason": 64, "bucket": 63,
     "object_key": 1024, "source_file": 1100,
 }
+# Bounds on values the ETL makes itself, not a client's field: clickstream_etl.ingest_rejects folds a long or odd
+# reason code or field path into one key (reason at most 64 bytes, field at most 129).
+ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_ingest_rejects", "field"): 129}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 
 
@@ -131,9 +134,12 @@ def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], list[tuple]]:
 
 def test_the_warehouse_bounds_every_indexed_text_and_the_contract_fits_them(pg_server):
     bounds, columns = _catalog(pg_server)
+    assert {k: n for k, n in bounds.items() if k in ETL_CAPPED and ETL_CAPPED[k] > n} == {}
+    contract_bounds = {k: n for k, n in bounds.items() if k not in ETL_CAPPED}
     # (b) every bound holds the longest value the contract accepts in its field
-    assert {c for _, c in bounds} == set(FROM_CONTRACT), f"bounds without a contract field or the reverse: {bounds}"
-    too_long = {f"{t}.{c}": (max_bytes(FROM_CONTRACT[c]), n) for (t, c), n in bounds.items()
+    assert {c for _, c in contract_bounds} == set(FROM_CONTRACT), \
+        f"bounds without a contract field or the reverse: {contract_bounds}"
+    too_long = {f"{t}.{c}": (max_bytes(FROM_CONTRACT[c]), n) for (t, c), n in contract_bounds.items()
                 if max_bytes(FROM_CONTRACT[c]) > n}
     assert not too_long, f"the contract accepts values longer than the warehouse's bound (bytes, bound): {too_long}"
     # (a) every text column of an index is bounded; (c) every index row fits
