@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.ansible import PlaybookRun, run_playbook
-from tests.support.local_platform import Platform, local_platform
-from tests.support.moto import MotoServer
+from scripts.harness.ansible import PlaybookRun, run_playbook
+from scripts.harness.local_platform import Platform, local_platform
+from scripts.harness.moto import MotoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3000)]
 
