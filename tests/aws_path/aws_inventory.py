@@ -79,6 +79,10 @@ class AwsPath:
             "pg_backup_run_dir": str(root / "run"),
             "pg_backup_log_dir": str(root / "log"),
             "pg_backup_script_dir": str(root / "state/services"),
+            # Emulator gap: no instance metadata service, so no instance-profile credentials for the backup tools
+            # on these stand-in hosts; the emulator's dummy keys (not secrets) stand in for them.
+            "pg_backup_access_key": "testing",
+            "pg_backup_secret_key": "testing",
         }
         overlay_all = {
             "clickstream_aws_account_id": ACCOUNT_ID,
