@@ -65,9 +65,13 @@ def prefix(env: Mapping[str, str], name: str, default: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-def choice(env: Mapping[str, str], name: str, default: str, choices: Collection[str]) -> str:
-    """One of `choices` (compared in lower case), or `default` when unset or blank."""
-    value = text(env, name, default).lower()
+def choice(env: Mapping[str, str], name: str, default: str, choices: Collection[str], *,
+           fold_case: bool = True) -> str:
+    """One of `choices`, or `default` when unset or blank. The value is compared in lower case, or exactly as
+    given with ``fold_case=False`` (for a value a library reads case-sensitively, such as libpq's sslmode)."""
+    value = text(env, name, default)
+    if fold_case:
+        value = value.lower()
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value

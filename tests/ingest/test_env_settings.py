@@ -85,3 +85,15 @@ def test_each_lambda_zip_carries_the_shared_module(tmp_path, name):
         info = zf.getinfo("clickstream_env.py")
     assert (info.external_attr >> 16) == 0o100644  # a plain file in the zip, not a link
     assert out.returncode == 0
+
+
+def test_a_choice_read_case_sensitively_refuses_another_case():
+    modes = ("verify-full", "verify-ca", "require")
+    assert clickstream_env.choice({"M": " verify-ca "}, "M", "verify-full", modes, fold_case=False) == "verify-ca"
+    with pytest.raises(clickstream_env.ConfigError,
+                       match=r"^M must be one of verify-full, verify-ca, require, got 'VERIFY-CA'$"):
+        clickstream_env.choice({"M": "VERIFY-CA"}, "M", "verify-full", modes, fold_case=False)
+    # the ETL's DW_SSLMODE goes through it: libpq would not read an upper-case mode
+    assert etl_config.settings_from_env({**ETL_ENV, "DW_SSLMODE": " "}).dw_sslmode == "verify-full"
+    with pytest.raises(etl_config.ConfigError, match=r"^DW_SSLMODE must be one of .*, got 'Require'$"):
+        etl_config.settings_from_env({**ETL_ENV, "DW_SSLMODE": "Require"})

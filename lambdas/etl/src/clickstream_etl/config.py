@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from clickstream_env import ConfigError
+from clickstream_env import ConfigError, choice
 from clickstream_env import integer as _int
 from clickstream_env import required as _required
 
@@ -66,14 +66,6 @@ class Settings:
                               f"got {self.parse_worker!r}")
 
 
-def _sslmode(env: Mapping[str, str]) -> str:
-    """DW_SSLMODE: TLS is never optional; verify-full unless an operator weakens it on purpose."""
-    value = (env.get("DW_SSLMODE") or "verify-full").strip()
-    if value not in SSLMODE_CHOICES:
-        raise ConfigError(f"DW_SSLMODE must be one of {', '.join(SSLMODE_CHOICES)}, got {value!r}")
-    return value
-
-
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     """Read and check every setting; raise ConfigError naming the variable on a bad value."""
     if (env.get("DW_PASSWORD") or "").strip():
@@ -98,12 +90,13 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         batch_max_files=_int(env, "BATCH_MAX_FILES", 500, 1),
         listing_lookback_hours=_int(env, "LISTING_LOOKBACK_HOURS", 24, 0),
         connect_timeout_seconds=_int(env, "DW_CONNECT_TIMEOUT_SECONDS", 10, 1),
-        dw_sslmode=_sslmode(env),
+        # TLS is never optional; libpq reads sslmode case-sensitively, so the value is taken exactly as given
+        dw_sslmode=choice(env, "DW_SSLMODE", "verify-full", SSLMODE_CHOICES, fold_case=False),
         dw_sslrootcert=(env.get("DW_SSLROOTCERT") or "").strip(),
         statement_timeout_seconds=_int(env, "DW_STATEMENT_TIMEOUT_SECONDS", 600, 1),
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
-        parse_worker=(env.get("PARSE_WORKER") or "auto").strip().lower(),
+        parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
     )
 
 
