@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +47,9 @@ from clickstream_etl.rebuild import rebuild_dirty_days  # noqa: E402
 from clickstream_etl.runner import run_etl, setup_session  # noqa: E402
 
 from etl.synth import objects  # noqa: E402
+from scripts.harness.cpu_meter import CpuMeter, reaped  # noqa: E402
 from scripts.harness.moto import MotoServer  # noqa: E402
 from scripts.harness.postgres import PostgresServer  # noqa: E402
-from scripts.harness.procs import children, cpu_seconds  # noqa: E402
 
 BUCKET = "bench-etl-raw"
 # Rounds of (fresh warehouse, ETL, ceiling): the ratio is the median round's.
@@ -80,48 +79,6 @@ def _quiesce(cur) -> None:
     os.sync()
 
 
-def _postmaster(pg: PostgresServer) -> int:
-    return int((pg.datadir / "postmaster.pid").read_text().split()[0])
-
-
-def server_cpu(pg: PostgresServer) -> float:
-    """CPU seconds the whole PostgreSQL server has used so far: its postmaster, the processes it runs now (backends
-    and background workers) and those that have exited (the postmaster reaps them). Read again when the postmaster
-    reaped a process during the read: that one would be in neither or in both."""
-    postmaster = _postmaster(pg)
-    for _ in range(100):
-        before = cpu_seconds(postmaster, reaped=True)
-        try:
-            live = sum(cpu_seconds(pid) for pid, _, _ in children(postmaster))
-        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
-            continue
-        if cpu_seconds(postmaster, reaped=True) == before:
-            return before + live
-    raise RuntimeError("the server's processes kept changing")
-
-
-class CpuMeter:
-    """CPU seconds used between ``start`` and ``stop``: this process (all its threads), its children waited for in
-    between (the ETL's parse worker), the PostgreSQL server and the emulator."""
-
-    def __init__(self, pg: PostgresServer, emulator_pid: int | None) -> None:
-        self.pg, self.emulator_pid = pg, emulator_pid
-
-    def _now(self) -> dict[str, float]:
-        _reaped(self.pg, backends=False)
-        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {"python": time.process_time() + waited.ru_utime + waited.ru_stime,
-                "postgres": server_cpu(self.pg),
-                "emulator": cpu_seconds(self.emulator_pid) if self.emulator_pid else 0.0}
-
-    def start(self) -> None:
-        self._start = self._now()
-
-    def stop(self) -> dict[str, float]:
-        end = self._now()
-        return {k: end[k] - self._start[k] for k in end}
-
-
 def _etl(dsn: str, s3, quiesce: bool = False, cpu: CpuMeter | None = None) -> tuple[float, dict]:
     settings = Settings(raw_bucket=BUCKET, dw_host="unused", listing_lookback_hours=0)
     conn = psycopg2.connect(dsn)
@@ -139,27 +96,11 @@ def _etl(dsn: str, s3, quiesce: bool = False, cpu: CpuMeter | None = None) -> tu
         out = result.as_dict()
         if cpu is not None:
             conn.close()  # its backend's CPU counts once the postmaster has reaped it
-            _reaped(cpu.pg)
+            reaped(cpu.pg)
             out["cpu"] = cpu.stop()
         return seconds, out
     finally:
         conn.close()
-
-
-def _reaped(pg: PostgresServer, backends: bool = True, timeout: float = 10.0) -> None:
-    """Wait until no process of the server is on its way out (a zombie, or one whose command line is already gone)
-    and, with ``backends``, until it runs no client backend (each shows its client's address, 127.0.0.1(port), in
-    its command line): the CPU of the ETL's backends is then all in the postmaster's reaped CPU."""
-    deadline = time.monotonic() + timeout
-    postmaster = _postmaster(pg)
-
-    def leaving(state: str, cmdline: str) -> bool:
-        return state in "ZX" or not cmdline.strip("\0") or (backends and "127.0.0.1(" in cmdline)
-
-    while any(leaving(state, cmdline) for _, state, cmdline in children(postmaster)):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server's connections did not end")
-        time.sleep(0.02)
 
 
 def _late_run(dsn: str, s3, total: int) -> dict:

@@ -37,9 +37,9 @@ from scripts.harness.contract_fuzz import (  # noqa: E402
     edge_bodies,
     now_ms,
 )
+from scripts.harness.etl_world import make_world  # noqa: E402
 from scripts.harness.moto import MotoServer  # noqa: E402
 from scripts.harness.postgres import PostgresServer  # noqa: E402
-from tests.etl.helpers import make_world  # noqa: E402
 
 EXAMPLES = 400
 QUICK_EXAMPLES = 40

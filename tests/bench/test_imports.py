@@ -1,5 +1,6 @@
-"""bench/ does not import tests/: what both need (services on free ports, process helpers, playbook runners, the
-contract-fuzzing books) is scripts/harness, which imports neither. Checked on the import statements themselves."""
+"""bench/ and tests/ do not import each other: what both need (services on free ports, process helpers, playbook
+runners, the contract-fuzzing books, the ETL's private world, the CPU meter) is scripts/harness, which imports
+neither. Checked on the import statements themselves (tests/bench loads bench/run_all.py by path: the test of it)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ import ast
 from pathlib import Path
 
 from scripts.harness.ansible import REPO
-
-# The one edge left: the contract-fuzzing bench builds its warehouse world with the ETL tests' make_world, which
-# follows the ETL's internals (tests/etl/helpers.py).
-ALLOWED = {("bench/fuzz/bench_fuzz.py", "tests.etl.helpers")}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -30,7 +27,14 @@ def imports_of(folder: str, prefixes: tuple[str, ...]) -> set[tuple[str, str]]:
 
 
 def test_bench_does_not_import_tests():
-    assert imports_of("bench", ("tests",)) <= ALLOWED
+    assert imports_of("bench", ("tests",)) == set()
+
+
+def test_tests_do_not_import_bench():
+    """Except the traffic generator (bench/traffic), a program of its own that tests/traffic tests."""
+    benchmarks = tuple(p.name for p in (REPO / "bench").iterdir()
+                       if (p / "__init__.py").exists() and p.name != "traffic")
+    assert imports_of("tests", ("bench", *benchmarks)) == set()
 
 
 def test_the_harness_imports_neither_tests_nor_bench():

@@ -1,12 +1,12 @@
-"""The ETL bench's CPU meter (bench/etl/bench_etl.py) against a real PostgreSQL: a backend's CPU is counted once,
+"""The benchmarks' CPU meter (scripts/harness/cpu_meter.py) against a real PostgreSQL: a backend's CPU is counted once,
 whether the backend still runs when the meter stops or has exited and been reaped by then."""
 
 from __future__ import annotations
 
 import psycopg2
 import pytest
-from etl.bench_etl import CpuMeter, _reaped
 
+from scripts.harness.cpu_meter import CpuMeter, reaped
 from scripts.harness.postgres import PostgresServer
 from scripts.harness.procs import cpu_seconds
 
@@ -36,7 +36,7 @@ def _burn(dsn: str, meter: CpuMeter, close: bool) -> tuple[float, float]:
         own = cpu_seconds(pid) - own
         if close:
             conn.close()
-            _reaped(meter.pg)
+            reaped(meter.pg)
         return meter.stop()["postgres"], own
     finally:
         conn.close()
@@ -56,6 +56,6 @@ def test_reaped_waits_for_client_backends(own_server):
     conn = psycopg2.connect(own_server.dsn)
     pid = conn.get_backend_pid()
     conn.close()
-    _reaped(own_server)
+    reaped(own_server)
     with pytest.raises(FileNotFoundError):
         cpu_seconds(pid)

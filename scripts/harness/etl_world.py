@@ -1,0 +1,178 @@
+"""A private ETL world for tests and benchmarks: an S3 bucket and an SSM password parameter on a moto server, and a
+migrated warehouse database on a PostgreSQL server (scripts.harness.postgres), with the ways to run the real ETL
+on it and to read its tables."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
+
+REPO = Path(__file__).resolve().parents[2]
+ETL_SRC = REPO / "lambdas" / "etl" / "src"
+_counter = itertools.count()
+
+# Tables whose content must not depend on how loads were split into runs/batches (run ids and load times
+# excluded).
+AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_funnel", "dw.agg_daily_product",
+              "dw.agg_daily_page_transitions", "dw.agg_daily_client_returns", "dw.agg_user_hours",
+              "dw.agg_product_names")
+COMPARED = {
+    "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
+    "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
+    "dw.sessions": "SELECT * FROM dw.sessions ORDER BY session_id",
+    "dw.agg_hourly_activity": "SELECT * FROM dw.agg_hourly_activity ORDER BY 1, 3",
+    "dw.agg_daily_sessions": "SELECT * FROM dw.agg_daily_sessions ORDER BY 1, 2",
+    "dw.agg_daily_funnel": "SELECT * FROM dw.agg_daily_funnel ORDER BY 1, 2, 3, 4",
+    "dw.agg_daily_product": "SELECT * FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5",
+    "dw.agg_daily_page_transitions": "SELECT * FROM dw.agg_daily_page_transitions ORDER BY 1, 2, 3, 4",
+    "dw.agg_daily_client_returns": "SELECT * FROM dw.agg_daily_client_returns ORDER BY 1, 2, 3",
+    "dw.agg_user_hours": "SELECT * FROM dw.agg_user_hours ORDER BY 1, 2, 3",
+    "dw.agg_product_names": "SELECT * FROM dw.agg_product_names ORDER BY 1, 2, 3, 4, 5, 6",
+    "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
+                 "FROM etl.files ORDER BY 1, 2",
+    "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
+                   "ORDER BY 1, 2",
+    "etl.dirty_days": "SELECT * FROM etl.dirty_days",
+    "etl.delta_clients": "SELECT * FROM etl.delta_clients",  # aggregate changes not applied yet (none after a run)
+}
+
+
+@dataclass
+class EtlWorld:
+    """A bucket, an SSM password parameter and a migrated warehouse database, all private to one test."""
+
+    dsn: str
+    bucket: str
+    parameter: str
+    moto: Any
+    port: int
+    pg: Any = None
+
+    def fresh_database(self) -> str:
+        """Switch this world to a new, empty, migrated database (same bucket); return its name."""
+        name = f"dw_{uuid.uuid4().hex[:12]}"
+        self.dsn = _migrated(self.pg, name)
+        return name
+
+    @property
+    def s3(self):
+        return self.moto.client("s3")
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKSTREAM_ETL_")}
+        env.update(self.moto.env())
+        env.update({"RAW_BUCKET_NAME": self.bucket, "DW_HOST": "127.0.0.1", "DW_PORT": str(self.port),
+                    "DW_NAME": self.dbname, "DW_USER": "postgres",
+                    "DW_PASSWORD_PARAMETER": self.parameter, "PYTHONPATH": str(ETL_SRC),
+                    # TLS as on the platform: verify-full (the default) against the test server's CA
+                    "DW_SSLROOTCERT": str(self.pg.ca_file),
+                    "LOG_LEVEL": "WARNING"})
+        env.update(extra)
+        return env
+
+    def run_cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "clickstream_etl", *args], env=env or self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+        out = proc.stdout.strip().splitlines()
+        result = json.loads(out[-1]) if out else {}
+        result["_rc"] = proc.returncode
+        result["_stderr"] = proc.stderr
+        return result
+
+    def run_in_process(self, batch_max_files: int) -> str:
+        """One run of the ETL in this process (so that tests can patch it), on this world; returns its status."""
+        from clickstream_etl.config import Settings
+        from clickstream_etl.runner import run_etl
+
+        conn = psycopg2.connect(self.dsn)
+        try:
+            return run_etl(conn, self.s3, Settings(raw_bucket=self.bucket, dw_host="unused", listing_lookback_hours=0,
+                                                   batch_max_files=batch_max_files)).status
+        finally:
+            conn.close()
+
+    def popen_cli(self, *args: str, env: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "clickstream_etl", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @property
+    def dbname(self) -> str:
+        return self.dsn.split("dbname=")[1]
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        return {name: self.query(q) for name, q in COMPARED.items()}
+
+    def execute(self, *statements: str) -> None:
+        conn = psycopg2.connect(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def wipe_aggregates(self) -> None:
+        """Empty every aggregate table and mark every day with events dirty: what a recompute starts from."""
+        self.execute(*(f"DELETE FROM {t}" for t in AGGREGATES),  # noqa: S608 - constant names
+                     "INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date "
+                     "FROM dw.events ON CONFLICT DO NOTHING")
+
+    def rebuilt(self) -> dict[str, list[tuple]]:
+        """The snapshot after every aggregate is recomputed from dw.events / dw.sessions (rebuild.rebuild_dirty_days:
+        the oracle the batches' incremental aggregates must equal)."""
+        from clickstream_etl.rebuild import rebuild_dirty_days
+        from clickstream_etl.runner import setup_session
+
+        self.wipe_aggregates()
+        conn = psycopg2.connect(self.dsn)
+        try:
+            setup_session(conn)
+            rebuild_dirty_days(conn)
+        finally:
+            conn.close()
+        return self.snapshot()
+
+
+def _migrated(pg_server, dbname: str) -> str:
+    dsn = pg_server.create_database(dbname)
+    conn = psycopg2.connect(dsn)
+    try:
+        apply_migrations(conn, str(REPO / "sql" / "dw"))
+    finally:
+        conn.close()
+    return dsn
+
+
+def make_world(pg_server, moto_server, name: str) -> EtlWorld:
+    tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+    dbname = f"dw_{tag}".replace("-", "_")
+    dsn = _migrated(pg_server, dbname)
+    bucket = f"raw-{tag}".lower()
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    parameter = f"/clickstream/test/{tag}/db/dw/etl_writer/password"
+    moto_server.client("ssm").put_parameter(Name=parameter, Value="not-used-with-trust-auth",
+                                            Type="SecureString")
+    return EtlWorld(dsn, bucket, parameter, moto_server, pg_server.port, pg_server)
