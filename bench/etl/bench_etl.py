@@ -15,7 +15,10 @@
   ceiling's time over the ETL's CPU per core, reached only if the ETL kept every core busy all along);
 - late run: 2.5 % more events onto the loaded warehouse (same days): the time the run spends on the aggregates
   (``aggregates.apply_pending``, incremental) against a recompute of the days it touched
-  (``rebuild.rebuild_dirty_days``, the rebuild command), in the same process.
+  (``rebuild.rebuild_dirty_days``, the rebuild command), in the same process;
+- old against new (only when ``BENCH_ETL_OLD_TREE`` names a tree of an older version: ``bench/etl/compare.py``):
+  the same synthetic events loaded by each version's real ETL in alternating rounds, old first
+  (``BENCH_ETL_PAIRS`` pairs, 3 by default, of ``BENCH_ETL_COMPARE_EVENTS`` events, the figure's by default).
 
 Own PostgreSQL (scripts.harness.postgres) and moto server on free loopback ports. Writes bench/results/etl.json.
 Usage: python bench/etl/bench_etl.py [--quick]
@@ -257,6 +260,37 @@ def run(quick: bool = False) -> dict:
         f"{r['etl_cpu']['postgres']:.1f}, emulator {r['etl_cpu']['emulator']:.1f}) against "
         f"{sum(r['ceiling_cpu'].values()):.1f} s, cores {busy(r, cores):.0%} busy, bound "
         f"{r['cpu_bound_ratio']:.2f}" for r in rounds)
+    notes = [
+        "End to end = listing + S3 GETs (emulator) + COPY staging + validation + dedup + sessionization + "
+        "clients + every aggregate, one run of the real ETL on a fresh warehouse.",
+        f"{len(rounds)} rounds, each a fresh warehouse, the ETL, then the ceiling right after; the table shows the "
+        f"round with the median ratio. Every round, ETL against ceiling: {each}.",
+        f"Ceiling: COPY of the {ceiling_rows:,} loaded rows (already formatted) into a copy of dw.events with "
+        "the same indexes. Naive: json.loads + one INSERT per row, one transaction per object, on the first "
+        f"{naive_objects} objects.",
+        f"CPU, each round, the ETL (all its CPU: its process and parse worker, the PostgreSQL server, the "
+        f"emulator) against the ceiling (the server and the COPY's client): {cpu_each}. 'Bound' is the ratio the "
+        f"ETL would show if it kept all {cores} cores busy from start to end: the ceiling's time against the "
+        "ETL's CPU per core. The CPU moves less with the machine's moment than the wall times.",
+        f"The naive baseline runs at 1/{ceiling_rate / naive_rate:.1f} of the ceiling in this run, so 10x naive "
+        f"({10 * naive_rate:,.0f} events/s) is {10 * naive_rate / ceiling_rate:.2f}x the plain COPY of "
+        "already formatted rows: the ETL parses, checks, sessionizes and aggregates on top of that same COPY.",
+        f"Late run end to end: {late['run_seconds']:.1f} s for {late['loaded']:,} events (of which the "
+        f"aggregates {late['apply_seconds']:.1f} s). The recompute grows with the events the day already holds, "
+        "the incremental upkeep with the run's own events and clients (docs/warehouse.md).",
+        f"30 min at 10,000 events/s = 18M events; at the measured rate one run takes "
+        f"{18_000_000 / etl_rate / 60:.1f} min (Lambda limit 15 min).",
+    ]
+    markdown = ""
+    old_tree = os.environ.get("BENCH_ETL_OLD_TREE")
+    if old_tree:
+        from etl.compare import compare
+
+        pairs = compare(Path(old_tree), REPO, int(os.environ.get("BENCH_ETL_PAIRS") or 3),
+                        int(os.environ.get("BENCH_ETL_COMPARE_EVENTS") or total))
+        figures["old_against_new"] = pairs
+        markdown = "\n".join([*(f"- {n}" for n in notes), "", *old_against_new(pairs, old_tree)])
+        notes = []
     (results_dir / "etl.json").write_text(json.dumps(figures, indent=2, default=str))
     return {
         "title": "ETL: raw S3 objects -> warehouse",
@@ -276,28 +310,36 @@ def run(quick: bool = False) -> dict:
              "baseline_value": late["recompute_seconds"], "ratio": late["apply_seconds"] / late["recompute_seconds"],
              "target": "", "met": None},
         ],
-        "notes": [
-            "End to end = listing + S3 GETs (emulator) + COPY staging + validation + dedup + sessionization + "
-            "clients + every aggregate, one run of the real ETL on a fresh warehouse.",
-            f"{len(rounds)} rounds, each a fresh warehouse, the ETL, then the ceiling right after; the table shows the "
-            f"round with the median ratio. Every round, ETL against ceiling: {each}.",
-            f"Ceiling: COPY of the {ceiling_rows:,} loaded rows (already formatted) into a copy of dw.events with "
-            "the same indexes. Naive: json.loads + one INSERT per row, one transaction per object, on the first "
-            f"{naive_objects} objects.",
-            f"CPU, each round, the ETL (all its CPU: its process and parse worker, the PostgreSQL server, the "
-            f"emulator) against the ceiling (the server and the COPY's client): {cpu_each}. 'Bound' is the ratio the "
-            f"ETL would show if it kept all {cores} cores busy from start to end: the ceiling's time against the "
-            "ETL's CPU per core. The CPU moves less with the machine's moment than the wall times.",
-            f"The naive baseline runs at 1/{ceiling_rate / naive_rate:.1f} of the ceiling in this run, so 10x naive "
-            f"({10 * naive_rate:,.0f} events/s) is {10 * naive_rate / ceiling_rate:.2f}x the plain COPY of "
-            "already formatted rows: the ETL parses, checks, sessionizes and aggregates on top of that same COPY.",
-            f"Late run end to end: {late['run_seconds']:.1f} s for {late['loaded']:,} events (of which the "
-            f"aggregates {late['apply_seconds']:.1f} s). The recompute grows with the events the day already holds, "
-            "the incremental upkeep with the run's own events and clients (docs/warehouse.md).",
-            f"30 min at 10,000 events/s = 18M events; at the measured rate one run takes "
-            f"{18_000_000 / etl_rate / 60:.1f} min (Lambda limit 15 min).",
-        ],
+        "markdown": markdown,
+        "notes": notes,
     }
+
+
+def old_against_new(pairs: dict, old_tree: str) -> list[str]:
+    """The old/new pairs as a subsection of the ETL section."""
+    rounds = pairs["rounds"]
+    loads = [r["load_average"] for r in rounds]
+    loaded = ", ".join(sorted({f"{r['events_loaded']:,}" for r in rounds}))
+    lines = [
+        "### ETL: old code against new, same run",
+        "",
+        f"`bench/etl/compare.py`: OLD = the tree at `{old_tree}` (`BENCH_ETL_OLD_TREE`), NEW = this checkout; the "
+        f"same {pairs['events']:,} synthetic events loaded into a freshly migrated warehouse by each version's real "
+        "`run_etl` in its own process, in alternating rounds, old first. Seconds from the run's start to its end "
+        "(listing, S3 GETs, parse, load, aggregates).",
+        "",
+        "| pair | old (s) | new (s) | new / old |",
+        "|---:|---:|---:|---:|",
+        *(f"| {n} | {o:.1f} | {w:.1f} | {w / o:.3f} |" for n, (o, w) in
+          enumerate(zip(pairs["old_seconds"], pairs["new_seconds"], strict=True), 1)),
+        "",
+        f"- Median new/old {pairs['median_new_over_old']:.3f}; in the same run the old code's own rounds spread by "
+        f"{pairs['old_spread']:.0%} of their median, the new code's by {pairs['new_spread']:.0%}; the 1-minute "
+        f"load average after each round was between {min(loads):.1f} and {max(loads):.1f} (the machine's "
+        f"{usable_cpus()} cores are shared).",
+        f"- Every round: {', '.join(sorted({r['status'] for r in rounds}))}; events loaded: {loaded}.",
+    ]
+    return lines
 
 
 def busy(r: dict, cores: int) -> float:

@@ -7,8 +7,10 @@ both alike. Each round is timed from the run's start to its end (listing, S3 GET
 ``CHECKPOINT`` and an OS sync; its warehouse is migrated with that version's own ``sql/dw``.
 
 Usage: python bench/etl/compare.py OLD_TREE NEW_TREE [--pairs 3] [--events 1000000] [--json OUT]
-(a tree is a checkout of the repository, e.g. ``git worktree add /tmp/etl-old <commit>``). Prints one line per
-round and the pairs' ratios; writes the figures to ``--json``.
+(a tree is a checkout of the repository, or the part of it a round uses: ``lambdas/etl``, ``lambdas/shared`` and
+``sql/dw``, e.g. ``git archive <commit> lambdas/etl lambdas/shared sql/dw | tar -x -C /tmp/etl-old``). Prints one
+line per round and the pairs' ratios; writes the figures to ``--json``. ``bench_etl.run`` calls ``compare`` when
+``BENCH_ETL_OLD_TREE`` names an old tree, and puts the pairs in its section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -58,15 +60,8 @@ def _round(tree: Path, dsn: str, env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("old", type=Path)
-    parser.add_argument("new", type=Path)
-    parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-
+def compare(old_tree: Path, new_tree: Path, pairs: int = 3, events: int = 1_000_000) -> dict:
+    """``pairs`` alternating rounds of each version (old first) on ``events`` synthetic events; the figures."""
     from concurrent.futures import ThreadPoolExecutor
 
     import psycopg2
@@ -86,17 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket=BUCKET)
         with ThreadPoolExecutor(max_workers=8) as pool:
             for f in [pool.submit(s3.put_object, Bucket=BUCKET, Key=key, Body=body)
-                      for key, body in objects(args.events)]:
+                      for key, body in objects(events)]:
                 f.result()
         env = {**os.environ, **moto.env()}
-        for n in range(2 * args.pairs):
-            which, tree = ("old", args.old) if n % 2 == 0 else ("new", args.new)
+        for n in range(2 * pairs):
+            which, tree = ("old", old_tree) if n % 2 == 0 else ("new", new_tree)
             dsn = pg.create_database("bench_compare")  # drops the previous round's warehouse
             conn = psycopg2.connect(dsn)
             apply_migrations(conn, str(tree / "sql/dw"))
             conn.close()
             r = _round(tree.resolve(), dsn, env)
-            rounds.append({"version": which, **r})
+            rounds.append({"version": which, **r, "load_average": os.getloadavg()[0]})
             print(f"round {n + 1} {which}: {r['seconds']:.2f} s, {r['events_loaded']:,} events, {r['status']}",
                   flush=True)
     finally:
@@ -105,9 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     old = [r["seconds"] for r in rounds if r["version"] == "old"]
     new = [r["seconds"] for r in rounds if r["version"] == "new"]
     ratios = [b / a for a, b in zip(old, new, strict=True)]
-    summary = {"events": args.events, "rounds": rounds, "old_seconds": old, "new_seconds": new,
-               "new_over_old": ratios, "median_new_over_old": statistics.median(ratios),
-               "old_spread": (max(old) - min(old)) / statistics.median(old)}
+    return {"events": events, "rounds": rounds, "old_seconds": old, "new_seconds": new,
+            "new_over_old": ratios, "median_new_over_old": statistics.median(ratios),
+            "old_spread": (max(old) - min(old)) / statistics.median(old),
+            "new_spread": (max(new) - min(new)) / statistics.median(new)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    summary = compare(args.old, args.new, args.pairs, args.events)
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))

@@ -36,8 +36,8 @@ def test_the_list_is_dw_events(warehouse):
 def test_every_column_list_is_made_from_it():
     names = ", ".join(columns.NAMES)
     assert (*columns.NAMES, *columns.PROVENANCE) == parse.ROW_COLUMNS
-    for statement in (sql.COPY_EVENTS, sql.INSERT_EVENTS, sql.normalize_sql(False), sql.normalize_sql(True)):
+    for statement in (sql.COPY_EVENTS, sql.normalize_sql(False), sql.normalize_sql(True), sql.DECODED):
         assert names in statement
     for c in columns.EVENT_COLUMNS:
-        assert f"{c.name} {c.sql_type}" in sql.CREATE_NORM
+        assert f"{c.name} {c.sql_type}" in sql.CREATE_DECODED
         assert f"{c.source[-1]}" in sql.normalize_sql(False)

@@ -1,6 +1,8 @@
-"""Python sessionization (direct COPY) and the set-based SQL path load identical tables, over several batches and
-runs: sessions continued across batches and runs, late (out-of-order) events, equal timestamps, duplicates within a
-batch and of already loaded events, login changes mid-session, purchases with rounding prices, midnight."""
+"""The ETL's sessionization (the plan made ahead and COPYed, and the plan made in the batch with what the warehouse
+holds, for late clients) and the set-based SQL oracle (tests/etl/oracle) load identical tables, over several
+batches and runs: sessions continued across batches and runs, late (out-of-order) events, equal timestamps,
+duplicates within a batch and of already loaded events, login changes mid-session, purchases with rounding prices,
+midnight."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from clickstream_etl import load, pipeline
 from clickstream_etl.config import Settings
 from clickstream_etl.runner import run_etl
 
+from . import oracle
 from .helpers import event_line, ndjson, object_key
 
 PAGES = ("/", "/deals", "/cart", None)
@@ -100,7 +103,12 @@ def test_python_and_sql_sessionization_load_the_same_tables(world, monkeypatch, 
 
     world.fresh_database()
     monkeypatch.setattr(load, "DIRECT", False)
+    in_warehouse = _load_all(world, runs)  # every row planned in its batch, with what the warehouse holds
+
+    world.fresh_database()
+    monkeypatch.setattr(load, "sessionize_in_warehouse", oracle.sessionize)  # every row through the SQL oracle
     sql_only = _load_all(world, runs)
+    assert json.dumps(in_warehouse, default=str) == json.dumps(sql_only, default=str)
 
     assert len(with_python["dw.sessions"]) > 12 and len(with_python["dw.agg_daily_sessions"]) >= 2
     for table, rows in sql_only.items():

@@ -173,7 +173,6 @@ def _touch_rows(name: str) -> str:
     return f"unnest(%({name}_clients)s::text[], %({name}_starts)s::timestamptz[]) AS t(client_id, win_start)"
 
 
-TOUCH_SQL_PATH = "etl_tc t"  # sql.TOUCHED_CLIENTS (client_id, win_start)
 
 
 # The apply in three parts, each in its own transaction (apply_pending) on its own tables. The hourly activity runs
@@ -199,8 +198,9 @@ def _planned(cur, off: tuple[str, ...], statements: list[str], params: dict) -> 
 
 def record_script(touch: str) -> str:
     """In a batch, before it writes: make the clients of ``touch`` (a ``t(client_id, win_start)`` row source)
-    pending, keeping the facts of their windows as they are now (only the part not kept yet). The SQL path runs
-    this script with its own statements, in one round trip."""
+    pending, keeping the facts of their windows as they are now (only the part not kept yet). ``record_planned``
+    is the ETL's form; this one serves a caller with its clients in a table (the sessionization's SQL oracle,
+    tests/etl/oracle)."""
     return sql.script(sql.INDEX_ONLY, [statement.format(touch=touch) for statement in _RECORD])
 
 

@@ -13,8 +13,8 @@ import psycopg2.extras
 
 from . import aggregates, faults, sql
 from .config import Settings
-from .parse import EventRow, Freshness, ParsedObject, parse_object
-from .plan import DirectPlan, Recorded
+from .parse import EventRow, Freshness, ParsedObject, decoded_row, parse_object
+from .plan import DirectPlan, Recorded, WarehousePlan, plan_in_warehouse
 from .prepare import Prepared, prepare_lines, split_lines
 from .source import RawObject
 
@@ -71,16 +71,16 @@ def freshness(settings: Settings) -> Freshness:
     return Freshness(timedelta(hours=settings.freshness_hours), timedelta(minutes=settings.future_skew_minutes))
 
 
-def _normalize(cur, params: dict) -> bool:
+def _normalize(cur) -> bool:
     """Fast plain casts; on bad data the same statement with NULL-returning casts. True on fallback."""
-    cur.execute("SAVEPOINT etl_norm")
+    cur.execute("SAVEPOINT etl_decode")
     try:
-        cur.execute(sql.normalize_sql(safe=False), params)
-        cur.execute("RELEASE SAVEPOINT etl_norm")
+        cur.execute(sql.normalize_sql(safe=False))
+        cur.execute("RELEASE SAVEPOINT etl_decode")
         return False
     except psycopg2.DataError:
-        cur.execute("ROLLBACK TO SAVEPOINT etl_norm")
-    cur.execute(sql.normalize_sql(safe=True), params)
+        cur.execute("ROLLBACK TO SAVEPOINT etl_decode")
+    cur.execute(sql.normalize_sql(safe=True))
     return True
 
 
@@ -90,26 +90,31 @@ def _raw_line(data: bytes, line_no: int) -> str:
     return raw.replace(b"\x00", b"").decode("utf-8", errors="replace")
 
 
-def _stage_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[ParsedObject],
-                params: dict) -> tuple[list[Prepared], bool, list[tuple], Counter[int]]:
-    """The slow path's lines -> etl_norm (typed, with ``problem``). Returns (prepared, parse fallback, their
-    rejects, their valid rows per file)."""
+def _decode_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], splits: list[ParsedObject],
+                 window: Freshness) -> tuple[list[Prepared], bool, list[tuple], list[EventRow]]:
+    """The lines the Python decoder left (``ParsedObject.slow``), decoded by PostgreSQL's general decoder
+    (``sql.normalize_sql``), then judged by the same rules as every other line (``parse.decoded_row``). Returns
+    (prepared, parse fallback, their rejects ``(file_idx, line, reason, detail, event_id)``, their rows)."""
     prepared = [prepare_lines(s.slow, i, s.lines) for i, s in enumerate(splits)]
     if not any(p.copy_data for p in prepared):
-        return prepared, False, [], Counter()
-    cur.execute(sql.CREATE_NORM)
+        return prepared, False, [], []
+    cur.execute(sql.CREATE_DECODED)
     for stmt in sql.CREATE_BATCH_TABLES:
         cur.execute(stmt)
-    psycopg2.extras.execute_values(
-        cur, "INSERT INTO etl_files (file_idx, source_file, last_modified) VALUES %s",
-        [(i, source_uri(bucket, o.key), o.last_modified) for i, (o, _) in enumerate(objects)])
     fallback = _stage_raw(cur, b"".join(p.copy_data for p in prepared))
-    fallback = _normalize(cur, params) or fallback
-    cur.execute(sql.REJECTS)
-    rejects = list(cur.fetchall())
-    cur.execute(sql.PER_FILE_COUNTS)
-    valid = Counter({i: v for i, v, _ in cur.fetchall() if v})
-    return prepared, fallback, rejects, valid
+    fallback = _normalize(cur) or fallback
+    cur.execute(sql.DECODED)
+    sources = [(source_uri(bucket, o.key), o.last_modified) for o, _ in objects]
+    rejects: list[tuple] = []
+    rows: list[EventRow] = []
+    for decoded in cur.fetchall():
+        file_idx = decoded[0]
+        out = decoded_row(decoded, *sources[file_idx], window)
+        if type(out) is tuple:
+            rejects.append((file_idx, *out))
+        else:
+            rows.append(out)
+    return prepared, fallback, rejects, rows
 
 
 def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> None:
@@ -121,8 +126,6 @@ def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> Non
     touched = recorded.unrecorded(plan.touched) if recorded is not None else plan.touched
     record, params = aggregates.record_planned(touched, {c[0] for c in plan.new_clients})
     first = ["SAVEPOINT etl_direct"]
-    if plan.sql_rows:  # the SQL path takes them next, through etl_norm
-        first.append(sql.CREATE_NORM)
     if record:
         first.append(record)
     if plan.continued:
@@ -145,35 +148,36 @@ def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> Non
     cur.execute(";\n".join([sql.script(sql.INDEX_ONLY, statements), "RELEASE SAVEPOINT etl_direct"]), params)
 
 
-def _sql_sessionize(cur, rows: list[EventRow], params: dict, slow_valid: bool,
-                    norm_ready: bool) -> tuple[int, dict[int, int]]:
-    """The set-based path for ``rows`` (and the slow path's valid lines already in etl_norm): dedup against the
-    warehouse, first visits, window sessionization of the touched clients. Returns (loaded, new per file).
-    ``norm_ready``: etl_norm was created in this transaction (by the slow path or the direct plan)."""
-    if rows:
-        if not norm_ready:
-            cur.execute(sql.CREATE_NORM)
-        _copy(cur, sql.COPY_NORM, "".join(f"{r.text}\t{r.file_idx}\n" for r in rows).encode())
-    elif not slow_valid:
-        return 0, {}
-    # The new events; the touched clients and their window starts (reads only etl_new and dw.sessions), recorded
-    # with their aggregate facts before the first write below (CLIENTS may clear an old event's is_first_visit);
-    # the clients; the sessionized window; the new events per file. One round trip (each costs the main thread a
-    # wait for the GIL), then one for the writes.
-    cur.execute(";\n".join([
-        *sql.NEW_EVENTS,
-        *sql.TOUCHED_CLIENTS,
-        "ANALYZE etl_tc",  # small; its row count steers the joins into dw.events towards the index
-        aggregates.record_script(aggregates.TOUCH_SQL_PATH),
-        sql.script(sql.INDEX_ONLY, sql.CLIENTS),  # dw.clients through its primary key
-        *sql.SESSIONIZE,
-        sql.NEW_PER_FILE,
-    ]), params)
-    new = dict(cur.fetchall())
-    # the old events' sessions, the window's sessions and the new events: independent of each other
-    cur.execute(";\n".join([sql.UPDATE_OLD_EVENTS, *sql.REPLACE_SESSIONS, sql.INSERT_EVENTS]))
-    loaded = cur.fetchone()[0]
-    return loaded, new
+def apply_warehouse_plan(cur, plan: WarehousePlan) -> int:
+    """Write a ``WarehousePlan``: its clients recorded for the aggregates first (their windows' facts as they are),
+    then the windows' sessions replaced, the loaded events' changes, the new events and the clients. Returns the
+    events it loaded."""
+    if not plan.windows:
+        return 0
+    record, params = aggregates.record_planned(plan.touched, plan.new_clients)
+    w_clients, w_starts = (sql.array(c) for c in zip(*plan.windows, strict=True))
+    params.update({"w_clients": w_clients, "w_starts": w_starts})
+    statements = [record, sql.DELETE_WINDOWS]
+    if plan.rewrite:
+        r_ids, r_sessions, r_first = (sql.array(c) for c in zip(*plan.rewrite, strict=True))
+        params.update({"r_ids": r_ids, "r_sessions": r_sessions, "r_first": r_first})
+        statements.append(sql.REWRITE_EVENTS)
+    cur.execute(sql.script(sql.INDEX_ONLY, statements), params)
+    if plan.events:
+        _copy(cur, sql.COPY_EVENTS, plan.events)
+    _copy(cur, sql.COPY_SESSIONS, plan.sessions)
+    c_ids, c_first, c_first_at, c_last_at = (sql.array(c) for c in zip(*plan.clients, strict=True))
+    cur.execute(sql.script(sql.INDEX_ONLY, [sql.UPSERT_CLIENTS]),
+                {"c_ids": c_ids, "c_first": c_first, "c_first_at": c_first_at, "c_last_at": c_last_at})
+    return sum(plan.loaded.values())
+
+
+def sessionize_in_warehouse(cur, rows: list[EventRow], params: dict) -> tuple[int, Counter[int]]:
+    """``rows`` deduplicated and sessionized with what the warehouse holds of their clients, and written
+    (``plan_in_warehouse``, ``apply_warehouse_plan``). Returns (events loaded, loaded per object index).
+    tests/etl/oracle.sessionize does the same in SQL (the tests' oracle)."""
+    plan = plan_in_warehouse(cur, rows, params["timeout"])
+    return apply_warehouse_plan(cur, plan), plan.loaded
 
 
 def all_slow(data: bytes, file_idx: int) -> ParsedObject:
@@ -235,14 +239,13 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     """
     params = sql_params(settings)
     result = BatchResult(files=len(objects))
+    window = freshness(settings)
     if splits is None:
-        window = freshness(settings)
         splits = [parse_object(data, i, source_uri(bucket, o.key), o.last_modified, window)
                   for i, (o, data) in enumerate(objects)]
     try:
         with conn.cursor() as cur:
-            prepared, result.parse_fallback, rejects, slow_valid = _stage_slow(cur, bucket, objects, splits, params)
-            rejects = [tuple(r) for r in rejects]
+            prepared, result.parse_fallback, rejects, slow_rows = _decode_slow(cur, bucket, objects, splits, window)
             raw_of = {(0, u.line): u.raw for u in unloadable or ()}
             rejects.extend((0, u.line, u.reason, u.detail, None) for u in unloadable or ())
             for i, (p, s) in enumerate(zip(prepared, splits, strict=True)):
@@ -250,7 +253,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                 rejects.extend((i, line, reason, detail, event_id) for line, reason, detail, event_id in s.rejects)
             result.lines = sum(s.lines for s in splits)
             direct: DirectPlan | None = None
-            if DIRECT and plan is not None and not slow_valid:
+            if DIRECT and plan is not None and not slow_rows:
                 try:
                     apply_direct(cur, plan, recorded)
                     direct = plan
@@ -258,9 +261,8 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
             result.fast_fallback = direct is None  # the plan was not applied: every row took the SQL path
             faults.checkpoint("after_copy")
-            sql_rows = [r for s in splits for r in s.rows] if direct is None else direct.sql_rows
-            norm_ready = any(p.copy_data for p in prepared) or (direct is not None and bool(direct.sql_rows))
-            loaded, new = _sql_sessionize(cur, sql_rows, params, bool(slow_valid), norm_ready)
+            sql_rows = [r for s in splits for r in s.rows] + slow_rows if direct is None else direct.sql_rows
+            loaded, new = sessionize_in_warehouse(cur, sql_rows, params)
             direct_loaded = direct.loaded if direct is not None else Counter()
             result.events_loaded = loaded + sum(direct_loaded.values())
             reject_rows = [
@@ -273,7 +275,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     cur, "INSERT INTO etl.rejects (source_file, line_number, reason, detail, event_id, raw_line, "
                          "run_id) VALUES %s", reject_rows)
             per_file_rejects = Counter(i for i, *_ in rejects)
-            valid = Counter({i: len(s.rows) for i, s in enumerate(splits)}) + slow_valid
+            valid = Counter({i: len(s.rows) for i, s in enumerate(splits)}) + Counter(r.file_idx for r in slow_rows)
             manifest = []
             for i, (obj, _) in enumerate(objects):
                 n_valid, n_new = valid[i], new.get(i, 0) + direct_loaded[i]

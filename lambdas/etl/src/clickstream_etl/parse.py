@@ -371,6 +371,25 @@ def make_row(v: list, file_idx: int, line_no: int, source_file: str, received: d
                     revenue(v[_PRICE], v[_DISCOUNT], v[_QUANTITY]) if name == PURCHASE else None, text)
 
 
+def decoded_row(decoded: tuple, source_file: str, last_modified: datetime | None,
+                window: Freshness) -> EventRow | tuple[int, str, str, str | None]:
+    """A line the general decoder in PostgreSQL decoded (``sql.DECODED``: file_idx, line_no, reason, detail, the
+    event id as read, then columns.EVENT_COLUMNS typed): its row by the same rules as every other line
+    (``accept``, ``make_row``), or its reject ``(line_no, reason, detail, event_id)``."""
+    file_idx, line_no, reason, detail, id_read, *values = decoded
+    if reason:
+        return line_no, reason, detail, id_read
+    v: list = [None if x is None else x if type(x) is str else str(x) for x in values]
+    for i in (_TS, _RECEIVED):
+        if values[i] is not None:
+            at = values[i].astimezone(UTC)
+            v[i] = at, at.isoformat()
+    received, problem = accept(v, last_modified, window)
+    if problem is not None:
+        return line_no, problem[0], problem[1], id_read
+    return make_row(v, file_idx, line_no, source_file, received)
+
+
 def parse_lines(data: bytes, file_idx: int, lines: list[bytes], source_file: str = "",
                 last_modified: datetime | None = None, window: Freshness | None = None) -> ParsedObject:
     """Accepted rows and rejects for the lines the fast path can decide; the others (non-blank) listed as slow."""

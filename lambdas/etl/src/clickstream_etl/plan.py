@@ -14,7 +14,8 @@ from operator import attrgetter
 
 from . import sql
 from .parse import EventRow
-from .sessions import ClientState, Session, assign
+from .rules import LOGGED_IN, PURCHASE, first_event, revenue
+from .sessions import ClientState, Session, assign, resessionize
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def client_states(cur, clients: list[str]) -> dict[str, ClientState]:
 
 
 _FILE_IDX = attrgetter("file_idx")
+_FILE_LINE = attrgetter("file_idx", "line_no")
+_BY_TIME = attrgetter("ts", "event_id")
 
 
 def plan_direct(rows: list[EventRow], states: dict[str, ClientState], timeout: timedelta,
@@ -167,3 +170,114 @@ class Recorded:
 
     def clear(self) -> None:
         self._start.clear()
+
+
+@dataclass(frozen=True)
+class WarehousePlan:
+    """Rows sessionized with what the warehouse holds of their clients (``plan_in_warehouse``): for clients whose
+    new events do not all follow their loaded ones, rows of a batch the direct plan could not take, and rows that
+    repeat a loaded event (left out). Each touched client's window -- from the start of its earliest session that
+    a new event continues, else from its first new event -- is sessionized again from scratch (``resessionize``);
+    ``load.apply_warehouse_plan`` writes it: the window's sessions replaced, its loaded events' changed session ids
+    and first-visit flags, the new events, the clients."""
+
+    loaded: Counter[int]
+    events: bytes
+    sessions: bytes
+    windows: list[tuple[str, str]]  # client, window start: its sessions from there on are replaced
+    rewrite: list[tuple[str, str, str]]  # loaded event id, its session id, 't'/'f' first visit
+    clients: list[tuple[str, str, str, str]]  # id, first event, first/last at
+    touched: list[tuple[str, datetime, str]]  # id, window start (and its text), for the aggregates
+    new_clients: set[str]
+
+
+def _loaded_row(row: tuple) -> tuple[EventRow, str, bool]:
+    """A loaded event of sql.WINDOW_EVENTS, as a row for the sessionization, with its session id and flag."""
+    (client_id, event_id, ts, name, user_id, login, page, price, discount, quantity, sid, first_visit) = row
+    ts = ts.astimezone(UTC)
+    value = None
+    if name == PURCHASE:
+        value = revenue(*(None if x is None else str(x) for x in (price, discount, quantity)))
+    row = EventRow(-1, 0, event_id, client_id, ts, ts.isoformat(), name, user_id, login == LOGGED_IN, page, value, "")
+    return row, sid, first_visit
+
+
+def plan_in_warehouse(cur, rows: list[EventRow], timeout: timedelta) -> WarehousePlan:
+    """Dedup ``rows`` (the first occurrence by object and line wins; an event already loaded is left out) and
+    sessionize their clients' windows with what the warehouse holds (its reads run in the batch's transaction,
+    under the ETL's lock: nothing else changes these clients meanwhile)."""
+    seen: set[str] = set()
+    unique: list[EventRow] = []
+    for r in sorted(rows, key=_FILE_LINE):
+        if r.event_id not in seen:
+            seen.add(r.event_id)
+            unique.append(r)
+    empty = WarehousePlan(Counter(), b"", b"", [], [], [], [], set())
+    if not unique:
+        return empty
+    try:
+        return _plan_in_warehouse(cur, unique, timeout, empty)
+    finally:  # its reads go through the client indexes (sql.INDEX_ONLY), the rest of the transaction as before
+        if sql.INDEX_ONLY:
+            cur.execute(";\n".join(sql.planner_defaults(sql.INDEX_ONLY)))
+
+
+def _plan_in_warehouse(cur, unique: list[EventRow], timeout: timedelta, empty: WarehousePlan) -> WarehousePlan:
+    cur.execute(";\n".join([*sql.planner_off(sql.INDEX_ONLY), sql.LOADED_EVENTS]),
+                {"ids": sql.array(r.event_id for r in unique)})
+    loaded_ids = {r[0] for r in cur.fetchall()}
+    by_client: dict[str, list[EventRow]] = {}
+    for r in unique:
+        if r.event_id not in loaded_ids:
+            by_client.setdefault(r.client_id, []).append(r)
+    if not by_client:
+        return empty
+    first_new = {c: min(rs, key=_BY_TIME) for c, rs in by_client.items()}
+    cur.execute(sql.CLIENT_WINDOWS,
+                {"clients": sql.array(by_client), "min_ts": sql.array(r.ts_text for r in first_new.values()),
+                 "timeout": timeout})
+    known: dict[str, tuple[str, datetime, datetime]] = {}
+    starts: dict[str, tuple[datetime, str]] = {}
+    for client_id, first_id, first_at, last_at, session_start in cur.fetchall():
+        first = first_new[client_id]
+        if first_id is not None:
+            known[client_id] = (first_id, first_at.astimezone(UTC), last_at.astimezone(UTC))
+        if session_start is not None and session_start < first.ts:
+            start = session_start.astimezone(UTC)
+            starts[client_id] = (start, start.isoformat())
+        else:
+            starts[client_id] = (first.ts, first.ts_text)
+    old: dict[str, list[tuple[EventRow, str, bool]]] = {}
+    if known:
+        cur.execute(sql.WINDOW_EVENTS,
+                    {"clients": sql.array(known), "starts": sql.array(starts[c][1] for c in known)})
+        for row in cur.fetchall():
+            old.setdefault(row[0], []).append(_loaded_row(row))
+    events: list[str] = []
+    sessions: list[str] = []
+    plan = WarehousePlan(Counter(), b"", b"", [], [], [], [], set(by_client) - set(known))
+    for client_id, new_rows in by_client.items():
+        loaded = old.get(client_id, [])
+        first = first_new[client_id]
+        last = max(new_rows, key=_BY_TIME)
+        if client_id in known:
+            first_id, first_at, last_at = known[client_id]
+            first_at, first_id = first_event((first_at, first_id), (first.ts, first.event_id))
+            last_at = max(last_at, last.ts)
+        else:
+            first_at, first_id, last_at = first.ts, first.event_id, last.ts
+        before = {row.event_id: (sid, was_first) for row, sid, was_first in loaded}
+        assigned, window = resessionize([r for r, _, _ in loaded] + new_rows, first_id, timeout)
+        for row, sid, is_first in assigned:
+            if row.event_id in before:
+                if before[row.event_id] != (sid, is_first):
+                    plan.rewrite.append((row.event_id, sid, "t" if is_first else "f"))
+            else:
+                events.append(f"{row.text}\t{sid}\t{'t' if is_first else 'f'}\n")
+        sessions.extend(s.copy_text() + "\n" for s in window)
+        start, start_text = starts[client_id]
+        plan.windows.append((client_id, start_text))
+        plan.touched.append((client_id, start, start_text))
+        plan.clients.append((client_id, first_id, first_at.isoformat(), last_at.isoformat()))
+        plan.loaded.update(r.file_idx for r in new_rows)
+    return replace(plan, events="".join(events).encode(), sessions="".join(sessions).encode())

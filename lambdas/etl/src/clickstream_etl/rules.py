@@ -9,8 +9,8 @@ agree, and the golden and equivalence tests that the two paths do.
 
 | rule | Python | SQL |
 |---|---|---|
-| login state of an event | ``login_state`` | ``login_state_sql`` |
-| freshness window | ``Freshness.problem`` | ``Freshness.problem_sql`` |
+| login state of an event | ``login_state`` | -- |
+| freshness window | ``Freshness.problem`` | -- |
 | revenue of an event | ``revenue`` | ``revenue_sql`` |
 | session boundary | ``new_session`` | ``new_session_sql``, ``continues_sql`` |
 | session id | ``session_id`` | ``SESSION_ID_SQL`` |
@@ -42,10 +42,6 @@ def login_state(stated: str | None, user_id: str | None) -> str:
     return LOGGED_IN if user_id is not None else LOGGED_OUT
 
 
-def login_state_sql(stated: str, user_id: str) -> str:
-    return f"coalesce({stated}, CASE WHEN {user_id} IS NOT NULL THEN '{LOGGED_IN}' ELSE '{LOGGED_OUT}' END)"
-
-
 STALE = ("stale_event", "older than the freshness window before received_at")
 FUTURE = ("future_event", "later than the allowed skew after received_at")
 NO_RECEIVED = ("missing_field", "received_at")
@@ -63,18 +59,12 @@ class Freshness:
         """The reject (reason, detail) of an event that happened ``at``, or None when it is kept."""
         if received is None:
             return NO_RECEIVED
-        if at < received - self.freshness:
+        # differences, not received -/+ the window: those would overflow at the ends of datetime's range
+        if received - at > self.freshness:
             return STALE
-        if at > received + self.future_skew:
+        if at - received > self.future_skew:
             return FUTURE
         return None
-
-    @staticmethod
-    def problem_sql(at: str, received: str) -> list[str]:
-        """The same checks as ``CASE WHEN`` branches (parameters ``%(freshness)s``, ``%(future_skew)s``), after the
-        SQL path's own check that ``received`` is not NULL."""
-        return [f"WHEN {at} < {received} - %(freshness)s THEN '{STALE[0]}:{STALE[1]}'",
-                f"WHEN {at} > {received} + %(future_skew)s THEN '{FUTURE[0]}:{FUTURE[1]}'"]
 
 
 PURCHASE = "purchase"
@@ -115,15 +105,6 @@ def new_session(gap: timedelta, timeout: timedelta) -> bool:
     return gap > timeout
 
 
-def new_session_sql(gap: str) -> str:
-    return f"{gap} > %(timeout)s"
-
-
-def continues_sql(session_end: str, at: str) -> str:
-    """A session that an event at ``at`` continues (not ``new_session``): it ended at most the timeout before."""
-    return f"{session_end} >= {at} - %(timeout)s"
-
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -141,24 +122,23 @@ def session_id(client_id: str, start: datetime) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-SESSION_ID_SQL = "md5({client_id} || '|' || extract(epoch FROM {start})::text)::uuid"
-
 # A client's first visit is its first event, by time then event id.
-FIRST_EVENT_ORDER = ("event_timestamp", "event_id")
+
+
+def first_event(*events: tuple[datetime, str]) -> tuple[datetime, str]:
+    """The first of a client's events given as (time, event id): the first by time, then by event id."""
+    return min(events)
 
 
 def first_visit(index_in_client: int, new_client: bool) -> bool:
-    """Whether a new event of a client, at ``index_in_client`` in FIRST_EVENT_ORDER, is the client's first visit."""
+    """Whether a new event of a client, at ``index_in_client`` in time then event id order, is the client's first
+    visit."""
     return new_client and index_in_client == 0
 
 
 def session_logged_in(events_logged_in: Iterable[bool]) -> bool:
     """A session is logged in when any of its events is."""
     return any(events_logged_in)
-
-
-SESSION_LOGIN_SQL = (f"CASE WHEN bool_or(user_login_state = '{LOGGED_IN}') THEN '{LOGGED_IN}' "
-                     f"ELSE '{LOGGED_OUT}' END")
 
 ENGAGED_MIN_SECONDS = 10
 ENGAGED_MIN_PAGE_VIEWS = 2
@@ -170,16 +150,9 @@ def engaged(duration_ms: int, purchases: int, page_views: int) -> bool:
     return duration_ms > ENGAGED_MIN_SECONDS * 1000 or purchases > 0 or page_views >= ENGAGED_MIN_PAGE_VIEWS
 
 
-ENGAGED_SQL = (f"duration_seconds > {ENGAGED_MIN_SECONDS} OR purchase_count > 0 "
-               f"OR page_view_count >= {ENGAGED_MIN_PAGE_VIEWS}")
-
-
 def converted(purchases: int) -> bool:
     """A session converted when it holds a purchase."""
     return purchases > 0
-
-
-CONVERTED_SQL = "purchase_count > 0"
 
 
 # The SQL forms, by the names the .sql files use as {placeholders} (queries/__init__.py).
@@ -190,12 +163,4 @@ SQL = {
     "revenue": revenue_sql(),
     "event_revenue": event_revenue_sql(),
     "event_revenue_e": event_revenue_sql("e"),
-    "new_session": new_session_sql("w.event_timestamp - lag(w.event_timestamp) OVER (PARTITION BY w.client_id "
-                                   "ORDER BY w.event_timestamp, w.event_id)"),
-    "continues": continues_sql("s.session_end", "m.min_ts"),
-    "session_id": SESSION_ID_SQL.format(client_id="s.client_id", start="s.session_start"),
-    "first_event_order": ", ".join(FIRST_EVENT_ORDER),
-    "session_login": SESSION_LOGIN_SQL,
-    "engaged": ENGAGED_SQL,
-    "converted": CONVERTED_SQL,
 }

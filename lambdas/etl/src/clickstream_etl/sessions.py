@@ -157,3 +157,22 @@ def assign(rows: Iterable[EventRow], state: ClientState | None, timeout: timedel
         current.add(row, first)
         events.append((row, current.session_id, first))
     return Assigned(events, sessions, continued)
+
+
+def resessionize(rows: list[EventRow], first_event_id: str,
+                 timeout: timedelta) -> tuple[list[tuple[EventRow, str, bool]], list[Session]]:
+    """Sessionize a client's window from scratch: ``rows`` are every event of the client from the window's start
+    on, loaded and new (the window starts at a session's start, or at the first new event when no loaded session
+    reaches it), ``first_event_id`` the client's first event (``FIRST_EVENT_ORDER``). Gives each event its session
+    id and first-visit flag, and the window's sessions. The same rules as ``assign``."""
+    events: list[tuple[EventRow, str, bool]] = []
+    sessions: list[Session] = []
+    current: Session | None = None
+    for row in sorted(rows, key=_BY_TIME):
+        first = row.event_id == first_event_id
+        if current is None or new_session(row.ts - current.end, timeout):
+            current = Session.begin(row)
+            sessions.append(current)
+        current.add(row, first)
+        events.append((row, current.session_id, first))
+    return events, sessions

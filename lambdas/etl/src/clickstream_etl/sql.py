@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import queries
 from .columns import BY_NAME, EVENT_COLUMNS, NAMES, OBJECTS, PROVENANCE, SESSION_ASSIGNED, TOP_KEYS, Column, column_list
-from .rules import LOGIN_STATES, NO_RECEIVED, Freshness, login_state_sql
+from .rules import LOGIN_STATES
 
 BY_NAME_SOURCE = {c.source: c for c in EVENT_COLUMNS}
 
@@ -52,11 +51,18 @@ SAFE_FUNCTIONS = [
 INDEX_ONLY = ("seqscan", "hashjoin", "mergejoin")
 
 
+def planner_off(off: tuple[str, ...]) -> list[str]:
+    return [f"SET LOCAL enable_{method} = off" for method in off]
+
+
+def planner_defaults(off: tuple[str, ...]) -> list[str]:
+    return [f"SET LOCAL enable_{method} TO DEFAULT" for method in off]
+
+
 def script(off: tuple[str, ...], statements: list[str]) -> str:
     """``statements`` as one script (one round trip) with the planner methods ``off`` disabled
     (``SET LOCAL enable_<method>``) and put back to their defaults after them, for the rest of the transaction."""
-    return ";\n".join([f"SET LOCAL enable_{method} = off" for method in off] + list(statements)
-                       + [f"SET LOCAL enable_{method} TO DEFAULT" for method in off])
+    return ";\n".join([*planner_off(off), *statements, *planner_defaults(off)])
 
 
 def array(values: Iterable[str]) -> str:
@@ -76,8 +82,6 @@ def batch_table(name: str, query: str) -> list[str]:
 
 
 CREATE_BATCH_TABLES = [
-    "CREATE TEMP TABLE etl_files (file_idx integer PRIMARY KEY, source_file text NOT NULL, "
-    "last_modified timestamptz) ON COMMIT DROP",
     # unstorable: the line is JSON but not jsonb (a string holds \u0000), set by RAW_FROM_TEXT
     "CREATE TEMP TABLE etl_raw (file_idx integer NOT NULL, line_no integer NOT NULL, doc jsonb, "
     "unstorable boolean) ON COMMIT DROP",
@@ -113,12 +117,19 @@ def _cast(expr: str, kind: str, safe: bool) -> str:
     return (slow if safe else fast)[kind]
 
 
+# The instants the ETL stores: those Python's datetime holds (years 1 to 9999, UTC), for the rules decide in Python.
+TIMESTAMP_RANGE = ("0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00")
+
+
 def _timestamp(j: str, safe: bool) -> str:
-    """A jsonb value -> timestamptz: RFC 3339 text, or a number of epoch milliseconds."""
+    """A jsonb value -> timestamptz: RFC 3339 text, or a number of epoch milliseconds; NULL (invalid) outside
+    TIMESTAMP_RANGE."""
     text = f"{j} #>> '{{}}'"
     # Only digits-first ISO text: PostgreSQL would also accept 'now', 'yesterday', 'epoch', 'infinity', ...
-    return (f"CASE WHEN jsonb_typeof({j}) = 'string' AND {text} ~ '{ISO_PREFIX}' THEN {_cast(text, 'ts', safe)} "
-            f"WHEN jsonb_typeof({j}) = 'number' THEN {_cast(text, 'epoch_ms', safe)} END")
+    value = (f"CASE WHEN jsonb_typeof({j}) = 'string' AND {text} ~ '{ISO_PREFIX}' THEN {_cast(text, 'ts', safe)} "
+             f"WHEN jsonb_typeof({j}) = 'number' THEN {_cast(text, 'epoch_ms', safe)} END")
+    low, high = TIMESTAMP_RANGE
+    return f"(SELECT CASE WHEN t BETWEEN '{low}' AND '{high}' THEN t END FROM (SELECT {value} AS t) r)"  # noqa: S608
 
 
 def _source(c: Column) -> str:
@@ -165,7 +176,7 @@ CHECK_ORDER = ("event_name", "client_id", "event_timestamp", "event_id", "receiv
 
 def _checks(c: Column) -> list[str]:
     """The ``CASE`` branches that reject a line for column ``c``: missing when required, invalid when its value
-    does not cast or is out of range. The receipt time may instead come from the object (rules.Freshness)."""
+    does not cast or is out of range. A missing receipt time is the freshness rule's to judge (``decoded_row``)."""
     path = ".".join(c.source)
     if c.kind in ("name", "required"):
         return [f"WHEN {c.name} IS NULL THEN 'missing_field:{path}'"]
@@ -173,8 +184,7 @@ def _checks(c: Column) -> list[str]:
         return [f"WHEN {c.raw} IS NULL THEN 'missing_field:{path}'",
                 f"WHEN {c.name} IS NULL THEN 'invalid_field:{path}'"]
     if c.kind == "timestamp":  # received_at
-        return [f"WHEN {c.raw} IS NOT NULL AND {c.name} IS NULL THEN 'invalid_field:{path}'",
-                f"WHEN {_RECEIVED} IS NULL THEN '{NO_RECEIVED[0]}:{NO_RECEIVED[1]}'"]
+        return [f"WHEN {c.raw} IS NOT NULL AND {c.name} IS NULL THEN 'invalid_field:{path}'"]
     if c.kind in ("money", "quantity"):
         return [f"WHEN {c.raw} IS NOT NULL AND ({c.name} IS NULL OR {c.name} < 0) THEN 'invalid_field:{path}'"]
     if c.kind == "login":
@@ -183,21 +193,14 @@ def _checks(c: Column) -> list[str]:
     raise ValueError(f"no check for {c.name}")
 
 
-# An event's receipt: its received_at, else its object's last-modified time (rules.Freshness).
-_RECEIVED = "coalesce(received_at, last_modified)"
-
-
 def _final(c: Column) -> str:
-    if c.kind == "login":
-        return f"{login_state_sql(c.raw, 'user_id')} AS {c.name}"
-    if c.name == "received_at":
-        return f"{_RECEIVED} AS {c.name}"
-    return c.name
+    return f"{c.raw} AS {c.name}" if c.kind == "login" else c.name
 
 
 def normalize_sql(safe: bool) -> str:
-    """etl_raw -> etl_norm (CREATE_NORM): typed, trimmed columns plus ``problem`` ('reason:detail') for rejected lines,
-    made from columns.EVENT_COLUMNS and the rules (login state, freshness).
+    """etl_raw -> etl_decoded (CREATE_DECODED): each line's typed, trimmed columns as the line states them, plus
+    ``problem`` ('reason:detail') for a line that is not a well-formed event, made from columns.EVENT_COLUMNS. The
+    business rules (login state, freshness) are applied to the decoded lines in Python (``parse.decoded_row``).
 
     ``safe`` replaces plain casts (which abort the statement on bad data) by NULL-returning functions; both
     modes give the same result on data the fast mode accepts.
@@ -206,16 +209,13 @@ def normalize_sql(safe: bool) -> str:
     reads = ",\n           ".join(_read(c) for c in EVENT_COLUMNS)
     casts = ",\n           ".join(_typed(c, safe) for c in EVENT_COLUMNS if c.raw != c.name and c.kind != "login")
     checks = "\n             ".join(b for name in CHECK_ORDER for b in _checks(BY_NAME[name]))
-    fresh = "\n             ".join(Freshness.problem_sql("event_timestamp", _RECEIVED))
     # Only this module's own expressions are interpolated (no input data).
     return f"""
-INSERT INTO etl_norm (file_idx, line_no, source_file, problem, {id_raw}, {column_list(NAMES)})
+INSERT INTO etl_decoded (file_idx, line_no, problem, {id_raw}, {column_list(NAMES)})
 WITH t AS (
-    SELECT r.file_idx, r.line_no, f.source_file, f.last_modified, r.doc IS NULL AS doc_missing, r.unstorable,
-           jsonb_typeof(r.doc) AS doc_type,
+    SELECT r.file_idx, r.line_no, r.doc IS NULL AS doc_missing, r.unstorable, jsonb_typeof(r.doc) AS doc_type,
            {reads}
     FROM etl_raw r
-    JOIN etl_files f USING (file_idx)
     {_records()}
     OFFSET 0
 ), c AS (
@@ -231,81 +231,27 @@ WITH t AS (
              WHEN doc_missing THEN 'malformed_json:line is not valid JSON'
              WHEN doc_type <> 'object' THEN 'not_an_object:line is a JSON ' || doc_type
              {checks}
-             {fresh}
            END AS problem
     FROM c
 )
-SELECT file_idx, line_no, source_file, problem, {id_raw}, {", ".join(_final(c) for c in EVENT_COLUMNS)}
+SELECT file_idx, line_no, problem, {id_raw}, {", ".join(_final(c) for c in EVENT_COLUMNS)}
 FROM v
 """  # noqa: S608
 
 
-REJECTS = """
-SELECT file_idx, line_no, split_part(problem, ':', 1), substr(problem, strpos(problem, ':') + 1), event_id_raw
-FROM etl_norm WHERE problem IS NOT NULL ORDER BY file_idx, line_no
-"""
-
-_SESSIONIZE = queries.load("sessionize")
-
-
-def _one(name: str) -> str:
-    return queries.statement("sessionize", name)
-
-
-# Valid rows not yet in the warehouse (queries/sessionize.sql has what each of these does).
-NEW_EVENTS = batch_table("etl_new", _one("new_events_table"))
-
-PER_FILE_COUNTS = """
-SELECT file_idx,
-       count(*) FILTER (WHERE problem IS NULL) AS valid,
-       count(*) FILTER (WHERE problem IS NOT NULL) AS rejected
-FROM etl_norm GROUP BY file_idx
-"""
-NEW_PER_FILE = "SELECT file_idx, count(*) FROM etl_new GROUP BY file_idx"
-
-# First event per touched client; remember first events that stop being first (a late, earlier event).
-CLIENTS = [
-    *batch_table("etl_cmin", _one("client_first_table")),
-    *batch_table("etl_oldfirst", _one("old_first_table")),
-    *_SESSIONIZE["upsert_clients"],
-    *batch_table("etl_first", _one("first_events_table")),
-    *_SESSIONIZE["clear_old_first"],
-]
-# Re-sessionize every touched client from the start of its earliest session the new events can touch: the touched
-# clients with that start (etl_tc), then their events from there on, old and new, in sessions (etl_sess).
-TOUCHED_CLIENTS = batch_table("etl_tc", _one("touched_clients_table"))
-SESSIONIZE = batch_table("etl_sess", _one("sessionize_table"))
-
-# The new events, answering how many it inserted (as the last statement of a script).
-INSERT_EVENTS = f"""
-WITH ins AS (
-INSERT INTO dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED])})
-SELECT {", ".join(f"n.{c}" for c in NAMES)}, n.source_file, n.line_no, s.session_id, s.is_first_visit
-FROM etl_new n JOIN etl_sess s ON s.event_id = n.event_id AND s.is_new
-RETURNING 1
-)
-SELECT count(*) FROM ins
-"""  # noqa: S608 - column names only
-
-UPDATE_OLD_EVENTS = queries.statement("sessionize", "update_old_events")
-REPLACE_SESSIONS = _SESSIONIZE["replace_sessions"]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The Python path (parse.py, sessions.py, plan.py): lines parsed, typed, checked and (for most clients)
-# sessionized in Python.
-
-# Normalized rows of the batch: the slow path's lines (normalize_sql) and the fast path's rows that need SQL
-# sessionization (COPY_NORM).
-CREATE_NORM = f"""
-CREATE TEMP TABLE IF NOT EXISTS etl_norm (
-    file_idx integer NOT NULL, line_no integer NOT NULL, source_file text NOT NULL, problem text,
+CREATE_DECODED = f"""
+CREATE TEMP TABLE IF NOT EXISTS etl_decoded (
+    file_idx integer NOT NULL, line_no integer NOT NULL, problem text,
     {BY_NAME["event_id"].raw} text, {", ".join(f"{c.name} {c.sql_type}" for c in EVENT_COLUMNS)}
 ) ON COMMIT DELETE ROWS
 """
-_EVENT_COLUMNS = column_list([*NAMES, "source_file"])
-# parse.EventRow.text (its source_line as etl_norm's line_no) + file_idx
-COPY_NORM = f"COPY etl_norm ({_EVENT_COLUMNS}, line_no, file_idx) FROM STDIN"
+# The decoded lines: (file_idx, line_no, reason, detail, event id as read, *columns.NAMES); reason None = decoded.
+DECODED = f"""
+SELECT file_idx, line_no, split_part(problem, ':', 1), substr(problem, strpos(problem, ':') + 1),
+       {BY_NAME["event_id"].raw}, {column_list(NAMES)}
+FROM etl_decoded ORDER BY file_idx, line_no
+"""  # noqa: S608 - column names only
+
 # parse.EventRow.text + session_id + is_first_visit: the final rows, straight into the warehouse.
 COPY_EVENTS = f"COPY dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED])}) FROM STDIN"
 COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, "
@@ -330,3 +276,42 @@ NEW_CLIENTS = ("INSERT INTO dw.clients (client_id, first_event_id, first_seen_at
 SEEN_CLIENTS = ("UPDATE dw.clients c SET last_seen_at = greatest(c.last_seen_at, u.last_at) "
                 "FROM unnest(%(seen_ids)s::text[], %(seen_last_at)s::timestamptz[]) AS u(client_id, last_at) "
                 "WHERE c.client_id = u.client_id")
+
+# The warehouse's side of plan.plan_in_warehouse: which of the batch's events are loaded already; each client's
+# first event, last event time and the start of its earliest session that its first new event (``min_ts``)
+# continues (rules.new_session: ended at most the timeout before); the loaded events of each client's window.
+LOADED_EVENTS = ("SELECT e.event_id::text FROM unnest(%(ids)s::uuid[]) AS k(event_id) "
+                 "JOIN dw.events e ON e.event_id = k.event_id")
+CLIENT_WINDOWS = """
+SELECT k.client_id, c.first_event_id::text, c.first_seen_at, c.last_seen_at,
+       (SELECT min(s.session_start) FROM dw.sessions s
+         WHERE s.client_id = k.client_id AND s.session_end >= k.min_ts - %(timeout)s) AS session_start
+FROM unnest(%(clients)s::text[], %(min_ts)s::timestamptz[]) AS k(client_id, min_ts)
+LEFT JOIN LATERAL (SELECT * FROM dw.clients c WHERE c.client_id = k.client_id OFFSET 0) c ON true
+"""
+WINDOW_EVENTS = """
+SELECT e.client_id, e.event_id::text, e.event_timestamp, e.event_name, e.user_id, e.user_login_state,
+       e.page_url_path, e.product_price, e.product_discount_price, e.quantity, e.session_id::text, e.is_first_visit
+FROM unnest(%(clients)s::text[], %(starts)s::timestamptz[]) AS w(client_id, win_start)
+CROSS JOIN LATERAL (SELECT * FROM dw.events e WHERE e.client_id = w.client_id AND e.event_timestamp >= w.win_start
+                    OFFSET 0) e
+"""
+# Its writes (load.apply_warehouse_plan): the windows' sessions, the loaded events whose session or first visit
+# changed, the clients (final values).
+DELETE_WINDOWS = """
+DELETE FROM dw.sessions s USING unnest(%(w_clients)s::text[], %(w_starts)s::timestamptz[]) AS w(client_id, win_start)
+WHERE s.client_id = w.client_id AND s.session_start >= w.win_start
+"""
+REWRITE_EVENTS = """
+UPDATE dw.events e SET session_id = u.session_id, is_first_visit = u.is_first_visit
+FROM unnest(%(r_ids)s::uuid[], %(r_sessions)s::uuid[], %(r_first)s::boolean[])
+     AS u(event_id, session_id, is_first_visit)
+WHERE e.event_id = u.event_id
+"""
+UPSERT_CLIENTS = """
+INSERT INTO dw.clients AS c (client_id, first_event_id, first_seen_at, last_seen_at)
+SELECT * FROM unnest(%(c_ids)s::text[], %(c_first)s::uuid[], %(c_first_at)s::timestamptz[],
+                     %(c_last_at)s::timestamptz[])
+ON CONFLICT (client_id) DO UPDATE SET first_event_id = excluded.first_event_id,
+    first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at
+"""

@@ -20,14 +20,18 @@ _END = re.compile(r";[ \t]*$", re.MULTILINE)
 @cache
 def load(file: str) -> dict[str, list[str]]:
     """The blocks of ``<file>.sql``: each one's statements, without their ``;``, with the rules filled in."""
-    text = resources.files(__package__).joinpath(f"{file}.sql").read_text(encoding="utf-8")
+    return blocks(resources.files(__package__).joinpath(f"{file}.sql").read_text(encoding="utf-8"), RULES)
+
+
+def blocks(text: str, placeholders: dict[str, str]) -> dict[str, list[str]]:
+    """The blocks of ``text`` in this format, with ``placeholders`` filled in."""
     parts = _BLOCK.split(text)
-    blocks: dict[str, list[str]] = {}
+    found: dict[str, list[str]] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        statements = [s.strip() for s in _END.split(body.format_map(RULES))]
-        blocks[name] = [s for s in statements if s and not all(
+        statements = [s.strip() for s in _END.split(body.format_map(placeholders))]
+        found[name] = [s for s in statements if s and not all(
             line.lstrip().startswith("--") or not line.strip() for line in s.splitlines())]
-    return blocks
+    return found
 
 
 def statement(file: str, name: str) -> str:

@@ -1,7 +1,8 @@
--- The set-based path of one batch (load._sql_sessionize): the new events, the clients, the sessions of every
--- touched client re-made from the start of its earliest session the new events can touch. The business rules
--- ({placeholders}) come from clickstream_etl/rules.py. Blocks named *_table are the queries of the batch's
--- temp tables (sql.batch_table).
+-- The test oracle of the ETL's sessionization (tests/etl/oracle/__init__.py): one batch's rows, set-based in SQL --
+-- the new events, the clients, the sessions of every touched client re-made from the start of its earliest
+-- session the new events can touch. The session rules' SQL forms ({placeholders}) are the oracle's own
+-- (oracle.SQL), checked against clickstream_etl/rules.py by tests/etl/test_rules.py. Blocks named *_table are the
+-- queries of the batch's temp tables (sql.batch_table).
 
 -- name: new_events_table
 -- (etl_new) valid rows not yet in the warehouse; the first occurrence (object key order, then line) wins
