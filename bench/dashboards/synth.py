@@ -56,7 +56,7 @@ INSERT_EVENTS = SESSIONS_CTE + """
 INSERT INTO dw.events (event_id, event_timestamp, event_name, user_id, user_login_state, identity_source, client_id,
                        session_id, client_session_id, is_first_visit, page_url_path, product_id, product_name,
                        product_category, product_brand, product_price, product_discount_price, product_url_path,
-                       quantity, order_id, received_at, request_id, source_file, source_line)
+                       quantity, order_id, received_at, request_id, source_file, source_line, revenue)
 SELECT md5('event-' || k || '-' || i)::uuid,
        start_ts + make_interval(secs => (i - 1) * 40),
        event_name,
@@ -80,7 +80,11 @@ SELECT md5('event-' || k || '-' || i)::uuid,
        CASE WHEN event_name = 'purchase' THEN 'o-' || k END,
        start_ts + make_interval(secs => (i - 1) * 40 + 2),
        'req-' || k,
-       's3://bench/events/' || (k / 50) || '.json', i
+       's3://bench/events/' || (k / 50) || '.json', i,
+       -- the revenue the ETL stores (clickstream_etl.rules.revenue): discount price, else price, times quantity 1
+       CASE WHEN event_name = 'purchase'
+            THEN round(CASE WHEN p %% 3 = 0 THEN 0.9 * (20 + (p * 37) %% 1980) ELSE 20 + (p * 37) %% 1980 END, 2)
+            ELSE 0 END
   FROM ev
  ORDER BY 2
 """

@@ -18,7 +18,8 @@
   (``rebuild.rebuild_dirty_days``, the rebuild command), in the same process;
 - old against new (only when ``BENCH_ETL_OLD_TREE`` names a tree of an older version: ``bench/etl/compare.py``):
   the same synthetic events loaded by each version's real ETL in alternating rounds, old first
-  (``BENCH_ETL_PAIRS`` pairs, 3 by default, of ``BENCH_ETL_COMPARE_EVENTS`` events, the figure's by default).
+  (``BENCH_ETL_PAIRS`` pairs, 3 by default, of ``BENCH_ETL_COMPARE_EVENTS`` events, the figure's by default;
+  ``BENCH_ETL_OLD_NAME`` says what the old tree is, e.g. "main at <commit>").
 
 Own PostgreSQL (scripts.harness.postgres) and moto server on free loopback ports. Writes bench/results/etl.json.
 Usage: python bench/etl/bench_etl.py [--quick]
@@ -289,7 +290,8 @@ def run(quick: bool = False) -> dict:
         pairs = compare(Path(old_tree), REPO, int(os.environ.get("BENCH_ETL_PAIRS") or 3),
                         int(os.environ.get("BENCH_ETL_COMPARE_EVENTS") or total))
         figures["old_against_new"] = pairs
-        markdown = "\n".join([*(f"- {n}" for n in notes), "", *old_against_new(pairs, old_tree)])
+        label = os.environ.get("BENCH_ETL_OLD_NAME") or f"the tree at `{old_tree}`"
+        markdown = "\n".join([*(f"- {n}" for n in notes), "", *old_against_new(pairs, label)])
         notes = []
     (results_dir / "etl.json").write_text(json.dumps(figures, indent=2, default=str))
     return {
@@ -315,7 +317,7 @@ def run(quick: bool = False) -> dict:
     }
 
 
-def old_against_new(pairs: dict, old_tree: str) -> list[str]:
+def old_against_new(pairs: dict, old: str) -> list[str]:
     """The old/new pairs as a subsection of the ETL section."""
     rounds = pairs["rounds"]
     loads = [r["load_average"] for r in rounds]
@@ -323,7 +325,7 @@ def old_against_new(pairs: dict, old_tree: str) -> list[str]:
     lines = [
         "### ETL: old code against new, same run",
         "",
-        f"`bench/etl/compare.py`: OLD = the tree at `{old_tree}` (`BENCH_ETL_OLD_TREE`), NEW = this checkout; the "
+        f"`bench/etl/compare.py`: OLD = {old} (`BENCH_ETL_OLD_TREE`), NEW = this checkout; the "
         f"same {pairs['events']:,} synthetic events loaded into a freshly migrated warehouse by each version's real "
         "`run_etl` in its own process, in alternating rounds, old first. Seconds from the run's start to its end "
         "(listing, S3 GETs, parse, load, aggregates).",

@@ -28,7 +28,7 @@ def test_the_list_is_dw_events(warehouse):
                     "WHERE table_schema = 'dw' AND table_name = 'events'")
         held = dict(cur.fetchall())
     listed = {c.name: c.sql_type.replace(", ", ",") for c in columns.EVENT_COLUMNS}
-    assert set(held) == set(listed) | set(columns.PROVENANCE) | set(columns.SESSION_ASSIGNED)
+    assert set(held) == set(listed) | set(columns.PROVENANCE) | set(columns.SESSION_ASSIGNED) | set(columns.DERIVED)
     for name, sql_type in listed.items():
         assert held[name].replace("timestamp with time zone", "timestamptz") == sql_type, name
 

@@ -39,7 +39,7 @@ _MONEY = st.one_of(st.none(), st.decimals(min_value=0, max_value=10**6, places=3
 @given(price=_MONEY, discount=_MONEY, quantity=st.one_of(st.none(), st.integers(0, 50).map(str)),
        name=st.sampled_from(["purchase", "view_item", "page_view"]))
 def test_revenue(cursor, price, discount, quantity, name):
-    cursor.execute(f"SELECT {rules.event_revenue_sql('e')} FROM (SELECT %s AS event_name, "  # noqa: S608
+    cursor.execute(f"SELECT {oracle.event_revenue_sql('e')} FROM (SELECT %s AS event_name, "  # noqa: S608
                    "%s::numeric(14, 2) AS product_price, %s::numeric(14, 2) AS product_discount_price, "
                    "%s::integer AS quantity) e", (name, price, discount, quantity))
     expected = rules.revenue(price, discount, quantity) if name == rules.PURCHASE else Decimal(0)

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from clickstream_etl import aggregates, queries, rules, sql
-from clickstream_etl.columns import BY_NAME, EVENT_COLUMNS, NAMES, PROVENANCE, SESSION_ASSIGNED, column_list
+from clickstream_etl.columns import BY_NAME, DERIVED, EVENT_COLUMNS, NAMES, PROVENANCE, SESSION_ASSIGNED, column_list
 from clickstream_etl.parse import EventRow
 
 # --- the session rules in SQL ---------------------------------------------------------------------------------
@@ -29,6 +29,18 @@ def continues_sql(session_end: str, at: str) -> str:
     return f"{session_end} >= {at} - %(timeout)s"
 
 
+def revenue_sql(alias: str = "") -> str:
+    """The revenue of a purchase event (of the row ``alias``), without the test for a purchase."""
+    a = f"{alias}." if alias else ""
+    return f"coalesce({a}product_discount_price, {a}product_price, 0) * coalesce({a}quantity, 1)"
+
+
+def event_revenue_sql(alias: str = "") -> str:
+    """Any event's revenue: a purchase's, else 0."""
+    a = f"{alias}." if alias else ""
+    return f"CASE WHEN {a}event_name = '{rules.PURCHASE}' THEN {revenue_sql(alias)} ELSE 0 END"
+
+
 SESSION_ID_SQL = "md5({client_id} || '|' || extract(epoch FROM {start})::text)::uuid"
 SESSION_LOGIN_SQL = (f"CASE WHEN bool_or(user_login_state = '{rules.LOGGED_IN}') THEN '{rules.LOGGED_IN}' "
                      f"ELSE '{rules.LOGGED_OUT}' END")
@@ -39,6 +51,7 @@ FIRST_EVENT_ORDER = "event_timestamp, event_id"
 
 SQL = {
     **rules.SQL,
+    "revenue": revenue_sql(),
     "new_session": new_session_sql("w.event_timestamp - lag(w.event_timestamp) OVER (PARTITION BY w.client_id "
                                    "ORDER BY w.event_timestamp, w.event_id)"),
     "continues": continues_sql("s.session_end", "m.min_ts"),
@@ -80,8 +93,9 @@ TOUCHED_CLIENTS = sql.batch_table("etl_tc", _one("touched_clients_table"))
 SESSIONIZE = sql.batch_table("etl_sess", _one("sessionize_table"))
 INSERT_EVENTS = f"""
 WITH ins AS (
-INSERT INTO dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED])})
-SELECT {", ".join(f"n.{c}" for c in NAMES)}, n.source_file, n.line_no, s.session_id, s.is_first_visit
+INSERT INTO dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED, *DERIVED])})
+SELECT {", ".join(f"n.{c}" for c in NAMES)}, n.source_file, n.line_no, s.session_id, s.is_first_visit,
+       {event_revenue_sql("n")}
 FROM etl_new n JOIN etl_sess s ON s.event_id = n.event_id AND s.is_new
 RETURNING 1
 )

@@ -2,9 +2,9 @@
 touched only, so the cost follows the run's traffic, not what the day already holds.
 
 A batch changes only its touched clients, and for each of them only from a point in time on (its *window start*
-``w``): the events it adds, the sessions it rewrites (a continued session, or the SQL path's re-sessionized
-window) and the events of those sessions all lie at or after ``w``, and every session of the client that starts
-at or after ``w`` is rewritten. (A session never straddles ``w``: sessions of one client do not overlap.)
+``w``): the events it adds, the sessions it rewrites (a continued session, or a re-sessionized window) and the
+events of those sessions all lie at or after ``w``, and every session of the client that starts at or after ``w``
+is rewritten. (A session never straddles ``w``: sessions of one client do not overlap.)
 
 Each batch, before it writes, keeps the *facts* of its clients' windows as they are -- their events from the start
 of the hour of ``w`` on, with their session's login state, and their sessions from the start of the day of ``w`` on
@@ -32,7 +32,6 @@ from datetime import datetime
 from . import faults, quarantine, queries, sql
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 from .rebuild import HORIZON_DAYS
-from .rules import event_revenue_sql
 
 # The facts of an event, as etl.delta_facts keeps them (sql/dw/0006).
 _FACT_TYPES = {
@@ -75,7 +74,7 @@ _FACT_NOW = {
     "starts_session": "e.event_timestamp = p.session_start", "product_id": "e.product_id",
     "product_name": "e.product_name", "product_category": "coalesce(e.product_category, '(none)')",
     "product_brand": "coalesce(e.product_brand, '(none)')",
-    "revenue": event_revenue_sql("e"),
+    "revenue": "e.revenue",
     "units": "coalesce(e.quantity, 1)", "page_url_path": "e.page_url_path",
 }
 # A client's facts between two window starts: its events from the start of the hour of ``lo`` (its sessions from

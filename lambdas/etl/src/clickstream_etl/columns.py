@@ -11,8 +11,8 @@ bounds of the text that ends up in an index key are the warehouse's own CHECK co
 
 Kinds:
 - ``uuid``: the event id, lowercase hex in the canonical form (anything else is left to PostgreSQL's cast);
-- ``timestamp``: RFC 3339 text (or, on the SQL path, epoch milliseconds);
-- ``name``: required text, lowercased (ASCII only on the Python path);
+- ``timestamp``: RFC 3339 text (or, in the general decoder, epoch milliseconds), years 1 to 9999;
+- ``name``: required text, lowercased (ASCII only in the Python decoders);
 - ``required``: required text;
 - ``login``: ``logged_in`` / ``logged_out`` or absent (``rules.login_state`` fills it in);
 - ``money``: a non-negative decimal that fits ``numeric(14, 2)``;
@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Column:
-    name: str  # the column of dw.events (and of the batch's etl_norm)
+    name: str  # the column of dw.events (and of the batch's etl_decoded)
     source: tuple[str, ...]  # its path in the raw line: ("search_term",) or ("product", "price")
     kind: str
     sql_type: str
 
     @property
     def raw(self) -> str:
-        """The name of the value as read from the line, before its check and cast (SQL path, etl_norm)."""
+        """The name of the value as read from the line, before its check and cast (the general decoder)."""
         return self.name if self.kind in ("text", "required", "name") else f"{self.name}_raw"
 
     @property
@@ -75,6 +75,8 @@ NAMES: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS)
 PROVENANCE = ("source_file", "source_line")
 # The session columns the sessionization adds.
 SESSION_ASSIGNED = ("session_id", "is_first_visit")
+# What the ETL derives from an event by a rule (rules.revenue), after the session columns.
+DERIVED = ("revenue",)
 # The nested objects of a raw line, each with its keys, in column order.
 OBJECTS: dict[str, tuple[str, ...]] = {}
 for _c in EVENT_COLUMNS:

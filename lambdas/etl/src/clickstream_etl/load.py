@@ -18,7 +18,7 @@ from .plan import DirectPlan, Recorded, WarehousePlan, plan_in_warehouse
 from .prepare import Prepared, prepare_lines, split_lines
 from .source import RawObject
 
-# False: every row takes the set-based SQL path (tests compare both paths).
+# False: every row is planned in its batch (``sessionize_in_warehouse``), none ahead (tests compare both).
 DIRECT = True
 
 
@@ -120,9 +120,9 @@ def _decode_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], split
 def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> None:
     """Write a plan in the savepoint ``etl_direct``: record its clients for the aggregates (``aggregates``), rewrite the
     continued sessions, COPY the events and sessions, insert/update the clients. A duplicate of an already loaded
-    event makes the COPY fail (primary key): the caller then rolls back to the savepoint and loads the whole batch
-    with the SQL path. Statements go in as few round trips as the COPYs allow: each costs this thread a wait for
-    the GIL while the parser and planner threads run."""
+    event makes the COPY fail (primary key): the caller then rolls back to the savepoint and plans the whole batch
+    in it (``sessionize_in_warehouse``). Statements go in as few round trips as the COPYs allow: each costs this
+    thread a wait for the GIL while the parser and planner threads run."""
     touched = recorded.unrecorded(plan.touched) if recorded is not None else plan.touched
     record, params = aggregates.record_planned(touched, {c[0] for c in plan.new_clients})
     first = ["SAVEPOINT etl_direct"]
@@ -181,7 +181,7 @@ def sessionize_in_warehouse(cur, rows: list[EventRow], params: dict) -> tuple[in
 
 
 def all_slow(data: bytes, file_idx: int) -> ParsedObject:
-    """Every non-blank line of the object for the jsonb + SQL path."""
+    """Every non-blank line of the object for PostgreSQL's general decoder."""
     lines = split_lines(data)
     return ParsedObject([], len(lines), [(n, line) for n, line in enumerate(lines, 1) if line.strip()])
 
@@ -203,7 +203,7 @@ def load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], settin
                also: tuple[str, dict] | None = None, unloadable: list[Unloadable] | None = None,
                commit: bool = True, recorded: Recorded | None = None) -> BatchResult:
     """``_load_batch``; if PostgreSQL refuses a value the fast path let through, the same batch again with every
-    line on the jsonb + SQL path (which decides each line on its own)."""
+    line through PostgreSQL's general decoder (which types each line on its own)."""
     try:
         return _load_batch(conn, bucket, objects, settings, run_id, splits, plan, also, unloadable, commit,
                            recorded)
@@ -225,15 +225,16 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
     ``plan``: ``plan.plan_direct(...)`` of the splits' rows, made by the caller (the pipeline plans one batch ahead).
     ``recorded``: the clients already recorded for the aggregates since the last apply, left out of the plan's
     record (and the plan's clients added once the batch commits).
-    It is applied only if every line took the fast path and none is already loaded (else ``BatchResult.fast_fallback``);
-    otherwise, or without a plan, the whole batch goes through the SQL path.
+    It is applied only if every line was typed in Python and none is already loaded (else
+    ``BatchResult.fast_fallback``); otherwise, or without a plan, the whole batch is planned in the batch.
     ``also``: one more statement (and its parameters) for the same transaction (the replay closes the object's
     quarantine record with its manifest row). ``unloadable``: lines of the (only) object, blank in its bytes here,
     that are rejects with their reason. ``commit=False``: everything but the commit, then roll back (a
     probe of the line-level fallback: does this load fail?).
-    Ordinary lines of clients whose new events follow their loaded ones are sessionized in Python and COPYed
-    straight into the warehouse; everything else (slow-path lines, out-of-order clients, a batch with an
-    already loaded event_id) goes through the set-based SQL path. Both give the same tables.
+    Ordinary lines of clients whose new events follow their loaded ones are sessionized ahead (the plan) and
+    COPYed straight into the warehouse; everything else (out-of-order clients, a batch with a line PostgreSQL
+    decoded or an already loaded event_id) is sessionized in the batch with what the warehouse holds
+    (``sessionize_in_warehouse``), by the same code.
 
     On any error the transaction is rolled back and the objects stay pending.
     """
@@ -259,7 +260,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
                     direct = plan
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
-            result.fast_fallback = direct is None  # the plan was not applied: every row took the SQL path
+            result.fast_fallback = direct is None  # the plan was not applied: every row is planned in the batch
             faults.checkpoint("after_copy")
             sql_rows = [r for s in splits for r in s.rows] + slow_rows if direct is None else direct.sql_rows
             loaded, new = sessionize_in_warehouse(cur, sql_rows, params)

@@ -1,11 +1,12 @@
 """Parse raw lines into event rows: checked and typed in Python (orjson, msgspec), ready for a COPY of final rows.
 
-A line is decided here only when the result is certain to equal what the SQL path (``sql.normalize_sql``) would
-give: a JSON object whose used fields are strings (or numbers for the prices and quantity) of the plain shapes
-below, with every required field present and valid. Anything else -- bad JSON, odd types, uppercase UUIDs,
-non-ASCII event names, epoch timestamps, negative prices, ... -- is left to the SQL path (``ParsedObject.slow``),
-the jsonb COPY + SQL normalization, which decides it. The checks of ``rules`` (freshness, login state, revenue)
-apply alike on both paths.
+A line is typed here only when the result is certain to equal what PostgreSQL's general decoder
+(``sql.normalize_sql``) would give: a JSON object whose used fields are strings (or numbers for the prices and
+quantity) of the plain shapes below, with every required field present and valid. Anything else -- bad JSON, odd
+types, uppercase UUIDs, non-ASCII event names, epoch timestamps, negative prices, ... -- is left to that decoder
+(``ParsedObject.slow``: the jsonb COPY + one SQL statement that only types), whose decoded lines come back here
+(``decoded_row``). Every line, however typed, is then judged by the same rules (``rules``: freshness, login
+state, revenue) in ``accept`` / ``make_row`` (``plain_row`` is their fast form for a plain line).
 
 Each accepted line becomes an ``EventRow``: the COPY text of ``ROW_COLUMNS`` (``columns.EVENT_COLUMNS`` and where
 the line came from; the load adds the session columns) plus the few values sessionization needs. Timestamps are
@@ -57,7 +58,7 @@ ROW_COLUMNS = columns.NAMES + PROVENANCE
 
 
 class Slow(Exception):
-    """The line needs the SQL path."""
+    """The line needs PostgreSQL's general decoder."""
 
 
 # The plain-line decoder (``plain_row``): msgspec checks in C that each used field is a string (or a number where
@@ -289,7 +290,7 @@ def typed_row(doc: object) -> list:
 def is_plain(line: bytes) -> bool:
     """True when no string of the line can need trimming or COPY escapes: no backslash (so no JSON escape at all),
     tab or CR, and no quote next to a space. Cheap byte scans in C (the two-byte ones cost five times the others:
-    an empty string ``""``, which the SQL path makes NULL, is left to ``plain_row``)."""
+    an empty string ``""``, which the general decoder makes NULL, is left to ``plain_row``)."""
     return not (b"\\" in line or b"\t" in line or b"\r" in line or b'" ' in line or b' "' in line)
 
 
@@ -417,7 +418,7 @@ def parse_lines(data: bytes, file_idx: int, lines: list[bytes], source_file: str
                 else:
                     rows.append(out)
                 continue
-        # \u0000 is valid JSON but not storable in jsonb (the SQL path rejects the line): leave it to SQL.
+        # \u0000 is valid JSON but not storable in jsonb (the general decoder rejects the line): leave it to it.
         if b"\\u0000" in line:
             slow.append((n, line))
             continue

@@ -1,7 +1,7 @@
 """The load of one run's batches: parse, plan and load overlapping, one transaction per batch.
 
 Three stages run at once: fetch + parse (eight fetch threads and one parser thread, which hands each object to the
-parse worker process when there is one; two batches ahead), planning the Python path (one planner thread, one batch
+parse worker process when there is one; two batches ahead), planning the sessionization (one planner thread, one batch
 ahead, from the client states ``StateCache`` predicts) and the database work of the current batch (the calling
 thread). ``Pipeline`` owns the thread pools, the parse worker and the process-wide settings it changes for the load
 (the cyclic GC's thresholds, the thread switch interval), and puts them all back when it ends.

@@ -80,7 +80,8 @@ def plan_direct(rows: list[EventRow], states: dict[str, ClientState], timeout: t
             plan.sql_clients.add(client_id)
             continue
         a = assign(client_rows, state, timeout)
-        events.extend([f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\n" for row, sid, first_visit in a.events])
+        events.extend([f"{row.text}\t{sid}\t{'t' if first_visit else 'f'}\t{row.revenue or 0}\n"
+                       for row, sid, first_visit in a.events])
         direct.extend(client_rows)
         for s in a.sessions:
             sessions.append(s.copy_text() + "\n")
@@ -273,7 +274,7 @@ def _plan_in_warehouse(cur, unique: list[EventRow], timeout: timedelta, empty: W
                 if before[row.event_id] != (sid, is_first):
                     plan.rewrite.append((row.event_id, sid, "t" if is_first else "f"))
             else:
-                events.append(f"{row.text}\t{sid}\t{'t' if is_first else 'f'}\n")
+                events.append(f"{row.text}\t{sid}\t{'t' if is_first else 'f'}\t{row.revenue or 0}\n")
         sessions.extend(s.copy_text() + "\n" for s in window)
         start, start_text = starts[client_id]
         plan.windows.append((client_id, start_text))

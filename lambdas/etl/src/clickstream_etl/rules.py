@@ -1,24 +1,25 @@
 """The business rules of the warehouse, each defined once.
 
-The ETL loads most events on its Python path (``parse``, ``sessions``, ``plan``) and the rest -- lines only
-PostgreSQL can decide, clients whose new events arrive out of order, a batch that repeats a loaded event -- on its
-set-based SQL path (``sql``, ``aggregates``). Both must give the same tables, so each rule below is written here
-once, with its constants, in the two forms the paths need: a Python function and the SQL expression built from the
-same constants. Nothing else in the package restates a rule; tests/etl/test_rules.py checks that the two forms
-agree, and the golden and equivalence tests that the two paths do.
+The ETL decides every event and every session in Python with the functions below (``parse``, ``sessions``,
+``plan``), however the line was typed and whichever plan sessionized it, and stores what the aggregates need of
+them (an event's revenue in dw.events.revenue, a session's flags in dw.sessions). The aggregates are SQL over the
+loaded tables and need one rule as SQL, the page view: its form is built here from the same constants (``SQL``,
+the ``{placeholders}`` of queries/*.sql). Nothing else in the package restates a rule. The tests keep an
+independent SQL implementation of the sessionization as their oracle (tests/etl/oracle); tests/etl/test_rules.py
+checks every SQL form against its rule.
 
-| rule | Python | SQL |
+| rule | the ETL's form | SQL form (the aggregates) |
 |---|---|---|
 | login state of an event | ``login_state`` | -- |
 | freshness window | ``Freshness.problem`` | -- |
-| revenue of an event | ``revenue`` | ``revenue_sql`` |
-| session boundary | ``new_session`` | ``new_session_sql``, ``continues_sql`` |
-| session id | ``session_id`` | ``SESSION_ID_SQL`` |
-| first visit | ``first_visit`` | ``FIRST_EVENT_ORDER`` (sql.CLIENTS) |
+| revenue of an event | ``revenue`` (stored as dw.events.revenue) | -- |
+| session boundary | ``new_session`` | -- |
+| session id | ``session_id`` | -- |
+| first visit | ``first_event``, ``first_visit`` | -- |
 | page view | ``PAGE_VIEW_EVENTS`` | ``page_view_sql`` |
-| session login state | ``session_logged_in`` | ``SESSION_LOGIN_SQL`` |
-| engaged session | ``engaged`` | ``ENGAGED_SQL`` |
-| converted session | ``converted`` | ``CONVERTED_SQL`` |
+| session login state | ``session_logged_in`` | -- |
+| engaged session | ``engaged`` | -- |
+| converted session | ``converted`` | -- |
 """
 
 from __future__ import annotations
@@ -85,18 +86,6 @@ def revenue(price: str | None, discount: str | None, quantity: str | None) -> De
     return value * (int(quantity) if quantity is not None else 1)
 
 
-def revenue_sql(alias: str = "") -> str:
-    """The revenue of a purchase event (of the row ``alias``), without the test for a purchase."""
-    a = f"{alias}." if alias else ""
-    return f"coalesce({a}product_discount_price, {a}product_price, 0) * coalesce({a}quantity, 1)"
-
-
-def event_revenue_sql(alias: str = "") -> str:
-    """Any event's revenue: a purchase's, else 0."""
-    a = f"{alias}." if alias else ""
-    return f"CASE WHEN {a}event_name = '{PURCHASE}' THEN {revenue_sql(alias)} ELSE 0 END"
-
-
 # --- sessions -----------------------------------------------------------------------------------------------------
 
 
@@ -160,7 +149,4 @@ SQL = {
     "purchase": f"'{PURCHASE}'",
     "page_view": page_view_sql("event_name"),
     "page_view_e": page_view_sql("e.event_name"),
-    "revenue": revenue_sql(),
-    "event_revenue": event_revenue_sql(),
-    "event_revenue_e": event_revenue_sql("e"),
 }

@@ -1,9 +1,10 @@
-"""Sessionization in Python for clients whose new events all come after everything already loaded for them.
+"""The sessionization, by the rules of ``rules``: a new session after more than ``timeout`` of inactivity, the
+session id, the first visit, the session's login state, engaged and converted sessions.
 
-Gives exactly what the SQL path (``sql.TOUCHED_CLIENTS``, ``sql.SESSIONIZE``, ``sql.REPLACE_SESSIONS``) gives for
-such clients, by the rules of ``rules``: a new session after more than ``timeout`` of inactivity (the client's open
-session continued when the first new event is within the timeout of its end), the session id, the first visit,
-engaged and converted sessions. Pure functions, no I/O.
+``assign`` extends a client whose new events all come after everything loaded for it (the client's open session
+continued when the first new event is within the timeout of its end); ``resessionize`` makes a client's window of
+loaded and new events again from scratch (a late event). Pure functions, no I/O. The tests hold an independent SQL
+implementation as their oracle (tests/etl/oracle).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from operator import attrgetter
 import msgspec
 
 from .parse import EventRow, copy_value
-from .rules import PAGE_VIEW_EVENTS, converted, engaged, first_visit, new_session, session_id
+from .rules import PAGE_VIEW_EVENTS, converted, engaged, first_visit, new_session, session_id, session_logged_in
 
 _MICRO = timedelta(microseconds=1)
 _MILLI = Decimal("0.001")
@@ -90,8 +91,7 @@ class Session(msgspec.Struct, gc=False):
                 self.exit = row.page
         if row.user_id is not None:
             self.user_id = row.user_id
-        if row.logged_in:
-            self.logged_in = True
+        self.logged_in = session_logged_in((self.logged_in, row.logged_in))
         if first_visit:
             self.first_visit = True
         if row.revenue is not None:

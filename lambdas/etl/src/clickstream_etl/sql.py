@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .columns import BY_NAME, EVENT_COLUMNS, NAMES, OBJECTS, PROVENANCE, SESSION_ASSIGNED, TOP_KEYS, Column, column_list
+from .columns import (
+    BY_NAME,
+    DERIVED,
+    EVENT_COLUMNS,
+    NAMES,
+    OBJECTS,
+    PROVENANCE,
+    SESSION_ASSIGNED,
+    TOP_KEYS,
+    Column,
+    column_list,
+)
 from .rules import LOGIN_STATES
 
 BY_NAME_SOURCE = {c.source: c for c in EVENT_COLUMNS}
@@ -252,8 +263,8 @@ SELECT file_idx, line_no, split_part(problem, ':', 1), substr(problem, strpos(pr
 FROM etl_decoded ORDER BY file_idx, line_no
 """  # noqa: S608 - column names only
 
-# parse.EventRow.text + session_id + is_first_visit: the final rows, straight into the warehouse.
-COPY_EVENTS = f"COPY dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED])}) FROM STDIN"
+# parse.EventRow.text + session_id + is_first_visit + revenue: the final rows, straight into the warehouse.
+COPY_EVENTS = f"COPY dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED, *DERIVED])}) FROM STDIN"
 COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, "
                  "session_date, duration_seconds, event_count, page_view_count, landing_page, exit_page, "
                  "is_engaged, is_converted, is_first_visit, purchase_count, revenue) FROM STDIN")

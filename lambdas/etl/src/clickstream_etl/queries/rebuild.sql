@@ -8,8 +8,7 @@ SELECT e.event_id, e.event_timestamp, (e.event_timestamp AT TIME ZONE 'UTC')::da
        e.event_name, e.client_id, e.user_id, e.session_id, e.is_first_visit, e.product_id, e.product_name,
        coalesce(e.product_category, '(none)') AS product_category,
        coalesce(e.product_brand, '(none)') AS product_brand,
-       {event_revenue_e}
-         AS revenue,
+       e.revenue,
        coalesce(e.quantity, 1) AS units,
        s.user_login_state, e.event_timestamp = s.session_start AS starts_session
 FROM dw.events e JOIN dw.sessions s USING (session_id)
