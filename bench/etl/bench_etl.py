@@ -330,15 +330,17 @@ def old_against_new(pairs: dict, old: str) -> list[str]:
         "`run_etl` in its own process, in alternating rounds, old first. Seconds from the run's start to its end "
         "(listing, S3 GETs, parse, load, aggregates).",
         "",
-        "| pair | old (s) | new (s) | new / old |",
-        "|---:|---:|---:|---:|",
-        *(f"| {n} | {o:.1f} | {w:.1f} | {w / o:.3f} |" for n, (o, w) in
-          enumerate(zip(pairs["old_seconds"], pairs["new_seconds"], strict=True), 1)),
+        "| pair | old (s) | new (s) | new / old | old CPU (s) | new CPU (s) | CPU new / old |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *(f"| {n} | {o:.1f} | {w:.1f} | {w / o:.3f} | {oc:.1f} | {wc:.1f} | {wc / oc:.3f} |" for n, (o, w, oc, wc) in
+          enumerate(zip(pairs["old_seconds"], pairs["new_seconds"], pairs["old_cpu_seconds"],
+                        pairs["new_cpu_seconds"], strict=True), 1)),
         "",
         f"- Median new/old {pairs['median_new_over_old']:.3f}; in the same run the old code's own rounds spread by "
         f"{pairs['old_spread']:.0%} of their median, the new code's by {pairs['new_spread']:.0%}; the 1-minute "
         f"load average after each round was between {min(loads):.1f} and {max(loads):.1f} (the machine's "
-        f"{usable_cpus()} cores are shared).",
+        f"{usable_cpus()} cores are shared). CPU: the ETL's process and parse worker, the PostgreSQL server and the "
+        "emulator during the round; it moves less with the machine's other work than the wall time.",
         f"- Every round: {', '.join(sorted({r['status'] for r in rounds}))}; events loaded: {loaded}.",
     ]
     return lines

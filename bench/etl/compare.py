@@ -4,7 +4,9 @@ Each round loads the same synthetic objects (``bench/etl/synth.py``, uploaded on
 freshly migrated warehouse with one version's real ETL (``run_etl``), in a subprocess whose import path holds only
 that version's ``lambdas/etl/src``; the versions alternate (A, B, A, B, ...), so that the machine's moment moves
 both alike. Each round is timed from the run's start to its end (listing, S3 GETs, parse, load, aggregates), after a
-``CHECKPOINT`` and an OS sync; its warehouse is migrated with that version's own ``sql/dw``.
+``CHECKPOINT`` and an OS sync, and its CPU is measured (the ETL's process and parse worker, the PostgreSQL server,
+the emulator: ``scripts.harness.cpu_meter``), which moves less with the machine's other work than the wall time;
+its warehouse is migrated with that version's own ``sql/dw``.
 
 Usage: python bench/etl/compare.py OLD_TREE NEW_TREE [--pairs 3] [--events 1000000] [--json OUT]
 (a tree is a checkout of the repository, or the part of it a round uses: ``lambdas/etl``, ``lambdas/shared`` and
@@ -68,6 +70,7 @@ def compare(old_tree: Path, new_tree: Path, pairs: int = 3, events: int = 1_000_
     from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 
     from etl.synth import objects
+    from scripts.harness.cpu_meter import CpuMeter, reaped
     from scripts.harness.moto import MotoServer
     from scripts.harness.postgres import PostgresServer
 
@@ -84,26 +87,34 @@ def compare(old_tree: Path, new_tree: Path, pairs: int = 3, events: int = 1_000_
                       for key, body in objects(events)]:
                 f.result()
         env = {**os.environ, **moto.env()}
+        cpu = CpuMeter(pg, moto.proc.pid)
         for n in range(2 * pairs):
             which, tree = ("old", old_tree) if n % 2 == 0 else ("new", new_tree)
             dsn = pg.create_database("bench_compare")  # drops the previous round's warehouse
             conn = psycopg2.connect(dsn)
             apply_migrations(conn, str(tree / "sql/dw"))
             conn.close()
+            cpu.start()
             r = _round(tree.resolve(), dsn, env)
-            rounds.append({"version": which, **r, "load_average": os.getloadavg()[0]})
-            print(f"round {n + 1} {which}: {r['seconds']:.2f} s, {r['events_loaded']:,} events, {r['status']}",
-                  flush=True)
+            reaped(pg)  # the round's backends have exited: their CPU is the server's
+            used = cpu.stop()
+            rounds.append({"version": which, **r, "cpu": used, "load_average": os.getloadavg()[0]})
+            print(f"round {n + 1} {which}: {r['seconds']:.2f} s, CPU {sum(used.values()):.1f} s, "
+                  f"{r['events_loaded']:,} events, {r['status']}", flush=True)
     finally:
         moto.close()
         pg.close()
     old = [r["seconds"] for r in rounds if r["version"] == "old"]
     new = [r["seconds"] for r in rounds if r["version"] == "new"]
     ratios = [b / a for a, b in zip(old, new, strict=True)]
+    old_cpu = [sum(r["cpu"].values()) for r in rounds if r["version"] == "old"]
+    new_cpu = [sum(r["cpu"].values()) for r in rounds if r["version"] == "new"]
     return {"events": events, "rounds": rounds, "old_seconds": old, "new_seconds": new,
             "new_over_old": ratios, "median_new_over_old": statistics.median(ratios),
             "old_spread": (max(old) - min(old)) / statistics.median(old),
-            "new_spread": (max(new) - min(new)) / statistics.median(new)}
+            "new_spread": (max(new) - min(new)) / statistics.median(new),
+            "old_cpu_seconds": old_cpu, "new_cpu_seconds": new_cpu,
+            "cpu_new_over_old": [b / a for a, b in zip(old_cpu, new_cpu, strict=True)]}
 
 
 def main(argv: list[str] | None = None) -> int:
