@@ -56,8 +56,8 @@ def _parse_fetched(parse: Parser, fetched: Future, bucket: str, obj: RawObject, 
     data = fetched.result()  # an S3 error here stops the run (transient: the object stays pending)
     try:
         return data, parse.split(data, file_idx, source_uri(bucket, obj.key), obj.last_modified, window)
-    except Exception as exc:  # the Python parse failed on this input: the SQL path decides each line on its own
-        LOG.warning(json.dumps({"message": "fast parse failed, object takes the SQL path", "key": obj.key,
+    except Exception as exc:  # the Python parse failed on this input: the general decoder types each line on its own
+        LOG.warning(json.dumps({"message": "fast parse failed, object goes to the general decoder", "key": obj.key,
                                 "error": f"{quarantine.error_class(exc)}: {quarantine.error_message(exc)}"}))
         return data, load.all_slow(data, file_idx)
 

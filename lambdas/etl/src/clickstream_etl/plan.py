@@ -105,9 +105,9 @@ class StateCache:
     planned (sessionized in Python) while this one loads.
 
     Each client a plan touched maps to (batch, state): the state once that batch commits, or None when the
-    batch left the client to the SQL path (then only the warehouse knows it, once that batch has committed).
-    A client the run has not touched is read from the warehouse: the ETL holds its lock, so nothing else
-    changes it. If a batch does not apply its plan as made (a duplicate of a loaded event, a slow-path line),
+    batch planned the client in its own transaction (then only the warehouse knows it, once that batch has
+    committed). A client the run has not touched is read from the warehouse: the ETL holds its lock, so nothing else
+    changes it. If a batch does not apply its plan as made (a duplicate of a loaded event, a decoded odd line),
     the states predicted from that plan are wrong: ``reset`` forgets everything and the next batch is planned
     again from the warehouse. Used by the main thread only (the planner thread gets a copy of what it needs).
     """

@@ -180,7 +180,7 @@ def _records() -> str:
     return "\n    ".join(parts)
 
 
-# The order in which the SQL path checks a line's columns: the first failing check names the line's reject.
+# The order in which the general decoder checks a line's columns: the first failing check names the line's reject.
 CHECK_ORDER = ("event_name", "client_id", "event_timestamp", "event_id", "received_at", "product_price",
                "product_discount_price", "quantity", "user_login_state")
 
