@@ -47,16 +47,17 @@ def ensure_tables(catalog, database: str, location: str, *, check: bool = False)
     """Make the Glue database and the tables ``events`` and ``sessions`` (Iceberg, at ``<location>/<table>``) when
     missing, and add to an existing table the columns of ``schema`` it lacks (by name). Returns what was (or, with
     ``check``, would be) changed; an empty list when everything is as it should be."""
-    from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchNamespaceError, NoSuchTableError
 
     changes: list[str] = []
-    if (database,) not in {tuple(n) for n in catalog.list_namespaces()}:
+    try:  # glue:GetDatabase of this database only (the ETL's role may read no other)
+        catalog.load_namespace_properties(database)
+    except NoSuchNamespaceError:
         changes.append(f"create Glue database {database}")
-        if not check:
-            with contextlib.suppress(NamespaceAlreadyExistsError):
-                catalog.create_namespace(database, {"comment": "Clickstream lake (docs/lake.md)"})
-        else:
+        if check:
             return changes + [f"create Iceberg table {database}.{t}" for t in schema.TABLES]
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            catalog.create_namespace(database, {"comment": "Clickstream lake (docs/lake.md)"})
     for table in schema.TABLES:
         identifier = (database, table)
         wanted = schema.table_schema(table)
