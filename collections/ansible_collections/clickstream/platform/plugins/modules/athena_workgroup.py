@@ -153,6 +153,8 @@ def main() -> None:
     wanted = wanted_view(p)
     r.after = wanted
     found = r.call("get_work_group", WorkGroup=p["name"], none_on=("InvalidRequestException",))
+    if not (found or {}).get("WorkGroup"):  # moto answers a missing workgroup with an empty body
+        found = None
     account = r.call("get_caller_identity", client=sts)["Account"]
     arn = f"arn:{partition(module.region)}:athena:{module.region}:{account}:workgroup/{p['name']}"
     encryption = wanted["Encryption"]
