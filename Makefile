@@ -5,7 +5,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up site check down teardown test lint unit bench etl-now etl-replay etl-rebuild
+.PHONY: help bootstrap up site check down teardown test lint unit bench etl-now etl-replay etl-rebuild lake-backfill
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,3 +47,6 @@ etl-replay: ## Load quarantined raw files again after a fix (KEY=<s3 key> for on
 
 etl-rebuild: ## Recompute every aggregate of the days FROM..TO (YYYY-MM-DD) from the warehouse's events
 	PYTHONPATH=lambdas/etl/src:lambdas/local_runtime python -m clickstream_local.etl_now --rebuild $(FROM) $(TO)
+
+lake-backfill: ## Export the warehouse's history into the lake, once (idempotent; docs/lake.md)
+	PYTHONPATH=lambdas/etl/src:lambdas/local_runtime python -m clickstream_local.etl_now --lake-backfill

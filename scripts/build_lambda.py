@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Build a Lambda deployment zip deterministically: same sources and pins -> byte-identical zip.
 
-    python scripts/build_lambda.py <name> [--json] [--add-file ARCNAME=PATH]   # -> build/lambdas/<name>.zip
+    python scripts/build_lambda.py <name> [--json] [--add-file ARCNAME=PATH] [--with EXTRA]   # -> <name>.zip
 
 Contents: everything under lambdas/<name>/src/ (packages at the zip root; __pycache__ and *.pyc left out; a
 symbolic link is stored as the file it points to, which is how lambdas/shared/clickstream_env.py ships in every
 Lambda that links it into its src/) plus
 the wheels of lambdas/<name>/requirements.txt installed for the Lambda runtime (CPython 3.12, manylinux2014
-x86_64, binary wheels only), plus any --add-file (the ETL's copy of the warehouse CA certificate).
+x86_64, binary wheels only), plus any --add-file (the ETL's copy of the warehouse CA certificate), plus for each
+--with EXTRA the wheels of lambdas/<name>/requirements-<EXTRA>.txt (manylinux_2_28 wheels allowed too: Lambda's
+Python 3.12 runtime is Amazon Linux 2023, glibc 2.34) less the files that lambdas/<name>/requirements-<EXTRA>.exclude
+names (glob patterns, one a line, matched against the names in the zip; the ETL's lake trims pyarrow there as the
+AWS SDK for pandas layer does and leaves out the boto3 the runtime provides). A package over Lambda's limit of
+250 MB unzipped (MAX_UNZIPPED_BYTES) is refused.
 Entries are sorted, timestamps fixed (1980-01-01), modes fixed (0644, 0755 for
 shared objects), so a rebuild of unchanged inputs gives the same bytes and the same CodeSha256: Ansible's
 lambda module then reports no change. Vendored dependencies are cached per requirements hash under
@@ -16,13 +21,15 @@ compressed again: <name>.zip.inputs records the digest of the inputs (names, mod
 from and the zip's own sha256; when both still match, the existing zip is the result.
 
 Prints `<sha256 hex>  <zip path>`, or with --json one line:
-{"name", "zip", "sha256", "code_sha256" (base64, as Lambda reports it), "changed", "files", "bytes"}.
+{"name", "zip", "sha256", "code_sha256" (base64, as Lambda reports it), "changed", "files", "bytes",
+"unzipped_bytes"}.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import hashlib
 import json
 import os
@@ -60,27 +67,34 @@ def iter_files(root: Path) -> Iterator[tuple[str, Path]]:
             yield arcname, path
 
 
+# Lambda's limit on a function's code and layers, unzipped (250 MB).
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# Extras may take manylinux_2_28 wheels (pyarrow has no manylinux2014 ones any more).
+EXTRA_PLATFORMS = ["--platform", "manylinux_2_28_x86_64"]
+
+
 def file_mode(arcname: str) -> int:
     """Fixed permissions: shared objects executable, everything else read-only for group/others."""
     name = arcname.rsplit("/", 1)[-1]
     return 0o755 if name.endswith(".so") or ".so." in name else 0o644
 
 
-def requirements_key(requirements: Path) -> str:
+def requirements_key(requirements: Path, platform: list[str] = PIP_PLATFORM) -> str:
     """Cache key of the vendored dependencies: the pins and the target platform."""
     h = hashlib.sha256()
     h.update(requirements.read_bytes())
-    h.update(" ".join(PIP_PLATFORM).encode())
+    h.update(" ".join(platform).encode())
     return h.hexdigest()[:16]
 
 
-def vendor_dependencies(name: str, requirements: Path, cache_root: Path) -> Path | None:
+def vendor_dependencies(name: str, requirements: Path, cache_root: Path,
+                        platform: list[str] = PIP_PLATFORM) -> Path | None:
     """Install the requirements for the Lambda runtime into a cache directory (once per requirements hash)."""
     text = requirements.read_text() if requirements.exists() else ""
     lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
     if not any(lines):
         return None
-    target = cache_root / f"deps-{name}-{requirements_key(requirements)}"
+    target = cache_root / f"deps-{name}-{requirements_key(requirements, platform)}"
     if (target / ".complete").exists():
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +102,7 @@ def vendor_dependencies(name: str, requirements: Path, cache_root: Path) -> Path
     try:
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             *PIP_PLATFORM, "--target", str(tmp), "-r", str(requirements)],
+             *platform, "--target", str(tmp), "-r", str(requirements)],
             check=True,
         )
         (tmp / ".complete").write_text("ok\n")
@@ -145,14 +159,44 @@ def reusable(dest: Path, stamp: Path, inputs: str) -> bytes | None:
     return data if ok else None
 
 
+def excluded(patterns: list[str], arcname: str) -> bool:
+    """Whether a zip entry matches one of the exclude patterns (fnmatch, ``/`` not special)."""
+    return any(fnmatch.fnmatchcase(arcname, p) for p in patterns)
+
+
+def extra_dependencies(name: str, lambda_dir: Path, extra: str, cache_root: Path) -> tuple[Path | None, list[str]]:
+    """The vendored tree of ``requirements-<extra>.txt``, the patterns of ``requirements-<extra>.exclude``."""
+    requirements = lambda_dir / f"requirements-{extra}.txt"
+    if not requirements.is_file():
+        raise SystemExit(f"--with {extra}: {requirements} does not exist")
+    exclude = lambda_dir / f"requirements-{extra}.exclude"
+    patterns = [ln.split("#", 1)[0].strip() for ln in exclude.read_text().splitlines()] if exclude.is_file() else []
+    tree = vendor_dependencies(f"{name}-{extra}", requirements, cache_root, [*PIP_PLATFORM, *EXTRA_PLATFORMS])
+    return tree, [p for p in patterns if p]
+
+
 def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO / "lambdas",
-          extra_files: dict[str, Path] | None = None) -> dict[str, object]:
+          extra_files: dict[str, Path] | None = None, extras: list[str] | None = None) -> dict[str, object]:
     lambda_dir = lambdas_dir / name
     src = lambda_dir / "src"
     if not src.is_dir():
         raise SystemExit(f"no sources: {src} does not exist")
     deps = vendor_dependencies(name, lambda_dir / "requirements.txt", cache_root)
     entries = collect([src, *([deps] if deps else [])])
+    for extra in extras or []:
+        tree, patterns = extra_dependencies(name, lambda_dir, extra, cache_root)
+        if tree is None:
+            continue
+        for arcname, path in collect([tree]).items():
+            if excluded(patterns, arcname):
+                continue
+            if arcname in entries:
+                raise SystemExit(f"{arcname} is both in {entries[arcname]} and {path}")
+            entries[arcname] = path
+    unzipped = sum(path.stat().st_size for path in entries.values())
+    if unzipped > MAX_UNZIPPED_BYTES:
+        raise SystemExit(f"the {name} package is {unzipped / 2**20:.1f} MiB unzipped, over Lambda's "
+                         f"{MAX_UNZIPPED_BYTES / 2**20:.0f} MiB limit")
     for arcname, path in (extra_files or {}).items():
         if arcname in entries:
             raise SystemExit(f"--add-file {arcname} is already in the package ({entries[arcname]})")
@@ -163,7 +207,7 @@ def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO /
     inputs = inputs_digest(entries)
     data = reusable(dest, stamp, inputs)
     if data is not None:
-        return result(name, dest, data, changed=False, files=len(entries))
+        return result(name, dest, data, changed=False, files=len(entries), unzipped=unzipped)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -177,13 +221,13 @@ def build(name: str, out_dir: Path, cache_root: Path, lambdas_dir: Path = REPO /
     finally:
         tmp.unlink(missing_ok=True)
     stamp.write_text(json.dumps({"inputs": inputs, "zip_sha256": hashlib.sha256(data).hexdigest()}) + "\n")
-    return result(name, dest, data, changed=changed, files=len(entries))
+    return result(name, dest, data, changed=changed, files=len(entries), unzipped=unzipped)
 
 
-def result(name: str, dest: Path, data: bytes, changed: bool, files: int) -> dict[str, object]:
+def result(name: str, dest: Path, data: bytes, changed: bool, files: int, unzipped: int = 0) -> dict[str, object]:
     digest = hashlib.sha256(data).digest()
     return {"name": name, "zip": str(dest), "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(),
-            "changed": changed, "files": files, "bytes": len(data)}
+            "changed": changed, "files": files, "bytes": len(data), "unzipped_bytes": unzipped}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON line instead of `sha256  path`")
     p.add_argument("--add-file", action="append", default=[], metavar="ARCNAME=PATH",
                    help="also package the file PATH as ARCNAME (e.g. the warehouse's CA certificate); repeatable")
+    p.add_argument("--with", dest="extras", action="append", default=[], metavar="EXTRA",
+                   help="also vendor lambdas/<name>/requirements-EXTRA.txt (e.g. etl --with lake); repeatable")
     args = p.parse_args(argv)
     extra: dict[str, Path] = {}
     for spec in args.add_file:
@@ -203,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--add-file {spec!r}: give ARCNAME=PATH with an existing file")
         extra[arcname] = Path(path)
     result = build(args.name, args.output_dir.resolve(), args.cache_dir.resolve(), args.lambdas_dir.resolve(),
-                   extra)
+                   extra, args.extras)
     print(json.dumps(result) if args.json else f"{result['sha256']}  {result['zip']}")
     return 0
 

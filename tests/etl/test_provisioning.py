@@ -37,6 +37,10 @@ def _prerequisites(moto) -> None:
     ec2.create_security_group(GroupName=f"{PREFIX}-sg-etl-lambda", Description="etl lambda", VpcId=vpc)
     moto.client("iam").create_role(RoleName=f"{PREFIX}-lambda-etl", AssumeRolePolicyDocument=TRUST)
     moto.client("s3").create_bucket(Bucket=f"{PREFIX}-raw-123456789012-us-east-1")
+    # the local inventory has the lake on (docs/lake.md): its bucket (the ETL makes the Glue tables if missing), and
+    # the artifacts bucket its larger zip is deployed through
+    moto.client("s3").create_bucket(Bucket=f"{PREFIX}-lake-123456789012-us-east-1")
+    moto.client("s3").create_bucket(Bucket=f"{PREFIX}-artifacts-123456789012-us-east-1")
 
 
 def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, pg_server, artifacts_dir):
@@ -77,6 +81,8 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
         assert env["DW_PASSWORD_PARAMETER"] == "/clickstream/local/db/dw/etl_writer/password"
         assert not any("PASSWORD" in k and k != "DW_PASSWORD_PARAMETER" for k in env)
         assert env["AGGREGATE_EVERY_EVENTS"] == "2000000"  # etl_aggregate_every_events
+        assert (env["LAKE_ENABLED"], env["LAKE_DATABASE"]) == ("true", "clickstream_local_lake")
+        assert fn["CodeSize"] > 50 * 1024 * 1024  # the lake's libraries: deployed through the artifacts bucket
         # TLS verified: verify-full with the CA certificate packaged into the zip (the local scheduler below
         # connects the same way, with the file on this machine)
         assert (env["DW_SSLMODE"], env["DW_SSLROOTCERT"]) == ("verify-full", "/var/task/dw-ca.pem")

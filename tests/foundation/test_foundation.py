@@ -208,7 +208,8 @@ def test_vpc_endpoints(foundation: Foundation, vpc: dict[str, Any], subnets: dic
     # its policy: the platform's buckets used from the VPC, and only reads of the AWS buckets the SSM agent needs
     policy = statements(policy_document(s3["PolicyDocument"]))
     assert [s["Sid"] for s in policy] == ["PlatformBuckets", "SsmAgentBuckets"]
-    used = [BUCKETS["raw"], BUCKETS["artifacts"]]
+    # (the local inventory has the lake on: its bucket too, docs/lake.md)
+    used = [BUCKETS["raw"], BUCKETS["artifacts"], f"{PREFIX}-lake-{ACCOUNT}-{REGION}"]
     assert sorted(policy[0]["Resource"]) == sorted([f"arn:aws:s3:::{b}" for b in used]
                                                    + [f"arn:aws:s3:::{b}/*" for b in used])
     assert policy[1]["Action"] == ["s3:GetObject"]

@@ -1,5 +1,6 @@
 """Run the ETL once now against the local platform (`make etl-now`), replay its quarantined raw objects
-(`make etl-replay [KEY=...]`), or rebuild the aggregates of some days (`make etl-rebuild FROM=... TO=...`).
+(`make etl-replay [KEY=...]`), rebuild the aggregates of some days (`make etl-rebuild FROM=... TO=...`), or export
+the warehouse's history into the lake (`make lake-backfill`).
 
 Uses the settings the `etl` role wrote (``/var/lib/clickstream-analytics/etl/etl.env``, or ``--env-file``) and
 calls the same Lambda handler the scheduler calls (``--replay``: the CLI's ``replay``). Prints the run summary as
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-seconds", type=int, default=900, help="time budget, like the Lambda timeout")
     p.add_argument("--replay", nargs="?", const="", metavar="KEY",
                    help="replay the quarantined object KEY, or every open one without KEY (docs/warehouse.md)")
+    p.add_argument("--lake-backfill", action="store_true",
+                   help="export the warehouse's events and sessions into the lake (docs/lake.md)")
     p.add_argument("--rebuild", nargs=2, metavar=("FROM", "TO"),
                    help="recompute every aggregate of the days FROM..TO (YYYY-MM-DD, included; docs/warehouse.md)")
     args = p.parse_args(argv)
@@ -30,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     load_env_file(args.env_file)
+    if args.lake_backfill:
+        from clickstream_etl.__main__ import main as cli
+
+        return cli(["lake-backfill"])
     if args.rebuild is not None:
         from clickstream_etl.__main__ import main as cli
 

@@ -1,6 +1,7 @@
 """CLI: ``python -m clickstream_etl [options]`` runs the ETL once, with the Lambda's environment variables;
 ``python -m clickstream_etl replay (--key KEY | --all) [options]`` loads quarantined objects after a fix;
-``python -m clickstream_etl rebuild --from DAY --to DAY [options]`` recomputes every aggregate of those days."""
+``python -m clickstream_etl rebuild --from DAY --to DAY [options]`` recomputes every aggregate of those days;
+``python -m clickstream_etl lake-backfill [options]`` exports the warehouse's history into the lake (docs/lake.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from datetime import date
 
 from .config import ConfigError, settings_from_env, with_overrides
-from .handler import EtlFailed, rebuild_once, replay_once, run_once
+from .handler import EtlFailed, lake_backfill_once, rebuild_once, replay_once, run_once
 from .metrics import RunMetrics
 
 
@@ -26,9 +27,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                             "objects (etl.quarantine) again, exactly once, after a fix. "
                                             "'rebuild' recomputes every aggregate of some days from the "
                                             "warehouse's events (docs/warehouse.md).")
-    p.add_argument("command", nargs="?", choices=("run", "replay", "rebuild"), default="run",
+    p.add_argument("command", nargs="?", choices=("run", "replay", "rebuild", "lake-backfill"), default="run",
                    help="run (default): load the pending objects; replay: load quarantined objects; rebuild: "
-                        "recompute the aggregates of --from..--to")
+                        "recompute the aggregates of --from..--to; lake-backfill: export the warehouse's "
+                        "events and sessions into the lake (LAKE_ENABLED=true)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--key", help="replay: the S3 key of one quarantined object")
     which.add_argument("--all", action="store_true", help="replay: every open quarantined object")
@@ -82,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         remaining = lambda: int((deadline - time.monotonic()) * 1000)  # noqa: E731
     if args.metrics is not None:
         env["METRICS_ENABLED"] = "true" if args.metrics else "false"
-    if args.command == "rebuild":
+    if args.command in ("rebuild", "lake-backfill"):
         env["METRICS_ENABLED"] = "false"  # the run metrics describe runs, not rebuilds
     metrics = RunMetrics.from_env(env)
     try:
         if args.command == "rebuild":
             result = rebuild_once(settings, args.first, args.last)
+        elif args.command == "lake-backfill":
+            result = lake_backfill_once(settings)
         elif args.command == "replay":
             result = replay_once(settings, key=args.key, metrics=metrics)
         else:

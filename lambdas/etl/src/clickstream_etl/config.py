@@ -59,6 +59,13 @@ class Settings:
     # Parse the raw objects in a worker process (clickstream_etl.parse_worker), beside the run's own threads:
     # "auto" = when this process may use more than one CPU (a Lambda with more than 1,769 MB), "on", "off".
     parse_worker: str = "auto"
+    # The lake (clickstream_etl.lake, docs/lake.md): with lake_enabled, each load records its new events in the
+    # outbox (etl.lake_outbox) and the run appends them to the Iceberg tables of the Glue database lake_database,
+    # under lake_location (s3://bucket/prefix); at most lake_export_max_events per Iceberg commit.
+    lake_enabled: bool = False
+    lake_database: str = ""
+    lake_location: str = ""
+    lake_export_max_events: int = 500_000
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
@@ -97,7 +104,22 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
+        **_lake(env),
     )
+
+
+def _lake(env: Mapping[str, str]) -> dict[str, object]:
+    """LAKE_ENABLED (true/false), and with it LAKE_DATABASE and LAKE_LOCATION (s3://bucket/prefix)."""
+    raw = (env.get("LAKE_ENABLED") or "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise ConfigError(f"LAKE_ENABLED must be true or false, got {raw!r}")
+    if raw == "false":
+        return {}
+    location = _required(env, "LAKE_LOCATION").rstrip("/")
+    if not location.startswith("s3://") or len(location) <= len("s3://"):
+        raise ConfigError(f"LAKE_LOCATION must be s3://bucket[/prefix], got {location!r}")
+    return {"lake_enabled": True, "lake_database": _required(env, "LAKE_DATABASE"), "lake_location": location,
+            "lake_export_max_events": _int(env, "LAKE_EXPORT_MAX_EVENTS", 500_000, 1)}
 
 
 def with_overrides(settings: Settings, **overrides: object) -> Settings:

@@ -53,6 +53,15 @@ def rebuild_once(settings: Settings, first: date, last: date, *, ssm=None) -> Ru
     return _connected(settings, lambda conn, _: rebuild(conn, first, last), False, ssm, None)
 
 
+def lake_backfill_once(settings: Settings, *, s3=None, ssm=None) -> RunResult:
+    """``run_once`` for ``lake.run.backfill``: the warehouse's history into the lake (docs/lake.md)."""
+    from .lake.run import backfill
+
+    if not settings.lake_enabled:
+        raise EtlFailed("the lake is off (LAKE_ENABLED=false): nothing to backfill into")
+    return _connected(settings, lambda conn, _: backfill(conn, settings), False, ssm, None)
+
+
 def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
                metrics: RunMetrics | None) -> RunResult:
     import psycopg2
@@ -78,7 +87,8 @@ def _connected(settings: Settings, work: Callable[..., RunResult], s3, ssm,
 
 def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
     """A run; or, for an invocation with ``{"replay": "<key>"}`` / ``{"replay": "all"}``, the replay of quarantined
-    objects (``runner.replay``; docs/warehouse.md, "Quarantine and replay")."""
+    objects (``runner.replay``; docs/warehouse.md, "Quarantine and replay"); for ``{"lake_backfill": true}``, the
+    lake's backfill (docs/lake.md)."""
     logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     settings = settings_from_env(os.environ)
     trigger = "schedule" if (event or {}).get("source") == "aws.events" else str((event or {}).get("trigger", "invoke"))
@@ -86,7 +96,9 @@ def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     metrics = RunMetrics.from_env(os.environ)  # METRICS_* (metrics.py); a bad value only disables metrics
     try:
-        if replay_what:
+        if (event or {}).get("lake_backfill"):
+            result = lake_backfill_once(settings)
+        elif replay_what:
             result = replay_once(settings, key=None if replay_what == "all" else replay_what, metrics=metrics)
         else:
             result = run_once(settings, remaining_ms=remaining, trigger=trigger, metrics=metrics)

@@ -285,6 +285,9 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             psycopg2.extras.execute_values(
                 cur, "INSERT INTO etl.files (bucket, object_key, etag, size_bytes, last_modified, run_id, lines, "
                      "events_loaded, duplicates, rejects) VALUES %s", manifest)
+            if settings.lake_enabled:  # the lake's outbox row of each object, in this transaction (docs/lake.md)
+                from .lake.outbox import record
+                record(cur, [(source_uri(bucket, m[1]), m[7]) for m in manifest])
             result.rejects = len(rejects)
             result.rejects_by_reason = Counter(r[2] for r in rejects)
             result.duplicates = sum(m[8] for m in manifest)

@@ -352,6 +352,9 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         aggregated = _aggregate(conn, settings, deadline, result)
         result.rejects_by_reason = dict(sorted(reasons.items()))
         result.status = "partial" if result.files_remaining or not aggregated else "succeeded"
+        if settings.lake_enabled:  # after the warehouse's commits: the lake's export (docs/lake.md)
+            from .lake.run import export_after
+            export_after(conn, settings, result, lambda: deadline.allows(settings.min_apply_seconds))
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
@@ -404,6 +407,9 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
         result.status = "succeeded"
         if result.files_quarantined:
             result.message = f"{result.files_quarantined} object(s) failed again and stay quarantined"
+        if settings.lake_enabled:
+            from .lake.run import export_after
+            export_after(conn, settings, result)
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
