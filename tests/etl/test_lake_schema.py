@@ -34,8 +34,8 @@ def warehouse_columns(pg_server) -> dict[str, list[tuple[str, str, bool]]]:
 @pytest.mark.parametrize(("table", "make"), [("events", schema.events_schema), ("sessions", schema.sessions_schema)])
 def test_schema_has_the_warehouse_columns_types_and_nullability(warehouse_columns, table, make):
     iceberg = make()
-    expected = {name: (schema.iceberg_type(sql_type), not_null) for name, sql_type, not_null in
-                warehouse_columns[table]}
+    expected = {name: (schema.iceberg_type(schema.WAREHOUSE_TYPE_IN_LAKE.get((table, name), sql_type)), not_null)
+                for name, sql_type, not_null in warehouse_columns[table]}
     got = {f.name: (f.field_type, f.required) for f in iceberg.fields}
     assert got == expected
     assert len({f.field_id for f in iceberg.fields}) == len(iceberg.fields)

@@ -1,8 +1,8 @@
 """The lake's Iceberg tables ``events`` and ``sessions``: their schemas and partition specs.
 
-``events`` is made from ``columns.EVENT_COLUMNS`` (the one list of event columns), then the columns the
-sessionization assigns (``columns.SESSION_ASSIGNED``) and the provenance (``columns.PROVENANCE``): the columns of
-``dw.events``, in its order of meaning. ``sessions`` has the columns of ``dw.sessions`` (``sql/dw/0002``, ``0010``).
+``events`` is made from ``columns.EVENT_COLUMNS`` (the one list of event columns), then the provenance
+(``columns.PROVENANCE``), the columns the sessionization assigns (``columns.SESSION_ASSIGNED``) and what the ETL
+derives from the event by a rule (``columns.DERIVED``: its revenue): the columns of ``dw.events``, in its order. ``sessions`` has the columns of ``dw.sessions`` (``sql/dw/0002``, ``0010``).
 Types follow the warehouse's: ``uuid`` is kept as its canonical lowercase text (Athena has no uuid type for
 Iceberg), ``timestamptz`` is Iceberg's ``timestamptz`` (microseconds, UTC), ``numeric(p, s)`` is ``decimal(p, s)``.
 A column is required where the warehouse's is ``NOT NULL``.
@@ -32,7 +32,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from ..columns import EVENT_COLUMNS, PROVENANCE, SESSION_ASSIGNED
+from ..columns import DERIVED, EVENT_COLUMNS, PROVENANCE, SESSION_ASSIGNED
 
 NAMESPACE_DEFAULT = "clickstream"  # the Glue database when none is configured (the platform passes its own)
 EVENTS_TABLE = "events"
@@ -69,9 +69,16 @@ _FILLED_IN = frozenset({"user_login_state", "received_at"})
 _EVENT_EXTRA: dict[str, tuple[str, bool]] = {
     "source_file": ("text", True), "source_line": ("integer", True),
     "session_id": ("uuid", True), "is_first_visit": ("boolean", True),
+    # dw.events.revenue is numeric without a precision (sql/dw/0020): its values are a numeric(14, 2) price times
+    # an integer quantity (rules.revenue), scale 2 and at most 24 digits; Iceberg's decimal needs a precision:
+    # decimal(38, 2), as dw.sessions.revenue
+    "revenue": ("numeric(38, 2)", True),
 }
-if set(_EVENT_EXTRA) != {*PROVENANCE, *SESSION_ASSIGNED}:  # a change in columns.py must be mirrored here
-    raise RuntimeError("lake.schema: _EVENT_EXTRA does not match columns.PROVENANCE + SESSION_ASSIGNED")
+_EVENT_EXTRA_ORDER = (*PROVENANCE, *SESSION_ASSIGNED, *DERIVED)
+if set(_EVENT_EXTRA) != set(_EVENT_EXTRA_ORDER):  # a change in columns.py must be mirrored here
+    raise RuntimeError("lake.schema: _EVENT_EXTRA does not match columns.PROVENANCE + SESSION_ASSIGNED + DERIVED")
+# The lake's type of a warehouse column whose SQL type has no Iceberg type of its own (numeric without precision).
+WAREHOUSE_TYPE_IN_LAKE: dict[tuple[str, str], str] = {("events", "revenue"): _EVENT_EXTRA["revenue"][0]}
 
 # dw.sessions (sql/dw/0002_events_sessions.sql; revenue widened by 0010_unbounded_sums.sql): (name, type, required).
 SESSION_COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -98,7 +105,7 @@ SESSION_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 def event_columns() -> tuple[tuple[str, str, bool], ...]:
     """(name, SQL type, required) of every column of the lake's ``events`` (the order of ``dw.events``' COPY)."""
     own = tuple((c.name, c.sql_type, c.required or c.name in _FILLED_IN) for c in EVENT_COLUMNS)
-    extra = tuple((name, *_EVENT_EXTRA[name]) for name in (*PROVENANCE, *SESSION_ASSIGNED))
+    extra = tuple((name, *_EVENT_EXTRA[name]) for name in _EVENT_EXTRA_ORDER)
     return own + extra
 
 
