@@ -2,7 +2,8 @@
 
 ``events`` is made from ``columns.EVENT_COLUMNS`` (the one list of event columns), then the provenance
 (``columns.PROVENANCE``), the columns the sessionization assigns (``columns.SESSION_ASSIGNED``) and what the ETL
-derives from the event by a rule (``columns.DERIVED``: its revenue): the columns of ``dw.events``, in its order. ``sessions`` has the columns of ``dw.sessions`` (``sql/dw/0002``, ``0010``).
+derives from the event by a rule (``columns.DERIVED``: its revenue): the columns of ``dw.events``, in its order.
+``sessions`` has the columns of ``dw.sessions`` (``sql/dw/0002``, ``0010``).
 Types follow the warehouse's: ``uuid`` is kept as its canonical lowercase text (Athena has no uuid type for
 Iceberg), ``timestamptz`` is Iceberg's ``timestamptz`` (microseconds, UTC), ``numeric(p, s)`` is ``decimal(p, s)``.
 A column is required where the warehouse's is ``NOT NULL``.
