@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# Copyright: clickstream-analytics contributors
+# MIT License
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: aws_resources_info
+short_description: Look up several EC2 and IAM resources in one call
+description:
+  - Describes each resource named in O(lookups) and returns what it found under the same key, in the shape the
+    amazon.aws info modules return (snake_case keys, C(tags) as a dict).
+  - A role that needs its VPC, subnets, security groups, IAM role and instance before it changes anything makes
+    one module call (one interpreter, one boto3 session) instead of one amazon.aws info task per resource.
+  - Read-only; supports check mode. A resource that does not exist is an empty list, not an error.
+version_added: 1.1.0
+author: clickstream-analytics
+options:
+  lookups:
+    description:
+      - Key -> what to look up, a dict with C(type) and the type's selectors. The result has the same keys.
+      - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
+        (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
+        C(self)); or C(iam_role) and C(iam_instance_profile), which take C(name).
+    type: dict
+    required: true
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Look up what the function needs
+  clickstream.platform.aws_resources_info:
+    lookups:
+      role: {type: iam_role, name: clickstream-dev-etl}
+      subnet: {type: subnet, filters: {"tag:Name": clickstream-dev-etl}}
+      sg: {type: security_group, filters: {group-name: clickstream-dev-etl-lambda}}
+  register: found
+# found.resources.role[0].arn, found.resources.subnet[0].subnet_id, found.resources.sg[0].group_id
+"""
+
+RETURN = r"""
+resources:
+  description:
+    - Key of O(lookups) -> the list of resources found (empty when none). Items have the fields of the matching
+      amazon.aws info module (ec2_vpc_net_info, ec2_vpc_subnet_info, ec2_security_group_info, ec2_instance_info,
+      ec2_ami_info, iam_role_info, iam_instance_profile_info) in snake_case, with C(tags) as a dict.
+  returned: always
+  type: dict
+  sample: {"subnet": [{"subnet_id": "subnet-0123", "vpc_id": "vpc-0123", "tags": {"Name": "clickstream-dev-etl"}}]}
+"""
+
+from typing import Any
+
+try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
+    import botocore
+except ImportError:
+    pass
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
+ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
+TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile")
+SELECTORS = {"filters", "owners", "name", "type"}
+
+
+def check(key: str, spec: Any) -> str | None:
+    """Why one lookup is malformed, or None."""
+    if not isinstance(spec, dict) or spec.get("type") not in TYPES:
+        return f"lookup {key}: needs a type, one of {', '.join(TYPES)}"
+    if set(spec) - SELECTORS:
+        return f"lookup {key}: unknown option(s) {', '.join(sorted(set(spec) - SELECTORS))}"
+    if spec["type"].startswith("iam_") and not spec.get("name"):
+        return f"lookup {key}: type {spec['type']} needs a name"
+    if not isinstance(spec.get("filters", {}), dict) or not isinstance(spec.get("owners", []), list):
+        return f"lookup {key}: filters must be a dict and owners a list"
+    return None
+
+
+# EC2 lookup type -> (Describe call, key of its result list).
+EC2_CALLS = {
+    "vpc": ("describe_vpcs", "Vpcs"),
+    "subnet": ("describe_subnets", "Subnets"),
+    "security_group": ("describe_security_groups", "SecurityGroups"),
+    "image": ("describe_images", "Images"),
+    "instance": ("describe_instances", "Reservations"),
+}
+
+
+def boto3_filters(filters: dict[str, Any]) -> list[dict[str, Any]]:
+    """EC2 filters as boto3 wants them; a scalar value becomes a one-element list of strings."""
+    return [{"Name": name, "Values": [str(v) for v in (value if isinstance(value, list) else [value])]}
+            for name, value in sorted(filters.items())]
+
+
+def snake(item: dict[str, Any]) -> dict[str, Any]:
+    """One resource in the amazon.aws info modules' shape: snake_case keys, tags as a dict."""
+    out = camel_dict_to_snake_dict(item, ignore_list=["Tags"])
+    out["tags"] = boto3_tag_list_to_ansible_dict(item.get("Tags", []))
+    return out
+
+
+def describe_ec2(client: Any, kind: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    call, key = EC2_CALLS[kind]
+    kwargs: dict[str, Any] = {"Filters": boto3_filters(spec.get("filters", {}))}
+    if kind == "image":
+        if spec.get("owners"):
+            kwargs["Owners"] = [str(o) for o in spec["owners"]]
+        items = client.describe_images(aws_retry=True, **kwargs)["Images"]
+    else:
+        paginator = client.get_paginator(call)
+        items = paginator.paginate(**kwargs).build_full_result()[key]
+    if kind == "instance":
+        items = [instance for reservation in items for instance in reservation["Instances"]]
+    found = [snake(item) for item in items]
+    if kind in ("vpc", "subnet"):  # ec2_vpc_net_info and ec2_vpc_subnet_info also give the id as `id`
+        for item in found:
+            item["id"] = item[f"{kind}_id"]
+    return found
+
+
+def describe_iam(client: Any, kind: str, name: str) -> list[dict[str, Any]]:
+    try:
+        if kind == "iam_role":
+            item = client.get_role(RoleName=name, aws_retry=True)["Role"]
+        else:
+            item = client.get_instance_profile(InstanceProfileName=name, aws_retry=True)["InstanceProfile"]
+    except is_boto3_error_code("NoSuchEntity"):
+        return []
+    return [snake(item)]
+
+
+def run(module: Any, clients: Any) -> dict[str, Any]:
+    """The module's result; ``clients(service)`` gives a client with the aws_retry wrapper (made once each)."""
+    resources: dict[str, list[dict[str, Any]]] = {}
+    lookups = module.params["lookups"]
+    problems = [p for p in (check(key, spec) for key, spec in lookups.items()) if p]
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    for key, spec in lookups.items():
+        kind = spec["type"]
+        try:
+            if kind.startswith("iam_"):
+                resources[key] = describe_iam(clients("iam"), kind, spec["name"])
+            else:
+                resources[key] = describe_ec2(clients("ec2"), kind, spec)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg=f"cannot look up {key} ({kind})")
+    return {"changed": False, "resources": resources}
+
+
+def main() -> None:
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    made: dict[str, Any] = {}
+
+    def clients(service: str) -> Any:
+        if service not in made:
+            made[service] = module.client(service, retry_decorator=AWSRetry.jittered_backoff())
+        return made[service]
+
+    module.exit_json(**run(module, clients))
+
+
+if __name__ == "__main__":
+    main()
