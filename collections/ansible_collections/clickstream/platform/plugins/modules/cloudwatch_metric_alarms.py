@@ -98,7 +98,7 @@ def wanted_params(alarm: dict[str, Any], alarm_actions: list[str], ok_actions: l
         "AlarmDescription": alarm["description"],
         "Namespace": alarm["namespace"],
         "MetricName": alarm["metric"],
-        "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted((alarm["dimensions"] or {}).items())],
+        "Dimensions": [{"Name": k, "Value": str(v)} for k, v in (alarm["dimensions"] or {}).items()],
         "Statistic": alarm["statistic"],
         "ComparisonOperator": alarm["comparison"],
         "Threshold": float(alarm["threshold"]),
