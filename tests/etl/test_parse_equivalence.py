@@ -1,4 +1,5 @@
-"""The Python fast path loads exactly what the jsonb + SQL path loads, on lines chosen to stress the difference."""
+"""The Python decoders load exactly what PostgreSQL's typing of the same lines (``sql.normalize_sql``) loads, on lines
+chosen to stress the difference."""
 
 from __future__ import annotations
 

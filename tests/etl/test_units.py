@@ -117,3 +117,11 @@ def test_local_schedule_and_settings_file():
     assert parse_env("# c\nA=1\nB = \"x=y\"\n\n") == {"A": "1", "B": "x=y"}
     ctx = LocalContext(900)
     assert 899_000 < ctx.get_remaining_time_in_millis() <= 900_000
+
+
+def test_run_log_line_keeps_its_message_and_the_results():
+    from clickstream_etl.runner import RunResult
+
+    record = RunResult(run_id=7, status="failed", message="connection refused").log_record("etl run finished")
+    assert record["message"] == "etl run finished"
+    assert record["detail"] == "connection refused" and record["status"] == "failed" and record["run_id"] == 7

@@ -1,7 +1,7 @@
 """A line that is valid JSON but holds \\u0000 (NUL) in a string, written straight to the bucket (the ingest refuses
 NUL): PostgreSQL's text and jsonb cannot hold it, so the line is rejected -- as ``unstorable_text``, not as
-``malformed_json`` (it is JSON). The fast parse leaves such a line to the SQL path, which decides it in both modes
-(``load.DIRECT`` on and off). Real moto S3 and PostgreSQL."""
+``malformed_json`` (it is JSON). The fast parse leaves such a line to PostgreSQL's typing (``sql.normalize_sql``),
+which decides it in both modes (``load.DIRECT`` on and off). Real moto S3 and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -54,6 +54,12 @@ class RunResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def log_record(self, message: str) -> dict:
+        """The run's log line: ``message`` says what finished; the result's own message goes under ``detail``."""
+        record = self.as_dict()
+        detail = record.pop("message")
+        return {"message": message, **record, "detail": detail}
+
 
 def setup_session(conn) -> None:
     conn.autocommit = False
@@ -361,7 +367,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
         _record_failure(conn, result, reasons, exc, "could not record the failed run")
         raise
-    LOG.info(json.dumps({"message": "etl run finished", **result.as_dict()}))
+    LOG.info(json.dumps(result.log_record("etl run finished")))
     return result
 
 
@@ -415,7 +421,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
     except Exception as exc:
         _record_failure(conn, result, reasons, exc, "could not record the failed replay")
         raise
-    LOG.info(json.dumps({"message": "etl replay finished", **result.as_dict()}))
+    LOG.info(json.dumps(result.log_record("etl replay finished")))
     return result
 
 
@@ -437,5 +443,5 @@ def rebuild(conn, first: date, last: date, *, trigger: str = "rebuild") -> RunRe
     except Exception as exc:
         _record_failure(conn, result, Counter(), exc, "could not record the failed rebuild")
         raise
-    LOG.info(json.dumps({"message": "etl rebuild finished", **result.as_dict()}))
+    LOG.info(json.dumps(result.log_record("etl rebuild finished")))
     return result
