@@ -367,3 +367,30 @@ def test_a_broken_tracker_through_raw_objects_and_the_etl_is_flagged(pg_server, 
              for m in cw.list_metrics(Namespace=namespace)["Metrics"]}
     assert ("AnomaliesFlagged", ()) in names
     assert ("AnomaliesFlagged", (("Check", "reject_rate"),)) in names
+
+
+def test_a_failing_check_is_noted_and_never_fails_the_run_but_a_transient_error_stops_it(monkeypatch) -> None:
+    """(A stand-in connection and evaluation: the error paths of the step, which a real warehouse does not take.)"""
+    from clickstream_etl.runner import RunResult
+
+    class Conn:
+        rolled_back = 0
+
+        def rollback(self) -> None:
+            Conn.rolled_back += 1
+
+    def failing(error):
+        def evaluate(*_a, **_k):
+            raise error
+        return evaluate
+
+    settings = Settings(raw_bucket=BUCKET, dw_host="unused")
+    result = RunResult(7, "running", message="earlier note")
+    monkeypatch.setattr(anomalies, "evaluate", failing(ValueError("boom")))
+    anomalies.run_step(Conn(), settings, result)
+    assert result.message == "earlier note; anomaly checks failed: ValueError: boom" and Conn.rolled_back == 1
+    monkeypatch.setattr(anomalies, "evaluate", failing(psycopg2.OperationalError("server closed the connection")))
+    with pytest.raises(psycopg2.OperationalError):
+        anomalies.run_step(Conn(), settings, result)
+    off = Settings(raw_bucket=BUCKET, dw_host="unused", anomalies=AnomalySettings(enabled=False))
+    anomalies.run_step(Conn(), off, result)  # switched off: not called

@@ -40,6 +40,7 @@ over the same data give the same rows. Median and MAD are a few lines over the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -318,7 +319,8 @@ def run_step(conn, settings, result) -> None:
     try:
         evaluate(conn, settings, result.run_id)
     except Exception as exc:
-        conn.rollback()
+        with contextlib.suppress(Exception):  # the connection may be gone (then the server ended the transaction)
+            conn.rollback()
         if quarantine.is_transient(exc):
             raise
         LOG.exception(json.dumps({"message": "anomaly checks failed", "run_id": result.run_id}))
