@@ -136,14 +136,19 @@ class Flag:
     @property
     def reason(self) -> str:
         what = f"{self.check} {self.subject}".strip()
-        side = f"above the upper bound {_num(self.upper)}" if self.direction == "high" else \
-            f"below the lower bound {_num(self.lower)}"
-        return (f"{what}: {_num(self.observed)} is {side} (expected {_num(self.expected)}, the median of the same "
-                f"hour in {self.weeks} previous weeks; volume {self.volume})")
+        num = _count if self.check == "volume" else _percent
+        side = f"above the upper bound {num(self.upper)}" if self.direction == "high" else \
+            f"below the lower bound {num(self.lower)}"
+        return (f"{what}: {num(self.observed)} is {side} (expected {num(self.expected)}, the median of the same "
+                f"hour in {self.weeks} previous weeks; volume {self.volume:,})")
 
 
-def _num(x: float) -> str:
-    return f"{x:.4g}" if abs(x) < 1 else f"{x:,.1f}".rstrip("0").rstrip(".")
+def _count(x: float) -> str:
+    return f"{x:,.1f}".removesuffix(".0")
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.2f} %"
 
 
 def robust(values: Iterable[float]) -> tuple[float, float]:
