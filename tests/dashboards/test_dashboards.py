@@ -317,6 +317,39 @@ def test_pipeline_health(page, sql, loaded_dw, moto_server, screenshots_dir):
     _shot(page, screenshots_dir, "pipeline")
 
 
+def test_pipeline_shows_anomaly_flags_with_their_reason(page, sql, screenshots_dir):
+    """The anomaly checks' flags of an hour (as the ETL writes them: clickstream_etl.anomalies) appear in the
+    pipeline tab with their metric, direction, observed and expected value, bound and reason; removed after."""
+    from clickstream_etl.anomalies import Flag
+
+    (hour,) = sql("SELECT coalesce(max(hour), date_trunc('hour', now()) - interval '1 hour') + interval '1 hour'"
+                  " FROM dw.anomaly_hours")[0]
+    flags = [Flag("conversion", "begin_checkout>purchase", "low", 0.08, 0.7, 0.55, 0.85, 0.03, 6, 240),
+             Flag("volume", "(all)", "low", 412, 1630, 1059.5, 2200.5, 60.2, 6, 412)]
+    sql("INSERT INTO dw.anomaly_hours (hour, run_id, checks, flags) VALUES (%s, NULL, 12, 2)", (hour,))
+    try:
+        for f in flags:
+            sql("INSERT INTO dw.anomaly_flags VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (hour, f.check, f.subject, f.direction, f.observed, f.expected, f.lower, f.upper, f.spread, f.weeks,
+                 f.volume, f.reason))
+        show_tab(page, "pipeline")
+        page.click("#pipeline-refresh")
+        page.wait_for_selector("#pipeline-anomalies-table", timeout=30_000)
+        wait_idle(page)
+        rows = table_rows(page, "pipeline-anomalies-table")
+        assert [(r["metric"], r["direction"], r["shown"], r["usual"], r["bound"]) for r in rows] == [
+            ("conversion begin_checkout>purchase", "low", "8.00 %", "70.00 %", "55.00 %"),
+            ("volume (all)", "low", "412", "1,630", "1,060")]
+        assert [r["reason"] for r in rows] == [f.reason for f in flags]
+        assert "below the lower bound" in rows[1]["reason"]
+        text = page.inner_text("#pipeline-anomalies")
+        checked = f"Last hour checked: {hour.astimezone(UTC):%Y-%m-%d %H}:00 UTC"
+        assert f"{checked}, 12 checks with enough volume, 2 flagged." in text
+        _shot(page, screenshots_dir, "pipeline-anomalies")
+    finally:
+        sql("DELETE FROM dw.anomaly_hours WHERE hour = %s", (hour,))  # its flags with it (ON DELETE CASCADE)
+
+
 def _rejected_in_bucket(moto_server) -> dict[tuple[str, str], int]:
     import json
     from collections import Counter

@@ -81,6 +81,9 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
         assert env["DW_PASSWORD_PARAMETER"] == "/clickstream/local/db/dw/etl_writer/password"
         assert not any("PASSWORD" in k and k != "DW_PASSWORD_PARAMETER" for k in env)
         assert env["AGGREGATE_EVERY_EVENTS"] == "2000000"  # etl_aggregate_every_events
+        # etl_anomaly_*: the anomaly checks' main variables (docs/warehouse.md, "Anomalies and data quality")
+        assert [env[f"ANOMALY_{k}"] for k in ("ENABLED", "BASELINE_WEEKS", "THRESHOLD", "MIN_VOLUME")] == [
+            "true", "6", "4.0", "100"]
         assert (env["LAKE_ENABLED"], env["LAKE_DATABASE"]) == ("true", "clickstream_local_lake")
         assert fn["CodeSize"] > 50 * 1024 * 1024  # the lake's libraries: deployed through the artifacts bucket
         # TLS verified: verify-full with the CA certificate packaged into the zip (the local scheduler below

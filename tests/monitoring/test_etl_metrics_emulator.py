@@ -46,7 +46,11 @@ def test_cli_run_publishes_files_events_rejects_duration_and_lag(pg_server, moto
     listed = cw.list_metrics(Namespace=namespace)["Metrics"]
     assert {m["MetricName"] for m in listed} >= {"FilesLoaded", "EventsLoaded", "Rejects", "RunDuration",
                                                  "DataLag", "SuccessfulRuns", "FailedRuns"}
-    assert all(m["Dimensions"] == dims for m in listed)
+    # every metric with the run's dimensions; AnomaliesFlagged also once per check, with the dimension Check more
+    per_check = [m for m in listed if any(d["Name"] == "Check" for d in m["Dimensions"])]
+    assert all(m["Dimensions"] == dims for m in listed if m not in per_check)
+    assert all(m["MetricName"] == "AnomaliesFlagged" and [d for d in m["Dimensions"] if d["Name"] != "Check"] == dims
+               for m in per_check)
     assert _stats(cw, namespace, "FilesLoaded", dims, start) == 1
     assert _stats(cw, namespace, "EventsLoaded", dims, start) == 5
     assert _stats(cw, namespace, "Rejects", dims, start) == 1

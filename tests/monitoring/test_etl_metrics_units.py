@@ -144,3 +144,37 @@ def test_observe_failure_only_loses_the_lag(caplog) -> None:
     with caplog.at_level("WARNING", logger="clickstream_etl"):
         m.observe(BrokenConn())
     assert m.newest_event is None and "connection lost" in caplog.text
+
+
+ANOMALIES = {"volume": 2, "reject_rate": 1, "duplicate_rate": 0, "late_rate": 0, "conversion": 0}
+
+
+def test_anomalies_flagged_in_all_and_per_check_through_the_api() -> None:
+    fake = FakeCloudWatch()
+    m = RunMetrics(MetricsSettings(True, "Ns/X", (("Pipeline", "p1"),), "api"), client_factory=lambda: fake,
+                   now=lambda: NOW)
+    m.anomalies = dict(ANOMALIES)
+    assert m.publish(SUMMARY) is True
+    (call,) = fake.calls
+    by_dims = {(d["MetricName"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"])): d["Value"]
+               for d in call["MetricData"]}
+    assert by_dims[("AnomaliesFlagged", (("Pipeline", "p1"),))] == 3
+    assert by_dims[("AnomaliesFlagged", (("Pipeline", "p1"), ("Check", "volume")))] == 2
+    assert by_dims[("AnomaliesFlagged", (("Pipeline", "p1"), ("Check", "reject_rate")))] == 1
+    assert by_dims[("AnomaliesFlagged", (("Pipeline", "p1"), ("Check", "conversion")))] == 0
+    # no hour evaluated yet: no datum (the alarm treats missing data as not breaching)
+    assert "AnomaliesFlagged" not in {n for n, _, _ in run_values(SUMMARY, failed=False, duration_seconds=1,
+                                                                  lag_seconds=None)}
+
+
+def test_anomalies_flagged_per_check_as_emf_documents() -> None:
+    out = io.StringIO()
+    m = RunMetrics(MetricsSettings(True, "Ns/X", (("Pipeline", "p1"),), "emf"),
+                   client_factory=lambda: pytest.fail("no API call"), stream=out, now=lambda: NOW)
+    m.anomalies = dict(ANOMALIES)
+    assert m.publish(SUMMARY) is True
+    run_doc, *check_docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert run_doc["AnomaliesFlagged"] == 3 and run_doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Pipeline"]]
+    assert {d["Check"]: d["AnomaliesFlagged"] for d in check_docs} == ANOMALIES
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Pipeline", "Check"]] and d["Pipeline"] == "p1"
+               for d in check_docs)

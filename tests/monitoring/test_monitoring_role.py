@@ -20,7 +20,8 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"
 DASHBOARD = f"{PREFIX}-pipeline"
 ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag",
-                                    "etl-quarantined-files", "ingest-5xx-rate", "ingest-throttles")]
+                                    "etl-quarantined-files", "etl-anomalies", "ingest-5xx-rate",
+                                    "ingest-throttles")]
 BACKUP_ALARMS = [f"{PREFIX}-backup-{db}-{kind}" for db in ("oltp", "dw")
                  for kind in ("base-backup-age", "wal-archive-age")]
 
@@ -100,6 +101,9 @@ def test_each_alarm_watches_its_metric_with_its_threshold_and_notifies_the_topic
         # any quarantined object still open after a run
         f"{PREFIX}-etl-quarantined-files": ("Clickstream/ETL", "QuarantinedFiles", etl_dims, "Maximum",
                                             "GreaterThanOrEqualToThreshold", 1.0, 1800, 1, "notBreaching"),
+        # any anomaly flag of the newest hour the ETL's checks evaluated
+        f"{PREFIX}-etl-anomalies": ("Clickstream/ETL", "AnomaliesFlagged", etl_dims, "Maximum",
+                                    "GreaterThanOrEqualToThreshold", 1.0, 1800, 1, "notBreaching"),
         f"{PREFIX}-ingest-5xx-rate": ("AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": applied.api_id},
                                                                 {"Name": "Stage", "Value": "$default"}],
                                       "Average", "GreaterThanThreshold", 0.05, 300, 3, "notBreaching"),

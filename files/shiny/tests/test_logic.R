@@ -118,6 +118,11 @@ check("flow layout: one band per next page, left to right", all(lay$x_from == 0)
         lay$y[1] > lay$y[2])
 
 # the SQL is parameterised: no query text is built from a filter value
+check("anomalies: the metric names its subject when there is one",
+      identical(anomaly_metric(c("volume", "reject_rate", "conversion"), c("(all)", "", "begin_checkout>purchase")),
+                c("volume (all)", "reject_rate", "conversion begin_checkout>purchase")))
+check("anomalies: counts as integers, rates as percentages",
+      identical(anomaly_value(c("volume", "reject_rate"), c(12345.4, 0.0712)), c("12,345", "7.12 %")))
 all_sql <- unlist(mget(ls(pattern = "^SQL_"), envir = globalenv()))
 check("every query uses $n placeholders and no sprintf/paste of values", all(!grepl("%s", all_sql, fixed = TRUE)))
 

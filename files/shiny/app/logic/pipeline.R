@@ -133,3 +133,27 @@ pipeline_verdict <- function(run_status, fresh_status, quarantined = 0) {
   }
   list(level = "ok", text = "Data is fresh and the last ETL run succeeded.")
 }
+
+# Anomalies: the hourly checks of the ETL (clickstream_etl.anomalies) against the same hour of the week in the
+# previous weeks; dw.anomaly_hours lists the hours evaluated, dw.anomaly_flags what fell outside, with its reason
+# (docs/warehouse.md, "Anomalies and data quality").
+SQL_ANOMALY_FLAGS <- "
+SELECT f.hour, f.check_name, f.subject, f.direction, f.observed, f.expected, f.lower_bound, f.upper_bound,
+       f.baseline_weeks, f.volume, f.reason
+  FROM dw.anomaly_flags f
+ WHERE f.hour >= (SELECT max(hour) FROM dw.anomaly_hours) - make_interval(days => $1::int)
+ ORDER BY f.hour DESC, f.check_name, f.subject LIMIT $2::int"
+SQL_ANOMALY_LATEST <- "
+SELECT hour, checks, flags, evaluated_at FROM dw.anomaly_hours ORDER BY hour DESC LIMIT 1"
+
+anomaly_flags <- function(q, days = 7, limit = 100) q(SQL_ANOMALY_FLAGS, list(days, limit))
+anomaly_latest <- function(q) q(SQL_ANOMALY_LATEST)
+
+# "conversion begin_checkout>purchase" / "volume (all)" / "reject_rate": a flag's metric.
+anomaly_metric <- function(check, subject) ifelse(is.na(subject) | subject == "", check, paste(check, subject))
+
+# A flag's figure as shown: rates as percentages, counts as integers.
+anomaly_value <- function(check, value) {
+  ifelse(check == "volume", formatC(round(value), format = "d", big.mark = ","),
+         sprintf("%.2f %%", 100 * value))
+}

@@ -13,6 +13,9 @@ pipeline_ui <- function(id) {
       shiny::column(6, section_card("Rejected by the ETL", shiny::uiOutput(ns("rejects")),
                                     subtitle = "Stored lines the ETL could not load, by reason"))
     ),
+    section_card("Anomalies", shiny::uiOutput(ns("anomalies")),
+                 subtitle = paste("Hours whose traffic, rejects, duplicates, late arrivals or funnel conversion fell",
+                                  "outside the same hour of the week in the previous weeks (last 7 days)")),
     section_card("Recent ETL runs", shiny::uiOutput(ns("runs"))),
     section_card("Quarantined files", shiny::uiOutput(ns("quarantine")),
                  subtitle = "Raw files set aside because their own data failed to load; replayed after a fix"),
@@ -31,7 +34,8 @@ pipeline_server <- function(id, q, settings) {
       tick()
       list(last = last_run(q), totals = load_totals(q), fresh = freshness(q), rejects = rejects_by_reason(q),
            runs = recent_runs(q), quarantined = quarantine_count(q), quarantine = quarantined_files(q),
-           ingest = ingest_rejects(q), ingest_total = ingest_rejects_total(q), ingest_daily = ingest_rejects_daily(q))
+           ingest = ingest_rejects(q), ingest_total = ingest_rejects_total(q), ingest_daily = ingest_rejects_daily(q),
+           anomalies = anomaly_flags(q), anomaly_latest = anomaly_latest(q))
     })
 
     output$verdict <- shiny::renderUI({
@@ -126,6 +130,29 @@ pipeline_server <- function(id, q, settings) {
                             columns = c(object_key = "File", error = "Error", first_seen = "First seen",
                                         last_seen = "Last tried", attempts = "Attempts"),
                             formatters = list(attempts = fmt_int)))
+    })
+
+    output$anomalies <- shiny::renderUI({
+      latest <- state()$anomaly_latest
+      d <- state()$anomalies
+      if (nrow(latest) == 0) return(shiny::div(class = "dash-none", "No hour checked yet."))
+      checked <- sprintf("Last hour checked: %s, %s checks with enough volume, %s flagged.",
+                         format(latest$hour, "%Y-%m-%d %H:00 UTC", tz = "UTC"), fmt_int(latest$checks),
+                         fmt_int(latest$flags))
+      if (nrow(d) == 0) return(shiny::div(class = "dash-none", checked, "No anomaly in the last 7 days."))
+      d$when <- format(d$hour, "%m-%d %H:00", tz = "UTC")
+      d$metric <- anomaly_metric(d$check_name, d$subject)
+      d$shown <- anomaly_value(d$check_name, d$observed)
+      d$usual <- anomaly_value(d$check_name, d$expected)
+      d$bound <- anomaly_value(d$check_name, ifelse(d$direction == "high", d$upper_bound, d$lower_bound))
+      shiny::tagList(
+        shiny::p(class = "text-muted small", checked),
+        table_wrap(html_table(d, id = session$ns("anomalies-table"),
+                              columns = c(when = "Hour (UTC)", metric = "Metric", direction = "Direction",
+                                          shown = "Observed", usual = "Expected", bound = "Bound",
+                                          reason = "Reason"),
+                              class = "table table-sm dash-table anomalies"))
+      )
     })
 
     output$runs <- shiny::renderUI({

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from clickstream_env import ConfigError, choice
 from clickstream_env import integer as _int
 from clickstream_env import required as _required
+
+from .anomalies import AnomalySettings
+from .anomalies import settings_from_env as _anomalies
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
 SSLMODE_CHOICES = ("verify-full", "verify-ca", "require")
@@ -66,6 +69,8 @@ class Settings:
     lake_database: str = ""
     lake_location: str = ""
     lake_export_max_events: int = 500_000
+    # The hourly anomaly checks after the aggregates (clickstream_etl.anomalies; ANOMALY_* variables).
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
@@ -105,6 +110,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
         **_lake(env),
+        anomalies=_anomalies(env),
     )
 
 

@@ -1,10 +1,12 @@
 """Per-run ETL metrics for CloudWatch: files loaded and quarantined, events loaded, rejects, run duration, data
-lag, quarantined files still open.
+lag, quarantined files still open, anomalies flagged.
 
 Published after every run (also after a failed one) by the handler and the CLI, from the run summary the runner
 returns. Data lag = now - newest event timestamp in the warehouse, and QuarantinedFiles = the quarantined objects
 not replayed yet (etl.quarantine), both read from the DW after the run; FilesQuarantined counts the objects the
-run itself set aside (or that failed again on replay).
+run itself set aside (or that failed again on replay). AnomaliesFlagged = the flags of the newest hour the anomaly
+checks evaluated (dw.anomaly_flags, clickstream_etl.anomalies), read after the run: one datum in all, and one per
+check with the extra dimension ``Check`` (volume, reject_rate, duplicate_rate, late_rate, conversion).
 
 Settings (environment, like the rest of the ETL; all optional):
   METRICS_ENABLED     "true" publishes; anything else (default: unset) publishes nothing.
@@ -112,7 +114,8 @@ def data_lag_seconds(newest_event: datetime | None, now: datetime) -> float | No
 
 
 def run_values(summary: Mapping[str, Any] | None, *, failed: bool, duration_seconds: float,
-               lag_seconds: float | None, quarantined_open: int | None = None) -> list[tuple[str, float, str]]:
+               lag_seconds: float | None, quarantined_open: int | None = None,
+               anomalies: Mapping[str, int] | None = None) -> list[tuple[str, float, str]]:
     """The (metric, value, unit) triples of one run. ``summary`` is RunResult.as_dict() (None if the run raised)."""
     summary = summary or {}
     status = str(summary.get("status") or ("failed" if failed else ""))
@@ -127,7 +130,25 @@ def run_values(summary: Mapping[str, Any] | None, *, failed: bool, duration_seco
         values.append(("DataLag", round(lag_seconds, 3), "Seconds"))
     if quarantined_open is not None:
         values.append(("QuarantinedFiles", float(quarantined_open), "Count"))
+    if anomalies is not None:
+        values.append(("AnomaliesFlagged", float(sum(anomalies.values())), "Count"))
     return values
+
+
+def check_data(anomalies: Mapping[str, int] | None, dimensions: tuple[tuple[str, str], ...],
+               now: datetime) -> list[dict[str, Any]]:
+    """PutMetricData's MetricData of AnomaliesFlagged per check (the run's dimensions and ``Check``)."""
+    return [datum for check, n in sorted((anomalies or {}).items())
+            for datum in metric_data([("AnomaliesFlagged", float(n), "Count")], (*dimensions, ("Check", check)), now)]
+
+
+def check_documents(anomalies: Mapping[str, int] | None, settings: MetricsSettings,
+                    now: datetime) -> list[dict[str, Any]]:
+    """One EMF document per check: AnomaliesFlagged with the run's dimensions and ``Check``."""
+    return [emf_document([("AnomaliesFlagged", float(n), "Count")],
+                         MetricsSettings(settings.enabled, settings.namespace, (*settings.dimensions, ("Check", check)),
+                                         settings.transport), now)
+            for check, n in sorted((anomalies or {}).items())]
 
 
 def metric_data(values: list[tuple[str, float, str]], dimensions: tuple[tuple[str, str], ...],
@@ -192,6 +213,7 @@ class RunMetrics:
     started: float = field(init=False)
     newest_event: datetime | None = field(init=False, default=None)
     quarantined_open: int | None = field(init=False, default=None)
+    anomalies: dict[str, int] | None = field(init=False, default=None)
     published: list[tuple[str, float, str]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -218,6 +240,9 @@ class RunMetrics:
         try:
             self.newest_event = newest_event_timestamp(conn)
             self.quarantined_open = open_quarantine_count(conn)
+            from .anomalies import latest_flags
+
+            self.anomalies = latest_flags(conn)
         except Exception as exc:  # the run itself succeeded; only the lag metric is lost
             LOG.warning(json.dumps({"message": "etl metrics: cannot read the newest event",
                                     "error": f"{type(exc).__name__}: {exc}"}))
@@ -232,14 +257,19 @@ class RunMetrics:
             now = self.now()
             values = run_values(summary, failed=failed, duration_seconds=self.clock() - self.started,
                                 lag_seconds=data_lag_seconds(self.newest_event, now),
-                                quarantined_open=self.quarantined_open)
+                                quarantined_open=self.quarantined_open, anomalies=self.anomalies)
             if self.settings.transport == "emf":
                 out = self.stream or sys.stdout
-                out.write(json.dumps(emf_document(values, self.settings, now), separators=(",", ":")) + "\n")
+                for doc in [emf_document(values, self.settings, now),
+                            *check_documents(self.anomalies, self.settings, now)]:
+                    out.write(json.dumps(doc, separators=(",", ":")) + "\n")
                 out.flush()
             else:
-                self.client_factory().put_metric_data(
-                    Namespace=self.settings.namespace, MetricData=metric_data(values, self.settings.dimensions, now))
+                data = [*metric_data(values, self.settings.dimensions, now),
+                        *check_data(self.anomalies, self.settings.dimensions, now)]
+                client = self.client_factory()
+                for first in range(0, len(data), 1000):  # PutMetricData takes at most 1000 datums
+                    client.put_metric_data(Namespace=self.settings.namespace, MetricData=data[first:first + 1000])
         except Exception as exc:  # monitoring must never turn a good run into a failed one
             LOG.warning(json.dumps({"message": "etl metrics not published", "namespace": self.settings.namespace,
                                     "error": f"{type(exc).__name__}: {exc}"}))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from . import aggregates, ingest_rejects, load, quarantine, sql
+from . import aggregates, anomalies, ingest_rejects, load, quarantine, sql
 from .config import Settings
 from .connections import transaction
 from .load import load_batch
@@ -356,6 +356,8 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
                                      allows=lambda: deadline.allows(settings.min_remaining_seconds))
         result.files_remaining = result.files_seen - result.files_loaded - result.files_quarantined
         aggregated = _aggregate(conn, settings, deadline, result)
+        if aggregated:  # the hourly anomaly checks read the aggregates just applied
+            anomalies.run_step(conn, settings, result)
         result.rejects_by_reason = dict(sorted(reasons.items()))
         result.status = "partial" if result.files_remaining or not aggregated else "succeeded"
         if settings.lake_enabled:  # after the warehouse's commits: the lake's export (docs/lake.md)
