@@ -15,9 +15,16 @@
 -- The rows are copied once (time and disk: about the size of dw.events and dw.sessions).
 
 BEGIN;
+SET LOCAL search_path = pg_catalog, pg_temp;  -- every name below, and every index definition read, qualified
 SELECT pg_advisory_xact_lock(x'636C6B45544C'::bigint);
 
 DO $convert$
+DECLARE
+    ev_defs text[];
+    ev_names text[];
+    se_defs text[];
+    se_names text[];
+    def text;
 BEGIN
 IF (SELECT relkind FROM pg_class WHERE oid = 'dw.events'::regclass) = 'p' THEN
     RAISE NOTICE 'hot window: dw.events is partitioned already, nothing to do';
@@ -38,34 +45,48 @@ CREATE TABLE etl.hot_window (
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
+-- Each table's indexes other than its primary key are made again on the partitioned table from their own
+-- definitions (whatever migrations added them); the old table keeps only its primary key until it is dropped.
+SELECT coalesce(array_agg(pg_get_indexdef(x.indexrelid) ORDER BY c.relname), '{}'),
+       coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+  INTO ev_defs, ev_names
+  FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+ WHERE x.indrelid = 'dw.events'::regclass AND NOT x.indisprimary;
+SELECT coalesce(array_agg(pg_get_indexdef(x.indexrelid) ORDER BY c.relname), '{}'),
+       coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+  INTO se_defs, se_names
+  FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+ WHERE x.indrelid = 'dw.sessions'::regclass AND NOT x.indisprimary;
+
 ALTER TABLE dw.events RENAME TO events_unpartitioned;
 ALTER INDEX dw.events_pkey RENAME TO events_unpartitioned_pkey;
-ALTER INDEX dw.events_event_timestamp_brin RENAME TO events_unpartitioned_ts_brin;
-ALTER INDEX dw.events_client_ts_idx RENAME TO events_unpartitioned_client_ts_idx;
+FOREACH def IN ARRAY ev_names LOOP
+    EXECUTE format('DROP INDEX dw.%I', def);
+END LOOP;
 
 CREATE TABLE dw.events (LIKE dw.events_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
     PARTITION BY RANGE (event_timestamp);
 ALTER TABLE dw.events ADD CONSTRAINT events_pkey PRIMARY KEY (event_id, event_timestamp);
-CREATE INDEX events_event_timestamp_brin ON dw.events USING brin (event_timestamp)
-    WITH (pages_per_range = 32, autosummarize = on);
-CREATE INDEX events_client_ts_idx ON dw.events (client_id, event_timestamp);
+FOREACH def IN ARRAY ev_defs LOOP
+    EXECUTE def;
+END LOOP;
 -- rows of a day without its partition yet (dw.hot_window_add_days moves them into it when it makes it)
 CREATE TABLE dw.events_default PARTITION OF dw.events DEFAULT;
 
 ALTER TABLE dw.sessions RENAME TO sessions_unpartitioned;
 ALTER INDEX dw.sessions_pkey RENAME TO sessions_unpartitioned_pkey;
-ALTER INDEX dw.sessions_client_start_idx RENAME TO sessions_unpartitioned_client_start_idx;
-ALTER INDEX dw.sessions_date_idx RENAME TO sessions_unpartitioned_date_idx;
-ALTER INDEX dw.sessions_start_idx RENAME TO sessions_unpartitioned_start_idx;
+FOREACH def IN ARRAY se_names LOOP
+    EXECUTE format('DROP INDEX dw.%I', def);
+END LOOP;
 
 -- session_id is md5(client_id, session_start) and session_date the day of session_start: the key stays unique
 -- by session_id alone.
 CREATE TABLE dw.sessions (LIKE dw.sessions_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
     PARTITION BY RANGE (session_date);
 ALTER TABLE dw.sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id, session_date);
-CREATE INDEX sessions_client_start_idx ON dw.sessions (client_id, session_start);
-CREATE INDEX sessions_date_idx ON dw.sessions (session_date, user_login_state);
-CREATE INDEX sessions_start_idx ON dw.sessions (session_start);
+FOREACH def IN ARRAY se_defs LOOP
+    EXECUTE def;
+END LOOP;
 CREATE TABLE dw.sessions_default PARTITION OF dw.sessions DEFAULT;
 
 -- One day's partitions of dw.events and dw.sessions, for each day of [first_day, last_day] that has none; rows of

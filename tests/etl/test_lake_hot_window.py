@@ -211,6 +211,12 @@ def test_late_event_after_old_days_left(world, moto_server, lake):
     assert kept == everything
 
 
+def _indexes(rows) -> set[str]:
+    """The definitions of the indexes on dw.events / dw.sessions themselves, but their primary keys."""
+    return {r[2].replace(" ON ONLY ", " ON ") for r in rows if r[0] == "index" and "_pkey" not in r[1]
+            and any(f" ON {t} " in r[2] or f" ON ONLY {t} " in r[2] for t in ("dw.events", "dw.sessions"))}
+
+
 def test_switch_off_leaves_the_schema_as_the_migrations_make_it(world, lake):
     """With the window off, nothing of the hot window exists: a run with the lake on leaves the migrated schema as
     it is (no partitions, no ledger, no function). Switched on, the conversion changes it, once."""
@@ -231,6 +237,8 @@ def test_switch_off_leaves_the_schema_as_the_migrations_make_it(world, lake):
     # every column of the tables is as before, the rows too
     columns = {r for r in migrated if r[0] == "column" and r[1].startswith(("dw.events.", "dw.sessions."))}
     assert columns <= set(converted)
+    # every index but the primary key, as the migrations defined it, on the partitioned tables
+    assert _indexes(migrated) == _indexes(converted) != set()
     assert world.snapshot() == before
     assert world.query("SELECT count(*) FROM dw.event_ids") == [(len(before["dw.events"]),)]
     enable_hot_window(world.dsn)  # idempotent
