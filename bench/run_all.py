@@ -36,6 +36,7 @@ BENCHES = {
     "provisioning": "provisioning.bench_provisioning",
     "fuzz": "fuzz.bench_fuzz",
     "backups": "backups.bench_backups",
+    "lake": "lake.bench_lake",
 }
 
 

@@ -176,3 +176,59 @@ def make_world(pg_server, moto_server, name: str) -> EtlWorld:
     moto_server.client("ssm").put_parameter(Name=parameter, Value="not-used-with-trust-auth",
                                             Type="SecureString")
     return EtlWorld(dsn, bucket, parameter, moto_server, pg_server.port, pg_server)
+
+
+HOT_WINDOW_SQL = REPO / "sql" / "dw_hot_window" / "enable.sql"
+
+# The warehouse's schema as the catalog has it (schemas dw and etl): relations, columns, constraints, indexes,
+# functions, triggers. Two databases with equal results have the same schema.
+CATALOG = """
+SELECT 'relation', n.nspname || '.' || c.relname, c.relkind::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('dw', 'etl')
+UNION ALL
+SELECT 'column', n.nspname || '.' || c.relname || '.' || a.attname,
+       format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE n.nspname IN ('dw', 'etl') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint', n.nspname || '.' || c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('dw', 'etl')
+UNION ALL
+SELECT 'index', n.nspname || '.' || i.relname, pg_get_indexdef(i.oid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+ WHERE n.nspname IN ('dw', 'etl')
+UNION ALL
+SELECT 'function', n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       md5(pg_get_functiondef(p.oid))
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('dw', 'etl') AND p.prokind IN ('f', 'p')
+UNION ALL
+SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('dw', 'etl') AND NOT t.tgisinternal
+ORDER BY 1, 2, 3"""
+
+
+def catalog(dsn: str) -> list[tuple]:
+    """The schema of the warehouse at ``dsn`` (``CATALOG``)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(CATALOG)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def enable_hot_window(dsn: str) -> None:
+    """Run sql/dw_hot_window/enable.sql on the warehouse at ``dsn``, as the dw_db role does with the window on."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True  # the file has its own transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute(HOT_WINDOW_SQL.read_text(encoding="utf-8"))
+    finally:
+        conn.close()

@@ -71,11 +71,28 @@ class Settings:
     lake_export_max_events: int = 500_000
     # The hourly anomaly checks after the aggregates (clickstream_etl.anomalies; ANOMALY_* variables).
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
+    # The hot window (clickstream_etl.lake.hot_window, docs/lake.md): with the lake on, the raw events of days older
+    # than this leave the warehouse once the lake holds them (sessions the client-returns horizon later). 0 = the
+    # warehouse keeps everything.
+    hot_window_days: int = 0
+    # Not a setting: whether the warehouse has the hot window's schema (the event-id ledger dw.event_ids), found by
+    # the run at its start (hot_window.converted); the load then writes the ledger and its dedup reads it.
+    event_ledger: bool = False
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
             raise ConfigError(f"PARSE_WORKER must be one of {', '.join(PARSE_WORKER_CHOICES)}, "
                               f"got {self.parse_worker!r}")
+        if self.hot_window_days:
+            from .lake.hot_window import minimum_days  # the lake's modules are imported only when used
+
+            if not self.lake_enabled:
+                raise ConfigError("HOT_WINDOW_DAYS needs LAKE_ENABLED=true: raw rows leave the warehouse only for the "
+                                  "lake")
+            least = minimum_days(self.freshness_hours, self.session_timeout_minutes)
+            if self.hot_window_days < least:
+                raise ConfigError(f"HOT_WINDOW_DAYS must be 0 (keep everything) or at least {least} (the freshness "
+                                  f"window, a session timeout and a day), got {self.hot_window_days}")
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -115,17 +132,21 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 
 
 def _lake(env: Mapping[str, str]) -> dict[str, object]:
-    """LAKE_ENABLED (true/false), and with it LAKE_DATABASE and LAKE_LOCATION (s3://bucket/prefix)."""
+    """LAKE_ENABLED (true/false), and with it LAKE_DATABASE, LAKE_LOCATION (s3://bucket/prefix) and
+    HOT_WINDOW_DAYS (which needs the lake)."""
     raw = (env.get("LAKE_ENABLED") or "false").strip().lower()
     if raw not in ("true", "false"):
         raise ConfigError(f"LAKE_ENABLED must be true or false, got {raw!r}")
     if raw == "false":
+        if _int(env, "HOT_WINDOW_DAYS", 0, 0):
+            raise ConfigError("HOT_WINDOW_DAYS needs LAKE_ENABLED=true: raw rows leave the warehouse only for the lake")
         return {}
     location = _required(env, "LAKE_LOCATION").rstrip("/")
     if not location.startswith("s3://") or len(location) <= len("s3://"):
         raise ConfigError(f"LAKE_LOCATION must be s3://bucket[/prefix], got {location!r}")
     return {"lake_enabled": True, "lake_database": _required(env, "LAKE_DATABASE"), "lake_location": location,
-            "lake_export_max_events": _int(env, "LAKE_EXPORT_MAX_EVENTS", 500_000, 1)}
+            "lake_export_max_events": _int(env, "LAKE_EXPORT_MAX_EVENTS", 500_000, 1),
+            "hot_window_days": _int(env, "HOT_WINDOW_DAYS", 0, 0)}
 
 
 def with_overrides(settings: Settings, **overrides: object) -> Settings:

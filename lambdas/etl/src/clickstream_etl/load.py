@@ -38,12 +38,15 @@ def source_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def sql_params(settings: Settings) -> dict[str, timedelta]:
-    return {
+def sql_params(settings: Settings) -> dict[str, timedelta | bool]:
+    params: dict[str, timedelta | bool] = {
         "timeout": timedelta(minutes=settings.session_timeout_minutes),
         "freshness": timedelta(hours=settings.freshness_hours),
         "future_skew": timedelta(minutes=settings.future_skew_minutes),
     }
+    if settings.event_ledger:  # the hot window's schema: dedup against the ledger, and the load writes it
+        params["ledger"] = True
+    return params
 
 
 def _copy(cur, statement: str, data: bytes) -> None:
@@ -117,12 +120,29 @@ def _decode_slow(cur, bucket: str, objects: list[tuple[RawObject, bytes]], split
     return prepared, fallback, rejects, rows
 
 
-def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> None:
+_ID_FIELD = sql.EVENT_COPY_COLUMNS.index("event_id")
+
+
+def _event_ids(events: bytes) -> bytes:
+    """The event ids of COPY text of ``dw.events`` (``sql.COPY_EVENTS``), one a line: the ledger's COPY text."""
+    if _ID_FIELD == 0:
+        return b"\n".join(line.split(b"\t", 1)[0] for line in events.splitlines()) + b"\n"
+    return b"\n".join(line.split(b"\t")[_ID_FIELD] for line in events.splitlines()) + b"\n"
+
+
+def _copy_ledger(cur, events: bytes) -> None:
+    """The hot window's ledger (``dw.event_ids``) gets the ids of ``events``, in the load's transaction, before
+    them: an id loaded before (also of a day that has left ``dw.events``) fails it with a unique violation."""
+    _copy(cur, sql.COPY_EVENT_IDS, _event_ids(events))
+
+
+def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None, ledger: bool = False) -> None:
     """Write a plan in the savepoint ``etl_direct``: record its clients for the aggregates (``aggregates``), rewrite the
     continued sessions, COPY the events and sessions, insert/update the clients. A duplicate of an already loaded
-    event makes the COPY fail (primary key): the caller then rolls back to the savepoint and plans the whole batch
-    in it (``sessionize_in_warehouse``). Statements go in as few round trips as the COPYs allow: each costs this
-    thread a wait for the GIL while the parser and planner threads run."""
+    event makes the COPY fail (primary key; with ``ledger``, the hot window's, the ledger's): the caller then rolls
+    back to the savepoint and plans the whole batch in it (``sessionize_in_warehouse``). Statements go in as few
+    round trips as the COPYs allow: each costs this thread a wait for the GIL while the parser and planner threads
+    run."""
     touched = recorded.unrecorded(plan.touched) if recorded is not None else plan.touched
     record, params = aggregates.record_planned(touched, {c[0] for c in plan.new_clients})
     first = ["SAVEPOINT etl_direct"]
@@ -133,6 +153,8 @@ def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> Non
         params["ids"] = sql.array(plan.continued)
     cur.execute(";\n".join(first), params)
     if plan.events:
+        if ledger:
+            _copy_ledger(cur, plan.events)
         _copy(cur, sql.COPY_EVENTS, plan.events)
         _copy(cur, sql.COPY_SESSIONS, plan.sessions)
     statements, params = [], {}
@@ -148,7 +170,7 @@ def apply_direct(cur, plan: DirectPlan, recorded: Recorded | None = None) -> Non
     cur.execute(";\n".join([sql.script(sql.INDEX_ONLY, statements), "RELEASE SAVEPOINT etl_direct"]), params)
 
 
-def apply_warehouse_plan(cur, plan: WarehousePlan) -> int:
+def apply_warehouse_plan(cur, plan: WarehousePlan, ledger: bool = False) -> int:
     """Write a ``WarehousePlan``: its clients recorded for the aggregates first (their windows' facts as they are),
     then the windows' sessions replaced, the loaded events' changes, the new events and the clients. Returns the
     events it loaded."""
@@ -164,6 +186,8 @@ def apply_warehouse_plan(cur, plan: WarehousePlan) -> int:
         statements.append(sql.REWRITE_EVENTS)
     cur.execute(sql.script(sql.INDEX_ONLY, statements), params)
     if plan.events:
+        if ledger:
+            _copy_ledger(cur, plan.events)
         _copy(cur, sql.COPY_EVENTS, plan.events)
     _copy(cur, sql.COPY_SESSIONS, plan.sessions)
     c_ids, c_first, c_first_at, c_last_at = (sql.array(c) for c in zip(*plan.clients, strict=True))
@@ -176,8 +200,9 @@ def sessionize_in_warehouse(cur, rows: list[EventRow], params: dict) -> tuple[in
     """``rows`` deduplicated and sessionized with what the warehouse holds of their clients, and written
     (``plan_in_warehouse``, ``apply_warehouse_plan``). Returns (events loaded, loaded per object index).
     tests/etl/oracle.sessionize does the same in SQL (the tests' oracle)."""
-    plan = plan_in_warehouse(cur, rows, params["timeout"])
-    return apply_warehouse_plan(cur, plan), plan.loaded
+    ledger = params.get("ledger", False)  # the hot window's schema (sql_params)
+    plan = plan_in_warehouse(cur, rows, params["timeout"], ledger)
+    return apply_warehouse_plan(cur, plan, ledger), plan.loaded
 
 
 def all_slow(data: bytes, file_idx: int) -> ParsedObject:
@@ -256,7 +281,7 @@ def _load_batch(conn, bucket: str, objects: list[tuple[RawObject, bytes]], setti
             direct: DirectPlan | None = None
             if DIRECT and plan is not None and not slow_rows:
                 try:
-                    apply_direct(cur, plan, recorded)
+                    apply_direct(cur, plan, recorded, settings.event_ledger)
                     direct = plan
                 except psycopg2.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT etl_direct")

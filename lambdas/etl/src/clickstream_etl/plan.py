@@ -203,10 +203,11 @@ def _loaded_row(row: tuple) -> tuple[EventRow, str, bool]:
     return row, sid, first_visit
 
 
-def plan_in_warehouse(cur, rows: list[EventRow], timeout: timedelta) -> WarehousePlan:
+def plan_in_warehouse(cur, rows: list[EventRow], timeout: timedelta, ledger: bool = False) -> WarehousePlan:
     """Dedup ``rows`` (the first occurrence by object and line wins; an event already loaded is left out) and
     sessionize their clients' windows with what the warehouse holds (its reads run in the batch's transaction,
-    under the ETL's lock: nothing else changes these clients meanwhile)."""
+    under the ETL's lock: nothing else changes these clients meanwhile). ``ledger``: the hot window's schema, where
+    the loaded ids are those of the ledger ``dw.event_ids`` (``dw.events`` keeps only the recent days)."""
     seen: set[str] = set()
     unique: list[EventRow] = []
     for r in sorted(rows, key=_FILE_LINE):
@@ -217,14 +218,16 @@ def plan_in_warehouse(cur, rows: list[EventRow], timeout: timedelta) -> Warehous
     if not unique:
         return empty
     try:
-        return _plan_in_warehouse(cur, unique, timeout, empty)
+        return _plan_in_warehouse(cur, unique, timeout, empty, ledger)
     finally:  # its reads go through the client indexes (sql.INDEX_ONLY), the rest of the transaction as before
         if sql.INDEX_ONLY:
             cur.execute(";\n".join(sql.planner_defaults(sql.INDEX_ONLY)))
 
 
-def _plan_in_warehouse(cur, unique: list[EventRow], timeout: timedelta, empty: WarehousePlan) -> WarehousePlan:
-    cur.execute(";\n".join([*sql.planner_off(sql.INDEX_ONLY), sql.LOADED_EVENTS]),
+def _plan_in_warehouse(cur, unique: list[EventRow], timeout: timedelta, empty: WarehousePlan,
+                       ledger: bool = False) -> WarehousePlan:
+    loaded = sql.LOADED_EVENT_IDS if ledger else sql.LOADED_EVENTS
+    cur.execute(";\n".join([*sql.planner_off(sql.INDEX_ONLY), loaded]),
                 {"ids": sql.array(r.event_id for r in unique)})
     loaded_ids = {r[0] for r in cur.fetchall()}
     by_client: dict[str, list[EventRow]] = {}

@@ -10,8 +10,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 
 from . import aggregates, anomalies, ingest_rejects, load, quarantine, sql
 from .config import Settings
@@ -68,6 +68,18 @@ def setup_session(conn) -> None:
             cur.execute(stmt)
         for stmt in sql.SAFE_FUNCTIONS:
             cur.execute(stmt)
+
+
+def _schema_settings(conn, settings: Settings) -> Settings:
+    """``settings`` with ``event_ledger`` as the warehouse's schema has it: a warehouse converted for the hot window
+    (``lake.hot_window.converted``) dedups against its event-id ledger and the loads write it; the day partitions
+    this run may load are made first (``hot_window.prepare``). Otherwise ``settings`` as they are."""
+    from .lake import hot_window  # no lake library: the hot window's SQL side only
+
+    if not hot_window.converted(conn):
+        return settings
+    hot_window.prepare(conn, datetime.now(UTC).date(), settings.freshness_hours)
+    return replace(settings, event_ledger=True)
 
 
 def _try_lock(conn) -> bool:
@@ -341,6 +353,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
     result = RunResult(_start_run(conn, trigger), "running")
     reasons: Counter[str] = Counter()
     try:
+        settings = _schema_settings(conn, settings)
         aggregates.finish_partial(conn)  # an apply cut between its parts' commits, before new clients become pending
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
@@ -363,6 +376,9 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
         if settings.lake_enabled:  # after the warehouse's commits: the lake's export (docs/lake.md)
             from .lake.run import export_after
             export_after(conn, settings, result, lambda: deadline.allows(settings.min_apply_seconds))
+            if settings.hot_window_days:  # then the days past the window that the lake holds leave the warehouse
+                from .lake.hot_window import run_step
+                run_step(conn, settings, result)
         _finish_run(conn, result)
         _unlock(conn)
     except Exception as exc:
@@ -386,6 +402,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
     reasons: Counter[str] = Counter()
     bucket = settings.raw_bucket
     try:
+        settings = _schema_settings(conn, settings)
         aggregates.finish_partial(conn)
         keys = quarantine.open_records(conn, bucket, key)
         result.files_seen = len(keys)

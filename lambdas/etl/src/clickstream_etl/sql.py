@@ -264,7 +264,10 @@ FROM etl_decoded ORDER BY file_idx, line_no
 """  # noqa: S608 - column names only
 
 # parse.EventRow.text + session_id + is_first_visit + revenue: the final rows, straight into the warehouse.
-COPY_EVENTS = f"COPY dw.events ({column_list([*NAMES, *PROVENANCE, *SESSION_ASSIGNED, *DERIVED])}) FROM STDIN"
+EVENT_COPY_COLUMNS = [*NAMES, *PROVENANCE, *SESSION_ASSIGNED, *DERIVED]
+COPY_EVENTS = f"COPY dw.events ({column_list(EVENT_COPY_COLUMNS)}) FROM STDIN"
+# The hot window's event-id ledger (sql/dw_hot_window/enable.sql), written by the load with its events.
+COPY_EVENT_IDS = "COPY dw.event_ids (event_id) FROM STDIN"
 COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, "
                  "session_date, duration_seconds, event_count, page_view_count, landing_page, exit_page, "
                  "is_engaged, is_converted, is_first_visit, purchase_count, revenue) FROM STDIN")
@@ -293,6 +296,9 @@ SEEN_CLIENTS = ("UPDATE dw.clients c SET last_seen_at = greatest(c.last_seen_at,
 # continues (rules.new_session: ended at most the timeout before); the loaded events of each client's window.
 LOADED_EVENTS = ("SELECT e.event_id::text FROM unnest(%(ids)s::uuid[]) AS k(event_id) "
                  "JOIN dw.events e ON e.event_id = k.event_id")
+# The same from the hot window's ledger: every id ever loaded, also of days that left the warehouse.
+LOADED_EVENT_IDS = ("SELECT e.event_id::text FROM unnest(%(ids)s::uuid[]) AS k(event_id) "
+                    "JOIN dw.event_ids e ON e.event_id = k.event_id")
 CLIENT_WINDOWS = """
 SELECT k.client_id, c.first_event_id::text, c.first_seen_at, c.last_seen_at,
        (SELECT min(s.session_start) FROM dw.sessions s
