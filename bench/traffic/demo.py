@@ -57,8 +57,8 @@ INCIDENT_HOURS = (14, 16)
 INCIDENT_SHARE = 0.25  # of the day's base visitors, during the incident
 INCIDENT_MALFORMED = 0.35  # malformed events per valid event while it lasts (the usual rate: 0.005)
 INCIDENT_CORRUPT = 0.05  # truncated lines per event line in the raw objects (the ETL rejects them)
-AUDIENCE_SHARE = 0.35  # of each day's visitors: members of the month's shared audience (returning clients)
-AUDIENCE_DAYS = 4  # the audience: this many average days' visitors
+AUDIENCE_SHARE = 0.4  # of each day's visitors: members of the month's shared audience (returning clients)
+AUDIENCE_DAYS = 2  # the audience: this many average days' visitors (each member comes on about one day in five)
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,12 @@ class _Session:
         self.emit("sign_up")
 
 
+@functools.lru_cache(maxsize=64)
+def _members(seed: int, audience_seed: int, size: int, count: int) -> tuple[int, ...]:
+    """The audience members a run's first ``count`` clients are: a sample without repeats, its own for each run."""
+    return tuple(random.Random(f"{seed}:{audience_seed}:audience").sample(range(size), count)) if count else ()
+
+
 class _ClientSim:
     """One browser (client_id) over the window: identity, sessions and their events."""
 
@@ -258,9 +264,10 @@ class _ClientSim:
         # an audience member (config.audience_*): its identity is the member's in every run
         self.member: int | None = None
         identity, user_seed, users = self.rng, cfg.seed, cfg.clients
-        if cfg.audience_size and index < round(cfg.clients * cfg.audience_share):
-            # members without repeats within a run, a different slice of the audience each run
-            self.member = (index + cfg.seed * 7919) % cfg.audience_size if index < cfg.audience_size else None
+        members = _members(cfg.seed, cfg.audience_seed, cfg.audience_size,
+                           min(cfg.audience_size, round(cfg.clients * cfg.audience_share)))
+        if index < len(members):
+            self.member = members[index]
         if self.member is not None:
             identity = random.Random(f"{cfg.audience_seed}:member:{self.member}")
             user_seed, users = cfg.audience_seed, cfg.audience_size
