@@ -58,6 +58,16 @@ class TrafficConfig:
     flush_interval_s: int = 10
     site_origin: str = "https://shop.example.com"
     include_session_id: bool = True
+    # acquisition: an e-mail campaign of the day (utm_campaign) that brings `campaign_share` of the sessions;
+    # None: the usual channel mix only (generator.CHANNEL_MIX)
+    campaign: str | None = None
+    campaign_share: float = 0.5
+    # returning clients across runs (the demo's days): `audience_share` of this run's clients are members of an
+    # audience of `audience_size` clients shared by every run with the same `audience_seed` (same client id,
+    # device and user in each run), so a member comes back on other days; 0: every client is this run's own
+    audience_seed: int = 0
+    audience_size: int = 0
+    audience_share: float = 0.0
 
     def window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         """(start, end) in UTC; `now` is only used when no end was given."""
@@ -85,7 +95,8 @@ def _prob(name: str, value: float) -> None:
 def validate(cfg: TrafficConfig) -> None:
     for name in ("view_item", "add_to_cart", "begin_checkout", "purchase"):
         _prob(f"funnel.{name}", getattr(cfg.funnel, name))
-    for name in ("returning", "registered", "remembered_login", "login", "sign_up", "search"):
+    for name in ("returning", "registered", "remembered_login", "login", "sign_up", "search", "campaign_share",
+                 "audience_share"):
         _prob(name, getattr(cfg, name))
     _prob("malformed", cfg.malformed)
     _prob("duplicate", cfg.duplicate)
@@ -93,6 +104,8 @@ def validate(cfg: TrafficConfig) -> None:
         raise ConfigError("popularity_skew must be >= 0")
     if cfg.clients < 0:
         raise ConfigError("clients must be >= 0")
+    if cfg.audience_size < 0:
+        raise ConfigError("audience_size must be >= 0")
     if not 0 < cfg.users_per_registered_client <= 1:
         raise ConfigError("users_per_registered_client must be in (0, 1]")
     if not 1 <= cfg.batch_max <= 1000:

@@ -12,7 +12,12 @@ a month of history in a minute or two instead of the hours 30 days of HTTP reque
 What the month shows (`plan`):
 - weekday pattern: more visitors at the weekend, fewer on Monday to Wednesday (`WEEKDAY_FACTOR`); the hour pattern
   is the generator's own daily curve (quiet nights, busy evenings);
-- a campaign spike: a newsletter day with `CAMPAIGN_FACTOR` times the visitors, who add to cart and buy more;
+- acquisition: sessions arrive through the generator's channel mix (search, ads with gclid, social, e-mail,
+  referrals, affiliates, display, video, direct), each client on one device (desktop, phone, tablet);
+- a campaign spike: a newsletter day with `CAMPAIGN_FACTOR` times the visitors, who add to cart and buy more, half
+  of that day's sessions from the e-mail campaign (`utm_campaign=newsletter-<date>`);
+- returning clients: `AUDIENCE_SHARE` of each day's visitors are members of one audience of `AUDIENCE_DAYS` days'
+  visitors, so a client comes back on other days and weeks (retention cohorts show something);
 - a bad-data incident: one afternoon a broken tracker release sends many malformed events (the ingest rejects
   them: rejected/ objects with their reasons) and truncated lines reach the bucket (the ETL rejects them), both
   shown by the pipeline-health dashboard.
@@ -52,6 +57,8 @@ INCIDENT_HOURS = (14, 16)
 INCIDENT_SHARE = 0.25  # of the day's base visitors, during the incident
 INCIDENT_MALFORMED = 0.35  # malformed events per valid event while it lasts (the usual rate: 0.005)
 INCIDENT_CORRUPT = 0.05  # truncated lines per event line in the raw objects (the ETL rejects them)
+AUDIENCE_SHARE = 0.4  # of each day's visitors: members of the month's shared audience (returning clients)
+AUDIENCE_DAYS = 2  # the audience: this many average days' visitors (each member comes on about one day in five)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class Part:
     funnel: Funnel | None = None
     malformed: float | None = None
     corrupt_lines: float = 0.0
+    campaign: str | None = None
+    audience: tuple[int, int, float] | None = None  # (seed, size, share): config.audience_*
 
 
 def plan(end: datetime, clients_per_day: int, seed: int, days: int = DAYS) -> list[Part]:
@@ -75,6 +84,7 @@ def plan(end: datetime, clients_per_day: int, seed: int, days: int = DAYS) -> li
     end = end.astimezone(UTC).replace(microsecond=0)
     first_day = datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(days=days - 1)
     http_start = end - timedelta(days=1)
+    audience = (seed, max(1, clients_per_day * AUDIENCE_DAYS), AUDIENCE_SHARE)
     parts: list[Part] = []
     day = first_day
     while day < http_start:
@@ -86,7 +96,8 @@ def plan(end: datetime, clients_per_day: int, seed: int, days: int = DAYS) -> li
             factor *= CAMPAIGN_FACTOR
         parts.append(Part(f"{day:%Y-%m-%d}" + (" campaign" if campaign else ""), day, stop,
                           max(1, round(clients_per_day * factor)), seed + days_ago, "s3",
-                          funnel=CAMPAIGN_FUNNEL if campaign else None))
+                          funnel=CAMPAIGN_FUNNEL if campaign else None,
+                          campaign=f"newsletter-{day:%Y-%m-%d}" if campaign else None, audience=audience))
         if days_ago == INCIDENT_DAYS_AGO:
             a, b = (day + timedelta(hours=h) for h in INCIDENT_HOURS)
             parts.append(Part(f"{day:%Y-%m-%d} incident", a, b, max(1, round(clients_per_day * INCIDENT_SHARE)),
@@ -94,7 +105,8 @@ def plan(end: datetime, clients_per_day: int, seed: int, days: int = DAYS) -> li
                               corrupt_lines=INCIDENT_CORRUPT))
         day = stop
     day_factor = WEEKDAY_FACTOR[end.weekday()]
-    parts.append(Part("last 24 h", http_start, end, max(1, round(clients_per_day * day_factor)), seed, "http"))
+    parts.append(Part("last 24 h", http_start, end, max(1, round(clients_per_day * day_factor)), seed, "http",
+                      audience=audience))
     return parts
 
 
@@ -104,6 +116,10 @@ def _config(part: Part) -> TrafficConfig:
         overrides["funnel"] = part.funnel
     if part.malformed is not None:
         overrides["malformed"] = part.malformed
+    if part.campaign is not None:
+        overrides["campaign"] = part.campaign
+    if part.audience is not None:
+        overrides["audience_seed"], overrides["audience_size"], overrides["audience_share"] = part.audience
     return dataclasses.replace(TrafficConfig(), **overrides).resolved()
 
 

@@ -16,6 +16,7 @@ import json
 import math
 import random
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,16 +32,30 @@ HOURLY_ACTIVITY = (
     0.20, 0.15, 0.10, 0.08, 0.08, 0.12, 0.25, 0.45, 0.65, 0.80, 0.85, 0.90,
     0.95, 0.90, 0.85, 0.85, 0.90, 0.95, 1.00, 1.00, 0.95, 0.75, 0.50, 0.30,
 )  # fmt: skip
-EXTERNAL_REFERRERS = (
-    None,
-    None,
-    "https://www.google.com/",
-    "https://www.google.com/",
-    "https://www.bing.com/",
-    "https://duckduckgo.com/",
-    "https://www.facebook.com/",
-    "https://newsletter.example.com/",
+# How sessions arrive (the GA4 channel each becomes in the warehouse: clickstream_etl/acquisition.py), with their
+# share of sessions: (channel, weight, referrers, landing-page query parameters). A session draws its channel, then
+# one referrer and one set of parameters of it; "{gclid}" is a fresh Google Ads click id.
+CHANNEL_MIX: tuple[tuple[str, float, tuple[str | None, ...], tuple[dict[str, str], ...]], ...] = (
+    ("direct", 0.22, (None,), ({},)),
+    ("organic_search", 0.30, ("https://www.google.com/",) * 8 + ("https://www.bing.com/", "https://duckduckgo.com/",
+                                                                 "https://www.ecosia.org/"), ({},)),
+    ("paid_search", 0.09, ("https://www.google.com/",),
+     ({"gclid": "{gclid}"},) * 4 + ({"utm_source": "bing", "utm_medium": "cpc", "utm_campaign": "brand-search"},)),
+    ("organic_social", 0.08, ("https://l.facebook.com/", "https://www.instagram.com/", "https://t.co/",
+                              "https://www.reddit.com/r/buildapc/", "https://www.linkedin.com/"), ({},)),
+    ("paid_social", 0.05, ("https://l.facebook.com/", "https://www.instagram.com/"),
+     ({"utm_source": "facebook", "utm_medium": "paid_social", "utm_campaign": "spring-sale"},
+      {"utm_source": "instagram", "utm_medium": "paid_social", "utm_campaign": "retarget-cart"})),
+    ("email", 0.08, (None,), ({"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "weekly-deals"},)),
+    ("referral", 0.09, ("https://www.techreviews.example.org/best-laptops", "https://forum.example.net/t/1234",
+                        "https://blog.example.com/build-a-pc"), ({},)),
+    ("affiliate", 0.03, ("https://deals.example.net/",),
+     ({"utm_source": "deals-partner", "utm_medium": "affiliate", "utm_campaign": "partner-program"},)),
+    ("display", 0.03, (None,),
+     ({"utm_source": "dv360", "utm_medium": "display", "utm_campaign": "brand-awareness"},)),
+    ("organic_video", 0.03, ("https://www.youtube.com/",), ({},)),
 )
+_CHANNEL_CUM = tuple(itertools.accumulate(weight for _, weight, _, _ in CHANNEL_MIX))
 STATIC_PAGES = (("/deals", "Deals"), ("/about", "About us"), ("/support", "Support"), ("/blog", "Blog"))
 SEARCH_WORDS = ("laptop", "monitor", "ssd", "keyboard", "mouse", "router", "gaming", "4k", "usb-c", "wifi 6")
 # Ways an event is broken on purpose; each one must be rejected by the ingest's validation.
@@ -99,6 +114,7 @@ class ClientTraffic:
     index: int
     client_id: str
     batches: list[Batch] = field(default_factory=list)
+    member: bool = False  # of the shared audience (config.audience_*): the same client may come in other runs
 
 
 @dataclass(frozen=True)
@@ -198,17 +214,19 @@ class _Session:
         ev.update(extra)
         self.events.append((self.t, ev))
 
-    def visit(self, path: str, title: str, referrer: str | None = None, *, first: bool = False) -> None:
+    def visit(self, path: str, title: str, referrer: str | None = None, *, first: bool = False,
+              query: str = "") -> None:
+        """A page view; the landing page (``first``) has the session's referrer and campaign parameters."""
         if not first:
             self.dwell()
             referrer = self.sim.cfg.site_origin + (self.path or "/")
         self.path = path
-        self.page = {"url_path": path, "referrer": referrer, "title": f"{title} | Compushop"}
+        self.page = {"url_path": path + query, "referrer": referrer, "title": f"{title} | Compushop"}
         self.emit("page_view")
 
-    def view_product(self, idx: int, *, first: bool = False, referrer: str | None = None) -> None:
+    def view_product(self, idx: int, *, first: bool = False, referrer: str | None = None, query: str = "") -> None:
         product = self.sim.catalog.products[idx]
-        self.visit(product.url_path, product.name, referrer, first=first)
+        self.visit(product.url_path, product.name, referrer, first=first, query=query)
         self.beat()
         self.emit("view_item", self.sim.catalog.event_products[idx])
 
@@ -228,6 +246,12 @@ class _Session:
         self.emit("sign_up")
 
 
+@functools.lru_cache(maxsize=64)
+def _members(seed: int, audience_seed: int, size: int, count: int) -> tuple[int, ...]:
+    """The audience members a run's first ``count`` clients are: a sample without repeats, its own for each run."""
+    return tuple(random.Random(f"{seed}:{audience_seed}:audience").sample(range(size), count)) if count else ()
+
+
 class _ClientSim:
     """One browser (client_id) over the window: identity, sessions and their events."""
 
@@ -237,18 +261,31 @@ class _ClientSim:
         self.index = index
         self.rng = random.Random(f"{cfg.seed}:client:{index}")
         self.start_ms, self.end_ms = start_ms, end_ms
-        self.client_id = rng_uuid(self.rng)
-        self.registered = self.rng.random() < cfg.registered
+        # an audience member (config.audience_*): its identity is the member's in every run
+        self.member: int | None = None
+        identity, user_seed, users = self.rng, cfg.seed, cfg.clients
+        members = _members(cfg.seed, cfg.audience_seed, cfg.audience_size,
+                           min(cfg.audience_size, round(cfg.clients * cfg.audience_share)))
+        if index < len(members):
+            self.member = members[index]
+        if self.member is not None:
+            identity = random.Random(f"{cfg.audience_seed}:member:{self.member}")
+            user_seed, users = cfg.audience_seed, cfg.audience_size
+        self.client_id = rng_uuid(identity)
+        self.registered = identity.random() < cfg.registered
         self.user_id: str | None = None
         if self.registered:
-            pool = max(1, round(cfg.clients * cfg.registered * cfg.users_per_registered_client))
-            self.user_id = user_uuid(cfg.seed, "user", self.rng.randrange(pool))
+            pool = max(1, round(users * cfg.registered * cfg.users_per_registered_client))
+            self.user_id = user_uuid(user_seed, "user", identity.randrange(pool))
         self.logged_in = False
 
     def first_session_start(self) -> int:
-        span = self.end_ms - self.start_ms
+        # a member's sessions of an earlier run end before this run's window: starting more than the session gap
+        # into it keeps them separate sessions
+        start = self.start_ms + (self.cfg.session_gap_min_s * 1000 if self.member is not None else 0)
+        span = max(0, self.end_ms - start)
         while True:  # rejection sampling against the daily activity curve
-            t = self.start_ms + int(self.rng.random() * span)
+            t = start + int(self.rng.random() * span)
             if self.rng.random() < HOURLY_ACTIVITY[(t // 3_600_000) % 24]:
                 return t
 
@@ -274,23 +311,23 @@ class _ClientSim:
         self.logged_in = self.registered and rng.random() < cfg.remembered_login
         views = rng.random() < funnel.view_item
         s = _Session(self, start_ms)
-        referrer = rng.choice(EXTERNAL_REFERRERS)
+        referrer, query = self.entry()
         landing = rng.random()
         viewed: list[int] = []
         if landing < cfg.search:
             term = rng.choice(SEARCH_WORDS)
-            s.visit("/search", f"Search: {term}", referrer, first=True)
+            s.visit("/search", f"Search: {term}", referrer, first=True, query=query)
             s.beat()
             s.emit("search", search_term=term)
         elif views and landing < cfg.search + (1 - cfg.search) * 0.3:
             idx = catalog.pick(rng)  # straight onto a product page from a search engine or an ad
-            s.view_product(idx, first=True, referrer=referrer)
+            s.view_product(idx, first=True, referrer=referrer, query=query)
             viewed.append(idx)
         elif landing < cfg.search + (1 - cfg.search) * 0.65:
-            s.visit("/", "Home", referrer, first=True)
+            s.visit("/", "Home", referrer, first=True, query=query)
         else:
             category = rng.choice(catalog.categories)
-            s.visit(f"/products/{category}", category.title(), referrer, first=True)
+            s.visit(f"/products/{category}", category.title(), referrer, first=True, query=query)
         if self.registered and not self.logged_in and rng.random() < cfg.login:
             s.login()
         if views:
@@ -311,6 +348,21 @@ class _ClientSim:
             path, title = rng.choice(STATIC_PAGES)
             s.visit(path, title)
         return s.events
+
+    def entry(self) -> tuple[str | None, str]:
+        """How a session arrives: its referrer and its landing page's query string ("" or "?utm_source=...")."""
+        cfg, rng = self.cfg, self.rng
+        if cfg.campaign is not None and rng.random() < cfg.campaign_share:
+            params = {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": cfg.campaign}
+            return None, "?" + urllib.parse.urlencode(params)
+        x = rng.random() * _CHANNEL_CUM[-1]
+        _, _, referrers, queries = CHANNEL_MIX[min(bisect.bisect_right(_CHANNEL_CUM, x), len(CHANNEL_MIX) - 1)]
+        referrer = rng.choice(referrers)
+        params = rng.choice(queries)
+        if not params:
+            return referrer, ""
+        params = {k: (f"{rng.getrandbits(80):020x}" if v == "{gclid}" else v) for k, v in params.items()}
+        return referrer, "?" + urllib.parse.urlencode(params)
 
     def shop(self, s: _Session, viewed: list[int]) -> None:
         """add_to_cart -> (begin_checkout -> (purchase)), one product event per cart line."""
@@ -420,7 +472,7 @@ def simulate_client(cfg: TrafficConfig, catalog: CatalogIndex, index: int) -> Cl
     start_ms, end_ms = int(cfg.start.timestamp() * 1000), int(cfg.end.timestamp() * 1000)
     sim = _ClientSim(cfg, catalog, index, start_ms, end_ms)
     events = [e for session in sim.sessions() for e in session]
-    return ClientTraffic(index, sim.client_id, batch_client(cfg, sim.rng, index, events))
+    return ClientTraffic(index, sim.client_id, batch_client(cfg, sim.rng, index, events), sim.member is not None)
 
 
 def iter_clients(

@@ -23,19 +23,50 @@ from typing import Any
 
 from .generator import Batch, ClientTraffic
 
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36",
-)
+# Real browsers' User-Agents by device (the ingest derives the category, browser and OS from them), with the share
+# of clients on each device: about half the visitors of a shop are on a phone.
+USER_AGENTS_BY_DEVICE: dict[str, tuple[float, tuple[str, ...]]] = {
+    "desktop": (0.42, (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+        "Safari/537.36",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+        "Safari/537.36 Edg/124.0.2478.67",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 "
+        "Safari/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    )),
+    "mobile": (0.50, (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.4 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile "
+        "Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 "
+        "Chrome/117.0.0.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",
+    )),
+    "tablet": (0.08, (
+        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 "
+        "Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+        "Safari/537.36",
+    )),
+}
+USER_AGENTS = tuple(ua for _, agents in USER_AGENTS_BY_DEVICE.values() for ua in agents)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def user_agent_for(client_id: str) -> str:
-    """A stable browser user agent per client."""
-    return USER_AGENTS[hashlib.sha256(client_id.encode()).digest()[0] % len(USER_AGENTS)]
+    """A stable browser User-Agent per client: its device by the shares of USER_AGENTS_BY_DEVICE, then one of its
+    agents (both from the client id's digest)."""
+    digest = hashlib.sha256(client_id.encode()).digest()
+    x = int.from_bytes(digest[:4], "big") / 2**32
+    for share, agents in USER_AGENTS_BY_DEVICE.values():
+        if x < share:
+            return agents[digest[4] % len(agents)]
+        x -= share
+    return USER_AGENTS[digest[4] % len(USER_AGENTS)]
 
 
 @dataclass

@@ -77,6 +77,8 @@ class TrafficReport:
     product_revenue: Counter[str] = field(default_factory=Counter)
     returning_clients: int = 0
     user_ids: set[str] = field(default_factory=set)
+    # the audience members seen (generator.ClientTraffic.member): one client however many runs it came in
+    members: set[str] = field(default_factory=set)
     orders: int = 0
     purchase_events: int = 0
     units: int = 0
@@ -88,7 +90,12 @@ class TrafficReport:
     def add(self, client: ClientTraffic) -> None:
         seen: set[str] = set()
         valid_events: list[tuple[int, dict[str, Any]]] = []
-        self.clients += 1
+        if client.member and client.client_id in self.members:
+            self.returning_clients += 1  # came in an earlier run: no new client (nor a first visit)
+        else:
+            self.clients += 1
+        if client.member:
+            self.members.add(client.client_id)
         for batch in client.batches:
             self.batches += 1
             self.items_sent += len(batch.items)
@@ -162,6 +169,9 @@ class TrafficReport:
 
     def merge(self, other: TrafficReport) -> None:
         """Fold in the report of another, disjoint set of clients (parallel workers)."""
+        both = self.members & other.members  # counted as a client in each part: once here
+        self.clients -= len(both)
+        self.returning_clients += len(both)
         for name, value in vars(other).items():
             mine = getattr(self, name)
             if name == "config":

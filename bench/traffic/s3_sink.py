@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,26 @@ from .generator import INGEST_REJECTIONS, MALFORMED, ClientTraffic, iso_ms, rng_
 from .http_sink import user_agent_for
 
 SCHEMA_VERSION = 1
+
+
+@functools.cache
+def _ingest_device() -> Callable[[str | None], Any]:
+    """The ingest's own derivation of a request's device from its User-Agent (clickstream_ingest/device.py), so the
+    lines written here carry what the ingest would have written."""
+    try:
+        from clickstream_ingest.device import device
+    except ImportError:  # run as `PYTHONPATH=bench python -m traffic...`: the ingest's package is beside it
+        from pathlib import Path
+
+        sys.path.append(str(Path(__file__).resolve().parents[2] / "lambdas" / "ingest" / "src"))
+        from clickstream_ingest.device import device
+    return device
+
+
+def device_of(ua: str | None) -> tuple[str, str | None, str | None]:
+    """(device_category, browser, operating_system) of a User-Agent, as the ingest stores them."""
+    d = _ingest_device()(ua)
+    return d.category, d.browser, d.os
 PAGE_FIELDS = ("url_path", "referrer", "title")
 PRODUCT_FIELDS = ("id", "name", "category", "brand", "price", "discount_price", "url_path")
 
@@ -77,6 +98,7 @@ def stored_line(
         "batch_index": index,
         "user_agent": ua,
         "source_ip_prefix": ip,
+        **dict(zip(("device_category", "browser", "operating_system"), device_of(ua), strict=True)),
     }
 
 
@@ -145,6 +167,7 @@ def encode_stored_line(event: dict[str, Any], received_at: str, request_id: str,
         product_text = _product_text((str(values[0]), *values[1:]))
     else:
         product_text = "null"
+    category, browser, os_family = device_of(ua)
     return (
         f'{{"schema_version":{SCHEMA_VERSION},"event_id":{_value(event_id.lower() if event_id else None)},'
         f'"event_id_generated":false,"event_name":{_value(event["event_name"])},'
@@ -155,7 +178,8 @@ def encode_stored_line(event: dict[str, Any], received_at: str, request_id: str,
         f'"is_first_visit":{_value(event.get("is_first_visit"))},"page":{page_text},"product":{product_text},'
         f'"search_term":{_value(event.get("search_term"))},"order_id":{_value(event.get("order_id"))},'
         f'"quantity":{_value(quantity)},"params":{_value(params)},"request_id":{_value(request_id)},'
-        f'"batch_index":{index},"user_agent":{_value(ua)},"source_ip_prefix":{_value(ip)}}}\n'
+        f'"batch_index":{index},"user_agent":{_value(ua)},"source_ip_prefix":{_value(ip)},'
+        f'"device_category":{_value(category)},"browser":{_value(browser)},"operating_system":{_value(os_family)}}}\n'
     ).encode()
 
 

@@ -151,12 +151,20 @@
     try { return JSON.parse(raw); } catch (e) { return null; }
   }
 
+  // The referrer when the visitor came from another site; null for a navigation within this one, so that a
+  // session that starts on one (after the inactivity timeout) is not a referral from the shop itself.
+  function externalReferrer(referrer, loc) {
+    if (!referrer) { return null; }
+    var m = /^[a-z][a-z0-9+.-]*:\/\/([^\/?#]*)/i.exec(referrer);
+    return m && loc.host && m[1].toLowerCase() === String(loc.host).toLowerCase() ? null : referrer;
+  }
+
   function pageInfo(override) {
     var loc = global.location || {};
     var doc = global.document || {};
     var page = {
       url_path: (loc.pathname || '/') + (loc.search || ''),
-      referrer: doc.referrer || null,
+      referrer: externalReferrer(doc.referrer, loc),
       title: doc.title || null
     };
     if (override && typeof override === 'object') {

@@ -28,7 +28,8 @@ def iso(ts: datetime) -> str:
 def event_line(name: str, client: str, ts: datetime, *, received: datetime | None = None,
                event_id: str | None = None, user_id: str | None = None, login: str | None = None,
                page: str | None = None, referrer: str | None = None, product: dict | None = None,
-               quantity: int | None = None, order_id: str | None = None) -> dict[str, Any]:
+               quantity: int | None = None, order_id: str | None = None,
+               device: tuple[str | None, str | None, str | None] = ("desktop", "Firefox", "Ubuntu")) -> dict[str, Any]:
     """One stored line as the ingest writes it (docs/event-contract.md, section 3)."""
     full_product = None
     if product is not None:
@@ -43,6 +44,7 @@ def event_line(name: str, client: str, ts: datetime, *, received: datetime | Non
         "product": full_product, "search_term": None, "order_id": order_id, "quantity": quantity,
         "params": None, "request_id": f"req-{next(_counter)}", "batch_index": 0, "user_agent": "pytest",
         "source_ip_prefix": "203.0.113.0/24",
+        "device_category": device[0], "browser": device[1], "operating_system": device[2],
     }
 
 

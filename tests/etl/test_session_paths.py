@@ -21,11 +21,17 @@ from . import oracle
 from .helpers import event_line, ndjson, object_key
 
 PAGES = ("/", "/deals", "/cart", None)
+# what a session's acquisition and device come from (drawn from a generator of their own: the draws above stay as
+# they were)
+QUERIES = ("", "", "?utm_source=newsletter&utm_medium=email&utm_campaign=spring", "?gclid=x1")
+REFERRERS = (None, None, "https://www.google.com/", "https://news.example.org/a", "https://l.facebook.com/")
+DEVICES = (("desktop", "Chrome", "Windows"), ("mobile", "Mobile Safari", "iOS"), ("tablet", "Chrome", "Android"))
 
 
 def _runs(base: datetime) -> list[dict[str, bytes]]:
     """Three runs of objects (key order = arrival order), seeded, with the awkward cases spelled out."""
     rng = random.Random(11)
+    acq = random.Random(12)
     clients = [f"c{n}" for n in range(12)]
     clock = {c: base + timedelta(minutes=rng.randint(0, 20)) for c in clients}
     files: list[list] = []
@@ -40,13 +46,17 @@ def _runs(base: datetime) -> list[dict[str, bytes]]:
                        "name": rng.choice(("Mouse", "Mouse X", None)),
                        "price": rng.choice((10.005, 19.99, "7.125", 3)), "discount_price": rng.choice((None, 5.555))}
             user = rng.choice((None, None, "u1"))
+            page = rng.choice(PAGES)
+            page = page and page + acq.choice(QUERIES)
             line = event_line(name, c, clock[c], user_id=user, login=rng.choice((None, "logged_in", "logged_out")),
-                              page=rng.choice(PAGES), product=product if name != "page_view" else None,
-                              quantity=rng.choice((None, 2)) if name == "purchase" else None)
+                              page=page, product=product if name != "page_view" else None,
+                              quantity=rng.choice((None, 2)) if name == "purchase" else None,
+                              referrer=acq.choice(REFERRERS), device=acq.choice(DEVICES))
             lines.append(line)
             sent.append(line)
         if f in (3, 6):  # late events: earlier than what was loaded for the client
-            late = event_line("page_view", "c1", clock["c1"] - timedelta(hours=1), page="/late")
+            late = event_line("page_view", "c1", clock["c1"] - timedelta(hours=1), page="/late?utm_source=partner"
+                              "&utm_medium=affiliate", referrer="https://www.bing.com/", device=DEVICES[f % 3])
             lines.append(late)
         if f == 4:  # equal timestamp as the client's last loaded event, and a duplicate within the batch
             prev = sent[-20]

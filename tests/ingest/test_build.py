@@ -77,6 +77,24 @@ def test_ingest_zip_vendors_jsonschema_for_python312_x86_64(tmp_path):
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or n.startswith("bin/")]
 
 
+def test_ingest_zip_carries_the_user_agent_parser(tmp_path):
+    """The device of a request is decided by the zip's own ua-parser and its uap-core regexes (pure Python, so
+    this interpreter can run them from the unpacked zip without the project venv)."""
+    result = build("ingest", "--output-dir", str(tmp_path))
+    with zipfile.ZipFile(result["zip"]) as zf:
+        names = zf.namelist()
+        zf.extractall(tmp_path / "unzipped", [n for n in names if n.startswith(("ua_parser", "clickstream_ingest"))])
+    assert "ua_parser/__init__.py" in names
+    assert [n for n in names if n.startswith("ua_parser_builtins/")]
+    ua = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+    code = ("import sys; from clickstream_ingest.device import device; d = device(sys.argv[1]); "
+            "print(d.category, d.os, __import__('ua_parser').__file__)")
+    prelude = f"import sys; sys.path.insert(0, {str(tmp_path / 'unzipped')!r}); "
+    out = subprocess.run([sys.executable, "-I", "-c", prelude + code, ua], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[:2] == ["tablet", "iOS"] and out[2].startswith(str(tmp_path / "unzipped"))
+
+
 def load_builder():
     import importlib.util
 

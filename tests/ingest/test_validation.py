@@ -226,6 +226,7 @@ STORED_KEYS = [
     "schema_version", "event_id", "event_id_generated", "event_name", "event_timestamp", "received_at", "client_id",
     "user_id", "session_id", "user_login_state", "identity_source", "is_first_visit", "page", "product",
     "search_term", "order_id", "quantity", "params", "request_id", "batch_index", "user_agent", "source_ip_prefix",
+    "device_category", "browser", "operating_system",
 ]
 
 

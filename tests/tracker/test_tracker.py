@@ -55,6 +55,11 @@ def test_journey_through_the_local_ingest_server_lands_in_s3(browser, aws_env, i
         assert line["page"]["title"].endswith("| Compushop")
         assert "HeadlessChrome" in (line["user_agent"] or "")
         assert line["source_ip_prefix"] == "127.0.0.0/24"
+        # the ingest's device of the browser's User-Agent (headless Chrome on Linux)
+        assert (line["device_category"], line["browser"], line["operating_system"]) == (
+            "desktop", "HeadlessChrome", "Linux")
+        # a navigation within the shop sends no referrer (the session would be a referral from itself)
+        assert line["page"]["referrer"] is None or not line["page"]["referrer"].startswith(shop.url("/"))
         if sent["event_name"] in ("view_item", "add_to_cart", "begin_checkout", "purchase"):
             assert line["product"] == {**product.as_event_product(), "id": str(product.product_id)}
     purchase = next(line for line in lines if line["event_name"] == "purchase")
@@ -213,3 +218,24 @@ def test_tracker_file_is_small_and_has_no_dependencies():
     assert not re.search(r"^\s*(import|export)\s|require\(", source, re.M)
     assert "XMLHttpRequest" not in source  # no synchronous requests
     json.dumps(source)  # plain text
+
+
+def test_landing_query_reaches_the_ingest_and_a_referrer_within_the_shop_is_left_out(browser, shop_and_ingest):
+    """The landing page's query string (UTM tags) goes in page.url_path; a referrer on another site is sent, one on
+    the shop itself is not (a session that starts on an internal navigation is no referral from the shop)."""
+    shop, ingest = shop_and_ingest
+    context, page, errors = _new_page(browser)
+    page.goto(shop.url("/?utm_source=newsletter&utm_medium=email"), referer="https://mail.example.com/inbox")
+    page.goto(shop.url("/cart"), referer=shop.url("/"))
+    page.goto("about:blank")  # pagehide: the rest leaves by sendBeacon
+
+    def page_views():
+        sent = [e for p in ingest.posts() for e in json.loads(p["body"])["events"] if e["event_name"] == "page_view"]
+        return sent if len(sent) >= 2 else None
+
+    first, second = _wait(page_views, what="both page views")[:2]
+    assert first["page"]["url_path"] == "/?utm_source=newsletter&utm_medium=email"
+    assert first["page"]["referrer"] == "https://mail.example.com/inbox"
+    assert second["page"]["url_path"] == "/cart" and second["page"]["referrer"] is None
+    context.close()
+    assert errors == []

@@ -3,12 +3,13 @@ and the S3 sink writes byte-for-byte the lines the ingest would have written for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 from clickstream_ingest.config import Settings
 from clickstream_ingest.contract import RequestInfo, event_validator, format_timestamp
-from clickstream_ingest.handler import classify
+from clickstream_ingest.handler import classify, request_info
 from traffic import TrafficReport, iter_clients
 from traffic.generator import INGEST_REJECTIONS, MALFORMED, iso_ms
 from traffic.http_sink import user_agent_for
@@ -26,14 +27,14 @@ from .conftest import config
 
 
 def _info(batch, client, seed: int, batch_no: int) -> RequestInfo:
+    """What the ingest's request_info makes of the request the HTTP sink sends for this batch."""
     received = datetime.fromtimestamp(batch.sent_ms / 1000, UTC)
-    return RequestInfo(
-        request_id=request_id_for(seed, client.index, batch_no),
-        received_at=received,
-        received_at_text=format_timestamp(received),
-        user_agent=user_agent_for(client.client_id),
-        source_ip_prefix=ip_prefix_for(client.client_id),
-    )
+    event = {"requestContext": {"requestId": request_id_for(seed, client.index, batch_no),
+                                "timeEpoch": batch.sent_ms,
+                                "http": {"userAgent": user_agent_for(client.client_id), "sourceIp": "203.0.113.9"}}}
+    info = request_info(event, None)
+    assert info.received_at == received
+    return dataclasses.replace(info, source_ip_prefix=ip_prefix_for(client.client_id))
 
 
 def test_ingest_accepts_exactly_the_valid_events_and_rejects_the_malformed_with_the_expected_reason(products):

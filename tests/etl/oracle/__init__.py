@@ -13,7 +13,7 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from clickstream_etl import aggregates, queries, rules, sql
+from clickstream_etl import acquisition, aggregates, queries, rules, sql
 from clickstream_etl.columns import BY_NAME, DERIVED, EVENT_COLUMNS, NAMES, PROVENANCE, SESSION_ASSIGNED, column_list
 from clickstream_etl.parse import EventRow
 
@@ -102,6 +102,15 @@ RETURNING 1
 SELECT count(*) FROM ins
 """  # noqa: S608 - column names only
 UPDATE_OLD_EVENTS = _one("update_old_events")
+LANDING_EVENTS = _one("landing_events")
+SET_ACQUISITION = """
+UPDATE dw.sessions s SET source = a.source, medium = a.medium, campaign = a.campaign, channel_group = a.channel_group,
+    device_category = a.device_category, browser = a.browser
+FROM unnest(%(ids)s::uuid[], %(source)s::text[], %(medium)s::text[], %(campaign)s::text[], %(channel)s::text[],
+            %(device)s::text[], %(browser)s::text[])
+     AS a(session_id, source, medium, campaign, channel_group, device_category, browser)
+WHERE s.session_id = a.session_id
+"""
 REPLACE_SESSIONS = _BLOCKS["replace_sessions"]
 
 
@@ -124,4 +133,20 @@ def sessionize(cur, rows: list[EventRow], params: dict) -> tuple[int, Counter[in
     ]), params)
     new = Counter(dict(cur.fetchall()))
     cur.execute(";\n".join([UPDATE_OLD_EVENTS, *REPLACE_SESSIONS, INSERT_EVENTS]))
-    return cur.fetchone()[0], new
+    loaded = cur.fetchone()[0]
+    set_acquisition(cur)
+    return loaded, new
+
+
+def set_acquisition(cur) -> None:
+    """Each re-made session's acquisition and device: those of its first event as chosen here in SQL, the
+    acquisition by the ETL's one rule (``acquisition.acquisition``, checked on its own by
+    tests/etl/test_acquisition.py): what this checks is that the ETL's plans take the right first event, across
+    runs and after late events."""
+    cur.execute(LANDING_EVENTS)
+    landing = cur.fetchall()
+    acq = [acquisition.acquisition(page, referrer) for _, page, referrer, _, _ in landing]
+    cur.execute(SET_ACQUISITION, {  # lists (psycopg2 adapts None), not sql.array
+        "ids": [r[0] for r in landing], "source": [a.source for a in acq], "medium": [a.medium for a in acq],
+        "campaign": [a.campaign for a in acq], "channel": [a.channel_group for a in acq],
+        "device": [r[3] for r in landing], "browser": [r[4] for r in landing]})

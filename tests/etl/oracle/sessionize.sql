@@ -60,11 +60,13 @@ FROM (
     FROM (
           SELECT e.event_id, e.client_id, e.event_timestamp, e.event_name, e.user_id, e.user_login_state,
                  e.page_url_path, e.product_price, e.product_discount_price, e.quantity,
+                 e.page_referrer, e.device_category, e.browser,
                  e.session_id AS old_session_id, false AS is_new
           FROM etl_tc t JOIN dw.events e ON e.client_id = t.client_id AND e.event_timestamp >= t.win_start
           UNION ALL
           SELECT event_id, client_id, event_timestamp, event_name, user_id, user_login_state,
-                 page_url_path, product_price, product_discount_price, quantity, NULL::uuid, true
+                 page_url_path, product_price, product_discount_price, quantity,
+                 page_referrer, device_category, browser, NULL::uuid, true
           FROM etl_new
     ) w
   ) b
@@ -105,3 +107,8 @@ FROM (
          coalesce(sum({revenue}) FILTER (WHERE event_name = {purchase}), 0) AS revenue
   FROM etl_sess GROUP BY session_id, client_id
 ) a;
+
+-- name: landing_events  each new session's first event (by time, then event id): what its acquisition and device
+-- come from (the test's Python fills in the acquisition with clickstream_etl.acquisition from these)
+SELECT DISTINCT ON (session_id) session_id::text, page_url_path, page_referrer, device_category, browser
+FROM etl_sess ORDER BY session_id, event_timestamp, event_id;

@@ -68,6 +68,10 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     # the ingest's receipt time; absent: the raw object's last-modified time (rules.Freshness)
     Column("received_at", ("received_at",), "timestamp", "timestamptz"),
     Column("request_id", ("request_id",), "text", "text"),
+    # the device of the request, derived by the ingest from its User-Agent (the server's own keys of the line)
+    Column("device_category", ("device_category",), "text", "text"),
+    Column("browser", ("browser",), "text", "text"),
+    Column("operating_system", ("operating_system",), "text", "text"),
 )
 BY_NAME = {c.name: c for c in EVENT_COLUMNS}
 NAMES: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS)

@@ -52,9 +52,11 @@ DEFAULT_FRESHNESS = Freshness(timedelta(hours=72), timedelta(minutes=15))
 # Order of the values in EventRow.text: the event's columns, then where the line came from.
 ROW_COLUMNS = columns.NAMES + PROVENANCE
 # Positions in typed_row's list (columns.EVENT_COLUMNS' order) of the values this module reads itself.
-(_ID, _TS, _NAME, _USER, _LOGIN, _CLIENT, _PAGE, _PRICE, _DISCOUNT, _QUANTITY, _RECEIVED) = map(columns.index, (
+(_ID, _TS, _NAME, _USER, _LOGIN, _CLIENT, _PAGE, _PRICE, _DISCOUNT, _QUANTITY, _RECEIVED, _REFERRER, _DEVICE,
+ _BROWSER) = map(columns.index, (
     "event_id", "event_timestamp", "event_name", "user_id", "user_login_state", "client_id", "page_url_path",
-    "product_price", "product_discount_price", "quantity", "received_at"))
+    "product_price", "product_discount_price", "quantity", "received_at", "page_referrer", "device_category",
+    "browser"))
 
 
 class Slow(Exception):
@@ -129,6 +131,10 @@ class EventRow(msgspec.Struct, gc=False, array_like=True):
     page: str | None
     revenue: Decimal | None  # purchase events only: rules.revenue
     text: str
+    # what a session takes from its first event (sessions.Session.begin: acquisition, device)
+    referrer: str | None = None
+    device: str | None = None
+    browser: str | None = None
 
 
 @dataclass
@@ -345,7 +351,8 @@ def plain_row(line: bytes, file_idx: int, line_no: int, source_text: str, last_m
                        received_at=stated[1] if stated is not None else received.isoformat(), source_file=source_text,
                        source_line=line_no)
     return EventRow(file_idx, line_no, event_id, client_id, at, ts[1], name, user_id, login == LOGGED_IN,
-                    page.url_path or None, revenue(price, discount, quantity) if name == PURCHASE else None, text)
+                    page.url_path or None, revenue(price, discount, quantity) if name == PURCHASE else None, text,
+                    page.referrer or None, e.device_category or None, e.browser or None)
 
 
 def accept(v: list, last_modified: datetime | None, window: Freshness) -> tuple[datetime | None, tuple | None]:
@@ -369,7 +376,8 @@ def make_row(v: list, file_idx: int, line_no: int, source_file: str, received: d
     values += [source_file, str(line_no)]
     text = "\t".join(map(copy_value, values) if escape else [_NULL if x is None else x for x in values])
     return EventRow(file_idx, line_no, v[_ID], v[_CLIENT], ts, ts_text, name, user_id, login == LOGGED_IN, v[_PAGE],
-                    revenue(v[_PRICE], v[_DISCOUNT], v[_QUANTITY]) if name == PURCHASE else None, text)
+                    revenue(v[_PRICE], v[_DISCOUNT], v[_QUANTITY]) if name == PURCHASE else None, text,
+                    v[_REFERRER], v[_DEVICE], v[_BROWSER])
 
 
 def decoded_row(decoded: tuple, source_file: str, last_modified: datetime | None,

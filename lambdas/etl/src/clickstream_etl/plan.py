@@ -194,12 +194,14 @@ class WarehousePlan:
 
 def _loaded_row(row: tuple) -> tuple[EventRow, str, bool]:
     """A loaded event of sql.WINDOW_EVENTS, as a row for the sessionization, with its session id and flag."""
-    (client_id, event_id, ts, name, user_id, login, page, price, discount, quantity, sid, first_visit) = row
+    (client_id, event_id, ts, name, user_id, login, page, price, discount, quantity, sid, first_visit, referrer,
+     device, browser) = row
     ts = ts.astimezone(UTC)
     value = None
     if name == PURCHASE:
         value = revenue(*(None if x is None else str(x) for x in (price, discount, quantity)))
-    row = EventRow(-1, 0, event_id, client_id, ts, ts.isoformat(), name, user_id, login == LOGGED_IN, page, value, "")
+    row = EventRow(-1, 0, event_id, client_id, ts, ts.isoformat(), name, user_id, login == LOGGED_IN, page, value, "",
+                   referrer, device, browser)
     return row, sid, first_visit
 
 

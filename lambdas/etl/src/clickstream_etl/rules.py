@@ -20,6 +20,9 @@ checks every SQL form against its rule.
 | session login state | ``session_logged_in`` | -- |
 | engaged session | ``engaged`` | -- |
 | converted session | ``converted`` | -- |
+
+A session's acquisition (source, medium, campaign, GA4 channel group of its first event) is the rule of its own
+module, ``acquisition``, with its tables of sites.
 """
 
 from __future__ import annotations

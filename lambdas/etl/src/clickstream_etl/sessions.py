@@ -17,6 +17,7 @@ from operator import attrgetter
 
 import msgspec
 
+from .acquisition import acquisition
 from .parse import EventRow, copy_value
 from .rules import PAGE_VIEW_EVENTS, converted, engaged, first_visit, new_session, session_id, session_logged_in
 
@@ -27,10 +28,12 @@ SESSION_COLUMNS = (
     "session_id", "client_id", "user_id", "user_login_state", "session_start", "session_end", "session_date",
     "duration_seconds", "event_count", "page_view_count", "landing_page", "exit_page", "is_engaged",
     "is_converted", "is_first_visit", "purchase_count", "revenue",
+    "source", "medium", "campaign", "channel_group", "device_category", "browser",
 )
 # What the state query reads of a client's latest session (same order as Session's fields after client_id).
 STATE_COLUMNS = ("session_id", "user_id", "user_login_state", "session_start", "session_end", "event_count",
-                 "page_view_count", "landing_page", "exit_page", "is_first_visit", "purchase_count", "revenue")
+                 "page_view_count", "landing_page", "exit_page", "is_first_visit", "purchase_count", "revenue",
+                 "source", "medium", "campaign", "channel_group", "device_category", "browser")
 
 
 def duration(start: datetime, end: datetime) -> Decimal:
@@ -64,19 +67,31 @@ class Session(msgspec.Struct, gc=False):
     revenue: Decimal
     start_text: str | None = None
     end_text: str | None = None
+    # from the session's first event (acquisition.acquisition, the ingest's device); None on a session loaded
+    # before the warehouse had them
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    channel_group: str | None = None
+    device_category: str | None = None
+    browser: str | None = None
 
     @classmethod
     def from_state(cls, client_id: str, row: tuple) -> Session:
         """From dw.sessions' STATE_COLUMNS."""
         (sid, user_id, login, start, end, events, page_views, landing, exit_page, first_visit, purchases,
-         revenue) = row
+         revenue, source, medium, campaign, channel, device, browser) = row
         return cls(str(sid), client_id, user_id, login == "logged_in", start.astimezone(UTC), end.astimezone(UTC),
-                   events, page_views, landing, exit_page, first_visit, purchases, Decimal(revenue))
+                   events, page_views, landing, exit_page, first_visit, purchases, Decimal(revenue), None, None,
+                   source, medium, campaign, channel, device, browser)
 
     @classmethod
     def begin(cls, row: EventRow) -> Session:
+        """A session whose first event is ``row``: its acquisition and device are that event's."""
+        source, medium, campaign, channel = acquisition(row.page, row.referrer)
         return cls(session_id(row.client_id, row.ts), row.client_id, None, False, row.ts, row.ts, 0, 0, None, None,
-                   False, 0, Decimal(0), row.ts_text, row.ts_text)
+                   False, 0, Decimal(0), row.ts_text, row.ts_text, source, medium, campaign, channel, row.device,
+                   row.browser)
 
     def add(self, row: EventRow, first_visit: bool) -> None:
         """Append an event that sorts after every event already in the session."""
@@ -109,7 +124,9 @@ class Session(msgspec.Struct, gc=False):
                 f"{start[:10]}\t{ms // 1000}.{ms % 1000:03d}\t{self.event_count}\t"
                 f"{self.page_view_count}\t{copy_value(self.landing)}\t{copy_value(self.exit)}\t"
                 f"{'t' if is_engaged else 'f'}\t{'t' if converted(self.purchase_count) else 'f'}\t"
-                f"{'t' if self.first_visit else 'f'}\t{self.purchase_count}\t{self.revenue}")
+                f"{'t' if self.first_visit else 'f'}\t{self.purchase_count}\t{self.revenue}\t"
+                f"{copy_value(self.source)}\t{copy_value(self.medium)}\t{copy_value(self.campaign)}\t"
+                f"{copy_value(self.channel_group)}\t{copy_value(self.device_category)}\t{copy_value(self.browser)}")
 
 
 @dataclass

@@ -270,14 +270,15 @@ COPY_EVENTS = f"COPY dw.events ({column_list(EVENT_COPY_COLUMNS)}) FROM STDIN"
 COPY_EVENT_IDS = "COPY dw.event_ids (event_id) FROM STDIN"
 COPY_SESSIONS = ("COPY dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, "
                  "session_date, duration_seconds, event_count, page_view_count, landing_page, exit_page, "
-                 "is_engaged, is_converted, is_first_visit, purchase_count, revenue) FROM STDIN")
+                 "is_engaged, is_converted, is_first_visit, purchase_count, revenue, source, medium, campaign, "
+                 "channel_group, device_category, browser) FROM STDIN")
 
 # The batch's known clients: last event time and latest session (sessions.STATE_COLUMNS). Each client is looked up
 # through the primary key (a LATERAL per client: with ``= ANY(...)`` the planner could read all of dw.clients).
 CLIENT_STATE = """
 SELECT c.client_id, c.last_seen_at, s.session_id, s.user_id, s.user_login_state, s.session_start, s.session_end,
        s.event_count, s.page_view_count, s.landing_page, s.exit_page, s.is_first_visit, s.purchase_count,
-       s.revenue
+       s.revenue, s.source, s.medium, s.campaign, s.channel_group, s.device_category, s.browser
 FROM unnest(%(clients)s::text[]) AS k(client_id)
 CROSS JOIN LATERAL (SELECT * FROM dw.clients c WHERE c.client_id = k.client_id OFFSET 0) c
 LEFT JOIN LATERAL (SELECT * FROM dw.sessions s WHERE s.client_id = c.client_id
@@ -308,7 +309,8 @@ LEFT JOIN LATERAL (SELECT * FROM dw.clients c WHERE c.client_id = k.client_id OF
 """
 WINDOW_EVENTS = """
 SELECT e.client_id, e.event_id::text, e.event_timestamp, e.event_name, e.user_id, e.user_login_state,
-       e.page_url_path, e.product_price, e.product_discount_price, e.quantity, e.session_id::text, e.is_first_visit
+       e.page_url_path, e.product_price, e.product_discount_price, e.quantity, e.session_id::text, e.is_first_visit,
+       e.page_referrer, e.device_category, e.browser
 FROM unnest(%(clients)s::text[], %(starts)s::timestamptz[]) AS w(client_id, win_start)
 CROSS JOIN LATERAL (SELECT * FROM dw.events e WHERE e.client_id = w.client_id AND e.event_timestamp >= w.win_start
                     OFFSET 0) e

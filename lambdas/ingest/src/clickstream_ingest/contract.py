@@ -66,6 +66,10 @@ class RequestInfo:
     received_at_text: str
     user_agent: str | None
     source_ip_prefix: str | None
+    # derived from user_agent (device.device): the server's own keys of the stored line, never the client's
+    device_category: str = "other"
+    browser: str | None = None
+    operating_system: str | None = None
 
 
 @functools.cache
@@ -236,6 +240,9 @@ def enrich(event: Mapping[str, Any], ts: datetime, info: RequestInfo, index: int
         "batch_index": index,
         "user_agent": info.user_agent,
         "source_ip_prefix": info.source_ip_prefix,
+        "device_category": info.device_category,
+        "browser": info.browser,
+        "operating_system": info.operating_system,
     }
 
 
@@ -296,7 +303,9 @@ class LineFragments:
 def line_fragments(info: RequestInfo) -> LineFragments:
     return LineFragments(
         received_at=_json_str(info.received_at_text),
-        tail=f',"user_agent":{_json_value(info.user_agent)},"source_ip_prefix":{_json_value(info.source_ip_prefix)}}}',
+        tail=(f',"user_agent":{_json_value(info.user_agent)},"source_ip_prefix":{_json_value(info.source_ip_prefix)},'
+              f'"device_category":{_json_value(info.device_category)},"browser":{_json_value(info.browser)},'
+              f'"operating_system":{_json_value(info.operating_system)}}}'),
     )
 
 

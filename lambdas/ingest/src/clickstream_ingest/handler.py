@@ -37,6 +37,7 @@ from .contract import (
     rejected_line,
     truncate_ip,
 )
+from .device import device
 from .request import SERVER_ERRORS, RequestError, parse_request
 from .storage import S3Store, StorageError
 
@@ -54,7 +55,8 @@ class Outcome:
 
 
 def request_info(event: Mapping[str, Any], context: Any, now: datetime | None = None) -> RequestInfo:
-    """Request id, receive time (API Gateway's timeEpoch), user agent and the truncated source IP."""
+    """Request id, receive time (API Gateway's timeEpoch), user agent, its device (``device.device``) and the
+    truncated source IP."""
     rc = event.get("requestContext") or {}
     http = rc.get("http") or {}
     request_id = rc.get("requestId") or getattr(context, "aws_request_id", None) or str(uuid.uuid4())
@@ -63,13 +65,17 @@ def request_info(event: Mapping[str, Any], context: Any, now: datetime | None = 
         received = datetime.fromtimestamp(epoch_ms / 1000, UTC)
     else:
         received = now or datetime.now(UTC)
-    ua = http.get("userAgent")
+    ua = header_text(http.get("userAgent"), USER_AGENT_MAX)
+    dev = device(ua)
     return RequestInfo(
         request_id=str(request_id),
         received_at=received,
         received_at_text=format_timestamp(received),
-        user_agent=header_text(ua, USER_AGENT_MAX),
+        user_agent=ua,
         source_ip_prefix=truncate_ip(http.get("sourceIp")),
+        device_category=dev.category,
+        browser=dev.browser,
+        operating_system=dev.os,
     )
 
 
@@ -230,6 +236,7 @@ def runtime(env: Mapping[str, str] | None = None) -> tuple[Settings, S3Store, Ev
             _state["store"] = S3Store(_s3_client(), settings.raw_bucket, settings.s3_max_attempts,
                                       settings.s3_backoff_base_seconds, settings.s3_backoff_max_seconds)
             _state["validator"] = event_validator()
+            device.__wrapped__("Mozilla/5.0")  # compile ua-parser's regexes now, so that gc.freeze keeps them
             _state["settings"] = settings
             # Everything made so far (modules, boto3 client, compiled schema) lives as long as the process: move
             # it out of the cyclic GC's reach so collections during requests only scan per-request objects.

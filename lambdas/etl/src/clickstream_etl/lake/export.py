@@ -75,20 +75,24 @@ def _session_select() -> str:
             "ORDER BY session_start, session_id")
 
 
-def _arrow(cur, sql: str, params: tuple, iceberg_schema):
-    """The rows of ``sql`` as a pyarrow table of ``iceberg_schema``'s arrow schema."""
+def _arrow(cur, sql: str, params: tuple, iceberg_schema, table_schema=None):
+    """The rows of ``sql`` (the columns of ``iceberg_schema``, in its order) as a pyarrow table of the lake table's
+    own schema ``table_schema`` (default: ``iceberg_schema``), column by name: a table that gained columns by schema
+    evolution (``catalog.ensure_tables``) numbers and orders them its own way, and pyiceberg matches an append's
+    columns by its field ids."""
     import pyarrow as pa
 
-    arrow_schema = iceberg_schema.as_arrow()
+    names = [f.name for f in iceberg_schema.fields]
+    arrow_schema = (table_schema or iceberg_schema).as_arrow()
     cur.execute(sql, params)
-    columns: list[list] = [[] for _ in arrow_schema]
+    columns: dict[str, list] = {n: [] for n in names}
     while True:
         rows = cur.fetchmany(50_000)
         if not rows:
             break
-        for i, col in enumerate(zip(*rows, strict=True)):
-            columns[i].extend(col)
-    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, arrow_schema, strict=True)],
+        for name, col in zip(names, zip(*rows, strict=True), strict=True):
+            columns[name].extend(col)
+    return pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in arrow_schema],
                                 schema=arrow_schema)
 
 
@@ -146,7 +150,7 @@ def export_events(conn, table, max_events: int, session_timeout: timedelta,
         files = [r[1] for r in rows]
         _mark_days(conn, files, session_timeout)
         with conn.cursor() as cur:
-            data = _arrow(cur, _event_select(), (files,), iceberg_schema)
+            data = _arrow(cur, _event_select(), (files,), iceberg_schema, table.schema())
         conn.commit()
         last = rows[-1][0]
         with table.transaction() as tx:
@@ -206,7 +210,7 @@ def export_sessions(conn, table, days: list[date], allows: Callable[[], bool] = 
             result.complete = False
             break
         with conn.cursor() as cur:
-            data = _arrow(cur, _session_select(), (first, last), iceberg_schema)
+            data = _arrow(cur, _session_select(), (first, last), iceberg_schema, table.schema())
         conn.commit()
         start = datetime(first.year, first.month, first.day).isoformat() + "+00:00"
         end_day = last + timedelta(days=1)

@@ -81,7 +81,8 @@ if set(_EVENT_EXTRA) != set(_EVENT_EXTRA_ORDER):  # a change in columns.py must 
 # The lake's type of a warehouse column whose SQL type has no Iceberg type of its own (numeric without precision).
 WAREHOUSE_TYPE_IN_LAKE: dict[tuple[str, str], str] = {("events", "revenue"): _EVENT_EXTRA["revenue"][0]}
 
-# dw.sessions (sql/dw/0002_events_sessions.sql; revenue widened by 0010_unbounded_sums.sql): (name, type, required).
+# dw.sessions (sql/dw/0002_events_sessions.sql; revenue widened by 0010_unbounded_sums.sql; acquisition and device
+# by 0031): (name, type, required).
 SESSION_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("session_id", "uuid", True),
     ("client_id", "text", True),
@@ -100,6 +101,13 @@ SESSION_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("is_first_visit", "boolean", True),
     ("purchase_count", "integer", True),
     ("revenue", "numeric(38, 2)", True),
+    # sql/dw/0031_session_acquisition.sql: optional, so that tables made before them gain them (ensure_tables)
+    ("source", "text", False),
+    ("medium", "text", False),
+    ("campaign", "text", False),
+    ("channel_group", "text", False),
+    ("device_category", "text", False),
+    ("browser", "text", False),
 )
 
 
