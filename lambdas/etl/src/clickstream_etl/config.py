@@ -9,6 +9,8 @@ from clickstream_env import ConfigError, choice
 from clickstream_env import integer as _int
 from clickstream_env import required as _required
 
+from .segments import Thresholds, thresholds_from_env
+
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
 SSLMODE_CHOICES = ("verify-full", "verify-ca", "require")
 
@@ -66,6 +68,8 @@ class Settings:
     lake_database: str = ""
     lake_location: str = ""
     lake_export_max_events: int = 500_000
+    # The client segments' thresholds (clickstream_etl.segments: SEGMENT_* variables, documented defaults there).
+    segment_thresholds: Thresholds = Thresholds()
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
@@ -104,6 +108,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
+        segment_thresholds=thresholds_from_env(env),
         **_lake(env),
     )
 
