@@ -79,8 +79,8 @@ def _segments(world) -> list[tuple]:
 
 
 def _overview(world) -> list[tuple]:
-    return world.query("SELECT as_of, segment, clients, purchasers, revenue FROM dw.agg_daily_segments "
-                       f"WHERE as_of = '{AS_OF}' ORDER BY 1, 2")  # noqa: S608 - a constant
+    return world.query("SELECT as_of, segment, clients, purchasers, revenue FROM dw.agg_daily_segments "  # noqa: S608
+                       f"WHERE as_of = '{AS_OF}' ORDER BY 1, 2")  # a constant date
 
 
 def _compute(world, **thresholds: int) -> int:
@@ -120,8 +120,8 @@ def test_other_thresholds(loaded):
 
 
 def test_thresholds_from_env():
-    from clickstream_etl.segments import Thresholds, thresholds_from_env
     from clickstream_env import ConfigError
+    from clickstream_etl.segments import Thresholds, thresholds_from_env
 
     assert thresholds_from_env({}) == Thresholds()
     assert thresholds_from_env({"SEGMENT_LOST_DAYS": "120"}).lost_days == 120

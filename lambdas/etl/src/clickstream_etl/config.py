@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from clickstream_env import ConfigError, choice
 from clickstream_env import integer as _int
@@ -69,7 +69,7 @@ class Settings:
     lake_location: str = ""
     lake_export_max_events: int = 500_000
     # The client segments' thresholds (clickstream_etl.segments: SEGMENT_* variables, documented defaults there).
-    segment_thresholds: Thresholds = Thresholds()
+    segment_thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
