@@ -26,7 +26,8 @@ retention_heatmap <- function(m) {
     ggplot2::geom_text(ggplot2::aes(label = fmt_pct(share, 0)), size = 3.2) +
     ggplot2::scale_fill_gradient(low = "#eff6ff", high = DASH_COLORS[1], limits = c(0, 1), labels = scales::label_percent(),
                                  na.value = "grey95") +
-    ggplot2::labs(x = "weeks after the cohort's week", y = "cohort (week of)", fill = "active") + theme_dash()
+    ggplot2::labs(x = "weeks after the cohort's week", y = "cohort (week of)", fill = "active") + theme_dash() +
+    ggplot2::theme(legend.key.width = grid::unit(3, "lines"))
 }
 
 retention_table <- function(m, id) {
