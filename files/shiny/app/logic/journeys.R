@@ -54,7 +54,8 @@ SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end)
 
 # The login state is the session's (dw.sessions), as in every other dashboard. Ties in time by event_id, as the
 # ETL orders page views for the transitions. Each sampled session's first $4 page views are read by one index range
-# scan of events_client_ts_idx (client, session start..end), stopped after $4 rows: the work is that of the sample
+# scan of events_client_ts_idx (client, session start..end) in time order, stopped after $4 rows and their ties in
+# time (WITH TIES: no sort of the session's events; the ties are ordered by event_id after): the work is that of the sample
 # (at most PATH_MAX_SESSIONS short scans) whatever the period, so the plan cannot flip with the range (a join of
 # the period's events by time, as before, switched between plans with very different costs).
 SQL_COMMON_PATHS <- "
@@ -63,14 +64,16 @@ WITH s AS (
    WHERE session_date BETWEEN ($1::timestamptz AT TIME ZONE 'UTC')::date AND $2::date
      AND ($3 = '(all)' OR user_login_state = $3) AND session_start >= $1::timestamptz
 ), p AS (
-  SELECT s.session_id, string_agg(v.page_url_path, ' → ' ORDER BY v.event_timestamp, v.event_id) AS path,
-         count(*) AS pages
+  SELECT s.session_id,
+         array_to_string((array_agg(v.page_url_path ORDER BY v.event_timestamp, v.event_id))[1:$4::int], ' → ')
+           AS path,
+         least(count(*), $4::int) AS pages
     FROM s CROSS JOIN LATERAL (
       SELECT e.event_timestamp, e.event_id, e.page_url_path FROM dw.events e
        WHERE e.client_id = s.client_id AND e.event_timestamp >= s.session_start
          AND e.event_timestamp <= s.session_end AND e.session_id = s.session_id
          AND e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-       ORDER BY e.event_timestamp, e.event_id LIMIT $4::int) v
+       ORDER BY e.event_timestamp FETCH FIRST ($4::int) ROWS WITH TIES) v
    GROUP BY s.session_id
 )
 SELECT path, count(*) AS sessions, max(pages) AS pages FROM p
