@@ -26,10 +26,12 @@ CREATE TABLE dw.agg_daily_segments (
     PRIMARY KEY (as_of, segment)
 );
 
--- The days computed, with the thresholds used: a run computes the last closed day once.
+-- The days computed, with the thresholds used and the newest session start the warehouse held then: a run
+-- computes the last closed day once, or again while the warehouse had not reached the end of that day yet.
 CREATE TABLE etl.segment_days (
-    as_of       date        PRIMARY KEY,
-    computed_at timestamptz NOT NULL DEFAULT now(),
-    clients     bigint      NOT NULL,
-    thresholds  jsonb       NOT NULL
+    as_of        date        PRIMARY KEY,
+    computed_at  timestamptz NOT NULL DEFAULT now(),
+    clients      bigint      NOT NULL,
+    thresholds   jsonb       NOT NULL,
+    data_through timestamptz
 );

@@ -139,3 +139,20 @@ def test_the_run_computes_the_segments_once_a_day(loaded):
     r = loaded.run_cli()
     assert r["status"] == "succeeded", r
     assert loaded.query("SELECT as_of, computed_at, clients FROM etl.segment_days") == first
+
+
+def test_a_day_computed_before_the_warehouse_caught_up_is_computed_again(world):
+    """A run on an empty warehouse computes the last closed day with no client; a later run that loads sessions
+    computes it again (the warehouse had not reached the end of that day), and a run with nothing new does not."""
+    r = world.run_cli()
+    assert r["status"] == "succeeded", r
+    assert world.query("SELECT clients FROM etl.segment_days") == [(0,)]
+    world.put(object_key(datetime(2024, 7, 2, tzinfo=UTC), "seg"), ndjson(LINES))
+    r = world.run_cli()
+    assert r["status"] == "succeeded", r
+    done = world.query("SELECT as_of, computed_at, clients FROM etl.segment_days")
+    assert [row[2] for row in done] == [11]
+    assert world.query("SELECT sum(clients) FROM dw.agg_daily_segments WHERE as_of = %s", (done[0][0],)) == [(11,)]
+    r = world.run_cli()
+    assert r["status"] == "succeeded", r
+    assert world.query("SELECT as_of, computed_at, clients FROM etl.segment_days") == done

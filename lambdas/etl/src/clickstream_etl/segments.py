@@ -49,8 +49,13 @@ def thresholds_from_env(env: Mapping[str, str]) -> Thresholds:
 
 
 _COMPUTE = queries.load("segments")["compute"]
-_LAST_CLOSED_DAY = "SELECT (now() AT TIME ZONE 'UTC')::date - 1"
-_DONE = "SELECT 1 FROM etl.segment_days WHERE as_of = %s"
+_LAST_CLOSED_DAY = "SELECT (now() AT TIME ZONE 'UTC')::date - 1, (SELECT max(session_start) FROM dw.sessions)"
+# Done: computed when the warehouse already held a session after the end of that day (it had caught up), or
+# nothing newer has been loaded since.
+_DONE = """SELECT 1 FROM etl.segment_days
+            WHERE as_of = %(as_of)s
+              AND (data_through >= (%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+                   OR data_through IS NOT DISTINCT FROM %(newest)s)"""
 
 
 def compute(conn, as_of: date, thresholds: Thresholds) -> int:
@@ -68,13 +73,15 @@ def compute(conn, as_of: date, thresholds: Thresholds) -> int:
 
 def refresh_daily(conn, thresholds: Thresholds) -> date | None:
     """The daily step: the segments as of the last closed UTC day (by the warehouse's clock), unless already
-    computed. Returns the day computed, or None."""
+    computed -- again, though, when they were computed before the warehouse held any session after the end of
+    that day (the ETL was behind, or the warehouse was being filled) and newer sessions were loaded since.
+    Returns the day computed, or None."""
     from .connections import transaction
 
     with transaction(conn), conn.cursor() as cur:
         cur.execute(_LAST_CLOSED_DAY)
-        as_of = cur.fetchone()[0]
-        cur.execute(_DONE, (as_of,))
+        as_of, newest = cur.fetchone()
+        cur.execute(_DONE, {"as_of": as_of, "newest": newest})
         if cur.fetchone():
             return None
     compute(conn, as_of, thresholds)

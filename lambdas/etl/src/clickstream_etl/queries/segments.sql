@@ -39,7 +39,8 @@ INSERT INTO dw.agg_daily_segments (as_of, segment, clients, purchasers, revenue)
     SELECT as_of, segment, count(*), count(*) FILTER (WHERE purchases > 0), sum(revenue)
       FROM dw.client_segments GROUP BY 1, 2;
 
-INSERT INTO etl.segment_days (as_of, clients, thresholds)
-    SELECT %(as_of)s::date, count(*), %(thresholds)s::jsonb FROM dw.client_segments
+INSERT INTO etl.segment_days (as_of, clients, thresholds, data_through)
+    SELECT %(as_of)s::date, count(*), %(thresholds)s::jsonb, (SELECT max(session_start) FROM dw.sessions)
+      FROM dw.client_segments
     ON CONFLICT (as_of) DO UPDATE SET computed_at = now(), clients = excluded.clients,
-                                      thresholds = excluded.thresholds;
+                                      thresholds = excluded.thresholds, data_through = excluded.data_through;
