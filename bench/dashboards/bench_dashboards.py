@@ -7,7 +7,12 @@ dw_db role, and ``bench_queries.R`` times every query function of the app (files
 RPostgreSQL exactly as the app calls them: median and p95 per query. Baseline, in the same run: the same numbers
 computed from the raw ``dw.events``/``dw.sessions`` tables instead of the aggregates.
 
-Usage: python bench/dashboards/bench_dashboards.py [--quick] [--keep-dir DIR]
+Usage: python bench/dashboards/bench_dashboards.py [--quick] [--events N] [--keep-dir DIR]
+
+BENCH_DASHBOARDS_EVENTS and BENCH_DASHBOARDS_KEEP_DIR set the same for a run through bench/run_all.py.
+
+--events N: a warehouse of about N events instead (e.g. where a shared machine cannot build 10M in time); the
+section's notes state the size measured.
 
 --keep-dir DIR (for iterating on query plans): build the warehouse into a cluster under DIR and keep it; a later
 run with the same DIR and size reuses it (only new migrations are applied, no synthesis), so the timings can be
@@ -52,7 +57,7 @@ def _grant_reader(conn, dbname: str, create_role: bool = True) -> None:
     conn.commit()
 
 
-def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
+def run(quick: bool = False, keep_dir: Path | None = None, events: int | None = None) -> dict:
     _paths()
     import psycopg2
     from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
@@ -60,7 +65,10 @@ def run(quick: bool = False, keep_dir: Path | None = None) -> dict:
     from dashboards.synth import synthesize
     from scripts.harness.postgres import PostgresServer
 
-    n_events = 1_000_000 if quick else 10_000_000
+    events = events or int(os.environ.get("BENCH_DASHBOARDS_EVENTS") or 0) or None
+    if keep_dir is None and os.environ.get("BENCH_DASHBOARDS_KEEP_DIR"):
+        keep_dir = Path(os.environ["BENCH_DASHBOARDS_KEEP_DIR"])
+    n_events = events or (1_000_000 if quick else 10_000_000)
     reps, baseline_reps = (10, 3) if quick else (15, 3)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     server = PostgresServer(keep_dir=keep_dir)
@@ -137,8 +145,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M events instead of 10M")
     ap.add_argument("--keep-dir", type=Path, help="build the DW into a cluster under this dir and keep/reuse it")
+    ap.add_argument("--events", type=int, help="about this many events (default 10M, 1M with --quick)")
     args = ap.parse_args()
-    result = run(quick=args.quick, keep_dir=args.keep_dir)
+    result = run(quick=args.quick, keep_dir=args.keep_dir, events=args.events)
     print(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -43,7 +43,11 @@ RAW <- list(
                       AND product_id IS NOT NULL GROUP BY product_id",
   landing_pages = "SELECT landing_page, count(*) FROM dw.sessions WHERE session_date BETWEEN $1::date AND $2::date
                     GROUP BY 1 ORDER BY 2 DESC LIMIT 15",
-  last_run = "SELECT max(event_timestamp) FROM dw.events"
+  last_run = "SELECT max(event_timestamp) FROM dw.events",
+  retention = "WITH w AS (SELECT client_id, date_trunc('week', session_date)::date AS wk, bool_or(is_first_visit) AS fv
+                            FROM dw.sessions GROUP BY 1, 2),
+                    k AS (SELECT client_id, min(wk) FILTER (WHERE fv) AS c FROM w GROUP BY 1)
+               SELECT k.c, w.wk, count(*) FROM w JOIN k USING (client_id) WHERE w.wk >= k.c GROUP BY 1, 2"
 )
 
 cases <- list(
@@ -69,6 +73,10 @@ cases <- list(
   list("Journeys", "page choices (7 d)", function() page_choices(q, f7), NULL),
   list("Journeys", "common paths, first 3 pages (7 d)", function() common_paths(q, f7, 3), NULL),
   list("Journeys", "common paths, first 3 pages (1 d)", function() common_paths(q, make_filters(c(end, end)), 3), NULL),
+  list("Journeys", "common paths, first 3 pages (30 d)", function() common_paths(q, f30, 3), NULL),
+  list("Retention", "new-client cohorts (12 weeks)", function() retention(q, f7, "clients"), "retention"),
+  list("Retention", "purchaser cohorts (12 weeks)", function() retention(q, f7, "purchasers"), NULL),
+  list("Retention", "segment overview", function() segment_overview(q, f7), NULL),
   list("Pipeline", "last run + recent runs", function() { last_run(q); recent_runs(q) }, NULL),
   list("Pipeline", "load totals", function() load_totals(q), NULL),
   list("Pipeline", "rejects by reason", function() rejects_by_reason(q), NULL),

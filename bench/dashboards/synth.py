@@ -120,6 +120,7 @@ SELECT %(end)s::timestamptz - make_interval(mins => 30 * g), %(end)s::timestampt
 def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None, products: int = 600,
                clients: int | None = None) -> dict[str, int]:
     """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
+    from clickstream_etl import segments
     from clickstream_etl.rebuild import rebuild_dirty_days
 
     end = end or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -154,7 +155,8 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")
     conn.commit()
-    rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on
+    rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on, and the retention
+    segments.compute(conn, end.date() - dt.timedelta(days=1), segments.Thresholds())  # the ETL's daily step
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")

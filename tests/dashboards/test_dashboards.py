@@ -283,6 +283,56 @@ def test_journeys_landing_exit_next_and_paths(page, sql, period, screenshots_dir
     assert all(p.count(" → ") <= 1 for p, _ in two) and two != shown_paths
 
 
+
+def test_retention_cohorts_and_segments(page, sql, period, screenshots_dir):
+    """The cohort tables against cohorts worked out here from dw.sessions (not from the aggregates): per client, the
+    ISO week of its first-visit session / first purchase, and the weeks it started a session / purchased in."""
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "retention")
+    sessions = sql("SELECT client_id, session_date, is_first_visit, is_converted FROM dw.sessions "
+                   "WHERE session_date <= %s", (end,))
+    last_week = date.fromisoformat(end) - timedelta(days=date.fromisoformat(end).weekday())
+
+    def monday(d: date) -> date:
+        return d - timedelta(days=d.weekday())
+
+    for kind, starts, counts in (("clients", lambda r: r[2], lambda r: True), ("purchasers", lambda r: r[3],
+                                                                               lambda r: r[3])):
+        cohort: dict[str, date] = {}
+        for r in sessions:
+            if starts(r) and (r[0] not in cohort or monday(r[1]) < cohort[r[0]]):
+                cohort[r[0]] = monday(r[1])
+        active: dict[tuple[date, int], set[str]] = {}
+        for r in sessions:
+            if r[0] in cohort and counts(r):
+                active.setdefault((cohort[r[0]], (monday(r[1]) - cohort[r[0]]).days // 7), set()).add(r[0])
+        expected = []
+        for cw in sorted(set(cohort.values())):
+            size = len(active[(cw, 0)])
+            shares = [len(active.get((cw, k), ())) / size for k in range((last_week - cw).days // 7 + 1)]
+            expected.append((cw.isoformat(), size, shares))
+        rows = table_rows(page, f"retention-{kind}-table")
+        shown = [(r["cohort_week"], int(r["size"]),
+                  [float(r[f"week_{k}"]) for k in range(len(r) - 2) if r.get(f"week_{k}") not in (None, "", "NA")])
+                 for r in rows]
+        assert expected, kind
+        assert [(c, n) for c, n, _ in shown] == [(c, n) for c, n, _ in expected], kind
+        for (_, _, got), (_, _, want) in zip(shown, expected, strict=True):
+            assert got == pytest.approx(want), kind
+        assert plot_rendered(page, f"retention-{kind}_heatmap"), kind
+
+    # Segments: the newest day computed by the end of the period, every segment with its clients.
+    as_of = sql("SELECT max(as_of) FROM dw.agg_daily_segments WHERE as_of <= %s", (end,))[0][0]
+    assert as_of is not None, "the ETL's daily step computed the segments"
+    counts = dict(sql("SELECT segment, count(*) FROM dw.client_segments GROUP BY 1"))
+    labels = {"New": "new", "Active": "active", "Loyal": "loyal", "At risk": "at_risk", "Lost": "lost"}
+    seg_rows = {labels[r["label"]]: r for r in table_rows(page, "retention-segments-table")}
+    assert list(seg_rows) == ["new", "active", "loyal", "at_risk", "lost"]
+    assert {k: int(float(v["clients"])) for k, v in seg_rows.items() if float(v["clients"])} == counts
+    assert page.get_attribute("#retention-segments [data-as-of]", "data-as-of") == as_of.isoformat()
+    _shot(page, screenshots_dir, "retention")
+
 def test_pipeline_health(page, sql, loaded_dw, moto_server, screenshots_dir):
     show_tab(page, "pipeline")
     shown = kpis(page, "pipeline")

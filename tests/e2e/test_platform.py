@@ -1,6 +1,6 @@
 """End to end, as `make up` does it: fresh emulator and databases -> site.yml -> the demo month (29 days of raw
 objects in the ingest's layout, the last 24 hours through the HTTP endpoint, `traffic.demo`) -> ETL -> warehouse
-counts equal what the generator says it sent -> the dashboards show them (screenshots of the five dashboards in
+counts equal what the generator says it sent -> the dashboards show them (screenshots of the six dashboards in
 tests/artifacts/screenshots/e2e; every table inside its card).
 
 It runs the very same playbooks through a copy of the local inventory whose PostgreSQL clusters, ports and

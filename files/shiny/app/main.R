@@ -22,6 +22,7 @@ app_ui <- function() {
           shiny::tabPanel("Conversion funnel", value = "funnel", funnel_ui("funnel")),
           shiny::tabPanel("Product engagement", value = "products", products_ui("products")),
           shiny::tabPanel("User journeys", value = "journeys", journeys_ui("journeys")),
+          shiny::tabPanel("Retention", value = "retention", retention_ui("retention")),
           shiny::tabPanel("Pipeline health", value = "pipeline", pipeline_ui("pipeline"))
         )
       )
@@ -56,6 +57,7 @@ app_server <- function(input, output, session) {
   funnel_server("funnel", filters, q)
   products_server("products", filters, q)
   journeys_server("journeys", filters, q)
+  retention_server("retention", filters, q)
   pipeline_server("pipeline", q, settings)
 }
 

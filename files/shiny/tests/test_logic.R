@@ -117,6 +117,35 @@ lay <- flow_layout(data.frame(next_page = c("/a", "/b"), transitions = c(3, 1)),
 check("flow layout: one band per next page, left to right", all(lay$x_from == 0) && all(lay$x_to == 1) &&
         lay$y[1] > lay$y[2])
 
+# retention -----------------------------------------------------------------------------------------------------
+check("retention: ISO weeks start on Monday", week_start(as.Date("2024-05-05")) == as.Date("2024-04-29") &&
+        week_start(as.Date("2024-05-06")) == as.Date("2024-05-06"))
+cw <- cohort_weeks(make_filters(c("2024-05-01", "2024-05-22")), min_weeks = 2)
+check("retention: cohorts from the period's first week, at least min_weeks back",
+      identical(cw, as.Date(c("2024-04-29", "2024-05-20"))) &&
+        identical(cohort_weeks(make_filters(c("2024-05-21", "2024-05-22")), min_weeks = 3),
+                  as.Date(c("2024-05-06", "2024-05-20"))))
+rd <- data.frame(cohort_week = as.Date(c("2024-04-29", "2024-04-29", "2024-04-29", "2024-05-06")),
+                 active_week = as.Date(c("2024-04-29", "2024-05-06", "2024-05-20", "2024-05-06")),
+                 clients = c(4, 2, 1, 5))
+rm_ <- retention_matrix(rd, as.Date("2024-05-20"))
+# cohort 04-29: 4 clients; week 1: 2 (50%), week 2: none (0%), week 3: 1 (25%); cohort 05-06: 5, weeks 0..2
+check("retention matrix: shares of the week-0 size, missing weeks 0, up to the last week begun",
+      nrow(rm_) == 7 && identical(rm_$share[rm_$cohort_week == as.Date("2024-04-29")], c(1, 0.5, 0, 0.25)) &&
+        identical(rm_$clients[rm_$cohort_week == as.Date("2024-05-06")], c(5, 0, 0)))
+rw <- retention_wide(rm_)
+check("retention wide: one row per cohort, a column per week, NA where the week has not begun",
+      nrow(rw) == 2 && identical(rw$size, c(4, 5)) && is.na(rw$week_3[2]) && rw$week_1[1] == 0.5)
+check("retention matrix: no rows -> empty", nrow(retention_matrix(rd[0, ], as.Date("2024-05-20"))) == 0)
+so <- segment_overview(function(sql, p) data.frame(as_of = as.Date("2024-06-30"), segment = c("lost", "new"),
+                                                   clients = c(3, 1), purchasers = c(0, 1), revenue = c(0, 20)),
+                       make_filters(c("2024-06-01", "2024-06-30")))
+check("segments: every segment in order, missing ones 0, shares of all clients",
+      identical(so$segment, c("new", "active", "loyal", "at_risk", "lost")) && identical(so$clients, c(1, 0, 0, 0, 3)) &&
+        identical(so$share, c(0.25, 0, 0, 0, 0.75)) && attr(so, "as_of") == as.Date("2024-06-30"))
+check("segments: no day computed -> as_of NA",
+      is.na(attr(segment_overview(function(sql, p) data.frame(), make_filters(c("2024-06-01", "2024-06-30"))), "as_of")))
+
 # the SQL is parameterised: no query text is built from a filter value
 check("anomalies: the metric names its subject when there is one",
       identical(anomaly_metric(c("volume", "reject_rate", "conversion"), c("(all)", "", "begin_checkout>purchase")),

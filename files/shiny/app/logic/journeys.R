@@ -34,10 +34,9 @@ SQL_PAGE_CHOICES <- SQL_LANDING_PAGES
 # Paths need each session's ordered page views, which no aggregate keeps; reading them for every session of a long
 # period does not scale (a week of a 10M-event DW is millions of events). So paths cover the most recent
 # PATH_MAX_SESSIONS sessions that started in the period (all of them when there are fewer; the UI says which).
-# Step 1 picks those sessions (a backward scan of sessions_start_idx) and the time window of their events; step 2
-# reads the page views of that window (bound timestamps, so the BRIN index on event_timestamp is used) for those
-# sessions only. The cost is that of the sample, whatever the size of the DW: ~100 ms of server time for 2,000
-# sessions measured at 10M events (3,000 came too close to the 300 ms target on a busy 2-core machine).
+# Step 1 picks those sessions (a backward scan of sessions_start_idx) and where they start; step 2 reads the first
+# page views of each of them only (SQL_COMMON_PATHS). The cost is that of the sample, whatever the size of the DW
+# and the length of the period (BENCHMARKS.md, "Dashboards").
 PATH_MAX_SESSIONS <- 2000
 
 SQL_SESSIONS_PER_DAY <- "
@@ -54,24 +53,31 @@ SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end)
          ORDER BY session_start DESC LIMIT $4::int) l"
 
 # The login state is the session's (dw.sessions), as in every other dashboard. Ties in time by event_id, as the
-# ETL orders page views for the transitions.
+# ETL orders page views for the transitions. Each sampled session's first $4 page views are read by one index range
+# scan of events_client_ts_idx (client, session start..end) in time order, stopped after $4 rows and their ties in
+# time (WITH TIES: no sort of the session's events; the ties are ordered by event_id after): the work is that of the sample
+# (at most PATH_MAX_SESSIONS short scans) whatever the period, so the plan cannot flip with the range (a join of
+# the period's events by time, as before, switched between plans with very different costs).
 SQL_COMMON_PATHS <- "
 WITH s AS (
-  SELECT session_id FROM dw.sessions
+  SELECT session_id, client_id, session_start, session_end FROM dw.sessions
    WHERE session_date BETWEEN ($1::timestamptz AT TIME ZONE 'UTC')::date AND $2::date
      AND ($3 = '(all)' OR user_login_state = $3) AND session_start >= $1::timestamptz
-), pv AS (
-  SELECT e.session_id, e.page_url_path,
-         row_number() OVER (PARTITION BY e.session_id ORDER BY e.event_timestamp, e.event_id) AS rn
-    FROM dw.events e JOIN s USING (session_id)
-   WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-     AND e.event_timestamp >= $1::timestamptz AND e.event_timestamp <= $6::timestamptz
+), p AS (
+  SELECT s.session_id,
+         array_to_string((array_agg(v.page_url_path ORDER BY v.event_timestamp, v.event_id))[1:$4::int], ' → ')
+           AS path,
+         least(count(*), $4::int) AS pages
+    FROM s CROSS JOIN LATERAL (
+      SELECT e.event_timestamp, e.event_id, e.page_url_path FROM dw.events e
+       WHERE e.client_id = s.client_id AND e.event_timestamp >= s.session_start
+         AND e.event_timestamp <= s.session_end AND e.session_id = s.session_id
+         AND e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
+       ORDER BY e.event_timestamp FETCH FIRST ($4::int) ROWS WITH TIES) v
+   GROUP BY s.session_id
 )
-SELECT path, count(*) AS sessions, max(pages) AS pages FROM (
-  SELECT session_id, string_agg(page_url_path, ' → ' ORDER BY rn) AS path, count(*) AS pages
-    FROM pv WHERE rn <= $4::int GROUP BY session_id
-) p
-GROUP BY path ORDER BY sessions DESC, path LIMIT $5::int"
+SELECT path, count(*) AS sessions, max(pages) AS pages FROM p
+ GROUP BY path ORDER BY sessions DESC, path LIMIT $5::int"
 
 journey_params <- function(f) list(f$start, f$end, f$login_state)
 
@@ -111,7 +117,7 @@ common_paths <- function(q, f, n_pages = 3, limit = 15, max_sessions = PATH_MAX_
     attr(d, "sessions_considered") <- 0
     return(d)
   }
-  d <- q(SQL_COMMON_PATHS, list(w$first_start, f$end, f$login_state, n_pages, limit, w$last_end))
+  d <- q(SQL_COMMON_PATHS, list(w$first_start, f$end, f$login_state, n_pages, limit))
   attr(d, "sessions_considered") <- num0(w$sessions)
   attr(d, "capped") <- num0(w$sessions) >= max_sessions
   d

@@ -11,6 +11,7 @@ from clickstream_env import required as _required
 
 from .anomalies import AnomalySettings
 from .anomalies import settings_from_env as _anomalies
+from .segments import Thresholds, thresholds_from_env
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
 SSLMODE_CHOICES = ("verify-full", "verify-ca", "require")
@@ -78,6 +79,8 @@ class Settings:
     # Not a setting: whether the warehouse has the hot window's schema (the event-id ledger dw.event_ids), found by
     # the run at its start (hot_window.converted); the load then writes the ledger and its dedup reads it.
     event_ledger: bool = False
+    # The client segments' thresholds (clickstream_etl.segments: SEGMENT_* variables, documented defaults there).
+    segment_thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
@@ -126,6 +129,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         idle_in_transaction_timeout_seconds=_int(env, "DW_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 900, 1),
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
+        segment_thresholds=thresholds_from_env(env),
         **_lake(env),
         anomalies=_anomalies(env),
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 
-from . import aggregates, anomalies, ingest_rejects, load, quarantine, sql
+from . import aggregates, anomalies, ingest_rejects, load, quarantine, segments, sql
 from .config import Settings
 from .connections import transaction
 from .load import load_batch
@@ -307,6 +307,7 @@ def _aggregate(conn, settings: Settings, deadline: Deadline, result: RunResult) 
         return False
     aggregates.apply_pending(conn)
     result.days_refreshed = rebuild_dirty_days(conn)  # a rebuild's days not recomputed yet
+    segments.refresh_daily(conn, settings.segment_thresholds)  # once a day: the last closed day's client segments
     return True
 
 
