@@ -287,6 +287,9 @@ def report(record: dict) -> dict:
                      "at the same load; the floor rows add this code's module runs times the trivial module's cost "
                      "(a lower bound: an AWS module costs more) to the start-up. Below that floor only fewer "
                      "module runs go, not faster tasks.")
+    # Remarks added to a saved record by whoever ran it (what the figures cannot say themselves), then rendered again
+    # with BENCH_PROVISIONING_FROM_RECORD.
+    notes += record.get("remarks", [])
     return {"title": "Provisioning", "rows": rows, "markdown": "\n".join(table), "notes": notes}
 
 
