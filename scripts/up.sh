@@ -12,8 +12,12 @@ STATE_DIR="${CLICKSTREAM_STATE_DIR:-/var/lib/clickstream-analytics}"
 DEMO_REPORT="$STATE_DIR/demo-traffic.json"
 DEMO_CLIENTS="${DEMO_CLIENTS:-400}"   # visitors on an average weekday
 DEMO_SEED="${DEMO_SEED:-20261125}"
-INGEST_URL="http://127.0.0.1:8080/clickstream"
-DW_PORT=5434
+# The ingest endpoint and the DW cluster's port: the local inventory's (clickstream_local_ingest_port, dw-local's
+# postgresql_port); a copy of the inventory with other ports (e.g. a second platform on this machine) sets these.
+INGEST_URL="${CLICKSTREAM_INGEST_URL:-http://127.0.0.1:8080/clickstream}"
+DW_PORT="${CLICKSTREAM_DW_PORT:-5434}"
+# The ETL settings the etl role writes under the state directory, for the demo traffic and etl_now alike.
+export CLICKSTREAM_ETL_ENV_FILE="${CLICKSTREAM_ETL_ENV_FILE:-$STATE_DIR/etl/etl.env}"
 
 step() { printf '\n\033[1;34m==> [%s] %s\033[0m\n' "$1" "$2"; }
 dw_events() {
@@ -28,7 +32,7 @@ if [ -s "$DEMO_REPORT" ] && [ "$(dw_events)" -gt 0 ]; then
   echo "already sent (report: $DEMO_REPORT); delete it and pick another DEMO_SEED to send another month"
 else
   mkdir -p "$STATE_DIR"
-  PYTHONPATH="$here/bench" python -m traffic.demo --env-file "$STATE_DIR/etl/etl.env" --url "$INGEST_URL" \
+  PYTHONPATH="$here/bench" python -m traffic.demo --env-file "$CLICKSTREAM_ETL_ENV_FILE" --url "$INGEST_URL" \
     --clients "$DEMO_CLIENTS" --seed "$DEMO_SEED" --report "$DEMO_REPORT.tmp"
   mv "$DEMO_REPORT.tmp" "$DEMO_REPORT"
 fi
