@@ -19,6 +19,13 @@ all
   clickstream_shop_origins    the stand-in shop's origin (the ingest API's CORS, Cognito's callback URLs).
   clickstream_ec2_connection  local instead of community.aws.aws_ssm (no Session Manager here): the EC2 hosts'
                               connection, which preflight's session-manager-plugin check follows too.
+  clickstream_lake_enabled    true: the lake switched on (off as shipped), so its AWS-only branches run here too:
+                              the Glue interface endpoint in the ETL subnet, the ETL package over 50 MB deployed
+                              through the artifacts bucket, the tables and views made through AWS_ENDPOINT_URL
+                              alone, and the teardown of the lake. The lake-off platform is what the local
+                              inventory's tests check with the switch off (tests/lake/test_lake_role.py).
+  lake_deny_insecure_transport
+                              false, as storage_deny_insecure_transport.
 oltp, dw (the EC2 instances, stood in for by this machine)
   the venv's interpreter (their connection is clickstream_ec2_connection above),
   become by su (no sudo here); their own PostgreSQL cluster names and ports, listening on 127.0.0.1 (the
@@ -91,6 +98,8 @@ class AwsPath:
             "frontend_hosting_enabled": False,
             "clickstream_shop_origins": ["https://shop.example.com"],
             "clickstream_ec2_connection": "local",
+            "clickstream_lake_enabled": True,
+            "lake_deny_insecure_transport": False,
             # the suite's CA and the mirror's signing key (control node) of this test only
             "clickstream_tls_ca_dir": str(root / "control/pki"),
             "clickstream_mirror_signing_dir": str(root / "control/mirror-signing"),

@@ -1,4 +1,5 @@
-"""The AWS path in CI (issue 18): the whole site.yml with `-i inventories/aws`, as it ships, against a fresh moto.
+"""The AWS path in CI (issue 18): the whole site.yml with `-i inventories/aws`, as it ships but with the lake
+switched on, against a fresh moto.
 
 SLOW (full provisioning twice, plus publishing the package mirror): marked `slow` and `aws_path`; run it alone with
     python -m pytest -p no:cacheprovider tests/aws_path/test_aws_path.py -m aws_path
@@ -14,7 +15,11 @@ What makes it the AWS path and not the local one:
 - the DW installs through the package mirror: playbooks/package-mirror.yml publishes it into the emulated
   artifacts bucket first (the deploy's step 0), then the DW play fetches it through presigned URLs and loads its
   index into apt. The packages are already installed on this machine, so the install itself is a no-op;
-- the deploy guide's last step: playbooks/teardown.yml removes the deployment, and a second teardown changes nothing.
+- the lake (docs/lake.md) is on, so its AWS-only branches run: the Glue interface endpoint in the ETL subnet, the
+  ETL package with the lake's libraries (over Lambda's 50 MB direct upload) deployed from the artifacts bucket,
+  the Iceberg tables, workgroup and views made through AWS_ENDPOINT_URL alone;
+- the deploy guide's last step: playbooks/teardown.yml removes the deployment, the lake included, and a second
+  teardown changes nothing.
 
 What differs from a real deployment is the overlay of tests/aws_path/aws_inventory.py (documented there): the
 account id, the connection of the EC2 hosts (local: no Session Manager here; the Systems Manager wait is off
@@ -47,6 +52,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.aws_path, p
 # what is missing); a builder's work directory, not AWS state.
 MIRROR_BUILD_DIR = Path("/var/tmp/clickstream-aws-path-mirror-build")
 INSTANCES = {"clickstream-dev-oltp": "oltp", "clickstream-dev-dw": "dw"}
+LAKE_DATABASE = "clickstream_dev_lake"
 
 
 @dataclass
@@ -116,8 +122,8 @@ def test_the_host_plays_ran_on_the_discovered_instances(deployment: Deployment) 
 
 
 def test_flow_logs_and_the_s3_endpoint_policy_as_inventories_aws_ships_them(deployment: Deployment) -> None:
-    """inventories/aws turns VPC flow logs on; the S3 gateway endpoint allows only the platform's buckets and the
-    SSM agent's AWS buckets."""
+    """inventories/aws turns VPC flow logs on; the S3 gateway endpoint allows only the platform's buckets (the lake's
+    too, with the lake on) and the SSM agent's AWS buckets."""
     cfn = deployment.moto.client("cloudformation")
     stack = cfn.describe_stacks(StackName="clickstream-dev-flow-logs")["Stacks"][0]
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack["StackStatus"]
@@ -128,8 +134,42 @@ def test_flow_logs_and_the_s3_endpoint_policy_as_inventories_aws_ships_them(depl
     resources = [r for s in policy["Statement"] for r in s["Resource"]]
     buckets = {r.split(":::", 1)[1].split("/", 1)[0] for r in resources}
     platform = {b for b in buckets if b.startswith("clickstream-dev-")}
-    assert {b.split("-")[2] for b in platform} == {"raw", "artifacts"}, buckets
+    assert {b.split("-")[2] for b in platform} == {"raw", "artifacts", "lake"}, buckets
     assert "amazon-ssm-us-east-1" in buckets and not any("*" in b for b in buckets), buckets
+
+
+def test_the_lake_on_the_aws_path(deployment: Deployment) -> None:
+    """The lake's resources, made with the aws inventory's names through AWS_ENDPOINT_URL alone."""
+    moto = deployment.moto
+    ec2 = moto.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": ["clickstream-dev-etl"]}])["Subnets"][0]
+    (glue,) = [e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+               if e["ServiceName"] == "com.amazonaws.us-east-1.glue" and e["State"] != "deleted"]
+    assert glue["VpcEndpointType"] == "Interface" and glue["SubnetIds"] == [subnet["SubnetId"]]
+    assert glue["PrivateDnsEnabled"] is True
+    tables = {t["Name"]: t for t in moto.client("glue").get_tables(DatabaseName=LAKE_DATABASE)["TableList"]}
+    assert {"events", "sessions"} <= set(tables), sorted(tables)
+    assert tables["events"]["Parameters"]["metadata_location"].startswith(f"s3://{_lake_bucket(moto)}/iceberg/")
+    wg = moto.client("athena").get_work_group(WorkGroup="clickstream-dev-lake")["WorkGroup"]
+    assert wg["Configuration"]["EnforceWorkGroupConfiguration"] is True
+    # The views were sent (moto's Athena runs none): the workgroup carries their digest.
+    arn = wg.get("WorkGroupArn") or f"arn:aws:athena:us-east-1:123456789012:workgroup/{wg['Name']}"
+    tags = {t["Key"] for t in moto.client("athena").list_tags_for_resource(ResourceARN=arn)["Tags"]}
+    assert "clickstream:lake-views-sha256" in tags, tags
+    # The ETL package with the lake's libraries is over 50 MB: it went through the artifacts bucket.
+    s3 = moto.client("s3")
+    artifacts = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-artifacts-" in b["Name"])
+    zips = [o for o in s3.list_objects_v2(Bucket=artifacts, Prefix="lambda/clickstream-dev-etl-").get("Contents", [])]
+    assert len(zips) == 1 and zips[0]["Size"] > 50 * 1024 * 1024, zips
+    function = moto.client("lambda").get_function(FunctionName="clickstream-dev-etl")["Configuration"]
+    assert function["CodeSize"] > 50 * 1024 * 1024, function["CodeSize"]
+    assert function["Environment"]["Variables"]["LAKE_ENABLED"] == "true"
+    assert "clickstream-dev-lake-analyst" in {r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]}
+
+
+def _lake_bucket(moto: MotoServer) -> str:
+    return next(b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]
+                if b["Name"].startswith("clickstream-dev-lake-"))
 
 
 def test_the_databases_and_dashboards_run_on_the_stand_ins(deployment: Deployment) -> None:
@@ -208,6 +248,12 @@ def test_teardown_removes_the_deployment_and_a_second_one_changes_nothing(deploy
     assert [b for b in buckets if b.startswith("clickstream-dev-backups-")] != [], buckets
     functions = [f["FunctionName"] for f in deployment.moto.client("lambda").list_functions()["Functions"]]
     assert [f for f in functions if f.startswith("clickstream-dev-")] == [], functions
+    # The lake (teardown_keep_lake false by default): its bucket went above; its catalog, workgroup, analyst role.
+    assert LAKE_DATABASE not in {d["Name"] for d in deployment.moto.client("glue").get_databases()["DatabaseList"]}
+    assert "clickstream-dev-lake" not in {
+        w["Name"] for w in deployment.moto.client("athena").list_work_groups()["WorkGroups"]}
+    roles = {r["RoleName"] for r in deployment.moto.client("iam").list_roles()["Roles"]}
+    assert not {"clickstream-dev-lake-analyst", "clickstream-dev-lambda-etl"} & roles, roles
     again = deployment.path.playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes")
     assert again.rc == 0 and again.failed == 0, _tail(again)
     assert again.changed == 0, again.changed_tasks() or _tail(again)

@@ -1,10 +1,12 @@
 """The lake role (roles/lake, docs/lake.md) against a real moto server over HTTP: --check on an empty account, the
-real run, everything the switch makes, a second run changes nothing; and with the switch off nothing of the lake
-exists (the same playbooks, the local inventory, clickstream_lake_enabled=false)."""
+real run, everything the switch makes, a second run changes nothing; the teardown removes it all (or keeps its
+data with teardown_keep_lake), under --check nothing, a second time nothing; and with the switch off nothing of
+the lake exists (the same playbooks, the local inventory, clickstream_lake_enabled=false)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -131,6 +133,119 @@ def test_glue_endpoint_in_the_etl_subnet_and_s3_gateway_admits_the_lake(moto_ser
     (s3,) = [e for e in endpoints if e["ServiceName"].endswith(".s3")]
     resources = statements(policy_document(s3["PolicyDocument"]))[0]["Resource"]
     assert f"arn:aws:s3:::{LAKE_BUCKET}/*" in resources
+
+
+# --- teardown (playbooks/teardown.yml, docs/lake.md "Teardown"): after the tests above, before the switch-off ------
+# On the provisioned lake (with data files in two versions each, Athena results and a view in its Glue database):
+# --check deletes nothing of the lake; teardown_keep_lake=true keeps its bucket with every object and its Glue
+# database and tables, while the workgroup, the analyst role and the ETL's role with its lake policy go; the
+# default teardown removes the rest (the bucket with every version, the database with its tables and views; the
+# Glue endpoint went with the VPC); a second teardown changes nothing.
+
+TEARDOWN = "playbooks/teardown.yml"
+DATA_KEYS = ["iceberg/events/data/day=2026-11-01/00000-0.parquet", "athena-results/q1.csv"]
+
+
+@dataclass
+class Teardown:
+    check: PlaybookRun
+    kept: PlaybookRun
+    first: PlaybookRun
+    second: PlaybookRun
+    after_check: dict
+    after_kept: dict
+
+
+def _state(moto: MotoServer) -> dict:
+    """What of the lake exists: bucket and its object versions, Glue tables, workgroups, roles, the Glue endpoint."""
+    s3, glue, iam, ec2 = (moto.client(s) for s in ("s3", "glue", "iam", "ec2"))
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    versions = []
+    if LAKE_BUCKET in buckets:
+        listing = s3.list_object_versions(Bucket=LAKE_BUCKET)
+        versions = sorted(v["Key"] for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []))
+    databases = {d["Name"] for d in glue.get_databases()["DatabaseList"]}
+    tables = sorted(t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]) \
+        if DATABASE in databases else None
+    return {
+        "bucket": LAKE_BUCKET in buckets, "versions": versions, "tables": tables,
+        "workgroups": {w["Name"] for w in moto.client("athena").list_work_groups()["WorkGroups"]},
+        "roles": {r["RoleName"] for r in iam.list_roles()["Roles"]},
+        "glue_endpoints": [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+                           if e["ServiceName"].endswith(".glue") and e["State"] not in ("deleted", "deleting")],
+    }
+
+
+def _data_versions(state: dict) -> list[str]:
+    """The object versions of the data the fixture wrote (the tables' metadata files are there too)."""
+    return [k for k in state["versions"] if k in DATA_KEYS]
+
+
+def _teardown(moto: MotoServer, *args: str) -> PlaybookRun:
+    return run_playbook(TEARDOWN, "-e", "teardown_confirm=yes", *args, env=moto.env())
+
+
+@pytest.fixture(scope="module")
+def teardown(moto_server: MotoServer, lake) -> Teardown:
+    """On the module's provisioned lake (after the tests above have read it): four teardowns."""
+    _ok(lake["again"])
+    s3 = moto_server.client("s3")
+    for key in DATA_KEYS:  # two versions of each: the teardown must delete old versions too
+        s3.put_object(Bucket=LAKE_BUCKET, Key=key, Body=b"v1")
+        s3.put_object(Bucket=LAKE_BUCKET, Key=key, Body=b"v2")
+    # A view as Athena's CREATE VIEW leaves it in the catalog (moto's Athena runs no query, so made directly).
+    moto_server.client("glue").create_table(DatabaseName=DATABASE, TableInput={
+        "Name": "lake_daily_funnel", "TableType": "VIRTUAL_VIEW", "ViewOriginalText": "/* Presto View */"})
+    check = _teardown(moto_server, "--check")
+    after_check = _state(moto_server)
+    kept = _teardown(moto_server, "-e", "teardown_keep_lake=true")
+    after_kept = _state(moto_server)
+    first = _teardown(moto_server)
+    second = _teardown(moto_server)
+    return Teardown(check, kept, first, second, after_check, after_kept)
+
+
+@pytest.mark.timeout(2400)  # the fixture's four teardowns
+def test_check_mode_deletes_nothing_of_the_lake(teardown):
+    _ok(teardown.check)
+    state = teardown.after_check
+    assert state["bucket"] and _data_versions(state) == sorted(DATA_KEYS * 2)
+    assert any(k.startswith("iceberg/events/metadata/") for k in state["versions"])  # the tables' own files
+    assert state["tables"] == ["events", "lake_daily_funnel", "sessions"]
+    assert WORKGROUP in state["workgroups"] and {ANALYST_ROLE, ETL_ROLE} <= state["roles"]
+    assert len(state["glue_endpoints"]) == 1
+    changed = teardown.check.changed_tasks()
+    assert any("Delete the lake's Athena workgroups" in t for t in changed), changed
+    assert any("Delete the lake's Glue database" in t for t in changed), changed
+
+
+def test_keep_lake_keeps_the_data_and_its_catalog_and_removes_the_access_paths(teardown):
+    _ok(teardown.kept)
+    state = teardown.after_kept
+    assert state["bucket"] and _data_versions(state) == sorted(DATA_KEYS * 2)
+    assert any(k.startswith("iceberg/events/metadata/") for k in state["versions"])  # the tables' own files
+    assert state["tables"] == ["events", "lake_daily_funnel", "sessions"]
+    assert WORKGROUP not in state["workgroups"]
+    assert ANALYST_ROLE not in state["roles"] and ETL_ROLE not in state["roles"]
+    assert state["glue_endpoints"] == []
+
+
+def test_teardown_removes_the_lake_bucket_catalog_workgroup_roles_and_endpoint(teardown, moto_server):
+    _ok(teardown.first)
+    state = _state(moto_server)
+    assert not state["bucket"] and state["tables"] is None
+    assert DATABASE not in {d["Name"] for d in moto_server.client("glue").get_databases()["DatabaseList"]}
+    assert WORKGROUP not in state["workgroups"]
+    assert not {ANALYST_ROLE, ETL_ROLE} & state["roles"]
+    assert state["glue_endpoints"] == []
+    # The ETL's lake policy went with its role; nothing else of the environment names the lake.
+    policies = [p["PolicyName"] for p in moto_server.client("iam").list_policies(Scope="Local")["Policies"]]
+    assert not [p for p in policies if p.startswith(f"{PREFIX}-lake")], policies
+
+
+def test_a_second_teardown_changes_nothing(teardown):
+    _ok(teardown.second)
+    assert teardown.second.changed == 0, teardown.second.changed_tasks()
 
 
 def test_switch_off_makes_nothing_of_the_lake(moto_server, lake):

@@ -14,6 +14,9 @@ description:
     and partition specs are the ETL's own (clickstream_etl.lake.schema, from the ETL's one list of event columns),
     imported from I(etl_source); the ETL itself calls the same function before each export.
   - Needs pyiceberg (with its glue and pyarrow extras) where the module runs (the control node's venv).
+  - With I(state=absent) (the teardown), deletes every table of the Glue database (the Iceberg tables and any view
+    Athena made there) and then the database, with the Glue API only; the tables' files in S3 are left alone (the
+    teardown deletes the bucket, or keeps it with the catalog).
   - Idempotent, supports check mode.
 version_added: 1.1.0
 author: clickstream-analytics
@@ -23,13 +26,17 @@ options:
     type: str
     required: true
   location:
-    description: s3://bucket/prefix under which each table lives (<location>/<table>).
+    description: s3://bucket/prefix under which each table lives (<location>/<table>). Required with I(state=present).
     type: str
-    required: true
   etl_source:
-    description: The ETL's source directory (lambdas/etl/src), where clickstream_etl.lake lives.
+    description: The ETL's source directory (lambdas/etl/src), where clickstream_etl.lake lives. Required with
+      I(state=present).
     type: path
-    required: true
+  state:
+    description: C(present) makes what is missing; C(absent) deletes the database with all its tables.
+    type: str
+    choices: [present, absent]
+    default: present
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -42,6 +49,11 @@ EXAMPLES = r"""
     database: clickstream_dev_lake
     location: s3://clickstream-dev-lake-123456789012-eu-west-1/iceberg
     etl_source: "{{ playbook_dir }}/../lambdas/etl/src"
+
+- name: Remove them (teardown)
+  clickstream.platform.iceberg_tables:
+    database: clickstream_dev_lake
+    state: absent
 """
 
 RETURN = r"""
@@ -55,16 +67,47 @@ actions:
 import os
 import sys
 
+try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
+    import botocore  # noqa: F401
+except ImportError:
+    pass
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource
+
+
+def absent(module: AnsibleAWSModule, database: str) -> None:
+    """Delete every table of the database (Iceberg tables, views), then the database. Glue's DeleteDatabase would
+    drop the tables too, later and asynchronously; deleting them first names each one in the actions."""
+    glue = module.client("glue", retry_decorator=AWSRetry.jittered_backoff())
+    r = Boto3Resource(module, glue, failure_msg="glue {method} failed")
+    if r.call("get_database", Name=database, none_on=("EntityNotFoundException",)) is None:
+        r.exit_json(with_diff=False)
+    tables, token = [], None
+    while True:
+        page = r.call("get_tables", DatabaseName=database, **({"NextToken": token} if token else {}))
+        tables += [t["Name"] for t in page.get("TableList", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    for name in sorted(tables):
+        r.change(f"delete Glue table {database}.{name}", "delete_table", DatabaseName=database, Name=name)
+    r.change(f"delete Glue database {database}", "delete_database", Name=database)
+    r.exit_json(with_diff=False)
 
 
 def main() -> None:
     module = AnsibleAWSModule(
-        argument_spec=dict(database=dict(type="str", required=True), location=dict(type="str", required=True),
-                           etl_source=dict(type="path", required=True)),
+        argument_spec=dict(database=dict(type="str", required=True), location=dict(type="str"),
+                           etl_source=dict(type="path"),
+                           state=dict(type="str", default="present", choices=["present", "absent"])),
+        required_if=[("state", "present", ("location", "etl_source"))],
         supports_check_mode=True,
     )
     p = module.params
+    if p["state"] == "absent":
+        absent(module, p["database"])
     if not p["location"].startswith("s3://"):
         module.fail_json(msg=f"location must be s3://bucket/prefix, got {p['location']!r}")
     if not os.path.isdir(os.path.join(p["etl_source"], "clickstream_etl", "lake")):
