@@ -195,3 +195,42 @@ def test_a_failing_lake_leaves_the_warehouse_loaded_and_catches_up(world, lake):
     ok = world.run_cli(env=world.env(**bad))
     assert ok["status"] == "succeeded", ok
     assert len(_lake_rows(world, bad, "events")) == loaded
+
+
+def test_a_lake_exported_by_another_warehouse_is_refused_not_skipped_into(world, lake, moto_server):
+    """A lake kept through a teardown (teardown_keep_lake) and given to a NEW warehouse: the new warehouse's outbox
+    starts at row 1 again, so exporting after the lake's recorded position would skip its events silently. The run
+    loads the warehouse, refuses the lake naming the reason (partial), appends nothing; the outbox keeps every row,
+    and a lake of its own takes them all."""
+    _put(world, run1_files())
+    assert world.run_cli(env=world.env(**lake))["status"] == "succeeded"
+    exported = len(_lake_rows(world, lake, "events"))
+    assert exported > 0
+    world.fresh_database()  # a new warehouse; the same raw objects are loaded again
+    r = world.run_cli(env=world.env(**lake))
+    assert r["status"] == "partial" and "exported by another warehouse" in r["message"], r
+    assert world.query("SELECT count(*) FROM dw.events")[0][0] == exported
+    assert len(_lake_rows(world, lake, "events")) == exported  # nothing appended: no repeat, no skip into it
+    bucket = lake["LAKE_LOCATION"].split("/")[2] + "-own"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    own = {**lake, "LAKE_DATABASE": lake["LAKE_DATABASE"] + "_own", "LAKE_LOCATION": f"s3://{bucket}/iceberg"}
+    ok = world.run_cli(env=world.env(**own))
+    assert ok["status"] == "succeeded", ok
+    assert Counter(r["event_id"] for r in _lake_rows(world, own, "events")) == Counter(
+        r[0] for r in world.query("SELECT event_id::text FROM dw.events"))
+
+
+def test_a_warehouse_behind_its_lake_is_refused(world, lake):
+    """The same warehouse restored to a time before the lake's last export: its outbox row at the lake's position
+    names another object now (the objects loaded since the restore point are loaded again, in another order). The
+    restore is simulated by renaming that outbox row (a real point-in-time restore is tests/backups' and takes
+    minutes); the export refuses instead of skipping or repeating events."""
+    _put(world, run1_files())
+    assert world.run_cli(env=world.env(**lake))["status"] == "succeeded"
+    exported = len(_lake_rows(world, lake, "events"))
+    world.execute("UPDATE etl.lake_outbox SET source_file = source_file || '#reloaded' "
+                  "WHERE seq = (SELECT max(seq) FROM etl.lake_outbox)")
+    _put(world, run2_files(run1_files()))
+    r = world.run_cli(env=world.env(**lake))
+    assert r["status"] == "partial" and "restored to a time before the lake's last export" in r["message"], r
+    assert len(_lake_rows(world, lake, "events")) == exported

@@ -33,6 +33,10 @@ from . import schema
 
 LOG = logging.getLogger("clickstream_etl")
 SEQ_PROPERTY = "clickstream.outbox-seq"
+# Beside the position, each events commit records whose outbox it is: the warehouse's id (etl.warehouse_identity)
+# and the object its last outbox row names. A lake whose position is not this warehouse's is refused (ForeignLake).
+WAREHOUSE_PROPERTY = "clickstream.warehouse-id"
+FILE_PROPERTY = "clickstream.outbox-file"
 DAYS_PROPERTY = "clickstream.session-days"
 # Outbox rows looked at per export commit (their events are bounded by lake_export_max_events as well).
 _OUTBOX_PAGE = 5000
@@ -50,18 +54,61 @@ class ExportResult:
     days: list[str] = field(default_factory=list)
 
 
-def exported_seq(table) -> int:
-    """The last outbox sequence number in the table: from its newest snapshot whose summary has one."""
+class ForeignLake(Exception):
+    """The lake's export position is not this warehouse's outbox: exporting after it would skip or repeat events."""
+
+
+def exported_position(table) -> tuple[int, dict[str, str]]:
+    """The last outbox sequence number in the table, and the summary that records it: from the newest snapshot
+    whose summary has one (0 and {} for a table no export has written)."""
     from pyiceberg.table.snapshots import ancestors_of
 
     snapshot = table.current_snapshot()
     if snapshot is None:
-        return 0
+        return 0, {}
     for s in ancestors_of(snapshot, table.metadata):
-        value = (s.summary.additional_properties if s.summary else {}).get(SEQ_PROPERTY)
-        if value is not None:
-            return int(value)
-    return 0
+        summary = s.summary.additional_properties if s.summary else {}
+        if summary.get(SEQ_PROPERTY) is not None:
+            return int(summary[SEQ_PROPERTY]), dict(summary)
+    return 0, {}
+
+
+def exported_seq(table) -> int:
+    """The last outbox sequence number in the table."""
+    return exported_position(table)[0]
+
+
+def warehouse_id(conn) -> str:
+    with conn.cursor() as cur:
+        cur.execute("SELECT warehouse_id::text FROM etl.warehouse_identity")
+        (value,) = cur.fetchone()
+    conn.commit()
+    return value
+
+
+def check_owner(conn, seq: int, summary: dict[str, str], mine: str) -> None:
+    """Refuse a lake whose position is another outbox's: written by another warehouse (a lake kept through a
+    teardown, given to a new warehouse), or by this warehouse before it was restored to an earlier time (its outbox
+    row ``seq`` now names another object, or none). Commits made before these properties existed are trusted."""
+    owner, last_file = summary.get(WAREHOUSE_PROPERTY), summary.get(FILE_PROPERTY)
+    if owner is not None and owner != mine:
+        raise ForeignLake(
+            f"the lake's events were exported by another warehouse (id {owner}, up to its outbox row {seq}); this "
+            f"warehouse is {mine}, and its outbox starts again at row 1: exporting would skip its events. Give it a "
+            "lake of its own (another lake database and location) and run the backfill (docs/lake.md, "
+            "\"Whose lake\")")
+    if last_file is None or seq == 0:
+        return
+    with conn.cursor() as cur:
+        cur.execute("SELECT source_file FROM etl.lake_outbox WHERE seq = %s", (seq,))
+        row = cur.fetchone()
+    conn.commit()
+    if row is not None and row[0] != last_file:
+        raise ForeignLake(
+            f"the lake's export position (outbox row {seq}, {last_file}) is not this warehouse's row {seq} "
+            f"({row[0]}): the warehouse was restored to a time before the lake's last export. Exporting after it "
+            "would skip or repeat events; give the warehouse a lake of its own and run the backfill (docs/lake.md, "
+            "\"Whose lake\")")
 
 
 def _event_select() -> str:
@@ -138,7 +185,9 @@ def export_events(conn, table, max_events: int, session_timeout: timedelta,
                   allows: Callable[[], bool] = lambda: True) -> ExportResult:
     """Append the outbox's events not in ``table`` yet, one Iceberg commit per at most ``max_events``."""
     result = ExportResult()
-    after = exported_seq(table)
+    after, summary = exported_position(table)
+    mine = warehouse_id(conn)
+    check_owner(conn, after, summary, mine)
     iceberg_schema = schema.events_schema()
     while True:
         rows = _pending(conn, after, max_events)
@@ -153,13 +202,14 @@ def export_events(conn, table, max_events: int, session_timeout: timedelta,
             data = _arrow(cur, _event_select(), (files,), iceberg_schema, table.schema())
         conn.commit()
         last = rows[-1][0]
+        position = {SEQ_PROPERTY: str(last), WAREHOUSE_PROPERTY: mine, FILE_PROPERTY: rows[-1][1]}
         with table.transaction() as tx:
             # an empty append adds no snapshot: the rows' events are gone (never loaded, or removed); the table
             # properties then carry the position
             if data.num_rows:
-                tx.append(data, snapshot_properties={SEQ_PROPERTY: str(last)})
+                tx.append(data, snapshot_properties=position)
             else:
-                tx.set_properties({SEQ_PROPERTY: str(last)})
+                tx.set_properties(position)
             faults.checkpoint("lake_before_events_commit")
         faults.checkpoint("lake_after_events_commit")
         result.events += data.num_rows
