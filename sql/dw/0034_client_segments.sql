@@ -19,7 +19,7 @@ CREATE INDEX client_segments_segment_idx ON dw.client_segments (segment);
 -- window, and their revenue in the window. One row per segment per day, kept for every day computed.
 CREATE TABLE dw.agg_daily_segments (
     as_of      date    NOT NULL,
-    segment    text    NOT NULL,
+    segment    text    NOT NULL CHECK (segment IN ('new', 'active', 'loyal', 'at_risk', 'lost')),
     clients    bigint  NOT NULL,
     purchasers bigint  NOT NULL,
     revenue    numeric NOT NULL,

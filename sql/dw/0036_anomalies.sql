@@ -20,8 +20,10 @@ CREATE TABLE dw.anomaly_hours (
 -- the week), the bound crossed and the direction.
 CREATE TABLE dw.anomaly_flags (
     hour            timestamptz NOT NULL REFERENCES dw.anomaly_hours (hour) ON DELETE CASCADE,
-    check_name      text NOT NULL,                -- volume, reject_rate, duplicate_rate, late_rate, conversion
-    subject         text NOT NULL,                -- event name / funnel step pair; '' when the check has none
+    check_name      text NOT NULL                 -- anomalies.CHECKS
+                    CHECK (check_name IN ('volume', 'reject_rate', 'duplicate_rate', 'late_rate', 'conversion')),
+    subject         text NOT NULL                 -- event name / funnel step pair; '' when the check has none
+                    CONSTRAINT subject_max_bytes CHECK (octet_length(subject) <= 64),
     direction       text NOT NULL CHECK (direction IN ('high', 'low')),
     observed        double precision NOT NULL,
     expected        double precision NOT NULL,    -- median of the baseline

@@ -25,10 +25,11 @@ def record(seconds: dict[str, tuple[float, float]], pairs: int = 3, old_changed:
     for i in range(1, pairs + 1):
         for scope, (new, old) in seconds.items():
             runs.append({"side": "new", "scope": scope, "pair": i, "seconds": new * i, "changed": 0, "tasks": 100,
-                         "load": 2.0, "changed_tasks": []})
+                         "modules": 40, "cpu": 20.0 * i, "load": 2.0, "changed_tasks": []})
             runs.append({"side": "old", "scope": scope, "pair": i, "seconds": old * i, "changed": old_changed,
-                         "tasks": 300, "load": 4.0, "changed_tasks": ["x : y"] if old_changed else []})
-    return {"baseline": "65fbe08", "tags": ["etl", "storage"], "fresh": {"new": 200.0, "old": 250.0}, "runs": runs,
+                         "tasks": 300, "modules": 80, "cpu": 50.0 * i, "load": 4.0,
+                         "changed_tasks": ["x : y"] if old_changed else []})
+    return {"baseline": "13a7b9d", "tags": ["etl", "storage"], "fresh": {"new": 200.0, "old": 250.0}, "runs": runs,
             "inventory": inventory or {"new": "abc", "old": "abc"}}
 
 
@@ -42,7 +43,11 @@ def test_every_scope_has_its_pairs_median_ratio_and_target(bench):
     etl = rows["--tags etl, no-op re-run (median of 1)"]
     assert etl["target"] == "< 20 s, changed=0" and etl["met"] is True
     assert rows["--tags storage, no-op re-run (median of 1)"]["ratio"] == pytest.approx(0.8)
-    assert "| full site.yml | 1 | this code first | 40.0 | 120.0 | 0.33 | 100 / 300 | 2.0 / 4.0 |" in out["markdown"]
+    assert "| full site.yml | 1 | this code first | 40.0 | 120.0 | 0.33 | 100 / 300 | 40 / 80 | 20 / 50 | 2.0 / 4.0 |" \
+        in out["markdown"]
+    # the figures the load does not move: module runs and CPU time, each against the baseline's
+    assert rows["full site.yml, module runs"]["ratio"] == pytest.approx(0.5)
+    assert rows["full site.yml, CPU seconds (median)"]["ratio"] == pytest.approx(0.4)
     assert "identical on both sides" in out["notes"][1] and "changed=0 like this code's" in out["notes"][1]
 
 
@@ -70,7 +75,7 @@ def test_an_incomplete_pair_is_left_out(bench):
 def test_the_scopes_are_each_tag_then_the_whole_playbook(bench):
     assert bench.scopes(["etl", "storage"]) == [("tag-etl", ("--tags", "etl")), ("tag-storage", ("--tags", "storage")),
                                                 ("full", ())]
-    assert bench.BASELINE == "65fbe08"
+    assert bench.BASELINE == "13a7b9d"
 
 
 def test_the_inventory_digest_sees_a_changed_file(bench, tmp_path):

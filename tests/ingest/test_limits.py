@@ -49,8 +49,14 @@ SERVER_MADE = {
 }
 # Bounds on values the ETL makes itself, not a client's field: clickstream_etl.ingest_rejects folds a long or odd
 # reason code or field path into one key (reason at most 64 bytes, field at most 129).
-ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_ingest_rejects", "field"): 129}
+# The anomaly checks' subjects are the detector's own names (clickstream_etl.anomalies: event names it watches, funnel
+# step pairs).
+ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_ingest_rejects", "field"): 129,
+              ("dw.anomaly_flags", "subject"): 64}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
+# A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
+_ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")
+_ENUM_VALUE = re.compile(r"'((?:[^']|'')*)'::text")
 
 
 def _field(path: str) -> dict[str, Any]:
@@ -103,8 +109,9 @@ def test_every_string_and_number_of_the_contract_is_bounded():
     assert unbounded == [] or unbounded == ["event_timestamp (characters)"], unbounded
 
 
-def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], list[tuple]]:
-    """(the byte bounds of a migrated warehouse: (table, column) -> N; its btree index columns of dw and etl)."""
+def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], list[tuple]]:
+    """(the byte bounds of a migrated warehouse: (table, column) -> N; the longest value of each column limited to
+    listed values; its btree index columns of dw and etl)."""
     dsn = _migrated(pg_server, "dw_limits")
     conn = psycopg2.connect(dsn)
     try:
@@ -113,11 +120,15 @@ def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], list[tuple]]:
                 SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid)
                   FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
                  WHERE c.contype = 'c' AND n.nspname IN ('dw', 'etl')""")
-            bounds = {}
+            bounds, enums = {}, {}
             for table, definition in cur.fetchall():
                 bound = _BOUND.match(definition)
                 if bound:
                     bounds[table, bound.group(1)] = int(bound.group(2))
+                enum = _ENUM.match(definition)
+                if enum:
+                    enums[table, enum.group(1)] = max(len(v.replace("''", "'").encode())
+                                                      for v in _ENUM_VALUE.findall(enum.group(2)))
             cur.execute("""
                 SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text, a.attname, t.typname, t.typlen
                   FROM pg_index i
@@ -129,11 +140,11 @@ def _catalog(pg_server) -> tuple[dict[tuple[str, str], int], list[tuple]]:
             columns = cur.fetchall()
     finally:
         conn.close()
-    return bounds, columns
+    return bounds, enums, columns
 
 
 def test_the_warehouse_bounds_every_indexed_text_and_the_contract_fits_them(pg_server):
-    bounds, columns = _catalog(pg_server)
+    bounds, enums, columns = _catalog(pg_server)
     assert {k: n for k, n in bounds.items() if k in ETL_CAPPED and ETL_CAPPED[k] > n} == {}
     contract_bounds = {k: n for k, n in bounds.items() if k not in ETL_CAPPED}
     # (b) every bound holds the longest value the contract accepts in its field
@@ -152,6 +163,8 @@ def test_the_warehouse_bounds_every_indexed_text_and_the_contract_fits_them(pg_s
             size = 4 + 20
         elif (table, column) in bounds:
             size = 4 + bounds[table, column]
+        elif (table, column) in enums:
+            size = 4 + enums[table, column]
         elif column in SERVER_MADE:
             size = 4 + SERVER_MADE[column]
         elif table not in LOAD_WRITES and ("dw.events", FROM_EVENTS.get(column)) in bounds:
