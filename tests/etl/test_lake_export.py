@@ -189,11 +189,12 @@ def test_a_failing_lake_leaves_the_warehouse_loaded_and_catches_up(world, lake):
     _put(world, run1_files())
     r = world.run_cli(env=world.env(**bad))
     assert r["status"] == "partial" and "lake export failed" in r["message"], r
+    assert r["lake_export_failures"] == 1  # the metric LakeExportFailures and its alarm
     loaded = world.query("SELECT count(*) FROM dw.events")[0][0]
     assert loaded > 0
     world.s3.create_bucket(Bucket=bad["LAKE_LOCATION"].split("/")[2])
     ok = world.run_cli(env=world.env(**bad))
-    assert ok["status"] == "succeeded", ok
+    assert ok["status"] == "succeeded" and ok["lake_export_failures"] == 0, ok
     assert len(_lake_rows(world, bad, "events")) == loaded
 
 

@@ -58,7 +58,8 @@ def test_settings_defaults_off_and_transport_follows_the_runtime() -> None:
 def test_values_of_a_successful_a_partial_and_a_failed_run() -> None:
     ok = dict((n, v) for n, v, _ in run_values(SUMMARY, failed=False, duration_seconds=12.5, lag_seconds=60.0))
     assert ok == {"FilesLoaded": 3, "FilesRemaining": 0, "EventsLoaded": 10, "Duplicates": 2, "Rejects": 7,
-                  "FilesQuarantined": 0, "SuccessfulRuns": 1, "FailedRuns": 0, "RunDuration": 12.5, "DataLag": 60.0}
+                  "FilesQuarantined": 0, "LakeExportFailures": 0, "SuccessfulRuns": 1, "FailedRuns": 0,
+                  "RunDuration": 12.5, "DataLag": 60.0}
     partial = dict((n, v) for n, v, _ in run_values({**SUMMARY, "status": "partial", "files_remaining": 4},
                                                     failed=False, duration_seconds=1, lag_seconds=None))
     assert (partial["SuccessfulRuns"], partial["FilesRemaining"], "DataLag" in partial) == (1, 4, False)
@@ -178,3 +179,9 @@ def test_anomalies_flagged_per_check_as_emf_documents() -> None:
     assert {d["Check"]: d["AnomaliesFlagged"] for d in check_docs} == ANOMALIES
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Pipeline", "Check"]] and d["Pipeline"] == "p1"
                for d in check_docs)
+
+
+def test_a_failed_lake_export_counts_in_a_partial_run() -> None:
+    values = dict((n, v) for n, v, _ in run_values({**SUMMARY, "status": "partial", "lake_export_failures": 1},
+                                                   failed=False, duration_seconds=1, lag_seconds=None))
+    assert (values["SuccessfulRuns"], values["LakeExportFailures"]) == (1, 1)

@@ -21,7 +21,8 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"
 DASHBOARD = f"{PREFIX}-pipeline"
 ALARMS = [f"{PREFIX}-{n}" for n in ("etl-errors", "etl-no-successful-run", "etl-data-lag",
                                     "etl-quarantined-files", "etl-anomalies", "ingest-5xx-rate",
-                                    "ingest-throttles")]
+                                    "ingest-throttles",
+                                    "etl-lake-export")]  # the local inventory has the lake on
 BACKUP_ALARMS = [f"{PREFIX}-backup-{db}-{kind}" for db in ("oltp", "dw")
                  for kind in ("base-backup-age", "wal-archive-age")]
 
@@ -104,6 +105,9 @@ def test_each_alarm_watches_its_metric_with_its_threshold_and_notifies_the_topic
         # any anomaly flag of the newest hour the ETL's checks evaluated
         f"{PREFIX}-etl-anomalies": ("Clickstream/ETL", "AnomaliesFlagged", etl_dims, "Maximum",
                                     "GreaterThanOrEqualToThreshold", 1.0, 1800, 1, "notBreaching"),
+        # the lake's export failed in 2 schedule periods in a row (the local inventory has the lake on)
+        f"{PREFIX}-etl-lake-export": ("Clickstream/ETL", "LakeExportFailures", etl_dims, "Maximum",
+                                      "GreaterThanOrEqualToThreshold", 1.0, 1800, 2, "notBreaching"),
         f"{PREFIX}-ingest-5xx-rate": ("AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": applied.api_id},
                                                                 {"Name": "Stage", "Value": "$default"}],
                                       "Average", "GreaterThanThreshold", 0.05, 300, 3, "notBreaching"),

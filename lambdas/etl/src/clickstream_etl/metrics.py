@@ -46,6 +46,7 @@ COUNTERS = (
     ("Duplicates", "duplicates", "Count"),
     ("Rejects", "rejects", "Count"),
     ("FilesQuarantined", "files_quarantined", "Count"),
+    ("LakeExportFailures", "lake_export_failures", "Count"),
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9 ._/#:\-]{1,255}$")
 _TRUE = ("1", "true", "yes", "on")

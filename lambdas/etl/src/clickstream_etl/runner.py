@@ -49,6 +49,7 @@ class RunResult:
     rejects: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     days_refreshed: int = 0
+    lake_export_failures: int = 0  # 1 when the lake's export failed after the warehouse's commits (lake.run)
     message: str | None = None
 
     def as_dict(self) -> dict:

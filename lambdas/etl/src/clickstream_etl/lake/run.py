@@ -35,6 +35,7 @@ def export_after(conn, settings, result, allows: Callable[[], bool] = lambda: Tr
         note = f"lake export failed: {type(exc).__name__}: {exc}"[:1000]
         LOG.error(json.dumps({"message": "lake export failed", "run_id": result.run_id, "error": note}))
         result.status = "partial"
+        result.lake_export_failures = 1  # the ETL's LakeExportFailures metric and its alarm (roles/monitoring)
         result.message = f"{result.message}; {note}" if result.message else note
         return
     if not done.complete:
