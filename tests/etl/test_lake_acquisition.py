@@ -14,7 +14,7 @@ from clickstream_etl.lake import catalog, schema
 from pyiceberg.schema import Schema
 
 from .helpers import event_line, ndjson, object_key
-from .test_lake_export import _catalog, _lake_rows, _same, _warehouse, lake  # noqa: F401 - the fixture
+from .test_lake_export import _catalog, _lake_rows, _same, _warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def _before(table: str) -> Schema:
     return Schema(*(f for f in schema.table_schema(table).fields if f.name not in NEW[table]))
 
 
-def test_tables_made_before_the_columns_gain_them(world, lake):  # noqa: F811 - the imported fixture
+def test_tables_made_before_the_columns_gain_them(world, lake):
     cat = _catalog(world)
     database, location = lake["LAKE_DATABASE"], lake["LAKE_LOCATION"]
     cat.create_namespace(database)

@@ -6,7 +6,6 @@ off nothing of it is made."""
 from __future__ import annotations
 
 import signal
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,15 +17,6 @@ from .helpers import event_line, ndjson, object_key
 from .test_faults import _files, _wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def lake(world, moto_server):
-    """The world's ETL environment with the lake on: a Glue database of its own in a bucket of its own."""
-    tag = uuid.uuid4().hex[:10]
-    bucket = f"lake-{tag}"
-    moto_server.client("s3").create_bucket(Bucket=bucket)
-    return {"LAKE_ENABLED": "true", "LAKE_DATABASE": f"lake_{tag}", "LAKE_LOCATION": f"s3://{bucket}/iceberg"}
 
 
 def _catalog(world):

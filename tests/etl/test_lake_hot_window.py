@@ -34,15 +34,6 @@ pytestmark = pytest.mark.integration
 DAY = D.date()
 
 
-@pytest.fixture
-def lake(world, moto_server):
-    """The world's ETL environment with the lake on: a Glue database of its own in a bucket of its own."""
-    tag = uuid.uuid4().hex[:10]
-    bucket = f"lake-{tag}"
-    moto_server.client("s3").create_bucket(Bucket=bucket)
-    return {"LAKE_ENABLED": "true", "LAKE_DATABASE": f"lake_{tag}", "LAKE_LOCATION": f"s3://{bucket}/iceberg"}
-
-
 def _warehouse(world) -> dict[str, list[tuple]]:
     """Every aggregate table the dashboards read, whole."""
     out = {v: _norm(world.query(f"SELECT {cols} FROM {table} ORDER BY {keys}"))  # noqa: S608 - constants

@@ -4,7 +4,6 @@ loaded by the real ETL (lake on) into a real PostgreSQL, every day closed, gives
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -36,15 +35,6 @@ COMPARED = {
                                     "activity_date, user_login_state, from_page, to_page, transitions",
                                     "1, 2, 3, 4"),
 }
-
-
-@pytest.fixture
-def lake(world, moto_server):
-    """The world's ETL environment with the lake on: a Glue database of its own in a bucket of its own."""
-    tag = uuid.uuid4().hex[:10]
-    bucket = f"lake-{tag}"
-    moto_server.client("s3").create_bucket(Bucket=bucket)
-    return {"LAKE_ENABLED": "true", "LAKE_DATABASE": f"lake_{tag}", "LAKE_LOCATION": f"s3://{bucket}/iceberg"}
 
 
 def _norm(rows) -> list[tuple]:
