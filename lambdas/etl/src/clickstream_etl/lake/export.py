@@ -73,11 +73,6 @@ def exported_position(table) -> tuple[int, dict[str, str]]:
     return 0, {}
 
 
-def exported_seq(table) -> int:
-    """The last outbox sequence number in the table."""
-    return exported_position(table)[0]
-
-
 def warehouse_id(conn) -> str:
     with conn.cursor() as cur:
         cur.execute("SELECT warehouse_id::text FROM etl.warehouse_identity")
