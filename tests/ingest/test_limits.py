@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from clickstream_etl.acquisition import CHANNEL_GROUPS, VALUE_MAX
 from clickstream_ingest.contract import SCHEMA_PATH
 
 from scripts.harness.ansible import REPO
@@ -52,7 +53,13 @@ SERVER_MADE = {
 # The anomaly checks' subjects are the detector's own names (clickstream_etl.anomalies: event names it watches, funnel
 # step pairs).
 ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_ingest_rejects", "field"): 129,
-              ("dw.anomaly_flags", "subject"): 64}
+              ("dw.anomaly_flags", "subject"): 64,
+              # acquisition.py: source/medium/campaign at most VALUE_MAX characters, 4 bytes each in UTF-8;
+              # channel_group one of CHANNEL_GROUPS
+              ("dw.agg_daily_attribution", "source"): 4 * VALUE_MAX,
+              ("dw.agg_daily_attribution", "medium"): 4 * VALUE_MAX,
+              ("dw.agg_daily_attribution", "campaign"): 4 * VALUE_MAX,
+              ("dw.agg_daily_attribution", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS)}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 # A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
 _ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")
