@@ -11,6 +11,7 @@ from clickstream_env import required as _required
 
 from .anomalies import AnomalySettings
 from .anomalies import settings_from_env as _anomalies
+from .attribution import DEFAULT_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS
 from .segments import Thresholds, thresholds_from_env
 
 PARSE_WORKER_CHOICES = ("auto", "on", "off")
@@ -81,6 +82,10 @@ class Settings:
     event_ledger: bool = False
     # The client segments' thresholds (clickstream_etl.segments: SEGMENT_* variables, documented defaults there).
     segment_thresholds: Thresholds = field(default_factory=Thresholds)
+    # Attribution's lookback window in days (clickstream_etl.attribution: ATTRIBUTION_LOOKBACK_DAYS): a purchase
+    # credits the client's sessions that started at most this long before it. A run given another value recomputes
+    # the credits of every purchase the warehouse holds.
+    attribution_lookback_days: int = 30
 
     def __post_init__(self) -> None:
         if self.parse_worker not in PARSE_WORKER_CHOICES:
@@ -130,9 +135,18 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         keepalives_idle_seconds=_int(env, "DW_KEEPALIVES_IDLE_SECONDS", 60, 1),
         parse_worker=choice(env, "PARSE_WORKER", "auto", PARSE_WORKER_CHOICES),
         segment_thresholds=thresholds_from_env(env),
+        attribution_lookback_days=_lookback(env),
         **_lake(env),
         anomalies=_anomalies(env),
     )
+
+
+def _lookback(env: Mapping[str, str]) -> int:
+    """ATTRIBUTION_LOOKBACK_DAYS: 1 to MAX_LOOKBACK_DAYS (etl.attribution_settings' bound), 30 by default."""
+    days = _int(env, "ATTRIBUTION_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, 1)
+    if days > MAX_LOOKBACK_DAYS:
+        raise ConfigError(f"ATTRIBUTION_LOOKBACK_DAYS must be <= {MAX_LOOKBACK_DAYS}, got {days}")
+    return days
 
 
 def _lake(env: Mapping[str, str]) -> dict[str, object]:

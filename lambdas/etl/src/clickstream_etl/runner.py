@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 
-from . import aggregates, anomalies, ingest_rejects, load, quarantine, segments, sql
+from . import aggregates, anomalies, attribution, ingest_rejects, load, quarantine, segments, sql
 from .config import Settings
 from .connections import transaction
 from .load import load_batch
@@ -357,6 +357,7 @@ def run_etl(conn, s3, settings: Settings, *, remaining_ms: Callable[[], int] | N
     try:
         settings = _schema_settings(conn, settings)
         aggregates.finish_partial(conn)  # an apply cut between its parts' commits, before new clients become pending
+        attribution.configure(conn, settings.attribution_lookback_days)  # a new lookback: credits recomputed
         todo = find_pending(conn, s3, settings)
         result.files_seen = len(todo)
         groups = batches(todo, settings.batch_max_bytes, settings.batch_max_files, RAMP)
@@ -406,6 +407,7 @@ def replay(conn, s3, settings: Settings, *, key: str | None = None, trigger: str
     try:
         settings = _schema_settings(conn, settings)
         aggregates.finish_partial(conn)
+        attribution.configure(conn, settings.attribution_lookback_days)
         keys = quarantine.open_records(conn, bucket, key)
         result.files_seen = len(keys)
         for k in keys:
