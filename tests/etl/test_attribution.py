@@ -1,0 +1,216 @@
+"""Attribution (clickstream_etl.attribution, sql/dw/0038-0039; docs/warehouse.md, "Attribution"): a hand-checked
+golden dataset for each model over four ETL runs -- a session continued across two runs, late events that change
+an attribution (one inserts an earlier session and moves first-touch credit, one merges two sessions) and a re-run
+--, the incremental tables equal to the rebuild (the full recompute) after every run, an apply that runs again, and
+a change of the lookback.
+
+Lookback 30 days (the default). Every purchase is of one product at 10.00 or 20.00, quantity 1 (revenue = price).
+Channels (docs/warehouse.md, "Acquisition", from each session's landing page and referrer):
+  EMAIL  = /?utm_source=newsletter&utm_medium=email&utm_campaign=<c>  -> Email, newsletter / email / <c>
+  GOOGLE = referrer https://www.google.com/                            -> Organic Search, google / organic / (organic)
+  FB_CPC = /?utm_source=facebook&utm_medium=cpc&utm_campaign=spring    -> Paid Social, facebook / cpc / spring
+  FB_REF = referrer https://l.facebook.com/                            -> Organic Social, l.facebook.com / referral /
+                                                                          (referral)
+  DIRECT = / with no referrer                                          -> Direct, (direct) / (none) / (direct)
+
+Run 1:
+- a: EMAIL(april) 04-01 12:00 | GOOGLE 04-20 12:00 | FB_CPC 05-01 12:00 | DIRECT 05-10 12:00, purchase 05-10 12:05
+     (10.00) in that session. The window reaches back to 04-10 12:05: the 04-01 session is out. Window (in order):
+     GOOGLE, FB_CPC, DIRECT (own), n = 3.
+     first_touch GOOGLE 1 / 10.00; last_non_direct FB_CPC (the latest non-direct) 1 / 10.00;
+     linear GOOGLE and FB_CPC round(1/3, 12) = 0.333333333333 / round(10/3, 12) = 3.333333333333 each, DIRECT
+     (own) the rest: 1 - 2 x 0.333333333333 = 0.333333333334 / 10 - 2 x 3.333333333333 = 3.333333333334.
+- b: DIRECT 05-12 10:00 (the purchase comes in run 2).
+- d: EMAIL(may) 05-14 23:50, purchase 05-15 00:05 (10.00) in the same session: dated 05-15, the purchase's day.
+     Window: EMAIL only: every model EMAIL(may) 1 / 10.00.
+- e: EMAIL(june) 05-20 10:00 | DIRECT 05-20 10:50 (50 min later: a new session), purchase 05-20 10:55 (10.00).
+     Window: EMAIL, DIRECT (own). first_touch EMAIL; last_non_direct EMAIL; linear 0.5 / 5.00 each.
+Run 2: b's purchase 05-12 10:10 (20.00): the session of 10:00, continued across the two runs. Window: DIRECT only.
+     Every model DIRECT 1 / 20.00 (last_non_direct: no non-direct session, so the purchase's own: GA4's rule).
+Run 3, late events:
+- b: FB_REF 05-08 15:00: an earlier session inside the window. first_touch moves to FB_REF, last_non_direct too
+     (the latest non-direct); linear FB_REF 0.5 / 10.00, DIRECT (own) 0.5 / 10.00.
+- e: DIRECT 05-20 10:25: 25 min after 10:00 and before 10:50, it merges e's two sessions into one EMAIL(june)
+     session. Window: that session only: every model EMAIL(june) 1 / 10.00.
+Run 4: nothing new (a re-run): nothing changes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import psycopg2
+import pytest
+
+from .helpers import event_line, ndjson, object_key
+
+KEYS_AT = datetime(2024, 5, 23, 12, tzinfo=UTC)  # the objects' keys: all after the events (the listing's lookback)
+P10 = {"id": "p10", "name": "P10", "category": "c", "brand": "b", "price": "10.00"}
+P20 = {"id": "p20", "name": "P20", "category": "c", "brand": "b", "price": "20.00"}
+GOOGLE_REF, FB_REF = "https://www.google.com/", "https://l.facebook.com/"
+FB_CPC = "/?utm_source=facebook&utm_medium=cpc&utm_campaign=spring"
+
+
+def at(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
+    return datetime(2024, month, day, hour, minute, tzinfo=UTC)
+
+
+def pv(client: str, ts: datetime, page: str = "/", referrer: str | None = None) -> dict:
+    return event_line("page_view", client, ts, page=page, referrer=referrer)
+
+
+def email(client: str, ts: datetime, campaign: str) -> dict:
+    return pv(client, ts, f"/?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}")
+
+
+def buy(client: str, ts: datetime, product: dict = P10) -> dict:
+    return event_line("purchase", client, ts, page="/checkout", product=product, quantity=1)
+
+
+RUN1 = [
+    email("a", at(4, 1), "april"), pv("a", at(4, 20), referrer=GOOGLE_REF), pv("a", at(5, 1), FB_CPC),
+    pv("a", at(5, 10)), buy("a", at(5, 10, 12, 5)),
+    pv("b", at(5, 12, 10)),
+    email("d", at(5, 14, 23, 50), "may"), buy("d", at(5, 15, 0, 5)),
+    email("e", at(5, 20, 10), "june"), pv("e", at(5, 20, 10, 50)), buy("e", at(5, 20, 10, 55)),
+]
+RUN2 = [buy("b", at(5, 12, 10, 10), P20)]
+RUN3 = [pv("b", at(5, 8, 15), referrer=FB_REF), pv("e", at(5, 20, 10, 25))]
+
+# (channel_group, source, medium, campaign)
+DIRECT = ("Direct", "(direct)", "(none)", "(direct)")
+GOOGLE = ("Organic Search", "google", "organic", "(organic)")
+PAID_FB = ("Paid Social", "facebook", "cpc", "spring")
+SOCIAL_FB = ("Organic Social", "l.facebook.com", "referral", "(referral)")
+
+
+def mail(campaign: str) -> tuple[str, str, str, str]:
+    return ("Email", "newsletter", "email", campaign)
+
+
+THIRD, THIRD_REST = Decimal("0.333333333333"), Decimal("0.333333333334")
+A = [  # 05-10
+    (date(2024, 5, 10), "first_touch", *GOOGLE, Decimal(1), Decimal("10.00")),
+    (date(2024, 5, 10), "last_non_direct", *PAID_FB, Decimal(1), Decimal("10.00")),
+    (date(2024, 5, 10), "linear", *DIRECT, THIRD_REST, Decimal("3.333333333334")),
+    (date(2024, 5, 10), "linear", *GOOGLE, THIRD, Decimal("3.333333333333")),
+    (date(2024, 5, 10), "linear", *PAID_FB, THIRD, Decimal("3.333333333333")),
+]
+D = [(date(2024, 5, 15), model, *mail("may"), Decimal(1), Decimal("10.00"))
+     for model in ("first_touch", "last_non_direct", "linear")]
+E_RUN1 = [
+    (date(2024, 5, 20), "first_touch", *mail("june"), Decimal(1), Decimal("10.00")),
+    (date(2024, 5, 20), "last_non_direct", *mail("june"), Decimal(1), Decimal("10.00")),
+    (date(2024, 5, 20), "linear", *DIRECT, Decimal("0.5"), Decimal("5.00")),
+    (date(2024, 5, 20), "linear", *mail("june"), Decimal("0.5"), Decimal("5.00")),
+]
+E_RUN3 = [(date(2024, 5, 20), model, *mail("june"), Decimal(1), Decimal("10.00"))
+          for model in ("first_touch", "last_non_direct", "linear")]
+B_RUN2 = [(date(2024, 5, 12), model, *DIRECT, Decimal(1), Decimal("20.00"))
+          for model in ("first_touch", "last_non_direct", "linear")]
+B_RUN3 = [
+    (date(2024, 5, 12), "first_touch", *SOCIAL_FB, Decimal(1), Decimal("20.00")),
+    (date(2024, 5, 12), "last_non_direct", *SOCIAL_FB, Decimal(1), Decimal("20.00")),
+    (date(2024, 5, 12), "linear", *DIRECT, Decimal("0.5"), Decimal("10.00")),
+    (date(2024, 5, 12), "linear", *SOCIAL_FB, Decimal("0.5"), Decimal("10.00")),
+]
+AFTER_RUN1 = sorted(A + D + E_RUN1)
+AFTER_RUN2 = sorted(A + B_RUN2 + D + E_RUN1)
+AFTER_RUN3 = sorted(A + B_RUN3 + D + E_RUN3)
+
+
+def _table(world) -> list[tuple]:
+    return world.query("""SELECT activity_date, model, channel_group, source, medium, campaign, purchases, revenue
+                            FROM dw.agg_daily_attribution ORDER BY 1, 2, 3, 4, 5, 6""")
+
+
+def _run(world, lines: list[dict], name: str, **env: str) -> None:
+    if lines:
+        world.put(object_key(KEYS_AT, name), ndjson(lines))
+    r = world.run_cli(env=world.env(**env)) if env else world.run_cli()
+    assert r["status"] == "succeeded" and r["events_loaded"] == len(lines), r
+
+
+def _sums_are_the_purchases(world) -> None:
+    """Each purchase's credits sum to exactly 1 and its revenue in every model."""
+    per_model = world.query("""SELECT activity_date, model, sum(purchases), sum(revenue) FROM dw.agg_daily_attribution
+                                GROUP BY 1, 2 ORDER BY 1, 2""")
+    purchases = world.query("""SELECT (event_timestamp AT TIME ZONE 'UTC')::date, count(*), sum(revenue)
+                                 FROM dw.events WHERE event_name = 'purchase' GROUP BY 1 ORDER BY 1""")
+    assert per_model == [(d, m, n, r) for d, n, r in purchases for m in ("first_touch", "last_non_direct", "linear")]
+
+
+@pytest.mark.integration
+def test_golden_attribution_over_runs_late_events_and_rerun(world):
+    _run(world, RUN1, "r1")
+    assert _table(world) == AFTER_RUN1
+    _sums_are_the_purchases(world)
+    assert world.rebuilt() == world.snapshot(), "run 1"
+
+    _run(world, RUN2, "r2")
+    sessions_b = world.query("SELECT session_start FROM dw.sessions WHERE client_id = 'b'")
+    assert sessions_b == [(at(5, 12, 10),)]  # the purchase continued the session of run 1
+    assert _table(world) == AFTER_RUN2
+    assert world.rebuilt() == world.snapshot(), "run 2"
+
+    _run(world, RUN3, "r3")
+    assert world.query("SELECT count(*) FROM dw.sessions WHERE client_id = 'e'") == [(1,)]  # merged
+    assert _table(world) == AFTER_RUN3
+    _sums_are_the_purchases(world)
+    incremental = world.snapshot()
+    assert world.rebuilt() == incremental, "run 3"
+
+    _run(world, [], "r4")  # a re-run: nothing new
+    assert world.snapshot() == incremental
+
+
+@pytest.mark.integration
+def test_a_late_event_inserting_an_earlier_session_moves_first_touch(world):
+    """Without any rebuild between the runs: the incremental apply alone moves the credit."""
+    _run(world, [pv("b", at(5, 12, 10)), buy("b", at(5, 12, 10, 10), P20)], "r1")
+    assert _table(world) == B_RUN2
+    _run(world, [pv("b", at(5, 8, 15), referrer=FB_REF)], "r2")
+    assert _table(world) == B_RUN3
+    incremental = world.snapshot()
+    assert world.rebuilt() == incremental
+
+
+@pytest.mark.integration
+def test_apply_again_changes_nothing(world):
+    """The attribution apply replaces the pending clients' credits: applying it twice for the same clients (a run
+    cut after the 'sessions' part committed, then applied again) gives the same tables."""
+    from clickstream_etl import attribution
+
+    _run(world, RUN1, "r1")
+    before = world.snapshot()
+    conn = psycopg2.connect(world.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO etl.delta_clients (client_id, win_start) "
+                        "SELECT client_id, first_seen_at FROM dw.clients")
+            for statement in attribution.APPLY:
+                cur.execute(statement)
+            cur.execute("DELETE FROM etl.delta_clients")
+        conn.commit()
+    finally:
+        conn.close()
+    assert world.snapshot() == before
+
+
+@pytest.mark.integration
+def test_a_new_lookback_recomputes_the_credits(world):
+    """ATTRIBUTION_LOOKBACK_DAYS=7: a's window reaches back to 05-03 12:05, so only its own direct session is in it
+    (first_touch, last_non_direct and linear all DIRECT 1 / 10.00); the other purchases' windows are within 7 days
+    and keep their credits. Back to 30: the golden table again. Each time the rebuild gives the same tables."""
+    _run(world, RUN1, "r1")
+    _run(world, [], "r2", ATTRIBUTION_LOOKBACK_DAYS="7")
+    assert world.query("SELECT lookback_days FROM etl.attribution_settings") == [(7,)]
+    a7 = [(date(2024, 5, 10), model, *DIRECT, Decimal(1), Decimal("10.00"))
+          for model in ("first_touch", "last_non_direct", "linear")]
+    assert _table(world) == sorted(a7 + D + E_RUN1)
+    assert world.rebuilt() == world.snapshot()
+    _run(world, [], "r3")  # the default again
+    assert world.query("SELECT lookback_days FROM etl.attribution_settings") == [(30,)]
+    assert _table(world) == AFTER_RUN1
+    assert world.rebuilt() == world.snapshot()
