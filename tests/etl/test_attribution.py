@@ -214,3 +214,38 @@ def test_a_new_lookback_recomputes_the_credits(world):
     assert world.query("SELECT lookback_days FROM etl.attribution_settings") == [(30,)]
     assert _table(world) == AFTER_RUN1
     assert world.rebuilt() == world.snapshot()
+
+
+ENV = {"RAW_BUCKET_NAME": "b", "DW_HOST": "10.0.2.10", "DW_PASSWORD_PARAMETER": "/p/db/dw/etl_writer/password"}
+
+
+def test_the_lookback_setting_its_bounds_and_one_default():
+    import re
+    from pathlib import Path
+
+    import yaml
+    from clickstream_etl.config import ConfigError, settings_from_env
+
+    assert settings_from_env(ENV).attribution_lookback_days == 30
+    assert settings_from_env({**ENV, "ATTRIBUTION_LOOKBACK_DAYS": "90"}).attribution_lookback_days == 90
+    for bad in ("0", "367", "a month"):
+        with pytest.raises(ConfigError, match="ATTRIBUTION_LOOKBACK_DAYS"):
+            settings_from_env({**ENV, "ATTRIBUTION_LOOKBACK_DAYS": bad})
+    repo = Path(__file__).resolve().parents[2]
+    role = yaml.safe_load((repo / "roles/etl/defaults/main.yml").read_text())
+    assert role["etl_attribution_lookback_days"] == 30
+    migration = (repo / "sql/dw/0039_attribution_members.sql").read_text()
+    assert re.search(r"INSERT INTO etl.attribution_settings \(lookback_days\) VALUES \((\d+)\)", migration)[1] == "30"
+    assert "BETWEEN 1 AND 366" in migration
+
+
+def test_a_rebuild_recomputes_each_dirty_day_and_the_lookback_after_it():
+    from clickstream_etl.attribution import rebuild_ranges
+
+    d = date(2024, 5, 1)
+    # 05-01 and 05-02 with a lookback of 3: purchases of 05-01 to 05-05 (a session of 05-02 is in the window of a
+    # purchase up to 3 days later); 05-20 alone: 05-20 to 05-23.
+    assert rebuild_ranges([date(2024, 5, 2), d, date(2024, 5, 20)], 3) == [
+        (d, date(2024, 5, 6)), (date(2024, 5, 20), date(2024, 5, 24))]
+    assert rebuild_ranges([d, date(2024, 5, 5)], 3) == [(d, date(2024, 5, 9))]  # overlapping: one range
+    assert rebuild_ranges([], 30) == []

@@ -10,6 +10,8 @@ Timeline (UTC, 2024-05-01; session timeout 30 min):
 - C: 14:00 page_view /, 14:10 page_view /deals (+ the same event again)                         (run 2)
      13:55 page_view /storage, arriving late                                                   (run 3)
 - Run 2 also gets a byte-for-byte copy of run 1's file of A under another key (4 duplicates).
+Every landing page has no UTM parameters and no referrer: every session is direct (test_attribution.py has the
+golden attribution over several channels).
 """
 
 from __future__ import annotations
@@ -134,6 +136,16 @@ def test_golden_three_runs(world):
     assert hourly == {9: (1, 1, 0, Decimal("0.00"), 1, 1), 10: (6, 2, 1, Decimal("1800.00"), 1, 1),
                       11: (1, 1, 0, Decimal("0.00"), 1, 0), 12: (2, 1, 0, Decimal("0.00"), 1, 1),
                       13: (4, 2, 0, Decimal("0.00"), 2, 1), 14: (2, 2, 0, Decimal("0.00"), 0, 0)}
+
+    # attribution (docs/warehouse.md, "Attribution"): A's one purchase (10:26, 2 x 900.00 = 1800.00), in the session
+    # that began in run 1 and went on in run 2. A's window (the 30-day lookback, up to its own session) holds that
+    # session only, which landed on "/" with no referrer: direct. So every model credits Direct 1 / 1800.00
+    # (last_non_direct: no non-direct session, so the purchase's own).
+    attribution = world.query("""SELECT model, channel_group, source, medium, campaign, purchases, revenue
+                                   FROM dw.agg_daily_attribution WHERE activity_date = %s ORDER BY 1""", (D.date(),))
+    assert attribution == [(m, "Direct", "(direct)", "(none)", "(direct)", Decimal(1), Decimal("1800.00"))
+                           for m in ("first_touch", "last_non_direct", "linear")]
+    assert world.query("SELECT count(*) FROM dw.agg_daily_attribution") == [(3,)]
 
     # run log and rejects
     rejects = world.query("SELECT line_number, reason, detail FROM etl.rejects ORDER BY line_number")
