@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from . import queries
+from . import queries, sql
 
 DEFAULT_LOOKBACK_DAYS = 30
 MAX_LOOKBACK_DAYS = 366  # etl.attribution_settings' bound (sql/dw/0039)
@@ -29,7 +29,9 @@ MAX_LOOKBACK_DAYS = 366  # etl.attribution_settings' bound (sql/dw/0039)
 _Q = queries.load("attribution")
 # The incremental apply's statements (aggregates.py, part 'sessions'): the pending purchases, their credits now, the
 # difference.
-APPLY = [*_Q["pending"], *_Q["members"], *_Q["apply"]]
+# One script with the planner's index plans (sql.INDEX_ONLY), as the apply's reads of the facts: a few rows of each
+# pending client, through the (client_id, event_timestamp) and (client_id, session_start) indexes.
+APPLY = [sql.script(sql.INDEX_ONLY, [*_Q["pending"], *_Q["members"], *_Q["apply"]])]
 _REBUILD = [*_Q["days"], *_Q["members"], *_Q["rebuild"]]
 
 

@@ -16,7 +16,8 @@ DROP TABLE IF EXISTS etl_att_now;
 
 CREATE TEMP TABLE etl_att_now ON COMMIT DROP AS
 WITH p AS (
-    SELECT p.client_id, p.event_id, p.purchase_at, p.revenue, o.session_id AS own_id, o.session_start AS own_start
+    SELECT p.client_id, p.event_id, p.purchase_at, p.revenue, o.session_id AS own_id, o.session_start AS own_start,
+           p.purchase_at - make_interval(days => (SELECT lookback_days FROM etl.attribution_settings)) AS since
       FROM etl_att_purchases p JOIN dw.sessions o ON o.session_id = p.session_id
 ), touch AS (
     SELECT p.client_id, p.event_id, p.purchase_at, p.revenue, s.session_id, s.session_id = p.own_id AS own,
@@ -28,12 +29,11 @@ WITH p AS (
                                        s.source IS DISTINCT FROM '(direct)' DESC,
                                        s.session_start DESC, s.session_id DESC) AS last_rank,
            count(*) OVER (PARTITION BY p.event_id) AS n
-      FROM p JOIN dw.sessions s
-        ON s.client_id = p.client_id
-       AND (s.session_id = p.own_id
-            OR (s.session_start >= p.purchase_at - make_interval(days => (SELECT lookback_days
-                                                                             FROM etl.attribution_settings))
-                AND (s.session_start, s.session_id) < (p.own_start, p.own_id)))
+      FROM p JOIN dw.sessions s  -- a range of the (client_id, session_start) index
+        ON s.client_id = p.client_id AND s.session_start >= least(p.since, p.own_start)
+       AND s.session_start <= p.own_start
+       AND (s.session_id = p.own_id OR (s.session_start >= p.since
+                                        AND (s.session_start, s.session_id) < (p.own_start, p.own_id)))
 )
 SELECT client_id, purchase_at, event_id, 'first_touch'::text AS model, session_id, channel_group, source, medium,
        campaign, 1::numeric AS purchases, revenue
