@@ -3,10 +3,13 @@
 
 -- The lookback window the credits were computed with, in days: one row. The ETL's setting
 -- ATTRIBUTION_LOOKBACK_DAYS (30 by default) is written here by a run (attribution.configure), which recomputes the
--- credits when it differs, so the incremental apply and the rebuild always use the value the kept credits have.
+-- credits of every purchase in dw.events when it differs or when `credited` is still false (the first run after this
+-- migration, on a warehouse that may already hold purchases), so the incremental apply and the rebuild always use
+-- the lookback the kept credits have.
 CREATE TABLE etl.attribution_settings (
     only_row      boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    lookback_days integer NOT NULL CHECK (lookback_days BETWEEN 1 AND 366)
+    lookback_days integer NOT NULL CHECK (lookback_days BETWEEN 1 AND 366),
+    credited      boolean NOT NULL DEFAULT false
 );
 
 INSERT INTO etl.attribution_settings (lookback_days) VALUES (30);
@@ -33,10 +36,3 @@ CREATE TABLE dw.agg_attribution_members (
 );
 
 CREATE INDEX agg_attribution_members_date_idx ON dw.agg_attribution_members (activity_date);
-
--- A warehouse that already holds events: its newest day is marked dirty, so the next run's recompute
--- (clickstream_etl.rebuild.rebuild_dirty_days) credits that day's purchases and those of the lookback after it;
--- older days are credited by a rebuild (make etl-rebuild), as after any change to an aggregate's definition.
-INSERT INTO etl.dirty_days (activity_date)
-SELECT max(session_date) FROM dw.sessions HAVING max(session_date) IS NOT NULL
-ON CONFLICT DO NOTHING;

@@ -216,6 +216,31 @@ def test_a_new_lookback_recomputes_the_credits(world):
     assert world.rebuilt() == world.snapshot()
 
 
+@pytest.mark.integration
+def test_the_rebuild_command_recomputes_the_purchases_of_the_lookback_after_its_days(world):
+    """make etl-rebuild of 05-15 only (d's day) recomputes e's purchase of 05-20 too (a session of 05-15 would be in
+    its window), and leaves a's purchase of 05-10, before the range, as it is (here: missing)."""
+    _run(world, RUN1, "r1")
+    world.execute("DELETE FROM dw.agg_daily_attribution WHERE activity_date IN ('2024-05-10', '2024-05-20')",
+                  "DELETE FROM dw.agg_attribution_members WHERE activity_date IN ('2024-05-10', '2024-05-20')",
+                  "UPDATE dw.agg_daily_attribution SET purchases = 7 WHERE activity_date = '2024-05-15'")
+    r = world.run_cli("rebuild", "--from", "2024-05-15", "--to", "2024-05-15")
+    assert (r["_rc"], r["status"], r["days_refreshed"]) == (0, "succeeded", 1), r
+    assert _table(world) == sorted(D + E_RUN1)
+
+
+@pytest.mark.integration
+def test_the_first_run_after_the_migration_credits_the_purchases_already_held(world):
+    """A warehouse that held purchases before migration 0039 (etl.attribution_settings.credited false, no credits):
+    the next run credits every one of them, once."""
+    _run(world, RUN1, "r1")
+    world.execute("DELETE FROM dw.agg_daily_attribution", "DELETE FROM dw.agg_attribution_members",
+                  "UPDATE etl.attribution_settings SET credited = false")
+    _run(world, [], "r2")
+    assert _table(world) == AFTER_RUN1
+    assert world.query("SELECT lookback_days, credited FROM etl.attribution_settings") == [(30, True)]
+    assert world.rebuilt() == world.snapshot()
+
 ENV = {"RAW_BUCKET_NAME": "b", "DW_HOST": "10.0.2.10", "DW_PASSWORD_PARAMETER": "/p/db/dw/etl_writer/password"}
 
 

@@ -14,7 +14,8 @@ oracle.
 
 The lookback (``ATTRIBUTION_LOOKBACK_DAYS``, 30 days by default) is kept in ``etl.attribution_settings``, which the
 apply and the rebuild read: a run that is given another value (``configure``) stores it and recomputes every
-purchase the warehouse holds, in one transaction, so the kept credits always follow one lookback.
+purchase the warehouse holds, in one transaction, so the kept credits always follow one lookback; the first run after
+migration 0039 does the same for the purchases the warehouse already held.
 """
 
 from __future__ import annotations
@@ -67,18 +68,19 @@ def rebuild(cur, days: list[date]) -> None:
 
 
 def configure(conn, days: int) -> bool:
-    """Make ``days`` the lookback of the kept credits: when it differs from the stored one, store it and recompute
-    the credits of every purchase in ``dw.events``, in one transaction (days whose events left the warehouse -- the
-    lake's hot window -- keep theirs). Returns whether it changed. The caller holds the ETL's lock."""
+    """Make ``days`` the lookback of the kept credits: when it differs from the stored one, or the credits were never
+    computed (the first run after migration 0039), store it and recompute the credits of every purchase in
+    ``dw.events``, in one transaction (days whose events left the warehouse -- the lake's hot window -- keep theirs).
+    Returns whether it recomputed. The caller holds the ETL's lock."""
     if not 1 <= days <= MAX_LOOKBACK_DAYS:
         raise ValueError(f"attribution lookback must be 1 to {MAX_LOOKBACK_DAYS} days, got {days}")
     from .connections import transaction  # here: connections imports config, which imports this module's bounds
 
     with transaction(conn), conn.cursor() as cur:
-        cur.execute("SELECT lookback_days FROM etl.attribution_settings FOR UPDATE")
-        if cur.fetchone()[0] == days:
+        cur.execute("SELECT lookback_days, credited FROM etl.attribution_settings FOR UPDATE")
+        if cur.fetchone() == (days, True):
             return False
-        cur.execute("UPDATE etl.attribution_settings SET lookback_days = %s", (days,))
+        cur.execute("UPDATE etl.attribution_settings SET lookback_days = %s, credited = true", (days,))
         cur.execute("""SELECT min(event_timestamp AT TIME ZONE 'UTC')::date,
                                 max(event_timestamp AT TIME ZONE 'UTC')::date
                            FROM dw.events WHERE event_name = 'purchase'""")
