@@ -24,6 +24,7 @@ WITH p AS (
            coalesce(s.channel_group, 'Unassigned') AS channel_group, coalesce(s.source, '(not set)') AS source,
            coalesce(s.medium, '(not set)') AS medium, coalesce(s.campaign, '(not set)') AS campaign,
            row_number() OVER (PARTITION BY p.event_id ORDER BY s.session_start, s.session_id) AS first_rank,
+           -- last_rank 1: the latest non-direct session, else the purchase's own (other direct sessions sort last)
            row_number() OVER (PARTITION BY p.event_id
                               ORDER BY s.source IS NOT DISTINCT FROM '(direct)' AND s.session_id <> p.own_id,
                                        s.source IS DISTINCT FROM '(direct)' DESC,
