@@ -129,7 +129,7 @@ def test_drift_is_found_in_check_mode_and_put_back(world):
     world["sql"](f"ALTER ROLE {reader} PASSWORD 'someone-else'")
     world["sql"](f"ALTER ROLE {app} RESET statement_timeout")
     world["sql"](f"ALTER ROLE {owner} CREATEDB")
-    world["sql"](f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA app REVOKE SELECT ON TABLES FROM {reader}")
+    world["sql"](f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA app REVOKE SELECT ON TABLES FROM {reader}")  # noqa: S608
     world["sql"](f"REVOKE EXECUTE ON FUNCTION app.f(date) FROM {app}")
     world["sql"]("UPDATE app.a SET v = 'edited' WHERE id = 1")
     expected = {
