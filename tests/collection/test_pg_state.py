@@ -60,7 +60,7 @@ def world(pg_server):
                 {"type": "schema", "schema": "app", "role": reader, "privs": ["USAGE"]},
                 {"type": "table", "schema": "app", "role": app, "privs": ["SELECT", "INSERT", "UPDATE", "DELETE"]},
                 {"type": "sequence", "schema": "app", "role": app, "privs": ["USAGE", "SELECT"]},
-                {"type": "table", "schema": "app", "objects": ["a"], "role": reader, "privs": ["SELECT"]},
+                {"type": "table", "objects": ["app.a"], "role": reader, "privs": ["SELECT"]},
                 {"type": "function", "schema": "app", "objects": ["f(date)"], "role": app, "privs": ["EXECUTE"]},
                 {"type": "default", "for_role": owner, "schema": "app", "objtype": "tables", "role": reader,
                  "privs": ["SELECT"]},

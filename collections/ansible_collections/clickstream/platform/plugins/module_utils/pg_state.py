@@ -54,6 +54,10 @@ class StateError(Exception):
     """The desired state cannot be reached (an unknown role attribute, a missing object, ...)."""
 
 
+class MissingObject(StateError):
+    """A grant names an object that does not exist."""
+
+
 # --- passwords ---------------------------------------------------------------------------------------------------
 
 def _scram_keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
@@ -214,7 +218,7 @@ def _objects(run: Run, grant: dict, kind: str, database: str, role: str) -> list
         held = _HELD.format(acl="nspacl", letter=letter, owner="nspowner")
         rows = run.query(f"SELECT nspname, {held} FROM pg_namespace WHERE nspname = %(schema)s", args)  # noqa: S608
         if not rows:
-            raise StateError(f"schema {schema} does not exist")
+            raise MissingObject(f"schema {schema} does not exist")
         return [(f"schema {n}", pgsql.Identifier(n), set(h)) for n, h in rows]
     objects = grant.get("objects") or "ALL"
     if kind == "function":
@@ -229,7 +233,7 @@ def _objects(run: Run, grant: dict, kind: str, database: str, role: str) -> list
                 found = run.query(select + "WHERE p.oid = to_regprocedure(%(signature)s)",
                                   {**args, "signature": f"{schema}.{signature}"})
                 if not found:
-                    raise StateError(f"function {schema}.{signature} does not exist")
+                    raise MissingObject(f"function {schema}.{signature} does not exist")
                 rows += found
         return [(f"function {label}", pgsql.SQL("{}({})").format(_ident(schema, name), pgsql.SQL(fargs)), set(h))
                 for label, name, fargs, h in rows]
@@ -242,16 +246,29 @@ def _objects(run: Run, grant: dict, kind: str, database: str, role: str) -> list
         by_name = {r[0]: r for r in rows}
         missing = [o for o in objects if o not in by_name]
         if missing:
-            raise StateError(f"{kind} {', '.join(schema + '.' + m for m in missing)} does not exist")
+            raise MissingObject(f"{kind} {', '.join(schema + '.' + m for m in missing)} does not exist")
         rows = [by_name[o] for o in objects]
     return [(f"{kind} {schema}.{n}", _ident(schema, n), set(h)) for n, h in rows]
 
 
 def ensure_grants(run: Run, grants: list[dict], database: str) -> None:
     """Each grant {type, role, privs, schema, objects, state} holds (state present) or is absent. ``objects``:
-    ALL (every object of that type in the schema, as it is now) or a list of names (functions: name(argtypes))."""
+    ALL (every object of that type in the schema, as it is now) or a list of names (functions: name(argtypes));
+    without a schema, the names are schema-qualified (schema.name)."""
     for grant in grants:
         kind = grant["type"]
+        objects = grant.get("objects") or "ALL"
+        if kind in ("table", "sequence", "function") and not grant.get("schema") and objects != "ALL":
+            # Schema-qualified names (schema.name): one grant per schema.
+            by_schema: dict[str, list[str]] = {}
+            for qualified in objects:
+                schema, dot, name = qualified.partition(".")
+                if not dot:
+                    raise StateError(f"{kind} {qualified}: give its schema (schema.name) or the grant's schema")
+                by_schema.setdefault(schema, []).append(name)
+            ensure_grants(run, [{**grant, "schema": schema, "objects": names}
+                                for schema, names in by_schema.items()], database)
+            continue
         if kind == "default":
             ensure_default_privileges(run, grant)
             continue
@@ -260,7 +277,15 @@ def ensure_grants(run: Run, grants: list[dict], database: str) -> None:
         privs = _privs(grant, kind)
         role, present = grant["role"], grant.get("state", "present") == "present"
         keyword = pgsql.SQL(kind.upper())
-        for label, ident, held in _objects(run, grant, kind, database, role):
+        try:
+            objects_found = _objects(run, grant, kind, database, role)
+        except MissingObject as exc:
+            if not run.check_mode:
+                raise
+            # Check mode: a migration or script of this run would make it; the grant would follow.
+            run.changes.append(f"grant {','.join(privs)} to {role} once it is made ({exc} yet)")
+            continue
+        for label, ident, held in objects_found:
             todo = [p for p in privs if (p not in held) == present]
             if not todo:
                 continue

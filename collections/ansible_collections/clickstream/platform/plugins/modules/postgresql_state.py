@@ -95,7 +95,8 @@ options:
     description:
       - Privileges, in order. C(type) database (this database), schema, table, sequence, function (C(objects) as
         name(argtypes)) or default (ALTER DEFAULT PRIVILEGES FOR ROLE C(for_role) IN SCHEMA C(schema) ON
-        C(objtype)). C(objects) ALL means every such object in the schema as it is when the grant is checked.
+        C(objtype)). C(objects) ALL means every such object in the schema as it is when the grant is checked;
+        a list without C(schema) holds schema-qualified names (schema.name).
     type: list
     elements: dict
     default: []
