@@ -228,8 +228,10 @@ def test_through_ansible_check_mode_then_apply_then_no_change(pg_server, tmp_pat
     assert check.rc == 0 and check.changed == 1, check.output
     assert "CHANGES=4" in check.output and f"secret-{tag}" not in check.output
     assert not pg_server.database_exists(f"d_{tag}")
-    first = run_playbook(str(playbook))
+    first = run_playbook(str(playbook), "-vvv")
     assert first.rc == 0 and first.changed == 1, first.output
+    # The task is not no_log here: the module's no_log option alone keeps the password out of even -vvv output.
+    assert f"secret-{tag}" not in first.output and "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in first.output
     assert pg_server.database_exists(f"d_{tag}")
     second = run_playbook(str(playbook))
     assert second.rc == 0 and second.changed == 0, second.output
