@@ -73,7 +73,7 @@ def test_db_secrets_reads_and_writes_ssm_without_endpoint_variables(moto_server:
     ssm = moto_server.client("ssm")
     stored = {n: ssm.get_parameter(Name=n, WithDecryption=True)["Parameter"] for n in names}
     assert all(p["Type"] == "SecureString" and len(p["Value"]) == 32 for p in stored.values())
-    # The second run reads the stored passwords back through the lookup and keeps them.
+    # The second run reads the stored passwords back (clickstream.platform.ssm_parameters) and keeps them.
     second = run_playbook("tests/aws_path/playbooks/db_secrets.yml", "-e", extra, env=moto_server.env())
     assert second.rc == 0 and second.changed == 0, second.changed_tasks() or second.output[-3000:]
     again = {n: ssm.get_parameter(Name=n, WithDecryption=True)["Parameter"]["Value"] for n in names}

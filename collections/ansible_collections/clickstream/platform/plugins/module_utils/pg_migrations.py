@@ -38,10 +38,32 @@ class Migration:
     filename: str
     path: str
     checksum: str
+    text: str | None = None
 
     def sql(self) -> str:
+        if self.text is not None:
+            return self.text
         with open(self.path, encoding="utf-8") as f:
             return f.read()
+
+
+def from_contents(files: list[dict]) -> list[Migration]:
+    """The migrations among ``files`` (each {name, content}: the file's name and its text, as the control node
+    read it), ordered by version; the checksum is the sha256 of the UTF-8 text, as discover() computes from the
+    file's bytes. Names that are not NNNN_description.sql are ignored; duplicate versions are an error."""
+    found: dict[str, Migration] = {}
+    for f in sorted(files, key=lambda f: f["name"]):
+        name = os.path.basename(f["name"])
+        m = MIGRATION_RE.match(name)
+        if not m:
+            continue
+        text = f["content"]
+        checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        version = m.group("version")
+        if version in found:
+            raise MigrationError(f"two migrations share version {version}: {found[version].filename} and {name}")
+        found[version] = Migration(version, name, name, checksum, text)
+    return [found[v] for v in sorted(found)]
 
 
 def discover(directory: str) -> list[Migration]:
@@ -71,9 +93,11 @@ def _applied(cur) -> dict[str, tuple[str, str]]:
     return {v: (f, c) for v, f, c in cur.fetchall()}
 
 
-def pending(conn, directory: str) -> list[Migration]:
-    """Migrations not applied yet; raises MigrationError when an applied file was changed or removed."""
-    migrations = discover(directory)
+def pending(conn, directory: str | list[Migration]) -> list[Migration]:
+    """Migrations not applied yet (``directory``: a directory of files, or migrations from from_contents());
+    raises MigrationError when an applied file was changed or removed."""
+    migrations = discover(directory) if isinstance(directory, str) else directory
+    directory = directory if isinstance(directory, str) else "the migrations given"
     with conn.cursor() as cur:
         applied = _applied(cur)
     conn.rollback()
@@ -90,7 +114,7 @@ def pending(conn, directory: str) -> list[Migration]:
     return [m for m in migrations if m.version not in applied]
 
 
-def apply_migrations(conn, directory: str, check_mode: bool = False) -> list[str]:
+def apply_migrations(conn, directory: str | list[Migration], check_mode: bool = False) -> list[str]:
     """Apply pending migrations in order; return the file names applied (or that would be, in check mode).
 
     ``conn`` is a psycopg2 connection (autocommit off). Each file commits on its own.

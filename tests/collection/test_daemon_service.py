@@ -1,0 +1,103 @@
+"""daemon_service (directories, launcher, pid-file state, stop and start of a start-stop-daemon service in one module
+run), run through ansible-playbook on this machine: a second run changes nothing and keeps the process, check mode
+changes nothing, a changed launcher restarts the service, state stopped stops it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.harness.ansible import run_playbook
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    marker: one
+  tasks:
+    - clickstream.platform.daemon_service:
+        name: test-daemon
+        launcher: "#!/bin/sh\\n# {{{{ marker }}}}\\nexec sleep 300\\n"
+        run_dir: {root}/run
+        log_dir: {root}/log
+        script_dir: {root}/scripts
+        state: "{{{{ wanted | default('started') }}}}"
+      register: r
+    - ansible.builtin.debug:
+        msg: "RESULT started={{{{ r.started }}}} stopped={{{{ r.stopped }}}} launcher={{{{ r.launcher_changed }}}}"
+"""
+
+
+def pid(root: Path) -> int | None:
+    path = root / "run/test-daemon.pid"
+    if not path.exists():
+        return None
+    value = int(path.read_text().strip())
+    return value if os.path.exists(f"/proc/{value}") else None
+
+
+@pytest.fixture
+def book(tmp_path):
+    root = tmp_path / "svc"
+    path = tmp_path / "play.yml"
+    path.write_text(PLAYBOOK.format(root=root), encoding="utf-8")
+    yield path, root
+    run_playbook(str(path), "-e", "wanted=stopped")
+
+
+def wait_for_pid(root: Path) -> int:
+    for _ in range(50):
+        found = pid(root)
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("the service did not start")
+
+
+def test_start_no_change_restart_on_new_launcher_and_stop(book):
+    path, root = book
+    check = run_playbook(str(path), "--check")
+    assert check.rc == 0 and check.changed == 1, check.output
+    assert "RESULT started=True" in check.output and not root.exists()
+
+    first = run_playbook(str(path))
+    assert first.rc == 0 and first.changed == 1, first.output
+    started = wait_for_pid(root)
+    assert (root / "scripts/test-daemon.sh").read_text() == "#!/bin/sh\n# one\nexec sleep 300\n"
+    assert oct((root / "scripts/test-daemon.sh").stat().st_mode & 0o777) == "0o755"
+
+    second = run_playbook(str(path))
+    assert second.rc == 0 and second.changed == 0, second.output
+    assert "RESULT started=False stopped=False launcher=False" in second.output
+    assert pid(root) == started
+
+    check_new = run_playbook(str(path), "--check", "-e", "marker=two")
+    assert check_new.changed == 1 and pid(root) == started, check_new.output
+    assert "# one" in (root / "scripts/test-daemon.sh").read_text()
+
+    new = run_playbook(str(path), "-e", "marker=two")
+    assert new.rc == 0 and "RESULT started=True stopped=True launcher=True" in new.output, new.output
+    restarted = wait_for_pid(root)
+    assert restarted != started and not os.path.exists(f"/proc/{started}")
+
+    stopped = run_playbook(str(path), "-e", "marker=two", "-e", "wanted=stopped")
+    assert stopped.rc == 0 and "RESULT started=False stopped=True" in stopped.output, stopped.output
+    assert pid(root) is None
+
+
+def test_a_service_that_died_is_started_again(book):
+    path, root = book
+    assert run_playbook(str(path)).rc == 0
+    first = wait_for_pid(root)
+    os.kill(first, 9)
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{first}") or Path(f"/proc/{first}/stat").read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    again = run_playbook(str(path))
+    assert again.rc == 0 and "RESULT started=True stopped=False launcher=False" in again.output, again.output
+    assert wait_for_pid(root) != first
