@@ -3,8 +3,8 @@
 The ETL decides every event and every session in Python with the functions below (``parse``, ``sessions``,
 ``plan``), however the line was typed and whichever plan sessionized it, and stores what the aggregates need of
 them (an event's revenue in dw.events.revenue, a session's flags in dw.sessions). The aggregates are SQL over the
-loaded tables and need one rule as SQL, the page view: its form is built here from the same constants (``SQL``,
-the ``{placeholders}`` of queries/*.sql). Nothing else in the package restates a rule. The tests keep an
+loaded tables and need two rules as SQL, the page view and the page a page view counts for: their forms are built
+here (``SQL``, the ``{placeholders}`` of queries/*.sql). Nothing else in the package restates a rule. The tests keep an
 independent SQL implementation of the sessionization as their oracle (tests/etl/oracle); tests/etl/test_rules.py
 checks every SQL form against its rule.
 
