@@ -43,6 +43,8 @@ RAW <- list(
                       AND product_id IS NOT NULL GROUP BY product_id",
   landing_pages = "SELECT landing_page, count(*) FROM dw.sessions WHERE session_date BETWEEN $1::date AND $2::date
                     GROUP BY 1 ORDER BY 2 DESC LIMIT 15",
+  acq_channels = "SELECT channel_group, count(*), count(*) FILTER (WHERE is_engaged), count(*) FILTER (WHERE is_converted),
+                         sum(revenue) FROM dw.sessions WHERE session_date BETWEEN $1::date AND $2::date GROUP BY 1",
   last_run = "SELECT max(event_timestamp) FROM dw.events",
   retention = "WITH w AS (SELECT client_id, date_trunc('week', session_date)::date AS wk, bool_or(is_first_visit) AS fv
                             FROM dw.sessions GROUP BY 1, 2),
@@ -77,6 +79,14 @@ cases <- list(
   list("Retention", "new-client cohorts (12 weeks)", function() retention(q, f7, "clients"), "retention"),
   list("Retention", "purchaser cohorts (12 weeks)", function() retention(q, f7, "purchasers"), NULL),
   list("Retention", "segment overview", function() segment_overview(q, f7), NULL),
+  list("Acquisition", "channels, last non-direct (7 d)", function() acquisition_channels(q, f7, "last_non_direct"),
+       "acq_channels"),
+  list("Acquisition", "channels, first touch (30 d)", function() acquisition_channels(q, f30, "first_touch"), NULL),
+  list("Acquisition", "channels, linear, logged in (30 d)",
+       function() acquisition_channels(q, make_filters(c(end - 29, end), login_state = "logged_in"), "linear"), NULL),
+  list("Acquisition", "campaigns, last non-direct (7 d)", function() acquisition_campaigns(q, f7, "last_non_direct"),
+       NULL),
+  list("Acquisition", "campaigns, linear (30 d)", function() acquisition_campaigns(q, f30, "linear"), NULL),
   list("Pipeline", "last run + recent runs", function() { last_run(q); recent_runs(q) }, NULL),
   list("Pipeline", "load totals", function() load_totals(q), NULL),
   list("Pipeline", "rejects by reason", function() rejects_by_reason(q), NULL),

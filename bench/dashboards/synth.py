@@ -107,6 +107,44 @@ SELECT session_id, min(client_id), max(user_id), min(user_login_state), min(even
  ORDER BY 5
 """
 
+# Each session's acquisition, a deterministic mix of GA4 channel groups (sources, mediums and campaigns of the
+# shapes clickstream_etl.acquisition gives them), set after the sessions are written.
+SET_ACQUISITION = f"""
+UPDATE dw.sessions s SET source = a.source, medium = a.medium, campaign = a.campaign, channel_group = a.channel_group
+  FROM (SELECT session_id, r, (1 + floor({u('hashtext(session_id::text)::bigint * 7')} * 12))::int AS c
+          FROM (SELECT session_id, {u('hashtext(session_id::text)')} AS r FROM dw.sessions) x) k
+  CROSS JOIN LATERAL (SELECT * FROM (VALUES
+      (k.r < 0.30, '(direct)', '(none)', '(direct)', 'Direct'),
+      (k.r >= 0.30 AND k.r < 0.50, 'google', 'organic', '(organic)', 'Organic Search'),
+      (k.r >= 0.50 AND k.r < 0.55, 'bing', 'organic', '(organic)', 'Organic Search'),
+      (k.r >= 0.55 AND k.r < 0.67, 'google', 'cpc', 'search-' || k.c, 'Paid Search'),
+      (k.r >= 0.67 AND k.r < 0.75, 'l.facebook.com', 'referral', '(referral)', 'Organic Social'),
+      (k.r >= 0.75 AND k.r < 0.80, 'facebook', 'paid_social', 'social-' || k.c, 'Paid Social'),
+      (k.r >= 0.80 AND k.r < 0.88, 'newsletter', 'email', 'weekly-' || (k.c * 3), 'Email'),
+      (k.r >= 0.88 AND k.r < 0.95, 'blog' || k.c || '.example.org', 'referral', '(referral)', 'Referral'),
+      (k.r >= 0.95, 'gdn', 'display', 'display-' || k.c, 'Display')) v(hit, source, medium, campaign, channel_group)
+     WHERE hit) a
+ WHERE s.session_id = k.session_id
+"""  # noqa: S608 (constant SQL fragments)
+
+# Until the ETL's attribution step fills dw.agg_daily_attribution, rows of its shape and about its size: each
+# converted session's purchases and revenue credited to its own acquisition (linear, last non-direct) and to its
+# client's first session's (first touch).
+INSERT_ATTRIBUTION = """
+INSERT INTO dw.agg_daily_attribution (activity_date, model, channel_group, source, medium, campaign, purchases, revenue)
+SELECT s.session_date, m.model, coalesce(CASE WHEN m.model = 'first_touch' THEN f.channel_group END, s.channel_group),
+       coalesce(CASE WHEN m.model = 'first_touch' THEN f.source END, s.source),
+       coalesce(CASE WHEN m.model = 'first_touch' THEN f.medium END, s.medium),
+       coalesce(CASE WHEN m.model = 'first_touch' THEN f.campaign END, s.campaign),
+       sum(s.purchase_count), sum(s.revenue)
+  FROM dw.sessions s
+  JOIN (SELECT DISTINCT ON (client_id) client_id, channel_group, source, medium, campaign FROM dw.sessions
+         ORDER BY client_id, session_start) f USING (client_id)
+  CROSS JOIN (VALUES ('first_touch'), ('last_non_direct'), ('linear')) m(model)
+ WHERE s.is_converted
+ GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
 INSERT_RUNS = """
 INSERT INTO etl.runs (started_at, finished_at, status, trigger, files_seen, files_loaded, lines_read, events_loaded,
                       duplicates, rejects, rejects_by_reason, days_refreshed)
@@ -148,6 +186,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         for _, definition in indexes:
             cur.execute(definition)
         cur.execute(INSERT_SESSIONS)
+        cur.execute(SET_ACQUISITION, params)
         cur.execute("""INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
                        SELECT client_id, (array_agg(event_id ORDER BY event_timestamp))[1], min(event_timestamp),
                               max(event_timestamp) FROM dw.events GROUP BY client_id""")
@@ -157,6 +196,11 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
     conn.commit()
     rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on, and the retention
     segments.compute(conn, end.date() - dt.timedelta(days=1), segments.Thresholds())  # the ETL's daily step
+    with conn.cursor() as cur:
+        cur.execute("SELECT NOT EXISTS (SELECT FROM dw.agg_daily_attribution)")
+        if cur.fetchone()[0]:
+            cur.execute(INSERT_ATTRIBUTION)
+    conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")

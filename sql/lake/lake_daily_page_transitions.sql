@@ -3,9 +3,9 @@
 -- session is the lake's session that holds it (lake_hourly_activity.sql). Trino (Athena) SQL; placeholders in
 -- braces are rules.SQL's.
 WITH pv AS (
-    SELECT s.session_id, s.user_login_state, e.event_timestamp, e.page_url_path,
-           lag(e.page_url_path) OVER (PARTITION BY s.session_id ORDER BY e.event_timestamp, e.event_id) AS prev_page,
-           lead(e.page_url_path) OVER (PARTITION BY s.session_id ORDER BY e.event_timestamp, e.event_id) AS next_page
+    SELECT s.session_id, s.user_login_state, e.event_timestamp, {page_key_e} AS page_url_path,
+           lag({page_key_e}) OVER (PARTITION BY s.session_id ORDER BY e.event_timestamp, e.event_id) AS prev_page,
+           lead({page_key_e}) OVER (PARTITION BY s.session_id ORDER BY e.event_timestamp, e.event_id) AS next_page
     FROM events e
     JOIN sessions s ON s.client_id = e.client_id AND e.event_timestamp BETWEEN s.session_start AND s.session_end
     WHERE {page_view_e} AND e.page_url_path IS NOT NULL

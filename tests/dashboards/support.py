@@ -18,7 +18,7 @@ APP_DIR = REPO / "files" / "shiny"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TABS = ["overview", "funnel", "products", "journeys", "retention", "pipeline"]
+TABS = ["overview", "funnel", "products", "journeys", "retention", "acquisition", "pipeline"]
 
 
 class ShinyApp:

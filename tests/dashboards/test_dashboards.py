@@ -19,6 +19,7 @@ from .support import (
     empty_state_visible,
     kpis,
     plot_rendered,
+    reset_filters,
     set_dates,
     set_input,
     show_tab,
@@ -333,6 +334,97 @@ def test_retention_cohorts_and_segments(page, sql, period, screenshots_dir):
     assert page.get_attribute("#retention-segments [data-as-of]", "data-as-of") == as_of.isoformat()
     _shot(page, screenshots_dir, "retention")
 
+# Until the ETL's attribution step fills dw.agg_daily_attribution, the test credits the purchases itself: each
+# converted session's purchases and revenue to its own acquisition (last non-direct), to its client's first
+# session's (first touch), half to each (linear). The dashboard is checked against the table, whatever filled it.
+ATTRIBUTION_ROWS = """
+INSERT INTO dw.agg_daily_attribution (activity_date, model, channel_group, source, medium, campaign, purchases, revenue)
+WITH f AS (SELECT DISTINCT ON (client_id) client_id, channel_group, source, medium, campaign FROM dw.sessions
+            ORDER BY client_id, session_start),
+     credit AS (
+  SELECT s.session_date, w.model, w.share,
+         CASE WHEN w.first THEN f.channel_group ELSE s.channel_group END AS channel_group,
+         CASE WHEN w.first THEN f.source ELSE s.source END AS source,
+         CASE WHEN w.first THEN f.medium ELSE s.medium END AS medium,
+         CASE WHEN w.first THEN f.campaign ELSE s.campaign END AS campaign, s.purchase_count, s.revenue
+    FROM dw.sessions s JOIN f USING (client_id)
+    JOIN (VALUES ('last_non_direct', false, 1.0), ('first_touch', true, 1.0), ('linear', false, 0.5),
+                 ('linear', true, 0.5)) w(model, first, share) ON true
+   WHERE s.is_converted)
+SELECT session_date, model, coalesce(channel_group, '(not set)'), coalesce(source, '(not set)'),
+       coalesce(medium, '(not set)'), coalesce(campaign, '(not set)'), sum(share * purchase_count), sum(share * revenue)
+  FROM credit GROUP BY 1, 2, 3, 4, 5, 6"""
+
+
+def test_acquisition_channels_campaigns_and_model_chooser(page, sql, period, screenshots_dir):
+    """Sessions per channel and per source / medium / campaign against dw.sessions (not the aggregate), the credited
+    purchases and revenue against dw.agg_daily_attribution for each model, and the model chooser changing them."""
+    start, end = period
+    filled = sql("SELECT NOT EXISTS (SELECT FROM dw.agg_daily_attribution)")[0][0]
+    if filled:
+        sql(ATTRIBUTION_ROWS)
+    try:
+        set_dates(page, start, end)
+        show_tab(page, "acquisition")
+        sessions = {r[0]: r[1:] for r in sql(
+            "SELECT coalesce(channel_group, '(not set)'), count(*), count(*) FILTER (WHERE is_engaged), "
+            "count(*) FILTER (WHERE is_converted), count(*) FILTER (WHERE is_first_visit) FROM dw.sessions "
+            "WHERE session_date BETWEEN %s AND %s GROUP BY 1", (start, end))}
+        assert len(sessions) > 1, "the generator's traffic comes from several channels"
+        shown_revenue = {}
+        for model in ("first_touch", "linear", "last_non_direct"):
+            set_input(page, "acquisition-model", model)
+            credit = {r[0]: (float(r[1]), float(r[2])) for r in sql(
+                "SELECT channel_group, sum(purchases), sum(revenue) FROM dw.agg_daily_attribution "
+                "WHERE model = %s AND activity_date BETWEEN %s AND %s GROUP BY 1", (model, start, end))}
+            rows = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
+            total = rows.pop("Total")
+            assert set(rows) == set(sessions) | set(credit), model
+            for channel, r in rows.items():
+                n, engaged, converted, first = sessions.get(channel, (0, 0, 0, 0))
+                assert (int(r["sessions"]), int(r["new_sessions"])) == (n, first), (model, channel)
+                assert _close(r["engagement_rate"], engaged / n if n else None), (model, channel)
+                assert _close(r["conversion_rate"], converted / n if n else None), (model, channel)
+                assert _close(r["purchases"], credit.get(channel, (0, 0))[0]), (model, channel)
+                assert _close(r["revenue"], credit.get(channel, (0, 0))[1]), (model, channel)
+            assert int(total["sessions"]) == sum(v[0] for v in sessions.values())
+            assert _close(kpis(page, "acquisition")["revenue"], sum(v[1] for v in credit.values())), model
+            shown_revenue[model] = {c: float(r["revenue"]) for c, r in rows.items()}
+        expected_first = dict(sql("SELECT channel_group, sum(revenue)::float8 FROM dw.agg_daily_attribution "
+                                  "WHERE model = 'first_touch' AND activity_date BETWEEN %s AND %s GROUP BY 1",
+                                  (start, end)))
+        expected_last = dict(sql("SELECT channel_group, sum(revenue)::float8 FROM dw.agg_daily_attribution "
+                                 "WHERE model = 'last_non_direct' AND activity_date BETWEEN %s AND %s GROUP BY 1",
+                                 (start, end)))
+        assert expected_first != expected_last, "the data credits the channels differently under the two models"
+        assert shown_revenue["first_touch"] != shown_revenue["last_non_direct"], "the chooser changed the numbers"
+        assert plot_rendered(page, "acquisition-channels_plot")
+
+        campaigns = sql(
+            "SELECT coalesce(source, '(not set)'), coalesce(medium, '(not set)'), coalesce(campaign, '(not set)'), "
+            "count(*) FROM dw.sessions WHERE session_date BETWEEN %s AND %s GROUP BY 1, 2, 3", (start, end))
+        shown = table_rows(page, "acquisition-campaigns-table")
+        assert 0 < len(shown) <= 25
+        by_key = {(s, m, c): n for s, m, c, n in campaigns}
+        for r in shown:
+            assert int(r["sessions"]) == by_key.get((r["source"], r["medium"], r["campaign"]), 0), r
+        assert [int(r["sessions"]) for r in shown] == sorted(by_key.values(), reverse=True)[:len(shown)]
+        assert tables_outside_cards(page, "acquisition")[1] == []
+        _shot(page, screenshots_dir, "acquisition")
+
+        # the login state applies to the sessions' columns
+        set_input(page, "filters-login_state", "logged_in")
+        wait_filters(page, login_state="logged_in")
+        logged_in = sql("SELECT count(*) FROM dw.sessions WHERE session_date BETWEEN %s AND %s "
+                        "AND user_login_state = 'logged_in'", (start, end))[0][0]
+        rows = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
+        assert int(rows["Total"]["sessions"]) == logged_in
+    finally:
+        if filled:
+            sql("DELETE FROM dw.agg_daily_attribution")
+        reset_filters(page)
+
+
 def test_pipeline_health(page, sql, loaded_dw, moto_server, screenshots_dir):
     show_tab(page, "pipeline")
     shown = kpis(page, "pipeline")
@@ -457,7 +549,7 @@ def test_pipeline_shows_quarantined_files_until_replayed(page, sql, pg_server, m
 
 def test_empty_period_shows_empty_state_everywhere(page, screenshots_dir):
     set_dates(page, "2001-01-01", "2001-01-07")
-    for tab in ("overview", "funnel", "products", "journeys"):
+    for tab in ("overview", "funnel", "products", "journeys", "acquisition"):
         show_tab(page, tab)
         assert empty_state_visible(page, tab), f"{tab}: no empty state"
         msgs = page.evaluate(

@@ -216,6 +216,12 @@ def test_dashboards_show_the_demo_month(platform, dw, traffic_report, artifacts_
         expected_days = {d: by_day[d] for d in days if by_day.get(d)}
         assert daily == expected_days
         assert len(daily) == DEMO_DAYS or (len(daily) == DEMO_DAYS - 1 and days[-1] not in by_day), sorted(daily)
+        # Acquisition: every session of the month in a channel (dw.agg_daily_acquisition, kept by the ETL's runs)
+        show_tab(page, "acquisition")
+        channels = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
+        assert int(float(channels.pop("Total")["sessions"])) == traffic_report["expected"]["warehouse_sessions"]
+        assert len(channels) > 1, channels  # the demo's traffic comes from several channels
+        show_tab(page, "overview")
         page.click("#overview-daily_numbers summary")
         count, outside = tables_outside_cards(page, "overview")
         assert count >= 1 and outside == [], outside

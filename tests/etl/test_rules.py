@@ -132,3 +132,17 @@ def test_no_module_restates_a_rule():
         text = path.read_text(encoding="utf-8")
         offenders += [f"{path.name}: {pattern}" for pattern in _COPIES if re.search(pattern, text)]
     assert offenders == []
+
+
+@pytest.mark.parametrize(("path", "page"), [("/", "/"), ("/products/p1?utm_source=x&gclid=1", "/products/p1"),
+                                            ("/?gclid=a?b", "/"), ("/search?", "/search"), ("/a#b", "/a#b")])
+def test_page_key(cursor, path, page):
+    cursor.execute(f"SELECT {rules.page_key_sql('%s')}", (path,))
+    assert cursor.fetchone()[0] == page
+
+
+def test_dashboards_common_paths_use_the_page_key():
+    """The Journeys dashboard's paths read page views from dw.events (no aggregate keeps ordered paths): its query
+    takes each page as the transitions do, with the rule's SQL form."""
+    journeys = (PACKAGE.parents[3] / "files/shiny/app/logic/journeys.R").read_text(encoding="utf-8")
+    assert rules.page_key_sql("v.page_url_path") in journeys

@@ -59,7 +59,13 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
               ("dw.agg_daily_attribution", "source"): 4 * VALUE_MAX,
               ("dw.agg_daily_attribution", "medium"): 4 * VALUE_MAX,
               ("dw.agg_daily_attribution", "campaign"): 4 * VALUE_MAX,
-              ("dw.agg_daily_attribution", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS)}
+              ("dw.agg_daily_attribution", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS),
+              # the same in dw.agg_daily_acquisition, or '(not set)' (a session without acquisition)
+              ("dw.agg_daily_acquisition", "source"): 4 * VALUE_MAX,
+              ("dw.agg_daily_acquisition", "medium"): 4 * VALUE_MAX,
+              ("dw.agg_daily_acquisition", "campaign"): 4 * VALUE_MAX,
+              ("dw.agg_daily_acquisition", "channel_group"): max(len(g.encode()) for g in (*CHANNEL_GROUPS,
+                                                                                             "(not set)"))}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 # A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
 _ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")

@@ -23,6 +23,7 @@ app_ui <- function() {
           shiny::tabPanel("Product engagement", value = "products", products_ui("products")),
           shiny::tabPanel("User journeys", value = "journeys", journeys_ui("journeys")),
           shiny::tabPanel("Retention", value = "retention", retention_ui("retention")),
+          shiny::tabPanel("Acquisition", value = "acquisition", acquisition_ui("acquisition")),
           shiny::tabPanel("Pipeline health", value = "pipeline", pipeline_ui("pipeline"))
         )
       )
@@ -58,6 +59,7 @@ app_server <- function(input, output, session) {
   products_server("products", filters, q)
   journeys_server("journeys", filters, q)
   retention_server("retention", filters, q)
+  acquisition_server("acquisition", filters, q)
   pipeline_server("pipeline", q, settings)
 }
 

@@ -146,6 +146,32 @@ check("segments: every segment in order, missing ones 0, shares of all clients",
 check("segments: no day computed -> as_of NA",
       is.na(attr(segment_overview(function(sql, p) data.frame(), make_filters(c("2024-06-01", "2024-06-30"))), "as_of")))
 
+# acquisition ---------------------------------------------------------------------------------------------------
+acq_calls <- list()
+acq_q <- function(sql, p) {
+  acq_calls[[length(acq_calls) + 1]] <<- p
+  data.frame(channel_group = c("Direct", "Email"), sessions = c(8, 2), engaged_sessions = c(4, 2),
+             converted_sessions = c(2, 0), new_sessions = c(5, 1), session_revenue = c(30, 0), purchases = c(0.5, 1.5),
+             revenue = c(10, 20))
+}
+fa <- make_filters(c("2024-05-01", "2024-05-07"), login_state = "logged_in")
+ch <- acquisition_channels(acq_q, fa, "first_touch")
+check("acquisition: period, login state and model bound in order",
+      identical(bind_params(acq_calls[[1]]), list("2024-05-01", "2024-05-07", "logged_in", "first_touch")))
+check("acquisition: rates of each channel's sessions, credited revenue per session",
+      identical(ch$engagement_rate, c(0.5, 1)) && identical(ch$conversion_rate, c(0.25, 0)) &&
+        identical(ch$revenue_per_session, c(1.25, 10)))
+tot <- acquisition_totals(ch)
+check("acquisition: the totals row sums the channels and takes the rates of the sums",
+      tot$sessions == 10 && tot$purchases == 2 && tot$revenue == 30 && tot$engagement_rate == 0.6 &&
+        tot$conversion_rate == 0.2 && tot$revenue_per_session == 3)
+invisible(acquisition_campaigns(acq_q, fa, "no-such-model"))
+check("acquisition: an unknown model falls back to the default, the campaign limit is bound",
+      identical(bind_params(acq_calls[[2]]), list("2024-05-01", "2024-05-07", "logged_in", DEFAULT_MODEL,
+                                                  as.character(CAMPAIGN_LIMIT))))
+check("acquisition: every model of dw.agg_daily_attribution offered",
+      setequal(ATTRIBUTION_MODELS, c("first_touch", "last_non_direct", "linear")))
+
 # the SQL is parameterised: no query text is built from a filter value
 check("anomalies: the metric names its subject when there is one",
       identical(anomaly_metric(c("volume", "reject_rate", "conversion"), c("(all)", "", "begin_checkout>purchase")),

@@ -52,7 +52,9 @@ SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end)
          WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
          ORDER BY session_start DESC LIMIT $4::int) l"
 
-# The login state is the session's (dw.sessions), as in every other dashboard. Ties in time by event_id, as the
+# A page is its path without the query string (the ETL's page_key_sql, clickstream_etl/rules.py, which the
+# transitions use; tests/etl/test_rules.py checks this copy). The login state is the session's (dw.sessions), as
+# in every other dashboard. Ties in time by event_id, as the
 # ETL orders page views for the transitions. Each sampled session's first $4 page views are read by one index range
 # scan of events_client_ts_idx (client, session start..end) in time order, stopped after $4 rows and their ties in
 # time (WITH TIES: no sort of the session's events; the ties are ordered by event_id after): the work is that of the sample
@@ -65,7 +67,8 @@ WITH s AS (
      AND ($3 = '(all)' OR user_login_state = $3) AND session_start >= $1::timestamptz
 ), p AS (
   SELECT s.session_id,
-         array_to_string((array_agg(v.page_url_path ORDER BY v.event_timestamp, v.event_id))[1:$4::int], ' → ')
+         array_to_string((array_agg(split_part(v.page_url_path, '?', 1) ORDER BY v.event_timestamp, v.event_id))[1:$4::int],
+                         ' → ')
            AS path,
          least(count(*), $4::int) AS pages
     FROM s CROSS JOIN LATERAL (

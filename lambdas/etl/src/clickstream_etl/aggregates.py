@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from . import attribution, faults, quarantine, queries, retention, sql
+from . import acquisition_daily, attribution, faults, quarantine, queries, retention, sql
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 from .rebuild import HORIZON_DAYS
 
@@ -44,7 +44,8 @@ _FACT_TYPES = {
 }
 _SFACT_COLUMNS = """client_id text NOT NULL, session_date date NOT NULL, user_login_state text NOT NULL,
            is_engaged boolean NOT NULL, is_converted boolean NOT NULL, is_first_visit boolean NOT NULL,
-           page_view_count integer NOT NULL, duration_seconds numeric NOT NULL, revenue numeric NOT NULL"""
+           page_view_count integer NOT NULL, duration_seconds numeric NOT NULL, revenue numeric NOT NULL,
+           source text, medium text, campaign text, channel_group text"""
 
 # Each apply part reads back only the facts its aggregates use: its columns of etl.delta_facts and, for the products
 # part, only the events that the funnel and product tables count (page views are about half of all events).
@@ -89,7 +90,7 @@ JOIN dw.sessions p ON p.session_id = e.session_id
 """.format(facts=", ".join(_FACT_NOW[c] for c in _FACT_TYPES))
 _SESSION_FACTS = """
 SELECT s.client_id, s.session_date, s.user_login_state, s.is_engaged, s.is_converted, s.is_first_visit,
-       s.page_view_count, s.duration_seconds, s.revenue
+       s.page_view_count, s.duration_seconds, s.revenue, s.source, s.medium, s.campaign, s.channel_group
 FROM {ranges}
 JOIN dw.sessions s ON s.client_id = r.client_id AND s.session_start >= date_trunc('day', r.lo)
                   AND (r.hi IS NULL OR s.session_start < date_trunc('day', r.hi))
@@ -180,7 +181,8 @@ def _touch_rows(name: str) -> str:
 _ACTIVITY = [*_AGG["activity_users"], sql.script(("sort",), _AGG["activity_hourly"]), *_AGG["activity_hourly_clean"],
              *_AGG["activity_transitions"]]
 _PRODUCTS = _AGG["products"]
-_SESSIONS = [*_AGG["sessions"], *retention.APPLY]  # + the retention cohorts (retention.py)
+_SESSIONS = [*_AGG["sessions"], *retention.APPLY,  # + the retention cohorts (retention.py)
+             *acquisition_daily.APPLY]  # + sessions per day and acquisition (acquisition_daily.py)
 _SESSIONS += attribution.APPLY  # + the attribution credits (attribution.py)
 _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS, "sessions": _SESSIONS}
 # The parts that each of the two connections runs, one after the other: about the same work each (the activity

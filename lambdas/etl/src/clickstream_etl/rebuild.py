@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, timedelta
 
-from . import attribution, faults, queries, retention
+from . import acquisition_daily, attribution, faults, queries, retention
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 
 # Must be at least the dashboards' longest date range (files/shiny/app/logic/filters.R MAX_RANGE_DAYS): a previous
@@ -68,6 +68,7 @@ def rebuild_engagement(cur, days: list[date]) -> None:
     on (a new session there can change every later day's "previous day"), the retention cohorts of every
     client, and the attribution of the days' purchases and of those of the lookback after them."""
     _recompute(cur, days, ENGAGEMENT, clear=False)
+    acquisition_daily.rebuild(cur, dirty_ranges(days))  # sessions per day and acquisition (sql/dw/0044)
     rebuild_client_returns(cur, days[0])
     retention.rebuild(cur)  # every client: a client's cohort rows depend on all its sessions
     attribution.rebuild(cur, days)  # the purchases of the days and of the lookback after them

@@ -3,8 +3,8 @@
 The ETL decides every event and every session in Python with the functions below (``parse``, ``sessions``,
 ``plan``), however the line was typed and whichever plan sessionized it, and stores what the aggregates need of
 them (an event's revenue in dw.events.revenue, a session's flags in dw.sessions). The aggregates are SQL over the
-loaded tables and need one rule as SQL, the page view: its form is built here from the same constants (``SQL``,
-the ``{placeholders}`` of queries/*.sql). Nothing else in the package restates a rule. The tests keep an
+loaded tables and need two rules as SQL, the page view and the page a page view counts for: their forms are built
+here (``SQL``, the ``{placeholders}`` of queries/*.sql). Nothing else in the package restates a rule. The tests keep an
 independent SQL implementation of the sessionization as their oracle (tests/etl/oracle); tests/etl/test_rules.py
 checks every SQL form against its rule.
 
@@ -17,6 +17,7 @@ checks every SQL form against its rule.
 | session id | ``session_id`` | -- |
 | first visit | ``first_event``, ``first_visit`` | -- |
 | page view | ``PAGE_VIEW_EVENTS`` | ``page_view_sql`` |
+| page of a page view (journeys, transitions) | -- | ``page_key_sql`` |
 | session login state | ``session_logged_in`` | -- |
 | engaged session | ``engaged`` | -- |
 | converted session | ``converted`` | -- |
@@ -79,6 +80,13 @@ _CENT = Decimal("0.01")
 
 def page_view_sql(name: str) -> str:
     return f"{name} IN ({', '.join(repr(n) for n in PAGE_VIEW_NAMES)})"
+
+
+def page_key_sql(column: str) -> str:
+    """The page a page view counts for in page transitions and paths: its ``page_url_path`` without the query string
+    (landing pages tagged with gclid / utm_* parameters are the same page as untagged ones; the query string stays in
+    dw.events for the session's acquisition)."""
+    return f"split_part({column}, '?', 1)"
 
 
 def revenue(price: str | None, discount: str | None, quantity: str | None) -> Decimal:
@@ -152,4 +160,6 @@ SQL = {
     "purchase": f"'{PURCHASE}'",
     "page_view": page_view_sql("event_name"),
     "page_view_e": page_view_sql("e.event_name"),
+    "page_key": page_key_sql("page_url_path"),
+    "page_key_e": page_key_sql("e.page_url_path"),
 }

@@ -71,12 +71,12 @@ DELETE FROM dw.agg_hourly_activity a
     WHERE a.activity_hour = d.h AND a.user_login_state = d.l AND a.events = 0;
 
 -- name: activity_transitions
--- page transitions between consecutive page views of a session (a session is wholly before or after the window
+-- page transitions between consecutive page views of a session, by page ({page_key}: rules.page_key_sql) (a session is wholly before or after the window
 -- start, so the partial ones at its start are alike in both captures and cancel)
 INSERT INTO dw.agg_daily_page_transitions AS a
     WITH pv AS (
-      SELECT sign, session_id, user_login_state, event_timestamp, page_url_path,
-             lag(page_url_path) OVER w AS prev_page, lead(page_url_path) OVER w AS next_page
+      SELECT sign, session_id, user_login_state, event_timestamp, {page_key} AS page_url_path,
+             lag({page_key}) OVER w AS prev_page, lead({page_key}) OVER w AS next_page
         FROM etl_facts
        WHERE {page_view} AND page_url_path IS NOT NULL
       WINDOW w AS (PARTITION BY sign, session_id ORDER BY event_timestamp, event_id)

@@ -97,8 +97,8 @@ SET LOCAL enable_nestloop = off;
 
 INSERT INTO dw.agg_daily_page_transitions
     WITH pv AS (
-      SELECT e.session_id, e.event_timestamp, e.page_url_path,
-             lag(e.page_url_path) OVER w AS prev_page, lead(e.page_url_path) OVER w AS next_page
+      SELECT e.session_id, e.event_timestamp, {page_key_e} AS page_url_path,
+             lag({page_key_e}) OVER w AS prev_page, lead({page_key_e}) OVER w AS next_page
       FROM dw.events e
       WHERE e.event_timestamp >= %(d0)s::date - 1 AND e.event_timestamp < %(d1)s::date + 1
         AND {page_view_e} AND e.page_url_path IS NOT NULL

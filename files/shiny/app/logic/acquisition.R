@@ -1,0 +1,89 @@
+# Acquisition: sessions per GA4 channel group and per source / medium / campaign from dw.agg_daily_acquisition (the
+# session's own acquisition: its landing event's; docs/warehouse.md, "Acquisition", "Daily acquisition"), beside
+# the purchases and revenue credited to them by the chosen attribution model from dw.agg_daily_attribution
+# (docs/warehouse.md, "Attribution"): both per UTC day, the sessions by the day they started, the credit by the day
+# of the purchase. The login state applies to the sessions' columns; attribution is per client across its sessions,
+# so it has no login state, and category and brand do not apply to either.
+
+ATTRIBUTION_MODELS <- c("Last non-direct touch" = "last_non_direct", "First touch" = "first_touch",
+                        "Linear" = "linear")
+DEFAULT_MODEL <- "last_non_direct"
+CAMPAIGN_LIMIT <- 25
+
+# $1, $2: the period; $3: login state; $4: the model. A channel with credit but no session in the period (its
+# sessions came before it) is shown too.
+SQL_ACQ_CHANNELS <- "
+WITH s AS (
+  SELECT channel_group, sum(sessions) AS sessions, sum(engaged_sessions) AS engaged_sessions,
+         sum(converted_sessions) AS converted_sessions, sum(first_visit_sessions) AS new_sessions,
+         sum(revenue) AS session_revenue
+    FROM dw.agg_daily_acquisition
+   WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   GROUP BY channel_group
+), a AS (
+  SELECT channel_group, sum(purchases) AS purchases, sum(revenue) AS revenue
+    FROM dw.agg_daily_attribution
+   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4
+   GROUP BY channel_group
+)
+SELECT channel_group, coalesce(s.sessions, 0) AS sessions, coalesce(s.engaged_sessions, 0) AS engaged_sessions,
+       coalesce(s.converted_sessions, 0) AS converted_sessions, coalesce(s.new_sessions, 0) AS new_sessions,
+       coalesce(s.session_revenue, 0) AS session_revenue, coalesce(a.purchases, 0) AS purchases,
+       coalesce(a.revenue, 0) AS revenue
+  FROM s FULL JOIN a USING (channel_group)
+ ORDER BY sessions DESC, revenue DESC, channel_group"
+
+# The same per source / medium / campaign (with the channel group they fall in), the $5 with the most sessions.
+SQL_ACQ_CAMPAIGNS <- "
+WITH s AS (
+  SELECT channel_group, source, medium, campaign, sum(sessions) AS sessions,
+         sum(engaged_sessions) AS engaged_sessions, sum(converted_sessions) AS converted_sessions,
+         sum(first_visit_sessions) AS new_sessions, sum(revenue) AS session_revenue
+    FROM dw.agg_daily_acquisition
+   WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+   GROUP BY channel_group, source, medium, campaign
+), a AS (
+  SELECT channel_group, source, medium, campaign, sum(purchases) AS purchases, sum(revenue) AS revenue
+    FROM dw.agg_daily_attribution
+   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4
+   GROUP BY channel_group, source, medium, campaign
+)
+SELECT channel_group, source, medium, campaign, coalesce(s.sessions, 0) AS sessions,
+       coalesce(s.engaged_sessions, 0) AS engaged_sessions, coalesce(s.converted_sessions, 0) AS converted_sessions,
+       coalesce(s.new_sessions, 0) AS new_sessions, coalesce(s.session_revenue, 0) AS session_revenue,
+       coalesce(a.purchases, 0) AS purchases, coalesce(a.revenue, 0) AS revenue
+  FROM s FULL JOIN a USING (channel_group, source, medium, campaign)
+ ORDER BY sessions DESC, revenue DESC, channel_group, source, medium, campaign
+ LIMIT $5::int"
+
+# A model name from the chooser -> a known model (anything else: the default).
+clean_model <- function(model) {
+  if (is.null(model) || length(model) != 1 || is.na(model) || !(model %in% ATTRIBUTION_MODELS)) DEFAULT_MODEL else
+    as.character(model)
+}
+
+# Rates of a channel or campaign table: engagement rate and session conversion rate (of its sessions), and the
+# credited revenue per session.
+acq_rates <- function(d) {
+  for (col in c("sessions", "engaged_sessions", "converted_sessions", "new_sessions", "session_revenue",
+                "purchases", "revenue")) d[[col]] <- as.numeric(d[[col]])
+  d$engagement_rate <- safe_ratio(d$engaged_sessions, d$sessions)
+  d$conversion_rate <- safe_ratio(d$converted_sessions, d$sessions)
+  d$revenue_per_session <- safe_ratio(d$revenue, d$sessions)
+  d
+}
+
+acquisition_channels <- function(q, f, model = DEFAULT_MODEL) {
+  acq_rates(q(SQL_ACQ_CHANNELS, list(f$start, f$end, f$login_state, clean_model(model))))
+}
+
+acquisition_campaigns <- function(q, f, model = DEFAULT_MODEL, limit = CAMPAIGN_LIMIT) {
+  acq_rates(q(SQL_ACQ_CAMPAIGNS, list(f$start, f$end, f$login_state, clean_model(model), limit)))
+}
+
+# The channel table's totals row (the rates of the sums).
+acquisition_totals <- function(d) {
+  sums <- vapply(c("sessions", "engaged_sessions", "converted_sessions", "new_sessions", "session_revenue",
+                   "purchases", "revenue"), function(col) sum(as.numeric(d[[col]])), 0)
+  acq_rates(cbind(data.frame(channel_group = "Total"), as.data.frame(as.list(sums))))
+}
