@@ -26,6 +26,7 @@ _counter = itertools.count()
 AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_funnel", "dw.agg_daily_product",
               "dw.agg_daily_page_transitions", "dw.agg_daily_client_returns", "dw.agg_user_hours",
               "dw.agg_product_names", "dw.agg_weekly_retention", "dw.agg_retention_members")
+AGGREGATES += ("dw.agg_hourly_dims", "dw.agg_dims_members")  # the channel/device/segment filters (sql/dw/0041)
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -40,6 +41,8 @@ COMPARED = {
     "dw.agg_product_names": "SELECT * FROM dw.agg_product_names ORDER BY 1, 2, 3, 4, 5, 6",
     "dw.agg_weekly_retention": "SELECT * FROM dw.agg_weekly_retention ORDER BY 1, 2, 3",
     "dw.agg_retention_members": "SELECT * FROM dw.agg_retention_members ORDER BY 1, 2, 3",
+    "dw.agg_hourly_dims": "SELECT * FROM dw.agg_hourly_dims ORDER BY 1, 3, 4, 5, 6",
+    "dw.agg_dims_members": "SELECT * FROM dw.agg_dims_members ORDER BY 1, 2, 3, 4, 5, 6",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
