@@ -190,6 +190,7 @@ def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(p
     split = {r["segment"]: int(r["view_item_sessions"]) for r in table_rows(page, "funnel-split-table")}
     assert split == {"mobile": want[0]}
     _shot(page, screenshots_dir, "funnel-channel-device")
+    set_input(page, "funnel-split_by", "category")  # the default again, for the tests after this one (shared page)
     show_tab(page, "products")
     assert "do not apply here" in page.inner_text("#products-dims_note")
 
