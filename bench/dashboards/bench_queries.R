@@ -23,6 +23,12 @@ f30 <- make_filters(c(end - 29, end))
 fcat <- make_filters(c(end - 6, end), category = "laptops")
 fbrand <- make_filters(c(end - 6, end), brand = "Dell", login_state = "logged_in")
 p7 <- list(f7$start, f7$end)
+# the channel/device/segment filters (dw.agg_hourly_dims)
+fch7 <- make_filters(c(end - 6, end), channel = "Organic Search")
+fch30 <- make_filters(c(end - 29, end), channel = "Paid Search")
+fdev30 <- make_filters(c(end - 29, end), device = "mobile", login_state = "logged_in")
+fseg30 <- make_filters(c(end - 29, end), segment = "active")
+fall7 <- make_filters(c(end - 6, end), channel = "Direct", device = "desktop", segment = "new")
 
 RAW <- list(
   overview_totals = "SELECT count(*) AS events, count(DISTINCT e.session_id) AS sessions,
@@ -91,7 +97,22 @@ cases <- list(
   list("Pipeline", "load totals", function() load_totals(q), NULL),
   list("Pipeline", "rejects by reason", function() rejects_by_reason(q), NULL),
   list("Pipeline", "data freshness (newest event)", function() freshness(q), "last_run"),
-  list("Filters", "category/brand choices", function() filter_choices(q, end - 366), NULL)
+  list("Filters", "category/brand choices", function() filter_choices(q, end - 366), NULL),
+  list("Overview", "totals, channel, current + previous (7 d)", function() {
+    overview_totals(q, fch7); overview_totals(q, with_period(fch7, previous_period(fch7$start, fch7$end))) }, NULL),
+  list("Overview", "totals, channel, current + previous (30 d)", function() {
+    overview_totals(q, fch30); overview_totals(q, with_period(fch30, previous_period(fch30$start, fch30$end))) },
+    NULL),
+  list("Overview", "totals, channel + device + segment (7 d)", function() overview_totals(q, fall7), NULL),
+  list("Overview", "per hour, channel (7 d)", function() overview_hourly(q, fch7), NULL),
+  list("Overview", "per day, device + login (30 d)", function() overview_daily(q, fdev30), NULL),
+  list("Overview", "heatmap, segment (30 d)", function() overview_heatmap(q, fseg30), NULL),
+  list("Funnel", "step counts, channel (7 d)", function() funnel_totals(q, fch7), NULL),
+  list("Funnel", "step counts, segment (30 d)", function() funnel_totals(q, fseg30), NULL),
+  list("Funnel", "split by channel (30 d)", function() funnel_split(q, f30, "channel"), NULL),
+  list("Funnel", "split by segment, device (30 d)", function() funnel_split(q, fdev30, "segment"), NULL),
+  list("Funnel", "conversion trend, segment (30 d)", function() funnel_trend(q, fseg30), NULL),
+  list("Filters", "channel/device choices", function() dims_choices(q, end - 366), NULL)
 )
 
 time_ms <- function(fn, n) {

@@ -184,12 +184,15 @@ def wait_filters(page: Any, timeout_ms: int = 30_000, **expected: str) -> None:
 
 
 def reset_filters(page: Any) -> None:
-    """Category, brand, login state back to "all" (with the pipeline tab shown, so nothing re-renders)."""
+    """Category, brand, login state, channel, device, segment back to "all" (with the pipeline tab shown, so nothing
+    re-renders)."""
     show_tab(page, "pipeline")  # the one dashboard the filters do not touch: resetting them renders nothing
-    for input_id in ("filters-category", "filters-brand", "filters-login_state"):
+    for input_id in ("filters-category", "filters-brand", "filters-login_state", "filters-channel", "filters-device",
+                     "filters-segment"):
         page.evaluate(CHOOSE_JS, [input_id, "(all)"])
         page.evaluate("(id) => Shiny.setInputValue(id, '(all)', {priority: 'event'})", input_id)
-    wait_filters(page, category="(all)", brand="(all)", login_state="(all)")
+    wait_filters(page, category="(all)", brand="(all)", login_state="(all)", channel="(all)", device="(all)",
+                 segment="(all)")
 
 
 def dt_rows(page: Any, output_id: str) -> list[list[Any]]:

@@ -125,6 +125,97 @@ def test_overview_numbers_match_sql_and_change_with_filters(page, sql, period, s
         assert _close(shown[metric], value), (metric, shown[metric], value)
 
 
+def _dims_clause(channel: str | None, device: str | None) -> str:
+    return ((" AND s.channel_group = %(channel)s" if channel else "")
+            + (" AND s.device_category = %(device)s" if device else ""))
+
+
+def expected_overview_dims(sql, start: str, end: str, channel: str | None = None,
+                           device: str | None = None) -> dict[str, float]:
+    """The overview's events, sessions, conversion and revenue for the sessions of a channel group / device category,
+    from the raw events and sessions."""
+    p = {"s": start, "e": end, "channel": channel, "device": device}
+    where = _dims_clause(channel, device)  # constant fragments; every value is bound
+    events = sql("SELECT count(*) FROM dw.events e JOIN dw.sessions s USING (session_id) "  # noqa: S608
+                 f"WHERE e.event_timestamp >= %(s)s::date AND e.event_timestamp < %(e)s::date + 1{where}", p)[0][0]
+    sessions, converted, revenue = sql(
+        "SELECT count(*), count(*) FILTER (WHERE is_converted), coalesce(sum(revenue), 0) "  # noqa: S608
+        f"FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s{where}", p)[0]
+    return {"events": events, "sessions": sessions, "conversion_rate": converted / sessions if sessions else None,
+            "revenue": float(revenue)}
+
+
+def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(page, sql, period, screenshots_dir):
+    """The channel and device filters give the numbers of those sessions only (checked against the raw tables), the
+    users KPI says it is not counted, the funnel follows, and the tabs the filters do not reach say so. Every client
+    of the synthetic traffic is new (first visits within the last three days), so the segment 'new' keeps every
+    session and 'active' none."""
+    start, end = period
+    set_dates(page, start, end)
+    show_tab(page, "overview")
+    unfiltered = kpis(page, "overview")
+    (channel, n_channels), = sql("SELECT channel_group, count(*) OVER () FROM dw.sessions GROUP BY 1 "
+                                 "ORDER BY count(*) DESC LIMIT 1")
+    assert n_channels > 1, "the traffic should come from several channels"
+    set_input(page, "filters-channel", channel)
+    wait_filters(page, channel=channel)
+    shown = kpis(page, "overview")
+    exp = expected_overview_dims(sql, start, end, channel=channel)
+    assert 0 < exp["events"] < float(unfiltered["events"])
+    for metric, value in exp.items():
+        assert _close(shown[metric], value), (metric, shown[metric], value)
+    assert shown["users"] == ""  # not counted with these filters (the card says so)
+    assert "not counted" in page.inner_text("#overview-kpis")
+    assert plot_rendered(page, "overview-hourly")
+    _shot(page, screenshots_dir, "overview-channel")
+
+    # channel and device together; the funnel's steps follow
+    set_input(page, "filters-device", "mobile")
+    wait_filters(page, channel=channel, device="mobile")
+    exp_both = expected_overview_dims(sql, start, end, channel=channel, device="mobile")
+    assert 0 < exp_both["events"] < exp["events"]
+    assert _close(kpis(page, "overview")["events"], exp_both["events"])
+    show_tab(page, "funnel")
+    steps = [int(r["sessions"]) for r in table_rows(page, "funnel-steps-table")]
+    p = {"s": start, "e": end, "channel": channel, "device": "mobile"}
+    want = []
+    for step in FUNNEL:
+        want.append(int(sql(
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(DISTINCT e.session_id) AS n FROM dw.events e "  # noqa: S608
+            "JOIN dw.sessions s USING (session_id) WHERE e.event_name = %(step)s AND e.event_timestamp >= %(s)s::date "
+            f"AND e.event_timestamp < %(e)s::date + 1{_dims_clause(channel, 'mobile')} "
+            "GROUP BY (e.event_timestamp AT TIME ZONE 'UTC')::date) d", {**p, "step": step})[0][0]))
+    assert steps == want and want[0] > 0
+    assert want != expected_funnel(sql, start, end)
+    set_input(page, "funnel-split_by", "device")
+    split = {r["segment"]: int(r["view_item_sessions"]) for r in table_rows(page, "funnel-split-table")}
+    assert split == {"mobile": want[0]}
+    _shot(page, screenshots_dir, "funnel-channel-device")
+    set_input(page, "funnel-split_by", "category")  # the default again, for the tests after this one (shared page)
+    show_tab(page, "products")
+    assert "do not apply here" in page.inner_text("#products-dims_note")
+
+    # segments: 'new' is every session, 'active' none
+    set_input(page, "filters-channel", "(all)")
+    set_input(page, "filters-device", "(all)")
+    wait_filters(page, channel="(all)", device="(all)")
+    # no session whose client had an earlier session day without a first visit in the 7 days before its day
+    assert sql("""SELECT count(*) FROM dw.sessions s
+                   WHERE EXISTS (SELECT 1 FROM dw.sessions b WHERE b.client_id = s.client_id
+                                    AND b.session_date < s.session_date)
+                     AND NOT EXISTS (SELECT 1 FROM dw.sessions f WHERE f.client_id = s.client_id AND f.is_first_visit
+                                        AND f.session_date < s.session_date
+                                        AND s.session_date - 1 - f.session_date < 7)""") == [(0,)]
+    show_tab(page, "overview")
+    set_input(page, "filters-segment", "new")
+    wait_filters(page, segment="new")
+    assert _close(kpis(page, "overview")["events"], float(unfiltered["events"]))
+    set_input(page, "filters-segment", "active")
+    wait_filters(page, segment="active")
+    assert empty_state_visible(page, "overview")
+    _shot(page, screenshots_dir, "overview-segment-active")
+
+
 def test_date_presets(page):
     today = datetime.now(UTC).date()
     page.click("#filters-preset_today")

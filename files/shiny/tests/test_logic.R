@@ -171,6 +171,30 @@ check("acquisition: an unknown model falls back to the default, the campaign lim
                                                   as.character(CAMPAIGN_LIMIT))))
 check("acquisition: every model of dw.agg_daily_attribution offered",
       setequal(ATTRIBUTION_MODELS, c("first_touch", "last_non_direct", "linear")))
+# channel, device and segment filters (logic/filters.R): the overview and the funnel read dw.agg_hourly_dims
+fd <- make_filters(c("2024-06-01", "2024-06-07"), channel = "Organic Search", device = NULL, segment = "at_risk")
+check("dims filters: kept, NULL is no filter, described",
+      fd$channel == "Organic Search" && fd$device == ALL && fd$segment == "at_risk" && dims_filtered(fd) &&
+        !dims_filtered(make_filters(c("2024-06-01", "2024-06-07"))) &&
+        grepl("channel Organic Search, segment at_risk", describe_filters(fd), fixed = TRUE))
+seen <- list()
+spy <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p); data.frame(events = 5, page_views = 2,
+  sessions = 3, converted_sessions = 1, revenue = 9, users = 4) }
+t_dims <- overview_totals(spy, fd)
+t_plain <- overview_totals(spy, make_filters(c("2024-06-01", "2024-06-07")))
+check("dims filters: the overview reads dw.agg_hourly_dims with the six parameters, users not counted",
+      grepl("dw.agg_hourly_dims", seen[[1]]$sql, fixed = TRUE) && length(seen[[1]]$p) == 6 &&
+        seen[[1]]$p[[4]] == "Organic Search" && seen[[1]]$p[[6]] == "at_risk" && is.na(t_dims$users) &&
+        !grepl("agg_hourly_dims", seen[[2]]$sql, fixed = TRUE) && t_plain$users == 4)
+seen <- list()
+spy_f <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p)
+  data.frame(segment = "x", view_item_sessions = 4, add_to_cart_sessions = 2, begin_checkout_sessions = 1,
+             purchase_sessions = 1) }
+fc <- make_filters(c("2024-06-01", "2024-06-07"), category = "mice", device = "mobile")
+invisible(funnel_totals(spy_f, fc)); s_cat <- funnel_split(spy_f, fc, "category"); s_dev <- funnel_split(spy_f, fc, "device")
+check("dims filters: the funnel reads dw.agg_hourly_dims, ignores category (said), splits by device, not by category",
+      grepl("dw.agg_hourly_dims", seen[[1]]$sql, fixed = TRUE) && funnel_ignores_products(fc) && nrow(s_cat) == 0 &&
+        length(seen) == 2 && grepl("GROUP BY device_category", seen[[2]]$sql, fixed = TRUE) && nrow(s_dev) == 1)
 
 # the SQL is parameterised: no query text is built from a filter value
 check("anomalies: the metric names its subject when there is one",

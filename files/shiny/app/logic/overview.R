@@ -3,7 +3,10 @@
 # count cannot be summed from per-day counts) from dw.agg_daily_client_returns: the clients active in the period
 # are those active on a day of it whose previous active day is before the period (sql/dw/0005_*). Its login-state
 # key is '(all)' for all sessions, like the filter value.
-# Category and brand do not apply here (activity is not per product); the login state does.
+# Category and brand do not apply here (activity is not per product); the login state does. With a channel, device
+# or segment filter (dims_filtered) the numbers come from dw.agg_hourly_dims instead: the same definitions (events
+# and page views per event hour, sessions, conversions and revenue per session start), except distinct visitors,
+# which that table cannot count (the users KPI is then not available: NA).
 
 SQL_OVERVIEW_TOTALS <- "
 SELECT
@@ -47,9 +50,11 @@ SELECT extract(isodow FROM activity_hour AT TIME ZONE 'UTC')::int AS weekday,
 overview_params <- function(f) list(f$start, f$end, f$login_state)
 
 overview_totals <- function(q, f) {
-  row <- q(SQL_OVERVIEW_TOTALS, overview_params(f))
+  x <- overview_query(f, SQL_OVERVIEW_TOTALS, SQL_DIMS_OVERVIEW_TOTALS)
+  row <- q(x$sql, x$params)
   list(events = num0(row$events), page_views = num0(row$page_views), sessions = num0(row$sessions),
-       converted_sessions = num0(row$converted_sessions), revenue = num0(row$revenue), users = num0(row$users))
+       converted_sessions = num0(row$converted_sessions), revenue = num0(row$revenue),
+       users = if (dims_filtered(f)) NA_real_ else num0(row$users))
 }
 
 # Current and previous totals -> one row per KPI with value, previous value and relative change.
@@ -68,17 +73,58 @@ overview_kpis <- function(current, previous) {
   )
 }
 
-overview_hourly <- function(q, f) q(SQL_OVERVIEW_HOURLY, overview_params(f))
-overview_daily <- function(q, f) q(SQL_OVERVIEW_DAILY, overview_params(f))
+overview_hourly <- function(q, f) {
+  x <- overview_query(f, SQL_OVERVIEW_HOURLY, SQL_DIMS_OVERVIEW_HOURLY)
+  q(x$sql, x$params)
+}
+overview_daily <- function(q, f) {
+  x <- overview_query(f, SQL_OVERVIEW_DAILY, SQL_DIMS_OVERVIEW_DAILY)
+  q(x$sql, x$params)
+}
 
 WEEKDAYS <- c("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # Complete 7 x 24 grid (missing cells = 0) for the heatmap.
 overview_heatmap <- function(q, f) {
-  d <- q(SQL_OVERVIEW_HEATMAP, overview_params(f))
+  x <- overview_query(f, SQL_OVERVIEW_HEATMAP, SQL_DIMS_OVERVIEW_HEATMAP)
+  d <- q(x$sql, x$params)
   grid <- expand.grid(weekday = 1:7, hour = 0:23)
   m <- merge(grid, d, all.x = TRUE)
   m$events[is.na(m$events)] <- 0
   m$weekday_label <- factor(WEEKDAYS[m$weekday], levels = rev(WEEKDAYS))
   m
+}
+
+# --- with a channel, device or segment filter (dw.agg_hourly_dims; logic/filters.R) ---
+
+SQL_DIMS_OVERVIEW_TOTALS <- paste0("
+SELECT coalesce(sum(events), 0) AS events, coalesce(sum(page_views), 0) AS page_views,
+       coalesce(sum(sessions), 0) AS sessions, coalesce(sum(converted_sessions), 0) AS converted_sessions,
+       coalesce(sum(revenue), 0) AS revenue
+  FROM dw.agg_hourly_dims
+ WHERE ", DIMS_WHERE)
+
+SQL_DIMS_OVERVIEW_HOURLY <- paste0("
+SELECT activity_hour, sum(events) AS events, sum(sessions) AS sessions
+  FROM dw.agg_hourly_dims
+ WHERE ", DIMS_WHERE, "
+ GROUP BY activity_hour ORDER BY activity_hour")
+
+SQL_DIMS_OVERVIEW_DAILY <- paste0("
+SELECT activity_date, sum(events) AS events, sum(sessions) AS sessions, sum(revenue) AS revenue
+  FROM dw.agg_hourly_dims
+ WHERE ", DIMS_WHERE, "
+ GROUP BY activity_date ORDER BY activity_date")
+
+SQL_DIMS_OVERVIEW_HEATMAP <- paste0("
+SELECT extract(isodow FROM activity_hour AT TIME ZONE 'UTC')::int AS weekday,
+       extract(hour FROM activity_hour AT TIME ZONE 'UTC')::int AS hour,
+       sum(events) AS events
+  FROM dw.agg_hourly_dims
+ WHERE ", DIMS_WHERE, "
+ GROUP BY 1, 2")
+
+# The query and its parameters for the filters: the unfiltered aggregates', or dw.agg_hourly_dims's.
+overview_query <- function(f, plain, dims) {
+  if (dims_filtered(f)) list(sql = dims, params = dims_params(f)) else list(sql = plain, params = overview_params(f))
 }

@@ -4,6 +4,7 @@
 acquisition_ui <- function(id) {
   ns <- shiny::NS(id)
   shiny::tagList(
+    shiny::uiOutput(ns("dims_note")),
     shiny::uiOutput(ns("empty")),
     shiny::div(class = "acq-model",
                shiny::radioButtons(ns("model"), "Attribution model (purchases and revenue)",
@@ -36,6 +37,7 @@ ACQ_FORMATTERS <- list(sessions = fmt_int, new_sessions = fmt_int, engagement_ra
 
 acquisition_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
+    output$dims_note <- dims_not_applied(filters)  # channel/device/segment: view/filters.R
     model <- shiny::reactive(clean_model(input$model))
     channels <- shiny::reactive(acquisition_channels(q, filters(), model()))
     campaigns <- shiny::reactive(acquisition_campaigns(q, filters(), model()))

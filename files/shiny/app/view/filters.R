@@ -1,5 +1,5 @@
 # Shared filters module: date range with presets (today / last 7 / last 30 days, UTC), product category, brand,
-# login state. Returns a reactive filter list (see make_filters()).
+# login state, channel group, device category and segment. Returns a reactive filter list (see make_filters()).
 
 filters_ui <- function(id) {
   ns <- shiny::NS(id)
@@ -16,8 +16,13 @@ filters_ui <- function(id) {
     shiny::selectizeInput(ns("brand"), "Brand", choices = c("All brands" = ALL)),
     shiny::radioButtons(ns("login_state"), "Login state",
                         choices = c("All" = ALL, "Logged in" = "logged_in", "Logged out" = "logged_out")),
+    shiny::selectizeInput(ns("channel"), "Channel group", choices = c("All channels" = ALL)),
+    shiny::selectizeInput(ns("device"), "Device", choices = c("All devices" = ALL)),
+    shiny::selectizeInput(ns("segment"), "Segment (as of the day before the session)",
+                          choices = c("All segments" = ALL, stats::setNames(names(SEGMENT_LABELS), SEGMENT_LABELS))),
     shiny::div(class = "filter-note",
-               "Category and brand apply to the funnel and product dashboards; the login state to all but pipeline health.")
+               "Category and brand apply to the funnel and product dashboards; the login state to all but pipeline health.",
+               DIMS_NOTE)
   )
 }
 
@@ -29,6 +34,12 @@ filters_server <- function(id, q) {
     })
     shiny::updateSelectizeInput(session, "category", choices = c("All categories" = ALL, choices$category))
     shiny::updateSelectizeInput(session, "brand", choices = c("All brands" = ALL, choices$brand))
+    dims <- tryCatch(dims_choices(q, today_utc() - MAX_RANGE_DAYS), error = function(e) {
+      message("filter choices: ", conditionMessage(e))
+      list(channel = character(), device = character())
+    })
+    shiny::updateSelectizeInput(session, "channel", choices = c("All channels" = ALL, dims$channel))
+    shiny::updateSelectizeInput(session, "device", choices = c("All devices" = ALL, dims$device))
 
     set_preset <- function(preset) {
       r <- preset_range(preset)
@@ -41,7 +52,7 @@ filters_server <- function(id, q) {
     raw <- shiny::reactive({
       dates <- parse_dates(input$dates)
       shiny::req(dates)
-      make_filters(dates, input$category, input$brand, input$login_state)
+      make_filters(dates, input$category, input$brand, input$login_state, input$channel, input$device, input$segment)
     })
     shiny::debounce(raw, 250)
   })
@@ -67,4 +78,19 @@ parse_dates <- function(x) {
   if (length(v) != 2 || !is.character(v)) return(NULL)
   d <- suppressWarnings(as.Date(v, format = "%Y-%m-%d"))
   if (any(is.na(d))) NULL else d
+}
+
+DIMS_NOTE <- paste("Channel, device and segment apply to the overview (all but its users count) and the funnel;",
+                   "not to products, journeys, retention, acquisition or pipeline health.")
+
+# On a dashboard the channel/device/segment filters do not reach: a note while one of them is set.
+dims_not_applied <- function(filters) {
+  shiny::renderUI({
+    f <- filters()
+    if (dims_filtered(f)) {
+      callout("Channel, device and segment filters do not apply here",
+              shiny::div(class = "dims-not-applied", "This dashboard shows every channel, device and segment; ",
+                         "the overview and the funnel apply them."))
+    }
+  })
 }

@@ -6,6 +6,7 @@ STEP_LABELS <- c(view_item = "View item", add_to_cart = "Add to cart", begin_che
 funnel_ui <- function(id) {
   ns <- shiny::NS(id)
   shiny::tagList(
+    shiny::uiOutput(ns("products_note")),
     shiny::uiOutput(ns("empty")),
     shiny::fluidRow(
       shiny::column(6, section_card("Funnel (sessions reaching each step)", shiny::plotOutput(ns("chart"), height = 280))),
@@ -15,7 +16,8 @@ funnel_ui <- function(id) {
       shiny::column(6, section_card(
         "Split",
         shiny::radioButtons(ns("split_by"), NULL, inline = TRUE,
-                            choices = c("Category" = "category", "Brand" = "brand", "Login state" = "login_state")),
+                            choices = c("Category" = "category", "Brand" = "brand", "Login state" = "login_state",
+                                        "Channel" = "channel", "Device" = "device", "Segment" = "segment")),
         shiny::plotOutput(ns("split_chart"), height = 260),
         shiny::uiOutput(ns("split_table"))
       )),
@@ -32,6 +34,21 @@ funnel_server <- function(id, filters, q) {
     has_data <- shiny::reactive(funnel_has_data(counts()))
 
     output$empty <- shiny::renderUI(if (!has_data()) empty_state())
+    # category/brand with a channel/device/segment filter, or a split by channel/device/segment (logic/funnel.R)
+    output$products_note <- shiny::renderUI({
+      f <- filters()
+      by <- input$split_by %||% "category"
+      if (funnel_ignores_products(f) || (by %in% DIMS && (f$category != ALL || f$brand != ALL))) {
+        callout("Category and brand are not applied",
+                shiny::div(class = "products-not-applied",
+                           "Counts by channel, device or segment are over every product: clear the channel, device ",
+                           "and segment filters (and split by category, brand or login state) to filter by product."))
+      } else if (dims_filtered(f) && by %in% c("category", "brand")) {
+        callout("No split by category or brand",
+                shiny::div("With a channel, device or segment filter the funnel splits by login state, channel, ",
+                           "device or segment."))
+      }
+    })
 
     output$chart <- shiny::renderPlot({
       shiny::validate(shiny::need(has_data(), NO_DATA))

@@ -13,6 +13,7 @@ retention_ui <- function(id) {
     )
   }
   shiny::tagList(
+    shiny::uiOutput(ns("dims_note")),
     cohort_card("clients"),
     cohort_card("purchasers"),
     section_card("Client segments", shiny::uiOutput(ns("segments")))
@@ -41,6 +42,7 @@ retention_table <- function(m, id) {
 
 retention_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
+    output$dims_note <- dims_not_applied(filters)  # channel/device/segment: view/filters.R
     for (kind in names(COHORT_KINDS)) local({
       k <- kind
       m <- shiny::reactive(retention(q, filters(), k))

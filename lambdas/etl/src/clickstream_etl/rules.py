@@ -21,6 +21,7 @@ checks every SQL form against its rule.
 | session login state | ``session_logged_in`` | -- |
 | engaged session | ``engaged`` | -- |
 | converted session | ``converted`` | -- |
+| client segment | -- (SQL only) | ``segment_sql`` |
 
 A session's acquisition (source, medium, campaign, GA4 channel group of its first event) is the rule of its own
 module, ``acquisition``, with its tables of sites.
@@ -155,6 +156,20 @@ def converted(purchases: int) -> bool:
     return purchases > 0
 
 
+def segment_sql(as_of: str, threshold: str) -> str:
+    """The client segment rule (queries/segments.sql; docs/warehouse.md, "Client segments") as a SQL CASE over the
+    columns first_visit_date, last_active_date, active_days and purchases of a client as of the date ``as_of`` (a
+    SQL expression); ``threshold`` formats a threshold's name (segments.Thresholds) into its SQL form (a parameter,
+    a column). The first segment that holds wins."""
+    t = {name: threshold.format(name) for name in ("new_days", "lost_days", "at_risk_days", "loyal_min_active_days",
+                                                   "loyal_min_purchases")}
+    return (f"CASE WHEN {as_of} - first_visit_date < {t['new_days']} THEN 'new'"
+            f" WHEN {as_of} - last_active_date >= {t['lost_days']} THEN 'lost'"
+            f" WHEN {as_of} - last_active_date >= {t['at_risk_days']} THEN 'at_risk'"
+            f" WHEN active_days >= {t['loyal_min_active_days']} OR purchases >= {t['loyal_min_purchases']}"
+            " THEN 'loyal' ELSE 'active' END")
+
+
 # The SQL forms, by the names the .sql files use as {placeholders} (queries/__init__.py).
 SQL = {
     "purchase": f"'{PURCHASE}'",
@@ -162,4 +177,8 @@ SQL = {
     "page_view_e": page_view_sql("e.event_name"),
     "page_key": page_key_sql("page_url_path"),
     "page_key_e": page_key_sql("e.page_url_path"),
+    # the segment as of the daily step's day (queries/segments.sql), and as of the day before a session's day with
+    # the thresholds of etl.segment_rule r (queries/dims.sql)
+    "segment": segment_sql("%(as_of)s::date", "%({})s"),
+    "segment_before_day": segment_sql("(d.session_date - 1)", "r.{}"),
 }

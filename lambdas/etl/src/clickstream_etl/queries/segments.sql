@@ -6,6 +6,7 @@
 --   loyal    in the window of window_days days up to as_of: sessions on at least loyal_min_active_days days, or at
 --            least loyal_min_purchases purchases;
 --   active   any other client (seen within at_risk_days).
+-- The rule's SQL is rules.segment_sql ({segment}), shared with the per-session segment of queries/dims.sql.
 
 -- name: compute
 DELETE FROM dw.client_segments;
@@ -25,11 +26,7 @@ WITH c AS (
      GROUP BY client_id
 )
 SELECT client_id, %(as_of)s::date,
-       CASE WHEN %(as_of)s::date - first_visit_date < %(new_days)s THEN 'new'
-            WHEN %(as_of)s::date - last_active_date >= %(lost_days)s THEN 'lost'
-            WHEN %(as_of)s::date - last_active_date >= %(at_risk_days)s THEN 'at_risk'
-            WHEN active_days >= %(loyal_min_active_days)s OR purchases >= %(loyal_min_purchases)s THEN 'loyal'
-            ELSE 'active' END,
+       {segment},
        first_visit_date, last_active_date, active_days, purchases, revenue
   FROM c;
 
@@ -44,3 +41,12 @@ INSERT INTO etl.segment_days (as_of, clients, thresholds, data_through)
       FROM dw.client_segments
     ON CONFLICT (as_of) DO UPDATE SET computed_at = now(), clients = excluded.clients,
                                       thresholds = excluded.thresholds, data_through = excluded.data_through;
+
+-- the thresholds of the per-session segment (queries/dims.sql; sql/dw/0041)
+INSERT INTO etl.segment_rule AS r (id, new_days, at_risk_days, lost_days, window_days, loyal_min_active_days,
+                                   loyal_min_purchases)
+    VALUES (true, %(new_days)s, %(at_risk_days)s, %(lost_days)s, %(window_days)s, %(loyal_min_active_days)s,
+            %(loyal_min_purchases)s)
+    ON CONFLICT (id) DO UPDATE SET new_days = excluded.new_days, at_risk_days = excluded.at_risk_days,
+        lost_days = excluded.lost_days, window_days = excluded.window_days,
+        loyal_min_active_days = excluded.loyal_min_active_days, loyal_min_purchases = excluded.loyal_min_purchases;
