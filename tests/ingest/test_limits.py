@@ -65,7 +65,12 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
               ("dw.agg_daily_acquisition", "medium"): 4 * VALUE_MAX,
               ("dw.agg_daily_acquisition", "campaign"): 4 * VALUE_MAX,
               ("dw.agg_daily_acquisition", "channel_group"): max(len(g.encode()) for g in (*CHANNEL_GROUPS,
-                                                                                             "(not set)"))}
+                                                                                             "(not set)")),
+              # dw.agg_hourly_dims / agg_dims_members (sql/dw/0041): a channel group or '(unknown)'; the device category
+              # the ingest writes (clickstream_ingest/device.py: desktop, mobile, tablet, bot, other) or '(unknown)'
+              **{(t, "channel_group"): max(len(g.encode()) for g in (*CHANNEL_GROUPS, "(unknown)"))
+                 for t in ("dw.agg_hourly_dims", "dw.agg_dims_members")},
+              **{(t, "device_category"): len(b"(unknown)") for t in ("dw.agg_hourly_dims", "dw.agg_dims_members")}}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 # A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
 _ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")
