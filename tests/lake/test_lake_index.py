@@ -124,7 +124,7 @@ def test_an_invalid_index_is_made_again(server, tmp_path):
         cur.execute("SET ROLE dw_owner")
         cur.execute(f"CREATE INDEX {INDEX} ON dw.events (source_file)")
         cur.execute("RESET ROLE")
-        cur.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'dw.{INDEX}'::regclass")
+        cur.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", (f"dw.{INDEX}",))
     conn.close()
     assert _indexes(dsn) == {INDEX: ("events", False, "dw_owner")}
     run = _run(server, tmp_path, "lake_invalid", clickstream_lake_enabled=True)
