@@ -33,6 +33,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -366,6 +367,7 @@ def run(quick: bool = False, events: int | None = None, load_events: int | None 
                 os.environ[k] = v
         moto.close()
         server.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # the emulator's log and the role's play
     return _report(locals())
 
 
