@@ -80,7 +80,10 @@ SELECT md5('event-' || k || '-' || i)::uuid,
        CASE WHEN event_name = 'purchase' THEN 'o-' || k END,
        start_ts + make_interval(secs => (i - 1) * 40 + 2),
        'req-' || k,
-       's3://bench/events/' || (k / 50) || '.json', i,
+       -- the raw object it came from: as Firehose writes them, one per shard and receipt interval (an hour, 4
+       -- shards), so that an object's events lie together in the table, as the ETL's loads leave them
+       's3://bench/events/' || to_char(start_ts + make_interval(secs => (i - 1) * 40 + 2), 'YYYY/MM/DD/HH24')
+         || '/' || (k %% 4) || '.json', i,
        -- the revenue the ETL stores (clickstream_etl.rules.revenue): discount price, else price, times quantity 1
        CASE WHEN event_name = 'purchase'
             THEN round(CASE WHEN p %% 3 = 0 THEN 0.9 * (20 + (p * 37) %% 1980) ELSE 20 + (p * 37) %% 1980 END, 2)
@@ -169,8 +172,9 @@ SELECT %(end)s::timestamptz - make_interval(mins => 30 * g), %(end)s::timestampt
 
 
 def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None, products: int = 600,
-               clients: int | None = None) -> dict[str, int]:
-    """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates."""
+               clients: int | None = None, aggregates: bool = True) -> dict[str, int]:
+    """Fill an empty migrated DW with about `events` events over `days` days ending at `end`; build aggregates
+    (not with `aggregates=False`: raw events and sessions only, for bench/lake)."""
     from clickstream_etl import segments
     from clickstream_etl.rebuild import rebuild_dirty_days
 
@@ -208,12 +212,13 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")
     conn.commit()
-    rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on, and the retention
-    segments.compute(conn, end.date() - dt.timedelta(days=1), segments.Thresholds())  # the ETL's daily step
-    with conn.cursor() as cur:
-        cur.execute("SELECT NOT EXISTS (SELECT FROM dw.agg_daily_attribution)")
-        if cur.fetchone()[0]:
-            cur.execute(INSERT_ATTRIBUTION)
+    if aggregates:
+        rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on, and the retention
+        segments.compute(conn, end.date() - dt.timedelta(days=1), segments.Thresholds())  # the ETL's daily step
+        with conn.cursor() as cur:
+            cur.execute("SELECT NOT EXISTS (SELECT FROM dw.agg_daily_attribution)")
+            if cur.fetchone()[0]:
+                cur.execute(INSERT_ATTRIBUTION)
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
