@@ -277,10 +277,9 @@ class SecurityGroups(Boto3Resource):
                     self.change(f"tag {group['name']}: {', '.join(sorted(new))}", "create_tags", Resources=[gid],
                                 Tags=ansible_dict_to_boto3_tag_list(new))
             egress_rules = group.get("rules_egress")
-            for direction, rules, perms_key, suffix in (
-                    ("ingress", group.get("rules") or [], "IpPermissions", "Ingress"),
-                    ("egress", DEFAULT_EGRESS if egress_rules is None else egress_rules, "IpPermissionsEgress",
-                     "Egress")):
+            for direction, rules, perms_key in (
+                    ("ingress", group.get("rules") or [], "IpPermissions"),
+                    ("egress", DEFAULT_EGRESS if egress_rules is None else egress_rules, "IpPermissionsEgress")):
                 want = wanted_permissions(rules, resolve_group, resolve_prefix)
                 have = current_permissions(current.get(perms_key, []))
                 extra = {k: v for k, v in have.items() if k not in want}
