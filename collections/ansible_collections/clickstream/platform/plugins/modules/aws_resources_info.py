@@ -23,8 +23,9 @@ options:
       - Key -> what to look up, a dict with C(type) and the type's selectors. The result has the same keys.
       - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
-        C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name) and
-        C(http_api) (API Gateway v2, exact name), which take C(name); or C(sns_topic), which takes C(arn).
+        C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
+        C(http_api) (API Gateway v2, exact name) and C(lambda_function) (its configuration), which take C(name); or
+        C(sns_topic), which takes C(arn).
     type: dict
     required: true
 extends_documentation_fragment:
@@ -51,7 +52,8 @@ resources:
       amazon.aws info module (ec2_vpc_net_info, ec2_vpc_subnet_info, ec2_security_group_info, ec2_instance_info,
       ec2_ami_info, iam_role_info, iam_instance_profile_info, cloudwatchlogs_log_group_info) in snake_case, with
       C(tags) as a dict; an C(http_api) item has the keys of clickstream.platform.apigatewayv2_api_info's, an
-      C(sns_topic) item C(topic_arn) and its attributes in snake_case.
+      C(sns_topic) item C(topic_arn) and its attributes in snake_case, a C(lambda_function) item the function's
+      configuration (GetFunctionConfiguration) in snake_case.
   returned: always
   type: dict
   sample: {"subnet": [{"subnet_id": "subnet-0123", "vpc_id": "vpc-0123", "tags": {"Name": "clickstream-dev-etl"}}]}
@@ -72,9 +74,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
 TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile", "log_group",
-         "http_api", "sns_topic")
+         "http_api", "sns_topic", "lambda_function")
 # Types looked up by an exact name (not EC2 filters).
-NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api")
+NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function")
 SELECTORS = {"filters", "owners", "name", "arn", "type"}
 
 
@@ -172,6 +174,15 @@ def describe_sns_topic(client: Any, arn: str) -> list[dict[str, Any]]:
     return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes)}]
 
 
+def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
+    try:
+        config = client.get_function_configuration(FunctionName=name, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return []
+    config.pop("ResponseMetadata", None)
+    return [camel_dict_to_snake_dict(config)]
+
+
 def run(module: Any, clients: Any) -> dict[str, Any]:
     """The module's result; ``clients(service)`` gives a client with the aws_retry wrapper (made once each)."""
     resources: dict[str, list[dict[str, Any]]] = {}
@@ -188,6 +199,8 @@ def run(module: Any, clients: Any) -> dict[str, Any]:
                 resources[key] = describe_log_group(clients("logs"), spec["name"])
             elif kind == "http_api":
                 resources[key] = describe_http_api(clients("apigatewayv2"), spec["name"])
+            elif kind == "lambda_function":
+                resources[key] = describe_lambda_function(clients("lambda"), spec["name"])
             elif kind == "sns_topic":
                 resources[key] = describe_sns_topic(clients("sns"), spec["arn"])
             else:
