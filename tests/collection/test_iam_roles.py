@@ -39,7 +39,7 @@ def the_set(tag: str) -> list[dict]:
     return [{"name": f"fn-{tag}", "description": "a function", "trust": LAMBDA_TRUST, "managed_policies": [],
              "tags": {"Name": f"fn-{tag}"}, "instance_profile": False},
             {"name": f"host-{tag}", "description": "a host", "trust": EC2_TRUST, "managed_policies": [SSM_CORE],
-             "tags": {"Name": f"host-{tag}", "Env": "t"}, "instance_profile": True}]
+             "tags": {"Name": f"host-{tag}", "Env": "t"}, "instance_profile": True, "max_session_duration": 7200}]
 
 
 def inline(tag: str, fn_actions=("s3:GetObject",)) -> list[dict]:
@@ -81,6 +81,7 @@ def test_check_mode_then_create_then_nothing_then_drift_corrected(moto_server, i
     iam.tag_role(RoleName=f"host-{tag}", Tags=[{"Key": "Env", "Value": "x"}, {"Key": "Extra", "Value": "y"}])
     iam.put_role_policy(RoleName=f"fn-{tag}", PolicyName="p", PolicyDocument=json.dumps(policy("s3:*")))
     iam.remove_role_from_instance_profile(InstanceProfileName=f"host-{tag}", RoleName=f"host-{tag}")
+    iam.update_role(RoleName=f"host-{tag}", MaxSessionDuration=3600)
 
     seen = ensure(iam, the_set(tag), check_mode=True)
     assert seen["roles"][f"fn-{tag}"]["changed"] and seen["roles"][f"host-{tag}"]["changed"]
@@ -97,6 +98,7 @@ def test_check_mode_then_create_then_nothing_then_drift_corrected(moto_server, i
     assert iam.get_role_policy(RoleName=f"fn-{tag}", PolicyName="p")["PolicyDocument"] == policy("s3:GetObject")
     profile = iam.get_instance_profile(InstanceProfileName=f"host-{tag}")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [f"host-{tag}"]
+    assert iam.get_role(RoleName=f"host-{tag}")["Role"]["MaxSessionDuration"] == 7200
     assert ensure(iam, the_set(tag))["changed"] is False and ensure(iam, inline(tag))["changed"] is False
 
 

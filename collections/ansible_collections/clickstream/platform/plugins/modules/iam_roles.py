@@ -24,7 +24,8 @@ options:
       - The roles, each a dict with C(name) and any of C(description), C(trust) (the assume-role policy, a dict),
         C(managed_policies) (ARNs; exact, others are detached), C(boundary) (a permissions boundary ARN; empty or
         absent leaves the role's boundary alone), C(tags) (a dict, exact), C(instance_profile) (true for an instance
-        profile of the same name holding the role) and C(inline_policies) (policy name -> document).
+        profile of the same name holding the role), C(max_session_duration) (seconds) and C(inline_policies) (policy
+        name -> document).
       - A role that does not exist yet needs C(trust).
     type: list
     elements: dict
@@ -79,7 +80,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resourc
 
 ARGUMENT_SPEC = dict(roles=dict(type="list", elements="dict", required=True))
 ROLE_KEYS = {"name", "description", "trust", "managed_policies", "boundary", "tags", "instance_profile",
-             "inline_policies"}
+             "max_session_duration", "inline_policies"}
 
 
 def check_input(roles: list[dict[str, Any]]) -> list[str]:
@@ -124,6 +125,8 @@ class Roles(Boto3Resource):
                 params["Description"] = spec["description"]
             if spec.get("boundary"):
                 params["PermissionsBoundary"] = spec["boundary"]
+            if spec.get("max_session_duration"):
+                params["MaxSessionDuration"] = int(spec["max_session_duration"])
             if spec.get("tags"):
                 params["Tags"] = [{"Key": str(k), "Value": str(v)} for k, v in spec["tags"].items()]
             created = self.change(f"create role {name}", "create_role", **params)
@@ -150,9 +153,15 @@ class Roles(Boto3Resource):
                 before["trust"], after["trust"] = have, spec["trust"]
                 self.change(f"trust policy of {name}", "update_assume_role_policy", RoleName=name,
                             PolicyDocument=json.dumps(spec["trust"]))
-        if spec.get("description") is not None and current.get("Description", "") != spec["description"]:
-            before["description"], after["description"] = current.get("Description", ""), spec["description"]
-            self.change(f"description of {name}", "update_role", RoleName=name, Description=spec["description"])
+        # UpdateRole sets both (the emulator clears a description the call leaves out): one call with both values.
+        description = spec["description"] if spec.get("description") is not None else current.get("Description", "")
+        duration = int(spec.get("max_session_duration") or current.get("MaxSessionDuration") or 3600)
+        if (description, duration) != (current.get("Description", ""), current.get("MaxSessionDuration", 3600)):
+            before.update(description=current.get("Description", ""),
+                          max_session_duration=current.get("MaxSessionDuration"))
+            after.update(description=description, max_session_duration=duration)
+            self.change(f"description and max session duration of {name}", "update_role", RoleName=name,
+                        Description=description, MaxSessionDuration=duration)
         have_boundary = (current.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn", "")
         if spec.get("boundary") and have_boundary != spec["boundary"]:
             before["boundary"], after["boundary"] = have_boundary, spec["boundary"]
