@@ -1,6 +1,7 @@
 """Provisioning: the no-op re-run of the whole site.yml and of single tags, this checkout against a baseline commit.
 
-The baseline (BENCH_PROVISIONING_BASELINE, default 13a7b9d: the code before the plays were merged and widened) is
+The baseline (BENCH_PROVISIONING_BASELINE, default 1c3b42d: main before the AWS and database roles were cut to fewer,
+wider tasks) is
 exported with `git archive` into a temporary directory. Each side gets its own platform: its own moto server on a free
 loopback port and a copy of its own local inventory with its own PostgreSQL clusters, ports and service directories
 (scripts/harness/local_platform.py), so neither side's launchers or AWS state are the other's, and a `make up`
@@ -45,7 +46,7 @@ from scripts.harness.local_platform import local_platform  # noqa: E402
 from scripts.harness.moto import MotoServer  # noqa: E402
 from scripts.harness.procs import cpu_seconds  # noqa: E402
 
-BASELINE = os.environ.get("BENCH_PROVISIONING_BASELINE", "13a7b9d")
+BASELINE = os.environ.get("BENCH_PROVISIONING_BASELINE", "1c3b42d")
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
 # Actions that run in the controller's process: no module start on the target.
 CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.") for name in (
@@ -121,6 +122,23 @@ def timed(platform, moto: MotoServer, log: Path, *args: str) -> tuple[float, obj
     return elapsed, run, counts
 
 
+def start_up(platform, moto: MotoServer) -> dict:
+    """What every run of one side pays before its first real task: ``parse``, site.yml with nothing selected
+    (--skip-tags always and a tag no task has: the playbooks, roles and inventory parsed, no task run), and ``tag``,
+    the same without --skip-tags always (the parse plus the preflight every single tag pays)."""
+    from scripts.harness.ansible import run_playbook
+
+    def seconds(*args: str) -> float:
+        t0 = time.perf_counter()
+        run = run_playbook("site.yml", *args, inventory=str(platform.inventory), env=moto.env(), repo=platform.repo)
+        if run.rc != 0:
+            raise RuntimeError(f"site.yml {' '.join(args)} failed in {platform.repo}:\n" + run.output[-2000:])
+        return time.perf_counter() - t0
+
+    return {"parse": seconds("--tags", "bench-no-such-tag", "--skip-tags", "always"),
+            "tag": seconds("--tags", "bench-no-such-tag"), "load": os.getloadavg()[0]}
+
+
 def module_cost(platform, moto: MotoServer, runs: int = 10) -> dict:
     """Seconds of one trivial module run (ping) and one trivial AWS module run (aws_caller_info against the
     emulator): (time of N runs - time of none) / N, with bench/provisioning/module_cost.yml; and ``fixed``, the
@@ -167,6 +185,8 @@ def measure(platforms: dict, motos: dict, pairs: int, log_dir: Path, record: dic
         record.setdefault("module_costs", []).append(module_cost(platforms["new"], motos["new"]))
         record["module_cost"] = {k: statistics.median(c[k] for c in record["module_costs"])
                                  for k in ("ping", "aws", "fixed")}
+        sides = SIDES if i % 2 == 0 else SIDES[::-1]
+        record.setdefault("start_ups", []).append({side: start_up(platforms[side], motos[side]) for side in sides})
         for scope, args in scopes(tags):
             for side in SIDES if i % 2 == 0 else SIDES[::-1]:
                 log = log_dir / f"provisioning-{side}-{scope}-{i + 1}.log"
@@ -239,6 +259,29 @@ def report(record: dict) -> dict:
                 floor = cost["fixed"] + mine[0]["modules"] * cost["ping"]
                 rows.append({"metric": f"{label(scope)}, floor: start-up + module runs x one trivial module run",
                              "value": floor, "unit": "s", "target": f"< {target} s", "met": floor < target})
+    starts = [s for s in record.get("start_ups", []) if set(SIDES) <= s.keys()]
+    if starts:
+        for key, what in (("parse", "start-up of every run (parse, nothing selected), median"),
+                          ("tag", "a single tag's fixed cost (parse + preflight, no tag matched), median")):
+            new_s = statistics.median(s["new"][key] for s in starts)
+            old_s = statistics.median(s["old"][key] for s in starts)
+            rows.append({"metric": what, "value": new_s, "unit": "s", "baseline": f"{baseline}, same run",
+                         "baseline_value": old_s, "ratio": new_s / old_s})
+    per_play = [(by[("new", "full", i)], by[("old", "full", i)]) for i in sorted({r["pair"] for r in runs})
+                if ("new", "full", i) in by and ("old", "full", i) in by and "plays" in by[("new", "full", i)]]
+    if per_play:
+        new_run, old_run = per_play[0]
+        table += ["", "Per play, whole no-op site.yml (pair 1, task_ledger): module runs, tasks executed, seconds.", "",
+                  "| play | module runs (this / baseline) | tasks executed (this / baseline) | s (this / baseline) |",
+                  "|---|---|---|---|"]
+
+        def cell(run: dict, name: str, key: str, fmt: str = "{}") -> str:
+            p = run["plays"].get(name)
+            return fmt.format(p[key]) if p else "-"
+        for name in dict.fromkeys([*old_run["plays"], *new_run["plays"]]):
+            table.append(f"| {name} | {cell(new_run, name, 'modules')} / {cell(old_run, name, 'modules')} | "
+                         f"{cell(new_run, name, 'tasks')} / {cell(old_run, name, 'tasks')} | "
+                         f"{cell(new_run, name, 'seconds', '{:.0f}')} / {cell(old_run, name, 'seconds', '{:.0f}')} |")
     changed = {side: sorted({t for r in runs if r["side"] == side for t in r["changed_tasks"]}) for side in SIDES}
     old_changed = sum(r["changed"] for r in runs if r["side"] == "old")
     digests = record.get("inventory", {})

@@ -75,7 +75,7 @@ def test_an_incomplete_pair_is_left_out(bench):
 def test_the_scopes_are_each_tag_then_the_whole_playbook(bench):
     assert bench.scopes(["etl", "storage"]) == [("tag-etl", ("--tags", "etl")), ("tag-storage", ("--tags", "storage")),
                                                 ("full", ())]
-    assert bench.BASELINE == "13a7b9d"
+    assert bench.BASELINE == "1c3b42d"
 
 
 def test_the_inventory_digest_sees_a_changed_file(bench, tmp_path):
@@ -85,3 +85,21 @@ def test_the_inventory_digest_sees_a_changed_file(bench, tmp_path):
     assert bench.inventory_digest(tmp_path / "a") == bench.inventory_digest(tmp_path / "b")
     (tmp_path / "b/inventories/local/group_vars/x.yml").write_text("a: 2\n")
     assert bench.inventory_digest(tmp_path / "a") != bench.inventory_digest(tmp_path / "b")
+
+
+def test_start_up_costs_and_the_per_play_table(bench):
+    rec = record({"full": (30.0, 60.0)}, pairs=1)
+    for run in rec["runs"]:
+        run["plays"] = {"Preflight": {"seconds": 3.0 if run["side"] == "new" else 9.0, "tasks": 5, "modules": 1},
+                        "Network": {"seconds": 10.0, "tasks": 12, "modules": 15 if run["side"] == "new" else 21}}
+    rec["runs"][0]["plays"]["Inputs"] = {"seconds": 2.0, "tasks": 19, "modules": 0}
+    rec["start_ups"] = [{"new": {"parse": 5.0, "tag": 7.0}, "old": {"parse": 5.0, "tag": 14.0}},
+                        {"new": {"parse": 6.0, "tag": 9.0}, "old": {"parse": 6.0, "tag": 16.0}},
+                        {"new": {"parse": 1.0, "tag": 1.0}}]  # an incomplete round is left out
+    out = bench.report(rec)
+    rows = {r["metric"]: r for r in out["rows"]}
+    tag = rows["a single tag's fixed cost (parse + preflight, no tag matched), median"]
+    assert (tag["value"], tag["baseline_value"]) == (8.0, 15.0)
+    assert rows["start-up of every run (parse, nothing selected), median"]["ratio"] == pytest.approx(1.0)
+    assert "| Network | 15 / 21 | 12 / 12 | 10 / 10 |" in out["markdown"]
+    assert "| Inputs | 0 / - | 19 / - | 2 / - |" in out["markdown"]

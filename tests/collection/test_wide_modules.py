@@ -59,12 +59,55 @@ def test_one_call_finds_vpc_subnet_group_role_and_profile(moto_server, clients):
     assert res["no_role"] == [] and res["no_instance"] == []
 
 
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, clients):
+    tag = uuid.uuid4().hex[:8]
+    logs = moto_server.client("logs")
+    logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}")
+    logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}-longer")  # same prefix: not a match
+    api = moto_server.client("apigatewayv2").create_api(Name=f"api-{tag}", ProtocolType="HTTP")["ApiId"]
+    topic = moto_server.client("sns").create_topic(Name=f"t-{tag}")["TopicArn"]
+    role = moto_server.client("iam").create_role(RoleName=f"fr-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    function = moto_server.client("lambda").create_function(
+        FunctionName=f"fn-{tag}", Runtime="python3.12", Role=role, Handler="h.handler",
+        Code={"ZipFile": _zip()})
+
+    found = lookup(clients, {
+        "log": {"type": "log_group", "name": f"/aws/lambda/f-{tag}"},
+        "no_log": {"type": "log_group", "name": f"/aws/lambda/missing-{tag}"},
+        "api": {"type": "http_api", "name": f"api-{tag}"},
+        "no_api": {"type": "http_api", "name": f"missing-{tag}"},
+        "topic": {"type": "sns_topic", "arn": topic},
+        "no_topic": {"type": "sns_topic", "arn": topic + "-missing"},
+        "function": {"type": "lambda_function", "name": f"fn-{tag}"},
+        "no_function": {"type": "lambda_function", "name": f"missing-{tag}"},
+    })["resources"]
+    assert [(f["function_name"], f["code_sha256"]) for f in found["function"]] == [
+        (f"fn-{tag}", function["CodeSha256"])]
+    assert found["no_function"] == []
+    assert [g["log_group_name"] for g in found["log"]] == [f"/aws/lambda/f-{tag}"]
+    assert [a["api_id"] for a in found["api"]] == [api] and found["api"][0]["name"] == f"api-{tag}"
+    assert [t["topic_arn"] for t in found["topic"]] == [topic]
+    assert found["no_log"] == [] and found["no_api"] == [] and found["no_topic"] == []
+
+
 def test_a_malformed_lookup_is_refused_before_any_call(clients):
     with pytest.raises(ModuleFailed) as failed:
-        lookup(clients, {"a": {"type": "bucket"}, "b": {"type": "iam_role"}, "c": {"type": "vpc", "filter": {}}})
+        lookup(clients, {"a": {"type": "bucket"}, "b": {"type": "iam_role"}, "c": {"type": "vpc", "filter": {}},
+                         "d": {"type": "sns_topic", "name": "t"}, "e": {"type": "log_group"}})
     msg = failed.value.result["msg"]
     assert "lookup a: needs a type" in msg and "lookup b: type iam_role needs a name" in msg
     assert "lookup c: unknown option(s) filter" in msg
+    assert "lookup d: type sns_topic needs an arn" in msg and "lookup e: type log_group needs a name" in msg
 
 
 def alarm(name: str, **over) -> dict:

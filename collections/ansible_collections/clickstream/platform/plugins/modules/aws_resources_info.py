@@ -11,8 +11,9 @@ short_description: Look up several EC2 and IAM resources in one call
 description:
   - Describes each resource named in O(lookups) and returns what it found under the same key, in the shape the
     amazon.aws info modules return (snake_case keys, C(tags) as a dict).
-  - A role that needs its VPC, subnets, security groups, IAM role and instance before it changes anything makes
-    one module call (one interpreter, one boto3 session) instead of one amazon.aws info task per resource.
+  - A role that needs its VPC, subnets, security groups, IAM role, instance, log groups, HTTP API or SNS topic
+    before it changes anything makes one module call (one interpreter, one boto3 session) instead of one info task
+    per resource.
   - Read-only; supports check mode. A resource that does not exist is an empty list, not an error.
 version_added: 1.1.0
 author: clickstream-analytics
@@ -22,7 +23,9 @@ options:
       - Key -> what to look up, a dict with C(type) and the type's selectors. The result has the same keys.
       - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
-        C(self)); or C(iam_role) and C(iam_instance_profile), which take C(name).
+        C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
+        C(http_api) (API Gateway v2, exact name) and C(lambda_function) (its configuration), which take C(name); or
+        C(sns_topic), which takes C(arn).
     type: dict
     required: true
 extends_documentation_fragment:
@@ -47,7 +50,10 @@ resources:
   description:
     - Key of O(lookups) -> the list of resources found (empty when none). Items have the fields of the matching
       amazon.aws info module (ec2_vpc_net_info, ec2_vpc_subnet_info, ec2_security_group_info, ec2_instance_info,
-      ec2_ami_info, iam_role_info, iam_instance_profile_info) in snake_case, with C(tags) as a dict.
+      ec2_ami_info, iam_role_info, iam_instance_profile_info, cloudwatchlogs_log_group_info) in snake_case, with
+      C(tags) as a dict; an C(http_api) item has the keys of clickstream.platform.apigatewayv2_api_info's, an
+      C(sns_topic) item C(topic_arn) and its attributes in snake_case, a C(lambda_function) item the function's
+      configuration (GetFunctionConfiguration) in snake_case.
   returned: always
   type: dict
   sample: {"subnet": [{"subnet_id": "subnet-0123", "vpc_id": "vpc-0123", "tags": {"Name": "clickstream-dev-etl"}}]}
@@ -67,8 +73,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
-TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile")
-SELECTORS = {"filters", "owners", "name", "type"}
+TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile", "log_group",
+         "http_api", "sns_topic", "lambda_function")
+# Types looked up by an exact name (not EC2 filters).
+NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function")
+SELECTORS = {"filters", "owners", "name", "arn", "type"}
 
 
 def check(key: str, spec: Any) -> str | None:
@@ -77,8 +86,10 @@ def check(key: str, spec: Any) -> str | None:
         return f"lookup {key}: needs a type, one of {', '.join(TYPES)}"
     if set(spec) - SELECTORS:
         return f"lookup {key}: unknown option(s) {', '.join(sorted(set(spec) - SELECTORS))}"
-    if spec["type"].startswith("iam_") and not spec.get("name"):
+    if spec["type"] in NAMED and not spec.get("name"):
         return f"lookup {key}: type {spec['type']} needs a name"
+    if spec["type"] == "sns_topic" and not spec.get("arn"):
+        return f"lookup {key}: type sns_topic needs an arn"
     if not isinstance(spec.get("filters", {}), dict) or not isinstance(spec.get("owners", []), list):
         return f"lookup {key}: filters must be a dict and owners a list"
     return None
@@ -137,6 +148,41 @@ def describe_iam(client: Any, kind: str, name: str) -> list[dict[str, Any]]:
     return [snake(item)]
 
 
+def describe_log_group(client: Any, name: str) -> list[dict[str, Any]]:
+    """The log group of exactly that name (DescribeLogGroups takes a prefix)."""
+    paginator = client.get_paginator("describe_log_groups")
+    groups = paginator.paginate(logGroupNamePrefix=name).build_full_result().get("logGroups", [])
+    return [camel_dict_to_snake_dict(g) for g in groups if g["logGroupName"] == name]
+
+
+def describe_http_api(client: Any, name: str) -> list[dict[str, Any]]:
+    """The API Gateway v2 APIs of that name (GetApis has no name filter: every page is read)."""
+    apis, token = [], None
+    while True:
+        page = client.get_apis(aws_retry=True, **({"NextToken": token} if token else {}))
+        apis += page.get("Items", [])
+        token = page.get("NextToken")
+        if not token:
+            return [camel_dict_to_snake_dict(a, ignore_list=["Tags"]) for a in apis if a["Name"] == name]
+
+
+def describe_sns_topic(client: Any, arn: str) -> list[dict[str, Any]]:
+    try:
+        attributes = client.get_topic_attributes(TopicArn=arn, aws_retry=True)["Attributes"]
+    except is_boto3_error_code("NotFound"):
+        return []
+    return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes)}]
+
+
+def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
+    try:
+        config = client.get_function_configuration(FunctionName=name, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return []
+    config.pop("ResponseMetadata", None)
+    return [camel_dict_to_snake_dict(config)]
+
+
 def run(module: Any, clients: Any) -> dict[str, Any]:
     """The module's result; ``clients(service)`` gives a client with the aws_retry wrapper (made once each)."""
     resources: dict[str, list[dict[str, Any]]] = {}
@@ -149,6 +195,14 @@ def run(module: Any, clients: Any) -> dict[str, Any]:
         try:
             if kind.startswith("iam_"):
                 resources[key] = describe_iam(clients("iam"), kind, spec["name"])
+            elif kind == "log_group":
+                resources[key] = describe_log_group(clients("logs"), spec["name"])
+            elif kind == "http_api":
+                resources[key] = describe_http_api(clients("apigatewayv2"), spec["name"])
+            elif kind == "lambda_function":
+                resources[key] = describe_lambda_function(clients("lambda"), spec["name"])
+            elif kind == "sns_topic":
+                resources[key] = describe_sns_topic(clients("sns"), spec["arn"])
             else:
                 resources[key] = describe_ec2(clients("ec2"), kind, spec)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
