@@ -5,6 +5,7 @@ changes nothing, a changed launcher restarts the service, state stopped stops it
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -101,3 +102,28 @@ def test_a_service_that_died_is_started_again(book):
     again = run_playbook(str(path))
     assert again.rc == 0 and "RESULT started=True stopped=False launcher=False" in again.output, again.output
     assert wait_for_pid(root) != first
+
+
+def test_a_service_whose_pid_is_an_unreaped_zombie_is_started_again(book):
+    """The pid file names a process that has exited but is not reaped yet: a zombie, as a container's init leaves a
+    killed service for a while (the race the test above can meet). Here it is made for sure: a child of this test,
+    killed and not waited for. start-stop-daemon --status counts it as running; the module must start the service."""
+    path, root = book
+    assert run_playbook(str(path)).rc == 0  # the directories and the launcher
+    wait_for_pid(root)
+    assert run_playbook(str(path), "-e", "wanted=stopped").rc == 0
+    child = subprocess.Popen(["sleep", "300"])
+    try:
+        child.kill()
+        for _ in range(50):
+            if Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the killed child did not become a zombie")
+        (root / "run/test-daemon.pid").write_text(f"{child.pid}\n", encoding="ascii")
+        again = run_playbook(str(path))
+        assert again.rc == 0 and "RESULT started=True stopped=False" in again.output, again.output
+        assert wait_for_pid(root) != child.pid
+    finally:
+        child.wait()

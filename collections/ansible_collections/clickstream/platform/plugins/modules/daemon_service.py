@@ -116,6 +116,19 @@ def ensure_launcher(path: str, content: str, check_mode: bool) -> bool:
     return True
 
 
+def zombie(pidfile: str) -> bool:
+    """Whether the pid file names a process that has exited but is not reaped yet (state Z): start-stop-daemon
+    --status counts it as running, as it only looks for /proc/<pid>. Where PID 1 reaps late (a container's init), a
+    service killed a moment ago is such a zombie, and it must be started again, not left for dead."""
+    try:
+        with open(pidfile, encoding="ascii") as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
@@ -128,7 +141,8 @@ def main() -> None:
     rc, _, err = module.run_command(["start-stop-daemon", "--status", "--pidfile", pidfile])
     if rc not in (0, 1, 3):
         module.fail_json(msg=f"cannot read the state of {p['name']} (start-stop-daemon --status rc {rc}): {err}")
-    running = rc == 0
+    dead = rc == 0 and zombie(pidfile)
+    running = rc == 0 and not dead
     stop = running and (p["state"] in ("stopped", "restarted") or p["restart"] or launcher_changed)
     start = p["state"] != "stopped" and (not running or stop)
     if stop and not check:
@@ -137,6 +151,8 @@ def main() -> None:
         if rc not in (0, 1):
             module.fail_json(msg=f"cannot stop {p['name']} (rc {rc}): {err or out}")
     if start and not check:
+        if dead and os.path.exists(pidfile):
+            os.unlink(pidfile)  # its process is a zombie: --start would take it for a running one
         rc, out, err = module.run_command(["start-stop-daemon", "--start", "--background", "--make-pidfile",
                                            "--pidfile", pidfile, "--chdir", p["workdir"], "--startas", launcher])
         if rc != 0:
