@@ -111,8 +111,6 @@ class AwsPath:
             **stand_in,
             "postgresql_cluster_name": self.clusters["oltp"],
             "postgresql_port": self.ports["oltp"],
-            "oltp_db_migrations_dest": str(root / "oltp/sql"),
-            "oltp_db_catalog_dest": str(root / "oltp/catalog/products.csv"),
         })
         apt = root / "dw/apt"
         self.mirror = {"local_dir": str(root / "dw/mirror"), "source_file": str(apt / "etc/clickstream-mirror.list"),
@@ -121,7 +119,6 @@ class AwsPath:
             **stand_in,
             "postgresql_cluster_name": self.clusters["dw"],
             "postgresql_port": self.ports["dw"],
-            "dw_db_migrations_dest": str(root / "dw/sql"),
             "package_mirror_local_dir": self.mirror["local_dir"],
             "package_mirror_source_file": self.mirror["source_file"],
             "package_mirror_keyring": str(apt / "etc/clickstream-mirror.gpg"),
