@@ -40,7 +40,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-import psycopg2
 import pytest
 
 from .helpers import event_line, ndjson, object_key
@@ -184,17 +183,9 @@ def test_apply_again_changes_nothing(world):
 
     _run(world, RUN1, "r1")
     before = world.snapshot()
-    conn = psycopg2.connect(world.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO etl.delta_clients (client_id, win_start) "
-                        "SELECT client_id, first_seen_at FROM dw.clients")
-            for statement in attribution.APPLY:
-                cur.execute(statement)
-            cur.execute("DELETE FROM etl.delta_clients")
-        conn.commit()
-    finally:
-        conn.close()
+    world.execute("INSERT INTO etl.delta_clients (client_id, win_start) "
+                  "SELECT client_id, first_seen_at FROM dw.clients",
+                  *attribution.APPLY, "DELETE FROM etl.delta_clients")  # one transaction
     assert world.snapshot() == before
 
 

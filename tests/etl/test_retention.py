@@ -92,20 +92,11 @@ def test_golden_cohorts_late_event_and_rerun(world):
 def test_apply_again_changes_nothing(world):
     """The retention apply replaces the pending clients' rows: applying it twice for the same clients (a run cut
     after the 'sessions' part committed, then applied again) gives the same tables."""
-    import psycopg2
     from clickstream_etl import retention
 
     _run(world, RUN1, "r1")
     before = world.snapshot()
-    conn = psycopg2.connect(world.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO etl.delta_clients (client_id, win_start) "
-                        "SELECT client_id, first_seen_at FROM dw.clients")
-            for statement in retention.APPLY:
-                cur.execute(statement)
-            cur.execute("DELETE FROM etl.delta_clients")
-        conn.commit()
-    finally:
-        conn.close()
+    world.execute("INSERT INTO etl.delta_clients (client_id, win_start) "
+                  "SELECT client_id, first_seen_at FROM dw.clients",
+                  *retention.APPLY, "DELETE FROM etl.delta_clients")  # one transaction
     assert world.snapshot() == before
