@@ -53,15 +53,6 @@ EVENTS = 10_000_000  # the issue's size; BENCH_LAKE_EVENTS or --events for a sma
 LOAD_EVENTS = 200_000
 PAIRS = 3
 INDEX = "events_source_file_idx"  # roles/dw_db/defaults/main.yml, dw_db_lake_index_name
-_PLAY = """- name: The dw_db role's lake index
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Include the role's task file
-      ansible.builtin.include_role:
-        name: dw_db
-        tasks_from: lake_index.yml
-"""
 
 
 def _progress(what: str, **figures) -> None:
@@ -73,15 +64,10 @@ def _progress(what: str, **figures) -> None:
 def _lake_index(server, db: str, tmp: Path) -> float:
     """The lake's index on dw.events (source_file), made by the dw_db role's own task file (ansible-playbook, as
     site.yml runs it with the lake on); seconds the run took."""
-    from scripts.harness.ansible import run_playbook
+    from scripts.harness.ansible import run_lake_index_task
 
-    play = tmp / "lake_index.yml"
-    play.write_text(_PLAY)
-    variables = {"dw_db_name": db, "dw_db_port": server.port, "dw_db_unix_socket_directory": str(server.dir),
-                 "dw_db_owner": "postgres", "clickstream_lake_enabled": True,
-                 "ansible_python_interpreter": sys.executable, "ansible_connection": "local"}
     t0 = time.monotonic()
-    run = run_playbook(str(play), "-i", "localhost,", "-e", json.dumps(variables))
+    run = run_lake_index_task(server, db, tmp, dw_db_owner="postgres", clickstream_lake_enabled=True)
     if run.rc != 0 or run.failed:
         raise RuntimeError(f"the dw_db role's lake index failed:\n{run.output[-3000:]}")
     return time.monotonic() - t0

@@ -72,3 +72,25 @@ def ansible_doc(module: str) -> dict:
                          capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)[name]
+
+
+_LAKE_INDEX_PLAY = """- name: The dw_db role's lake index
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Include the role's task file
+      ansible.builtin.include_role:
+        name: dw_db
+        tasks_from: lake_index.yml
+"""
+
+
+def run_lake_index_task(server, db: str, tmp: Path, *args: str, **variables) -> PlaybookRun:
+    """The dw_db role's lake index task file (roles/dw_db/tasks/lake_index.yml, as site.yml runs it with the lake on)
+    against database ``db`` of the PostgreSQL ``server`` (its port and socket directory), local connection, with
+    ``variables`` added; the play is written under ``tmp``. Never raises on failure (run_playbook)."""
+    play = tmp / "lake_index.yml"
+    play.write_text(_LAKE_INDEX_PLAY, encoding="utf-8")
+    extra = {"dw_db_name": db, "dw_db_port": server.port, "dw_db_unix_socket_directory": str(server.dir),
+             "ansible_python_interpreter": sys.executable, "ansible_connection": "local", **variables}
+    return run_playbook(str(play), "-i", "localhost,", "-e", json.dumps(extra), *args)

@@ -6,30 +6,19 @@ again. The role's own task file, run by ansible-playbook against a real PostgreS
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import psycopg2
 import pytest
 from ansible_collections.clickstream.platform.plugins.module_utils.pg_migrations import apply_migrations
 
-from scripts.harness.ansible import REPO, PlaybookRun, run_playbook
+from scripts.harness.ansible import REPO, PlaybookRun, run_lake_index_task
 from scripts.harness.etl_world import HOT_WINDOW_SQL
 from scripts.harness.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
 INDEX = "events_source_file_idx"
-PLAY = """- name: The dw_db role's lake index
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Include the role's task file
-      ansible.builtin.include_role:
-        name: dw_db
-        tasks_from: lake_index.yml
-"""
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +56,7 @@ def _warehouse(server: PostgresServer, name: str, hot_window: bool = False) -> s
 
 
 def _run(server: PostgresServer, tmp_path: Path, db: str, *args: str, **extra) -> PlaybookRun:
-    play = tmp_path / "lake_index.yml"
-    play.write_text(PLAY)
-    variables = {"dw_db_name": db, "dw_db_port": server.port, "dw_db_unix_socket_directory": str(server.dir),
-                 "ansible_python_interpreter": sys.executable, "ansible_connection": "local", **extra}
-    run = run_playbook(str(play), "-i", "localhost,", "-e", json.dumps(variables), *args)
+    run = run_lake_index_task(server, db, tmp_path, *args, **extra)
     assert run.rc == 0 and run.failed == 0, run.output[-5000:]
     return run
 
