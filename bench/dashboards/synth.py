@@ -130,35 +130,13 @@ UPDATE dw.sessions s SET source = a.source, medium = a.medium, campaign = a.camp
  WHERE s.session_id = k.session_id
 """  # noqa: S608 (constant SQL fragments)
 
-# Until the ETL's attribution step fills dw.agg_daily_attribution, rows of its shape and about its size: each
-# converted session's purchases and revenue credited to its own acquisition (linear, last non-direct) and to its
-# client's first session's (first touch).
-INSERT_ATTRIBUTION = """
-INSERT INTO dw.agg_daily_attribution (activity_date, model, channel_group, source, medium, campaign, purchases, revenue)
-SELECT s.session_date, m.model, coalesce(CASE WHEN m.model = 'first_touch' THEN f.channel_group END, s.channel_group),
-       coalesce(CASE WHEN m.model = 'first_touch' THEN f.source END, s.source),
-       coalesce(CASE WHEN m.model = 'first_touch' THEN f.medium END, s.medium),
-       coalesce(CASE WHEN m.model = 'first_touch' THEN f.campaign END, s.campaign),
-       sum(s.purchase_count), sum(s.revenue)
-  FROM dw.sessions s
-  JOIN (SELECT DISTINCT ON (client_id) client_id, channel_group, source, medium, campaign FROM dw.sessions
-         ORDER BY client_id, session_start) f USING (client_id)
-  CROSS JOIN (VALUES ('first_touch'), ('last_non_direct'), ('linear')) m(model)
- WHERE s.is_converted
- GROUP BY 1, 2, 3, 4, 5, 6
-"""
-
-# A channel group and a device category for every session that has none (the channel/device/segment filters'
-# aggregate, dw.agg_hourly_dims, sql/dw/0041), from a hash of the session id: 8 channels, 4 devices, uneven shares.
-SESSION_DIMS = """
+# A device category for every session (the channel/device/segment filters' aggregate, dw.agg_hourly_dims,
+# sql/dw/0041; the channel group is SET_ACQUISITION's), from a hash of the session id: 4 devices, uneven shares.
+SESSION_DEVICES = """
 UPDATE dw.sessions
-   SET channel_group = coalesce(channel_group, (ARRAY['Direct', 'Direct', 'Direct', 'Organic Search', 'Organic Search',
-                                'Organic Search', 'Paid Search', 'Paid Search', 'Organic Social', 'Email', 'Referral',
-                                'Paid Social', 'Display'])[1 + (hashtext(session_id::text) & 1023) %% 13]),
-       device_category = coalesce(device_category, (ARRAY['desktop', 'desktop', 'desktop', 'desktop', 'desktop',
-                                  'mobile', 'mobile', 'mobile', 'mobile', 'tablet', 'other'])
-                                  [1 + (hashtext('d' || session_id::text) & 1023) %% 11])
- WHERE channel_group IS NULL OR device_category IS NULL
+   SET device_category = (ARRAY['desktop', 'desktop', 'desktop', 'desktop', 'desktop', 'mobile', 'mobile', 'mobile',
+                                'mobile', 'tablet', 'other'])[1 + (hashtext('d' || session_id::text) & 1023) %% 11]
+ WHERE device_category IS NULL
 """
 
 INSERT_RUNS = """
@@ -204,7 +182,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
             cur.execute(definition)
         cur.execute(INSERT_SESSIONS)
         cur.execute(SET_ACQUISITION, params)
-        cur.execute(SESSION_DIMS, params)
+        cur.execute(SESSION_DEVICES, params)
         cur.execute("""INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
                        SELECT client_id, (array_agg(event_id ORDER BY event_timestamp))[1], min(event_timestamp),
                               max(event_timestamp) FROM dw.events GROUP BY client_id""")
@@ -213,12 +191,8 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
                        FROM dw.events ON CONFLICT DO NOTHING""")
     conn.commit()
     if aggregates:
-        rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, from the first dirty day on, and the retention
+        rebuild_dirty_days(conn)  # also dw.agg_daily_client_returns, the retention and the attribution
         segments.compute(conn, end.date() - dt.timedelta(days=1), segments.Thresholds())  # the ETL's daily step
-        with conn.cursor() as cur:
-            cur.execute("SELECT NOT EXISTS (SELECT FROM dw.agg_daily_attribution)")
-            if cur.fetchone()[0]:
-                cur.execute(INSERT_ATTRIBUTION)
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
