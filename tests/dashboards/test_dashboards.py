@@ -437,7 +437,7 @@ def test_acquisition_channels_campaigns_and_model_chooser(page, sql, period, scr
         set_dates(page, start, end)
         show_tab(page, "acquisition")
         sessions = {r[0]: r[1:] for r in sql(
-            "SELECT coalesce(channel_group, '(not set)'), count(*), count(*) FILTER (WHERE is_engaged), "
+            "SELECT coalesce(channel_group, 'Unassigned'), count(*), count(*) FILTER (WHERE is_engaged), "
             "count(*) FILTER (WHERE is_converted), count(*) FILTER (WHERE is_first_visit) FROM dw.sessions "
             "WHERE session_date BETWEEN %s AND %s GROUP BY 1", (start, end))}
         assert len(sessions) > 1, "the generator's traffic comes from several channels"

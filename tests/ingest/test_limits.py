@@ -60,15 +60,16 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
               ("dw.agg_daily_attribution", "medium"): 4 * VALUE_MAX,
               ("dw.agg_daily_attribution", "campaign"): 4 * VALUE_MAX,
               ("dw.agg_daily_attribution", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS),
-              # the same in dw.agg_daily_acquisition, or '(not set)' (a session without acquisition)
+              # the same in dw.agg_daily_acquisition (a session without acquisition: Unassigned, one of
+              # CHANNEL_GROUPS, and '(not set)': rules.SQL, sql/dw/0045)
               ("dw.agg_daily_acquisition", "source"): 4 * VALUE_MAX,
               ("dw.agg_daily_acquisition", "medium"): 4 * VALUE_MAX,
               ("dw.agg_daily_acquisition", "campaign"): 4 * VALUE_MAX,
-              ("dw.agg_daily_acquisition", "channel_group"): max(len(g.encode()) for g in (*CHANNEL_GROUPS,
-                                                                                             "(not set)")),
-              # dw.agg_hourly_dims / agg_dims_members (sql/dw/0041): a channel group or '(unknown)'; the device category
-              # the ingest writes (clickstream_ingest/device.py: desktop, mobile, tablet, bot, other) or '(unknown)'
-              **{(t, "channel_group"): max(len(g.encode()) for g in (*CHANNEL_GROUPS, "(unknown)"))
+              ("dw.agg_daily_acquisition", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS),
+              # dw.agg_hourly_dims / agg_dims_members (sql/dw/0041): a channel group (Unassigned without one); the
+              # device category the ingest writes (clickstream_ingest/device.py: desktop, mobile, tablet, bot, other)
+              # or '(unknown)'
+              **{(t, "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS)
                  for t in ("dw.agg_hourly_dims", "dw.agg_dims_members")},
               **{(t, "device_category"): len(b"(unknown)") for t in ("dw.agg_hourly_dims", "dw.agg_dims_members")}}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")

@@ -24,7 +24,8 @@ checks every SQL form against its rule.
 | client segment | -- (SQL only) | ``segment_sql`` |
 
 A session's acquisition (source, medium, campaign, GA4 channel group of its first event) is the rule of its own
-module, ``acquisition``, with its tables of sites.
+module, ``acquisition``, with its tables of sites; the labels of a session without one (``{unassigned}``,
+``{not_set}``) are its constants.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+
+from .acquisition import NOT_SET, UNASSIGNED
 
 # --- events -------------------------------------------------------------------------------------------------------
 
@@ -181,4 +184,8 @@ SQL = {
     # the thresholds of etl.segment_rule r (queries/dims.sql)
     "segment": segment_sql("%(as_of)s::date", "%({})s"),
     "segment_before_day": segment_sql("(d.session_date - 1)", "r.{}"),
+    # a session without acquisition (written before sql/dw/0031): channel group Unassigned, source, medium and
+    # campaign (not set), in every aggregate that keys on them (sql/dw/0045 relabelled the older rows)
+    "unassigned": f"'{UNASSIGNED}'",
+    "not_set": f"'{NOT_SET}'",
 }

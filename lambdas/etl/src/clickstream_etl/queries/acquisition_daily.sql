@@ -19,10 +19,10 @@ SELECT 1::smallint AS sign, session_date, user_login_state, channel_group, sourc
 DELETE FROM dw.agg_daily_acquisition WHERE activity_date >= %(d0)s AND activity_date < %(d1)s;
 
 -- name: add  the one definition: etl_acq_src's sessions added to their day, login state and acquisition
--- ('(not set)' for a session written before migration 0031); rows left with no session are deleted
+-- (Unassigned / (not set) for a session written before migration 0031); rows left with no session are deleted
 INSERT INTO dw.agg_daily_acquisition AS a
-    SELECT session_date, user_login_state, coalesce(channel_group, '(not set)'), coalesce(source, '(not set)'),
-           coalesce(medium, '(not set)'), coalesce(campaign, '(not set)'), sum(sign),
+    SELECT session_date, user_login_state, coalesce(channel_group, {unassigned}), coalesce(source, {not_set}),
+           coalesce(medium, {not_set}), coalesce(campaign, {not_set}), sum(sign),
            coalesce(sum(sign) FILTER (WHERE is_engaged), 0), coalesce(sum(sign) FILTER (WHERE is_converted), 0),
            coalesce(sum(sign) FILTER (WHERE is_first_visit), 0), sum(sign * revenue)
       FROM etl_acq_src GROUP BY 1, 2, 3, 4, 5, 6

@@ -21,8 +21,8 @@ WITH p AS (
       FROM etl_att_purchases p JOIN dw.sessions o ON o.session_id = p.session_id
 ), touch AS (
     SELECT p.client_id, p.event_id, p.purchase_at, p.revenue, s.session_id, s.session_id = p.own_id AS own,
-           coalesce(s.channel_group, 'Unassigned') AS channel_group, coalesce(s.source, '(not set)') AS source,
-           coalesce(s.medium, '(not set)') AS medium, coalesce(s.campaign, '(not set)') AS campaign,
+           coalesce(s.channel_group, {unassigned}) AS channel_group, coalesce(s.source, {not_set}) AS source,
+           coalesce(s.medium, {not_set}) AS medium, coalesce(s.campaign, {not_set}) AS campaign,
            row_number() OVER (PARTITION BY p.event_id ORDER BY s.session_start, s.session_id) AS first_rank,
            -- last_rank 1: the latest non-direct session, else the purchase's own (other direct sessions sort last)
            row_number() OVER (PARTITION BY p.event_id

@@ -12,7 +12,7 @@ WITH ev AS (
       JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
 ), sess AS (
     SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_state, s.is_converted, s.revenue,
-           coalesce(s.channel_group, '(unknown)') AS channel_group,
+           coalesce(s.channel_group, {unassigned}) AS channel_group,
            coalesce(s.device_category, '(unknown)') AS device_category
       FROM (SELECT DISTINCT session_id FROM ev) x JOIN dw.sessions s USING (session_id)
 ), days AS (
