@@ -29,6 +29,7 @@ AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_f
               "dw.agg_daily_attribution", "dw.agg_attribution_members",
               "dw.agg_daily_acquisition")
 AGGREGATES += ("dw.agg_hourly_dims", "dw.agg_dims_members")  # the channel/device/segment filters (sql/dw/0041)
+AGGREGATES += ("dw.agg_daily_acquisition_dims", "dw.agg_acquisition_dims_members")  # sql/dw/0046
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -48,6 +49,9 @@ COMPARED = {
     "dw.agg_daily_acquisition": "SELECT * FROM dw.agg_daily_acquisition ORDER BY 1, 2, 3, 4, 5, 6",
     "dw.agg_hourly_dims": "SELECT * FROM dw.agg_hourly_dims ORDER BY 1, 3, 4, 5, 6",
     "dw.agg_dims_members": "SELECT * FROM dw.agg_dims_members ORDER BY 1, 2, 3, 4, 5, 6",
+    "dw.agg_daily_acquisition_dims": "SELECT * FROM dw.agg_daily_acquisition_dims ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
+    "dw.agg_acquisition_dims_members":
+        "SELECT * FROM dw.agg_acquisition_dims_members ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "

@@ -156,8 +156,8 @@ acq_q <- function(sql, p) {
 }
 fa <- make_filters(c("2024-05-01", "2024-05-07"), login_state = "logged_in")
 ch <- acquisition_channels(acq_q, fa, "first_touch")
-check("acquisition: period, login state and model bound in order",
-      identical(bind_params(acq_calls[[1]]), list("2024-05-01", "2024-05-07", "logged_in", "first_touch")))
+check("acquisition: period, login state, model and channel ('(all)') bound in order",
+      identical(bind_params(acq_calls[[1]]), list("2024-05-01", "2024-05-07", "logged_in", "first_touch", ALL)))
 check("acquisition: rates of each channel's sessions, credited revenue per session",
       identical(ch$engagement_rate, c(0.5, 1)) && identical(ch$conversion_rate, c(0.25, 0)) &&
         identical(ch$revenue_per_session, c(1.25, 10)))
@@ -168,9 +168,25 @@ check("acquisition: the totals row sums the channels and takes the rates of the 
 invisible(acquisition_campaigns(acq_q, fa, "no-such-model"))
 check("acquisition: an unknown model falls back to the default, the campaign limit is bound",
       identical(bind_params(acq_calls[[2]]), list("2024-05-01", "2024-05-07", "logged_in", DEFAULT_MODEL,
-                                                  as.character(CAMPAIGN_LIMIT))))
+                                                  as.character(CAMPAIGN_LIMIT), ALL)))
 check("acquisition: every model of dw.agg_daily_attribution offered",
       setequal(ATTRIBUTION_MODELS, c("first_touch", "last_non_direct", "linear")))
+seen <- list()
+acq_spy <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p)
+  d <- acq_q(sql, p); if (grepl("agg_daily_acquisition_dims", sql, fixed = TRUE)) d$purchases <- d$revenue <- NA; d }
+invisible(acquisition_channels(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), channel = "Email")))
+ch_dev <- acquisition_channels(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), device = "mobile",
+                                                     segment = "loyal"))
+invisible(acquisition_campaigns(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), segment = "new")))
+check("acquisition: the channel narrows the rows of both the sessions and the credit, on today's tables",
+      !grepl("_dims", seen[[1]]$sql, fixed = TRUE) && seen[[1]]$p[[5]] == "Email" &&
+        acq_credit_applies(make_filters(c("2024-05-01", "2024-05-07"), channel = "Email")))
+check("acquisition: device and segment read dw.agg_daily_acquisition_dims, no credit (NA in the totals too)",
+      grepl("dw.agg_daily_acquisition_dims", seen[[2]]$sql, fixed = TRUE) && length(seen[[2]]$p) == 6 &&
+        seen[[2]]$p[[5]] == "mobile" && seen[[2]]$p[[6]] == "loyal" && all(is.na(ch_dev$revenue)) &&
+        is.na(acquisition_totals(ch_dev)$revenue) && acquisition_totals(ch_dev)$sessions == 10 &&
+        grepl("dw.agg_daily_acquisition_dims", seen[[3]]$sql, fixed = TRUE) && length(seen[[3]]$p) == 7 &&
+        seen[[3]]$p[[6]] == "new" && seen[[3]]$p[[7]] == CAMPAIGN_LIMIT)
 # channel, device and segment filters (logic/filters.R): the overview and the funnel read dw.agg_hourly_dims
 fd <- make_filters(c("2024-06-01", "2024-06-07"), channel = "Organic Search", device = NULL, segment = "at_risk")
 check("dims filters: kept, NULL is no filter, described",

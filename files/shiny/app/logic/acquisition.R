@@ -4,14 +4,18 @@
 # (docs/warehouse.md, "Attribution"): both per UTC day, the sessions by the day they started, the credit by the day
 # of the purchase. The login state applies to the sessions' columns; attribution is per client across its sessions,
 # so it has no login state, and category and brand do not apply to either.
+# The channel filter narrows the rows to that channel group (sessions and credit). The device and segment filters
+# apply to the sessions (dw.agg_daily_acquisition_dims: the session's device and its client's segment as of the day
+# before it; docs/warehouse.md, "Acquisition by device and segment"); the credit is not split by them, so with
+# either set the credited columns are empty (NA) and the dashboard says so.
 
 ATTRIBUTION_MODELS <- c("Last non-direct touch" = "last_non_direct", "First touch" = "first_touch",
                         "Linear" = "linear")
 DEFAULT_MODEL <- "last_non_direct"
 CAMPAIGN_LIMIT <- 25
 
-# $1, $2: the period; $3: login state; $4: the model. A channel with credit but no session in the period (its
-# sessions came before it) is shown too.
+# $1, $2: the period; $3: login state; $4: the model; $5: the channel group ('(all)': every one). A channel with
+# credit but no session in the period (its sessions came before it) is shown too.
 SQL_ACQ_CHANNELS <- "
 WITH s AS (
   SELECT channel_group, sum(sessions) AS sessions, sum(engaged_sessions) AS engaged_sessions,
@@ -19,11 +23,12 @@ WITH s AS (
          sum(revenue) AS session_revenue
     FROM dw.agg_daily_acquisition
    WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+     AND ($5 = '(all)' OR channel_group = $5)
    GROUP BY channel_group
 ), a AS (
   SELECT channel_group, sum(purchases) AS purchases, sum(revenue) AS revenue
     FROM dw.agg_daily_attribution
-   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4
+   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4 AND ($5 = '(all)' OR channel_group = $5)
    GROUP BY channel_group
 )
 SELECT channel_group, coalesce(s.sessions, 0) AS sessions, coalesce(s.engaged_sessions, 0) AS engaged_sessions,
@@ -33,7 +38,8 @@ SELECT channel_group, coalesce(s.sessions, 0) AS sessions, coalesce(s.engaged_se
   FROM s FULL JOIN a USING (channel_group)
  ORDER BY sessions DESC, revenue DESC, channel_group"
 
-# The same per source / medium / campaign (with the channel group they fall in), the $5 with the most sessions.
+# The same per source / medium / campaign (with the channel group they fall in), the $5 with the most sessions; $6:
+# the channel group.
 SQL_ACQ_CAMPAIGNS <- "
 WITH s AS (
   SELECT channel_group, source, medium, campaign, sum(sessions) AS sessions,
@@ -41,11 +47,12 @@ WITH s AS (
          sum(first_visit_sessions) AS new_sessions, sum(revenue) AS session_revenue
     FROM dw.agg_daily_acquisition
    WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+     AND ($6 = '(all)' OR channel_group = $6)
    GROUP BY channel_group, source, medium, campaign
 ), a AS (
   SELECT channel_group, source, medium, campaign, sum(purchases) AS purchases, sum(revenue) AS revenue
     FROM dw.agg_daily_attribution
-   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4
+   WHERE activity_date BETWEEN $1::date AND $2::date AND model = $4 AND ($6 = '(all)' OR channel_group = $6)
    GROUP BY channel_group, source, medium, campaign
 )
 SELECT channel_group, source, medium, campaign, coalesce(s.sessions, 0) AS sessions,
@@ -73,12 +80,46 @@ acq_rates <- function(d) {
   d
 }
 
+# With a device or segment filter: the sessions' columns from dw.agg_daily_acquisition_dims ($1, $2: the period;
+# $3: login state; $4: channel group; $5: device category; $6: segment; '(all)': any), per channel group or, with
+# $7 rows at most, per source / medium / campaign.
+SQL_ACQ_DIMS_WHERE <- "activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
+     AND ($4 = '(all)' OR channel_group = $4) AND ($5 = '(all)' OR device_category = $5)
+     AND ($6 = '(all)' OR segment = $6)"
+SQL_ACQ_CHANNELS_DIMS <- paste0("
+SELECT channel_group, sum(sessions) AS sessions, sum(engaged_sessions) AS engaged_sessions,
+       sum(converted_sessions) AS converted_sessions, sum(first_visit_sessions) AS new_sessions,
+       sum(revenue) AS session_revenue, NULL::numeric AS purchases, NULL::numeric AS revenue
+  FROM dw.agg_daily_acquisition_dims
+ WHERE ", SQL_ACQ_DIMS_WHERE, "
+ GROUP BY channel_group
+ ORDER BY sessions DESC, channel_group")
+SQL_ACQ_CAMPAIGNS_DIMS <- paste0("
+SELECT channel_group, source, medium, campaign, sum(sessions) AS sessions,
+       sum(engaged_sessions) AS engaged_sessions, sum(converted_sessions) AS converted_sessions,
+       sum(first_visit_sessions) AS new_sessions, sum(revenue) AS session_revenue, NULL::numeric AS purchases,
+       NULL::numeric AS revenue
+  FROM dw.agg_daily_acquisition_dims
+ WHERE ", SQL_ACQ_DIMS_WHERE, "
+ GROUP BY channel_group, source, medium, campaign
+ ORDER BY sessions DESC, channel_group, source, medium, campaign
+ LIMIT $7::int")
+
+# Whether the credited columns are shown: not with a device or segment filter (the credit is not split by them).
+acq_credit_applies <- function(f) dims_value(f, "device") == ALL && dims_value(f, "segment") == ALL
+
+acq_dims_params <- function(f) list(f$start, f$end, f$login_state, dims_value(f, "channel"),
+                                    dims_value(f, "device"), dims_value(f, "segment"))
+
 acquisition_channels <- function(q, f, model = DEFAULT_MODEL) {
-  acq_rates(q(SQL_ACQ_CHANNELS, list(f$start, f$end, f$login_state, clean_model(model))))
+  if (!acq_credit_applies(f)) return(acq_rates(q(SQL_ACQ_CHANNELS_DIMS, acq_dims_params(f))))
+  acq_rates(q(SQL_ACQ_CHANNELS, list(f$start, f$end, f$login_state, clean_model(model), dims_value(f, "channel"))))
 }
 
 acquisition_campaigns <- function(q, f, model = DEFAULT_MODEL, limit = CAMPAIGN_LIMIT) {
-  acq_rates(q(SQL_ACQ_CAMPAIGNS, list(f$start, f$end, f$login_state, clean_model(model), limit)))
+  if (!acq_credit_applies(f)) return(acq_rates(q(SQL_ACQ_CAMPAIGNS_DIMS, c(acq_dims_params(f), list(limit)))))
+  acq_rates(q(SQL_ACQ_CAMPAIGNS, list(f$start, f$end, f$login_state, clean_model(model), limit,
+                                      dims_value(f, "channel"))))
 }
 
 # The channel table's totals row (the rates of the sums).

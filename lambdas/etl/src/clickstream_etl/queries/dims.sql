@@ -2,19 +2,20 @@
 -- day d0 on (etl_dims_clients(client_id, d0)), and what the incremental apply and the rebuild write. The business
 -- rules ({placeholders}) come from clickstream_etl/rules.py.
 
--- name: members  the one definition: the clients' rows (etl_dims_now) from their events and sessions from d0 on
-DROP TABLE IF EXISTS etl_dims_now;
+-- name: members  the one definition: the clients' sessions with their segment (etl_dims_sd, which
+-- queries/acquisition_dims.sql reads too) and rows (etl_dims_now) from their events and sessions from d0 on
+DROP TABLE IF EXISTS etl_dims_sd;
 
-CREATE TEMP TABLE etl_dims_now ON COMMIT DROP AS
-WITH ev AS (
-    SELECT e.client_id, e.session_id, e.event_timestamp, e.event_name
-      FROM etl_dims_clients c
-      JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
-), sess AS (
+CREATE TEMP TABLE etl_dims_sd ON COMMIT DROP AS
+WITH sess AS (
     SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_state, s.is_converted, s.revenue,
-           coalesce(s.channel_group, {unassigned}) AS channel_group,
-           coalesce(s.device_category, '(unknown)') AS device_category
-      FROM (SELECT DISTINCT session_id FROM ev) x JOIN dw.sessions s USING (session_id)
+           s.is_engaged, s.is_first_visit, coalesce(s.channel_group, {unassigned}) AS channel_group,
+           coalesce(s.source, {not_set}) AS source, coalesce(s.medium, {not_set}) AS medium,
+           coalesce(s.campaign, {not_set}) AS campaign, coalesce(s.device_category, '(unknown)') AS device_category
+      FROM (SELECT DISTINCT e.session_id
+              FROM etl_dims_clients c
+              JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
+           ) x JOIN dw.sessions s USING (session_id)
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
 ), seg AS (  -- the client's segment as of the end of the day before the session's day, from its earlier sessions
@@ -31,8 +32,20 @@ WITH ev AS (
                   AS purchases
            FROM dw.sessions p
           WHERE p.client_id = d.client_id AND p.session_start < d.session_date::timestamp AT TIME ZONE 'UTC') h
+)
+SELECT s.*, g.segment FROM sess s JOIN seg g USING (client_id, session_date);
+
+ANALYZE etl_dims_sd;
+
+DROP TABLE IF EXISTS etl_dims_now;
+
+CREATE TEMP TABLE etl_dims_now ON COMMIT DROP AS
+WITH ev AS (
+    SELECT e.client_id, e.session_id, e.event_timestamp, e.event_name
+      FROM etl_dims_clients c
+      JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
 ), sd AS (
-    SELECT s.*, g.segment FROM sess s JOIN seg g USING (client_id, session_date)
+    SELECT * FROM etl_dims_sd
 ), facts AS (
     -- events and page views, in the hour of the event
     SELECT ev.client_id, date_trunc('hour', ev.event_timestamp) AS h, sd.user_login_state, sd.channel_group,
