@@ -211,6 +211,19 @@ invisible(funnel_totals(spy_f, fc)); s_cat <- funnel_split(spy_f, fc, "category"
 check("dims filters: the funnel reads dw.agg_hourly_dims, ignores category (said), splits by device, not by category",
       grepl("dw.agg_hourly_dims", seen[[1]]$sql, fixed = TRUE) && funnel_ignores_products(fc) && nrow(s_cat) == 0 &&
         length(seen) == 2 && grepl("GROUP BY device_category", seen[[2]]$sql, fixed = TRUE) && nrow(s_dev) == 1)
+seen <- list()
+spy_p <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p)
+  data.frame(product_id = "p1", product_name = "P", product_category = "c", product_brand = "b", segment = "c",
+             views = 4, add_to_carts = 1, purchases = 1, units = 1, revenue = 5, viewing_sessions = 3) }
+fp <- make_filters(c("2024-06-01", "2024-06-07"), brand = "b", device = "tablet")
+pt <- product_table(spy_p, fp); pg <- product_groups(spy_p, fp, "brand")
+invisible(product_table(spy_p, make_filters(c("2024-06-01", "2024-06-07"))))
+check("dims filters: products read dw.agg_daily_product_dims with category, brand and the three dims bound",
+      grepl("dw.agg_daily_product_dims", seen[[1]]$sql, fixed = TRUE) && length(seen[[1]]$p) == 8 &&
+        seen[[1]]$p[[4]] == "b" && seen[[1]]$p[[7]] == "tablet" && seen[[1]]$p[[8]] == ALL && pt$cart_rate == 0.25 &&
+        grepl("agg_daily_product_dims", seen[[2]]$sql, fixed = TRUE) &&
+        grepl("GROUP BY product_brand", seen[[2]]$sql, fixed = TRUE) && pg$purchase_conversion == 0.25 &&
+        !grepl("_dims", seen[[3]]$sql, fixed = TRUE) && length(seen[[3]]$p) == 5)
 
 # the SQL is parameterised: no query text is built from a filter value
 check("anomalies: the metric names its subject when there is one",

@@ -64,7 +64,7 @@ describe_filters <- function(f) {
 # other dashboards do not apply them (DIMS_DASHBOARDS; the UI says so).
 
 DIMS <- c("channel", "device", "segment")
-DIMS_DASHBOARDS <- c("overview", "funnel", "acquisition")
+DIMS_DASHBOARDS <- c("overview", "funnel", "products", "acquisition")
 # A filter list made before these filters existed has no such entries: no filter.
 dims_value <- function(f, dim) if (is.null(f[[dim]])) ALL else f[[dim]]
 dims_filtered <- function(f) any(vapply(DIMS, function(d) dims_value(f, d) != ALL, logical(1)))

@@ -1,5 +1,8 @@
 # Product engagement: views, add-to-cart rate, purchase conversion and revenue per product, by category and
-# brand, and the products with many views but few add-to-carts. Reads dw.agg_daily_product.
+# brand, and the products with many views but few add-to-carts. Reads dw.agg_daily_product; with a channel, device
+# or segment filter, dw.agg_daily_product_dims (the same measures per the event's session's channel group, device
+# category and segment: docs/warehouse.md, "Products by channel, device and segment"), the product's name still
+# from dw.agg_daily_product.
 # add-to-cart rate = add_to_carts / views; purchase conversion = purchases / views.
 
 SQL_PRODUCTS <- "
@@ -31,6 +34,33 @@ SELECT product_brand AS segment, sum(views) AS views, sum(add_to_carts) AS add_t
  GROUP BY product_brand"
 )
 
+# With a channel, device or segment filter: $1..$5 as above, $6 channel group, $7 device category, $8 segment.
+PRODUCT_DIMS_WHERE <- "activity_date BETWEEN $1::date AND $2::date
+   AND ($3 = '(all)' OR product_category = $3) AND ($4 = '(all)' OR product_brand = $4)
+   AND ($5 = '(all)' OR user_login_state = $5) AND ($6 = '(all)' OR channel_group = $6)
+   AND ($7 = '(all)' OR device_category = $7) AND ($8 = '(all)' OR segment = $8)"
+SQL_PRODUCTS_DIMS <- paste0("
+WITH d AS (
+  SELECT product_id, product_category, product_brand, sum(views) AS views, sum(add_to_carts) AS add_to_carts,
+         sum(purchases) AS purchases, sum(units) AS units, sum(revenue) AS revenue,
+         sum(viewing_sessions) AS viewing_sessions
+    FROM dw.agg_daily_product_dims
+   WHERE ", PRODUCT_DIMS_WHERE, "
+   GROUP BY product_id, product_category, product_brand
+)
+SELECT d.product_id, n.product_name, d.product_category, d.product_brand, d.views, d.add_to_carts, d.purchases,
+       d.units, d.revenue, d.viewing_sessions
+  FROM d LEFT JOIN LATERAL (
+    SELECT max(product_name) AS product_name FROM dw.agg_daily_product p
+     WHERE p.product_id = d.product_id AND p.product_category = d.product_category
+       AND p.product_brand = d.product_brand AND p.activity_date BETWEEN $1::date AND $2::date) n ON true")
+SQL_PRODUCT_GROUPS_DIMS <- lapply(c(category = "product_category", brand = "product_brand"), function(col) paste0("
+SELECT ", col, " AS segment, sum(views) AS views, sum(add_to_carts) AS add_to_carts, sum(purchases) AS purchases,
+       sum(revenue) AS revenue
+  FROM dw.agg_daily_product_dims
+ WHERE ", PRODUCT_DIMS_WHERE, "
+ GROUP BY ", col))
+
 SQL_FILTER_CHOICES <- "
 SELECT 'category' AS kind, product_category AS value FROM (
   SELECT DISTINCT product_category FROM dw.agg_daily_product WHERE activity_date >= $1::date) c
@@ -40,6 +70,8 @@ SELECT 'brand', product_brand FROM (
 ORDER BY 1, 2"
 
 product_params <- function(f) list(f$start, f$end, f$category, f$brand, f$login_state)
+product_dims_params <- function(f) c(product_params(f), list(dims_value(f, "channel"), dims_value(f, "device"),
+                                                           dims_value(f, "segment")))
 
 with_rates <- function(d) {
   d$cart_rate <- safe_ratio(d$add_to_carts, d$views)
@@ -48,7 +80,7 @@ with_rates <- function(d) {
 }
 
 product_table <- function(q, f) {
-  d <- q(SQL_PRODUCTS, product_params(f))
+  d <- if (dims_filtered(f)) q(SQL_PRODUCTS_DIMS, product_dims_params(f)) else q(SQL_PRODUCTS, product_params(f))
   if (nrow(d) == 0) return(with_rates(d))
   d <- with_rates(d)
   d[order(-d$views, d$product_id), ]
@@ -68,7 +100,8 @@ top_products <- function(products, metric = "views", n = 10, min_views = 10) {
 
 product_groups <- function(q, f, by = c("category", "brand")) {
   by <- match.arg(by)
-  d <- with_rates(q(SQL_PRODUCT_GROUPS[[by]], product_params(f)))
+  d <- with_rates(if (dims_filtered(f)) q(SQL_PRODUCT_GROUPS_DIMS[[by]], product_dims_params(f)) else
+    q(SQL_PRODUCT_GROUPS[[by]], product_params(f)))
   if (nrow(d) == 0) return(d)
   d[order(-d$views, d$segment), ]
 }

@@ -3,7 +3,6 @@
 products_ui <- function(id) {
   ns <- shiny::NS(id)
   shiny::tagList(
-    shiny::uiOutput(ns("dims_note")),
     shiny::uiOutput(ns("empty")),
     shiny::uiOutput(ns("callout")),
     shiny::fluidRow(
@@ -24,7 +23,6 @@ products_ui <- function(id) {
 
 products_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
-    output$dims_note <- dims_not_applied(filters)  # channel/device/segment: view/filters.R
     products <- shiny::reactive(product_table(q, filters()))
     has_data <- shiny::reactive(nrow(products()) > 0)
 

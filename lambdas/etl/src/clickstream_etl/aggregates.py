@@ -29,7 +29,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from . import acquisition_daily, acquisition_dims, attribution, dims, faults, quarantine, queries, retention, sql
+from . import (
+    acquisition_daily,
+    acquisition_dims,
+    attribution,
+    dims,
+    faults,
+    product_dims,
+    quarantine,
+    queries,
+    retention,
+    sql,
+)
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 from .rebuild import HORIZON_DAYS
 
@@ -186,6 +197,7 @@ _SESSIONS = [*_AGG["sessions"], *retention.APPLY,  # + the retention cohorts (re
 _SESSIONS += attribution.APPLY  # + the attribution credits (attribution.py)
 _SESSIONS += dims.APPLY  # + the channel/device/segment filters' aggregate (dims.py)
 _SESSIONS += acquisition_dims.APPLY  # + acquisition by device and segment (acquisition_dims.py; after dims.APPLY)
+_SESSIONS += product_dims.APPLY  # + products by channel, device and segment (product_dims.py; after dims.APPLY)
 _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS, "sessions": _SESSIONS}
 # The parts that each of the two connections runs, one after the other: about the same work each (the activity
 # part costs the database about as much as the other two together; docs/warehouse.md, "Performance").

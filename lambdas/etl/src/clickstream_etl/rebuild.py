@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, timedelta
 
-from . import acquisition_daily, acquisition_dims, attribution, dims, faults, queries, retention
+from . import acquisition_daily, acquisition_dims, attribution, dims, faults, product_dims, queries, retention
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 
 # Must be at least the dashboards' longest date range (files/shiny/app/logic/filters.R MAX_RANGE_DAYS): a previous
@@ -74,6 +74,7 @@ def rebuild_engagement(cur, days: list[date]) -> None:
     attribution.rebuild(cur, days)  # the purchases of the days and of the lookback after them
     dims.rebuild(cur, days[0])  # from the first dirty day on: a session's segment depends on earlier sessions
     acquisition_dims.rebuild(cur, days[0])  # acquisition by device and segment, from dims.rebuild's sessions
+    product_dims.rebuild(cur, days[0])  # products by channel, device and segment, from dims.rebuild's sessions
 
 
 def rebuild_client_returns(cur, first_dirty_day: dt.date) -> None:
