@@ -52,3 +52,25 @@ CREATE TABLE dw.agg_product_dims_members (
 INSERT INTO etl.dirty_days (activity_date)
 SELECT (min(event_timestamp) AT TIME ZONE 'UTC')::date FROM dw.events HAVING min(event_timestamp) IS NOT NULL
 ON CONFLICT DO NOTHING;
+
+-- The overview's Users KPI under the channel, device and segment filters (issue 25 items 4 and 6; queries/
+-- acquisition_dims.sql, 'users_*'; docs/warehouse.md, "Distinct users under the filters"): the same device as
+-- dw.agg_daily_client_returns (sql/dw/0005) -- each client active on a day, counted with its previous active day,
+-- '-infinity' when it had none in the 366 days before, so the clients active in [a, b] are the rows of days in
+-- [a, b] whose previous day is before a -- per filter value: "active" under (login state, channel group, device
+-- category, segment) is having started a session that day with those keys, each key '(all)' for any value (the
+-- 16 combinations of a session's keys). One range scan of the primary key answers any filter:
+--   SELECT sum(clients) FROM dw.agg_daily_users_dims WHERE (user_login_state, channel_group, device_category,
+--     segment) = ($3, $4, $5, $6) AND activity_date BETWEEN a AND b AND previous_date < a
+-- The clients' active days and keys are those of dw.agg_acquisition_dims_members (sql/dw/0046), from which the
+-- apply and the rebuild compute it.
+CREATE TABLE dw.agg_daily_users_dims (
+    user_login_state text   NOT NULL CHECK (user_login_state IN ('logged_in', 'logged_out', '(all)')),
+    channel_group    text   NOT NULL CONSTRAINT channel_group_max_bytes CHECK (octet_length(channel_group) <= 64),
+    device_category  text   NOT NULL CONSTRAINT device_category_max_bytes CHECK (octet_length(device_category) <= 64),
+    segment          text   NOT NULL CHECK (segment IN ('new', 'active', 'loyal', 'at_risk', 'lost', '(all)')),
+    activity_date    date   NOT NULL,
+    previous_date    date   NOT NULL,
+    clients          bigint NOT NULL,
+    PRIMARY KEY (user_login_state, channel_group, device_category, segment, activity_date, previous_date)
+);

@@ -132,22 +132,22 @@ def _dims_clause(channel: str | None, device: str | None) -> str:
 
 def expected_overview_dims(sql, start: str, end: str, channel: str | None = None,
                            device: str | None = None) -> dict[str, float]:
-    """The overview's events, sessions, conversion and revenue for the sessions of a channel group / device category,
-    from the raw events and sessions."""
+    """The overview's events, sessions, users (distinct clients with such a session), conversion and revenue for the
+    sessions of a channel group / device category, from the raw events and sessions."""
     p = {"s": start, "e": end, "channel": channel, "device": device}
     where = _dims_clause(channel, device)  # constant fragments; every value is bound
     events = sql("SELECT count(*) FROM dw.events e JOIN dw.sessions s USING (session_id) "  # noqa: S608
                  f"WHERE e.event_timestamp >= %(s)s::date AND e.event_timestamp < %(e)s::date + 1{where}", p)[0][0]
-    sessions, converted, revenue = sql(
-        "SELECT count(*), count(*) FILTER (WHERE is_converted), coalesce(sum(revenue), 0) "  # noqa: S608
-        f"FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s{where}", p)[0]
-    return {"events": events, "sessions": sessions, "conversion_rate": converted / sessions if sessions else None,
-            "revenue": float(revenue)}
+    sessions, users, converted, revenue = sql(
+        "SELECT count(*), count(DISTINCT client_id), count(*) FILTER (WHERE is_converted), "  # noqa: S608
+        f"coalesce(sum(revenue), 0) FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s{where}", p)[0]
+    return {"events": events, "sessions": sessions, "users": users,
+            "conversion_rate": converted / sessions if sessions else None, "revenue": float(revenue)}
 
 
 def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(page, sql, period, screenshots_dir):
-    """The channel and device filters give the numbers of those sessions only (checked against the raw tables), the
-    users KPI says it is not counted, the funnel follows, and the tabs the filters do not reach say so. Every client
+    """The channel and device filters give the numbers of those sessions only, distinct users included (checked
+    against the raw tables), the funnel, products and acquisition follow. Every client
     of the synthetic traffic is new (first visits within the last three days), so the segment 'new' keeps every
     session and 'active' none."""
     start, end = period
@@ -164,8 +164,7 @@ def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(p
     assert 0 < exp["events"] < float(unfiltered["events"])
     for metric, value in exp.items():
         assert _close(shown[metric], value), (metric, shown[metric], value)
-    assert shown["users"] == ""  # not counted with these filters (the card says so)
-    assert "not counted" in page.inner_text("#overview-kpis")
+    assert exp["users"] < exp["sessions"] or exp["users"] < float(unfiltered["users"])
     assert plot_rendered(page, "overview-hourly")
     _shot(page, screenshots_dir, "overview-channel")
 
@@ -174,7 +173,9 @@ def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(p
     wait_filters(page, channel=channel, device="mobile")
     exp_both = expected_overview_dims(sql, start, end, channel=channel, device="mobile")
     assert 0 < exp_both["events"] < exp["events"]
-    assert _close(kpis(page, "overview")["events"], exp_both["events"])
+    shown_both = kpis(page, "overview")
+    assert _close(shown_both["events"], exp_both["events"])
+    assert _close(shown_both["users"], exp_both["users"]) and 0 < exp_both["users"] < exp["users"]
     show_tab(page, "funnel")
     steps = [int(r["sessions"]) for r in table_rows(page, "funnel-steps-table")]
     p = {"s": start, "e": end, "channel": channel, "device": "mobile"}
@@ -192,8 +193,27 @@ def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(p
     assert split == {"mobile": want[0]}
     _shot(page, screenshots_dir, "funnel-channel-device")
     set_input(page, "funnel-split_by", "category")  # the default again, for the tests after this one (shared page)
+    # products: the events of those sessions only
     show_tab(page, "products")
-    assert "do not apply here" in page.inner_text("#products-dims_note")
+    page.wait_for_selector("#products-table table.dataTable tbody tr")
+    per_product = {r[0]: r[1:] for r in sql(
+        "SELECT e.product_id, count(*) FILTER (WHERE e.event_name = 'view_item'), "  # noqa: S608
+        "count(*) FILTER (WHERE e.event_name = 'add_to_cart'), count(*) FILTER (WHERE e.event_name = 'purchase') "
+        "FROM dw.events e JOIN dw.sessions s USING (session_id) WHERE e.product_id IS NOT NULL "
+        "AND e.event_name IN ('view_item', 'add_to_cart', 'purchase') AND e.event_timestamp >= %(s)s::date "
+        f"AND e.event_timestamp < %(e)s::date + 1{_dims_clause(channel, 'mobile')} GROUP BY 1", p)}
+    cols = dt_columns(page, "products-table")
+    shown_products = {r[cols.index("ID")]: (r[cols.index("Views")], r[cols.index("Add to carts")],
+                                            r[cols.index("Purchases")]) for r in dt_rows(page, "products-table")}
+    assert shown_products == per_product and per_product
+    # acquisition: the channel's row only, its sessions those on mobile; no credit under a device filter
+    show_tab(page, "acquisition")
+    rows = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
+    mobile = sql(f"SELECT count(*) FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s"  # noqa: S608
+                 f"{_dims_clause(channel, 'mobile')}", p)[0][0]
+    assert set(rows) == {channel, "Total"} and int(rows[channel]["sessions"]) == mobile > 0
+    assert rows[channel]["revenue"] in ("", "NA")
+    assert "not split by device or segment" in page.inner_text("#acquisition-dims_note")
 
     # segments: 'new' is every session, 'active' none
     set_input(page, "filters-channel", "(all)")

@@ -1,7 +1,9 @@
-"""Acquisition by device and segment (clickstream_etl.acquisition_dims, sql/dw/0046): a hand-checked golden table
-over a run, a late run that adds an earlier session (a later session's segment changes) and a new landing event
-(a session moves to another channel), a re-run, the incremental table equal to the rebuild after every run, and
-the rows summed over device and segment equal to dw.agg_daily_acquisition.
+"""Acquisition by device and segment (clickstream_etl.acquisition_dims, sql/dw/0046) and the distinct users under
+the channel/device/segment filters (sql/dw/0047): a hand-checked golden table and user counts over a run, a late run
+that adds an earlier session (a later session's segment changes) and a new landing event (a session moves to another
+channel and device), a re-run, the incremental tables equal to the rebuild after every run, the rows summed over
+device and segment equal to dw.agg_daily_acquisition, the users' '(all)' rows equal to
+dw.agg_daily_client_returns.
 
 Segments as of the end of the day before the session's day (default thresholds, tests/etl/test_dims.py); every
 client logged out, on the default device (desktop) unless said.
@@ -76,6 +78,23 @@ def _run(world, lines: list[dict], name: str) -> None:
     assert r["status"] == "succeeded", r
 
 
+def _users(world, a: date, b: date, login: str = "(all)", channel: str = "(all)", device: str = "(all)",
+           segment: str = "(all)") -> int:
+    """The overview's distinct users under the filters (dw.agg_daily_users_dims, sql/dw/0047)."""
+    return world.query("""SELECT coalesce(sum(clients), 0) FROM dw.agg_daily_users_dims
+                           WHERE (user_login_state, channel_group, device_category, segment) = (%s, %s, %s, %s)
+                             AND activity_date BETWEEN %s AND %s AND previous_date < %s""",
+                       (login, channel, device, segment, a, b, a))[0][0]
+
+
+def _users_unfiltered_equal_client_returns(world) -> None:
+    rows = world.query("""SELECT activity_date, user_login_state, previous_date, clients FROM dw.agg_daily_users_dims
+                           WHERE (channel_group, device_category, segment) = ('(all)', '(all)', '(all)')
+                           ORDER BY 1, 2, 3""")
+    assert rows == world.query("SELECT activity_date, user_login_state, previous_date, clients "
+                               "FROM dw.agg_daily_client_returns ORDER BY 1, 2, 3") and rows
+
+
 def _summed_equals_unfiltered(world) -> None:
     summed = world.query("""SELECT activity_date, user_login_state, channel_group, source, medium, campaign,
                                    sum(sessions), sum(engaged_sessions), sum(converted_sessions),
@@ -89,12 +108,23 @@ def test_golden_devices_segments_late_events_and_rerun(world):
     _run(world, RUN1, "r1")
     assert _table(world) == AFTER_RUN1
     _summed_equals_unfiltered(world)
+    _users_unfiltered_equal_client_returns(world)
+    assert _users(world, D701, D701, device="mobile") == 1  # q
+    assert _users(world, D531, D701, channel="Direct") == 2  # q (05-31) and y (06-28, 07-01: once)
     incremental = world.snapshot()
     assert world.rebuilt() == incremental, "run 1"
 
     _run(world, RUN2, "r2")
     assert _table(world) == AFTER_RUN2
     _summed_equals_unfiltered(world)
+    _users_unfiltered_equal_client_returns(world)
+    assert _users(world, D701, D701, device="mobile") == 0  # q's 07-01 session now lands on a desktop
+    assert _users(world, D629, D701, device="desktop") == 3  # q (twice: once), n, y
+    assert _users(world, D629, D701, segment="active") == 1  # q, active on both days
+    assert _users(world, D531, D701, segment="new") == 3  # q (05-31), n, y
+    assert _users(world, D531, D701, login="logged_out", channel="Direct", device="desktop") == 2  # q, y
+    assert _users(world, D701, D701, channel="Organic Social", segment="active") == 1
+    assert _users(world, D701, D701, channel="Organic Social", segment="new") == 0
     incremental = world.snapshot()
     assert world.rebuilt() == incremental, "run 2"
 

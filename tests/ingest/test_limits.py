@@ -83,7 +83,10 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
               **{(t, "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS)
                  for t in ("dw.agg_daily_product_dims", "dw.agg_product_dims_members")},
               **{(t, "device_category"): len(b"(unknown)")
-                 for t in ("dw.agg_daily_product_dims", "dw.agg_product_dims_members")}}
+                 for t in ("dw.agg_daily_product_dims", "dw.agg_product_dims_members")},
+              # dw.agg_daily_users_dims (sql/dw/0047): the same, or '(all)'
+              ("dw.agg_daily_users_dims", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS),
+              ("dw.agg_daily_users_dims", "device_category"): len(b"(unknown)")}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 # A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
 _ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")

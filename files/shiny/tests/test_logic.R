@@ -198,9 +198,10 @@ spy <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p); d
   sessions = 3, converted_sessions = 1, revenue = 9, users = 4) }
 t_dims <- overview_totals(spy, fd)
 t_plain <- overview_totals(spy, make_filters(c("2024-06-01", "2024-06-07")))
-check("dims filters: the overview reads dw.agg_hourly_dims with the six parameters, users not counted",
+check("dims filters: the overview reads dw.agg_hourly_dims and users from dw.agg_daily_users_dims, six parameters",
       grepl("dw.agg_hourly_dims", seen[[1]]$sql, fixed = TRUE) && length(seen[[1]]$p) == 6 &&
-        seen[[1]]$p[[4]] == "Organic Search" && seen[[1]]$p[[6]] == "at_risk" && is.na(t_dims$users) &&
+        grepl("dw.agg_daily_users_dims", seen[[1]]$sql, fixed = TRUE) &&
+        seen[[1]]$p[[4]] == "Organic Search" && seen[[1]]$p[[6]] == "at_risk" && t_dims$users == 4 &&
         !grepl("agg_hourly_dims", seen[[2]]$sql, fixed = TRUE) && t_plain$users == 4)
 seen <- list()
 spy_f <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p)

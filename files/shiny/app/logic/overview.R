@@ -5,8 +5,9 @@
 # key is '(all)' for all sessions, like the filter value.
 # Category and brand do not apply here (activity is not per product); the login state does. With a channel, device
 # or segment filter (dims_filtered) the numbers come from dw.agg_hourly_dims instead: the same definitions (events
-# and page views per event hour, sessions, conversions and revenue per session start), except distinct visitors,
-# which that table cannot count (the users KPI is then not available: NA).
+# and page views per event hour, sessions, conversions and revenue per session start), and distinct visitors from
+# dw.agg_daily_users_dims (sql/dw/0047: dw.agg_daily_client_returns's rows per filter value, '(all)' for any): the
+# clients with a session of those keys in the period.
 
 SQL_OVERVIEW_TOTALS <- "
 SELECT
@@ -54,7 +55,7 @@ overview_totals <- function(q, f) {
   row <- q(x$sql, x$params)
   list(events = num0(row$events), page_views = num0(row$page_views), sessions = num0(row$sessions),
        converted_sessions = num0(row$converted_sessions), revenue = num0(row$revenue),
-       users = if (dims_filtered(f)) NA_real_ else num0(row$users))
+       users = num0(row$users))
 }
 
 # Current and previous totals -> one row per KPI with value, previous value and relative change.
@@ -100,7 +101,10 @@ overview_heatmap <- function(q, f) {
 SQL_DIMS_OVERVIEW_TOTALS <- paste0("
 SELECT coalesce(sum(events), 0) AS events, coalesce(sum(page_views), 0) AS page_views,
        coalesce(sum(sessions), 0) AS sessions, coalesce(sum(converted_sessions), 0) AS converted_sessions,
-       coalesce(sum(revenue), 0) AS revenue
+       coalesce(sum(revenue), 0) AS revenue,
+       (SELECT coalesce(sum(clients), 0) FROM dw.agg_daily_users_dims
+         WHERE user_login_state = $3 AND channel_group = $4 AND device_category = $5 AND segment = $6
+           AND activity_date BETWEEN $1::date AND $2::date AND previous_date < $1::date) AS users
   FROM dw.agg_hourly_dims
  WHERE ", DIMS_WHERE)
 

@@ -33,9 +33,7 @@ overview_server <- function(id, filters, q) {
                   revenue = fmt_money)
       kpi_row(lapply(seq_len(nrow(k)), function(i) {
         kpi_card(k$metric[i], k$label[i], fmt[[k$metric[i]]](k$value[i]), k$value[i], k$change[i],
-                 change_kind = k$change_kind[i],
-                 sub = if (k$metric[i] == "users" && is.na(k$value[i]))
-                   "not counted with a channel, device or segment filter")
+                 change_kind = k$change_kind[i])
       }))
     })
 

@@ -9,6 +9,12 @@ segment, so the incremental apply recomputes the pending clients' rows from the 
 sessions with segments the dims step has just made: ``etl_dims_sd``), adds the difference and replaces them
 (``APPLY``, registered in aggregates.py after ``dims.APPLY``); ``rebuild`` recomputes both tables from the first
 dirty day on for every client, right after ``dims.rebuild`` (registered in rebuild.py).
+
+The overview's distinct users under the filters (``dw.agg_daily_users_dims``, sql/dw/0047) come from the same
+members: each client's active days with their keys, in the 16 combinations with '(all)', each with its previous
+active day under the same keys (queries/acquisition_dims.sql, ``users_days``: the one definition). The apply reads
+the pending clients' days before the members are replaced (-1) and after (+1) and adds the difference; a day's
+previous day depends only on earlier days, so the rows before the window start do not change.
 """
 
 from __future__ import annotations
@@ -18,12 +24,20 @@ from datetime import date
 from . import queries
 
 _Q = queries.load("acquisition_dims")
-APPLY = [*_Q["members"], *_Q["apply"]]
-REBUILD = [*_Q["members"], *_Q["rebuild"]]
+
+
+def _users(sign: int) -> list[str]:
+    """The users-under-filters days of etl_dims_clients as the members hold them now, with ``sign``."""
+    return [statement.replace("__SIGN__", str(sign)) for statement in _Q["users_days"]]
+
+
+# The users' days as kept (-1) before the members are replaced, as now (+1) after, and their difference applied.
+APPLY = [*_Q["members"], *_users(-1), *_Q["apply"], *_users(1), *_Q["users_apply"]]
+REBUILD = [*_Q["members"], *_Q["rebuild"], *_Q["users_rebuild"], *_users(1), *_Q["users_apply"]]
 
 
 def rebuild(cur, first_dirty_day: date) -> None:
-    """Recompute both tables from ``first_dirty_day`` on, for every client, from the sessions ``dims.rebuild`` has
-    just read (in the caller's transaction, after it)."""
+    """Recompute the three tables from ``first_dirty_day`` on, for every client, from the sessions ``dims.rebuild``
+    has just read (in the caller's transaction, after it)."""
     for statement in REBUILD:
         cur.execute(statement, {"d0": first_dirty_day})

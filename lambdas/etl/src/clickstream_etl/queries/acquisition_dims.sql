@@ -67,3 +67,43 @@ INSERT INTO dw.agg_daily_acquisition_dims
            sum(revenue)
       FROM etl_acqd_now
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+
+-- name: users_days  the distinct users under the filters (dw.agg_daily_users_dims, sql/dw/0047): the keys of each
+-- active day of the clients of etl_dims_clients, as dw.agg_acquisition_dims_members holds them now, in each of the
+-- 16 combinations with '(all)'; each day with its previous active day under the same keys ('-infinity': none); the
+-- days from d0 on, with the sign __SIGN__ (acquisition_dims.py puts it in). Run before the members are replaced (-1) and after (+1).
+CREATE TEMP TABLE IF NOT EXISTS etl_usrd (sign smallint NOT NULL, user_login_state text NOT NULL,
+    channel_group text NOT NULL, device_category text NOT NULL, segment text NOT NULL, activity_date date NOT NULL,
+    previous_date date NOT NULL) ON COMMIT DROP;
+
+INSERT INTO etl_usrd
+WITH k AS (
+    SELECT DISTINCT m.client_id, c.d0, m.activity_date, x.l, x.ch, x.dv, x.sg
+      FROM etl_dims_clients c
+      JOIN dw.agg_acquisition_dims_members m
+        ON m.client_id = c.client_id
+     CROSS JOIN LATERAL (
+         SELECT CASE WHEN b & 1 = 0 THEN m.user_login_state ELSE '(all)' END AS l,
+                CASE WHEN b & 2 = 0 THEN m.channel_group ELSE '(all)' END AS ch,
+                CASE WHEN b & 4 = 0 THEN m.device_category ELSE '(all)' END AS dv,
+                CASE WHEN b & 8 = 0 THEN m.segment ELSE '(all)' END AS sg
+           FROM generate_series(0, 15) b) x
+), p AS (
+    SELECT *, lag(activity_date) OVER (PARTITION BY client_id, l, ch, dv, sg ORDER BY activity_date) AS prev FROM k
+)
+SELECT __SIGN__, l, ch, dv, sg, activity_date, coalesce(prev, '-infinity'::date) FROM p WHERE activity_date >= d0;
+
+-- name: users_apply  the difference added to dw.agg_daily_users_dims; rows reaching 0 deleted
+INSERT INTO dw.agg_daily_users_dims AS a
+    SELECT user_login_state, channel_group, device_category, segment, activity_date, previous_date, sum(sign)
+      FROM etl_usrd GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(sign) <> 0
+    ON CONFLICT (user_login_state, channel_group, device_category, segment, activity_date, previous_date)
+    DO UPDATE SET clients = a.clients + excluded.clients;
+
+DELETE FROM dw.agg_daily_users_dims a
+ USING (SELECT DISTINCT user_login_state, channel_group, device_category, segment, activity_date FROM etl_usrd) k
+ WHERE (a.user_login_state, a.channel_group, a.device_category, a.segment, a.activity_date)
+     = (k.user_login_state, k.channel_group, k.device_category, k.segment, k.activity_date) AND a.clients = 0;
+
+-- name: users_rebuild  dw.agg_daily_users_dims from %(d0)s on, from scratch (after the members' rebuild)
+DELETE FROM dw.agg_daily_users_dims WHERE activity_date >= %(d0)s;
