@@ -112,7 +112,17 @@ cases <- list(
   list("Funnel", "split by channel (30 d)", function() funnel_split(q, f30, "channel"), NULL),
   list("Funnel", "split by segment, device (30 d)", function() funnel_split(q, fdev30, "segment"), NULL),
   list("Funnel", "conversion trend, segment (30 d)", function() funnel_trend(q, fseg30), NULL),
-  list("Filters", "channel/device choices", function() dims_choices(q, end - 366), NULL)
+  list("Filters", "channel/device choices", function() dims_choices(q, end - 366), NULL),
+  # products, acquisition and the users KPI under the channel/device/segment filters (sql/dw/0046, 0047)
+  list("Overview", "totals with users, device + segment, current + previous (30 d)", function() {
+    f <- make_filters(c(end - 29, end), device = "mobile", segment = "new")
+    overview_totals(q, f); overview_totals(q, with_period(f, previous_period(f$start, f$end))) }, NULL),
+  list("Products", "product table, channel (7 d)", function() product_table(q, fch7), NULL),
+  list("Products", "product table, device + login (30 d)", function() product_table(q, fdev30), NULL),
+  list("Products", "by category, segment (30 d)", function() product_groups(q, fseg30, "category"), NULL),
+  list("Acquisition", "channels, channel filter (30 d)", function() acquisition_channels(q, fch30, "linear"), NULL),
+  list("Acquisition", "channels, device + login (30 d)", function() acquisition_channels(q, fdev30), NULL),
+  list("Acquisition", "campaigns, segment (30 d)", function() acquisition_campaigns(q, fseg30), NULL)
 )
 
 time_ms <- function(fn, n) {
