@@ -2,10 +2,12 @@
 -- clickstream_etl/product_dims.py, queries/product_dims.sql; docs/warehouse.md, "Products by channel, device and
 -- segment"). dw.agg_daily_product's measures (views, add-to-carts, purchases, units, revenue of the product events of
 -- a UTC day, and the sessions that viewed the product that day) per login state of the event's session and that
--- session's channel group, device category and segment (as dw.agg_hourly_dims: sql/dw/0041, 0045). Summed over the
--- three, the rows are dw.agg_daily_product's exactly (product_name aside: the dashboard takes it from there). The
--- product columns come from dw.events, whose bounds (sql/dw/0011) hold for them. The unfiltered dashboard keeps
--- reading dw.agg_daily_product.
+-- session's channel group, device category and segment (as dw.agg_hourly_dims: sql/dw/0041, 0045), each also
+-- '(all)' for any value (the 8 combinations), so that any filter reads only its own rows through
+-- agg_daily_product_dims_filter_idx; the rows with none '(all)' sum to dw.agg_daily_product's, and those with all
+-- three '(all)' are dw.agg_daily_product's (product_name aside: the dashboard takes it from there). The product
+-- columns come from dw.events, whose bounds (sql/dw/0011) hold for them. The unfiltered dashboard keeps reading
+-- dw.agg_daily_product.
 CREATE TABLE dw.agg_daily_product_dims (
     activity_date    date           NOT NULL,
     product_id       text           NOT NULL,
@@ -14,7 +16,7 @@ CREATE TABLE dw.agg_daily_product_dims (
     user_login_state text           NOT NULL CHECK (user_login_state IN ('logged_in', 'logged_out')),
     channel_group    text           NOT NULL CONSTRAINT channel_group_max_bytes CHECK (octet_length(channel_group) <= 64),
     device_category  text           NOT NULL CONSTRAINT device_category_max_bytes CHECK (octet_length(device_category) <= 64),
-    segment          text           NOT NULL CHECK (segment IN ('new', 'active', 'loyal', 'at_risk', 'lost')),
+    segment          text           NOT NULL CHECK (segment IN ('new', 'active', 'loyal', 'at_risk', 'lost', '(all)')),
     views            bigint         NOT NULL,
     add_to_carts     bigint         NOT NULL,
     purchases        bigint         NOT NULL,
@@ -24,6 +26,9 @@ CREATE TABLE dw.agg_daily_product_dims (
     PRIMARY KEY (activity_date, product_id, product_category, product_brand, user_login_state, channel_group,
                  device_category, segment)
 );
+-- A filter's rows: the three keys (each a value or '(all)') and the date range.
+CREATE INDEX agg_daily_product_dims_filter_idx ON dw.agg_daily_product_dims
+    (channel_group, device_category, segment, activity_date);
 
 -- Each client's rows of it (same keys and measures): the incremental apply recomputes a pending client's rows from
 -- the day of its window start on, adds the difference and replaces them (as dw.agg_dims_members).

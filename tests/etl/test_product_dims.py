@@ -52,7 +52,16 @@ AFTER_RUN2 = [(D629, *P1, "Direct", "desktop", "active", 1, 0, 0, 0, Z, 1),
 
 
 def _table(world) -> list[tuple]:
-    return world.query("SELECT * FROM dw.agg_daily_product_dims ORDER BY 1, 6, 7, 8")
+    """The rows of each combination of values ('(all)' rows apart)."""
+    return world.query("SELECT * FROM dw.agg_daily_product_dims WHERE '(all)' NOT IN (channel_group, device_category, "
+                       "segment) ORDER BY 1, 6, 7, 8")
+
+
+def _filtered(world, channel: str = "(all)", device: str = "(all)", segment: str = "(all)") -> list[tuple]:
+    """A filter's rows, as the dashboard reads them (one key, '(all)' for any value)."""
+    return world.query("SELECT activity_date, views, add_to_carts, purchases, units, revenue, viewing_sessions "
+                       "FROM dw.agg_daily_product_dims WHERE (channel_group, device_category, segment) = (%s, %s, %s) "
+                       "ORDER BY 1", (channel, device, segment))
 
 
 def _run(world, lines: list[dict], name: str) -> None:
@@ -66,11 +75,19 @@ def _summed_equals_unfiltered(world) -> None:
     summed = world.query("""SELECT activity_date, product_id, product_category, product_brand, user_login_state,
                                    sum(views), sum(add_to_carts), sum(purchases), sum(units), sum(revenue),
                                    sum(viewing_sessions)
-                              FROM dw.agg_daily_product_dims GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""")
-    assert summed == world.query("""SELECT activity_date, product_id, product_category, product_brand,
-                                           user_login_state, views, add_to_carts, purchases, units, revenue,
-                                           viewing_sessions
-                                      FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5""") and summed
+                              FROM dw.agg_daily_product_dims
+                             WHERE '(all)' NOT IN (channel_group, device_category, segment)
+                             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""")
+    unfiltered = world.query("""SELECT activity_date, product_id, product_category, product_brand, user_login_state,
+                                       views, add_to_carts, purchases, units, revenue, viewing_sessions
+                                  FROM dw.agg_daily_product ORDER BY 1, 2, 3, 4, 5""")
+    assert summed == unfiltered and summed
+    # the rows with every key '(all)' are dw.agg_daily_product's
+    assert world.query("""SELECT activity_date, product_id, product_category, product_brand, user_login_state, views,
+                                 add_to_carts, purchases, units, revenue, viewing_sessions
+                            FROM dw.agg_daily_product_dims
+                           WHERE (channel_group, device_category, segment) = ('(all)', '(all)', '(all)')
+                           ORDER BY 1, 2, 3, 4, 5""") == unfiltered
 
 
 @pytest.mark.integration
@@ -78,12 +95,18 @@ def test_golden_products_by_dims_late_event_and_rerun(world):
     _run(world, RUN1, "r1")
     assert _table(world) == AFTER_RUN1
     _summed_equals_unfiltered(world)
+    assert _filtered(world, device="desktop") == [(D701, 1, 0, 0, 0, Z, 1)]  # b
+    assert _filtered(world, segment="new") == [(D701, 1, 1, 1, 1, Decimal("10.00"), 1)]  # a
     incremental = world.snapshot()
     assert world.rebuilt() == incremental, "run 1"
 
     _run(world, RUN2, "r2")
     assert _table(world) == AFTER_RUN2
     _summed_equals_unfiltered(world)
+    assert _filtered(world, channel="Direct", segment="active") == [(D629, 1, 0, 0, 0, Z, 1), (D701, 1, 0, 0, 0, Z, 1)]
+    assert _filtered(world, segment="at_risk") == []  # b's 07-01 row moved to active
+    assert _filtered(world, device="mobile") == [(D701, 1, 1, 1, 1, Decimal("10.00"), 1)]
+    assert _filtered(world) == [(D629, 1, 0, 0, 0, Z, 1), (D701, 2, 1, 1, 1, Decimal("10.00"), 2)]
     incremental = world.snapshot()
     assert world.rebuilt() == incremental, "run 2"
 

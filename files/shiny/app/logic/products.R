@@ -34,11 +34,12 @@ SELECT product_brand AS segment, sum(views) AS views, sum(add_to_carts) AS add_t
  GROUP BY product_brand"
 )
 
-# With a channel, device or segment filter: $1..$5 as above, $6 channel group, $7 device category, $8 segment.
-PRODUCT_DIMS_WHERE <- "activity_date BETWEEN $1::date AND $2::date
+# With a channel, device or segment filter: $1..$5 as above, $6 channel group, $7 device category, $8 segment, each
+# '(all)' for any: the table holds every combination with '(all)' (sql/dw/0047), so a filter is one key.
+PRODUCT_DIMS_WHERE <- "channel_group = $6 AND device_category = $7 AND segment = $8
+   AND activity_date BETWEEN $1::date AND $2::date
    AND ($3 = '(all)' OR product_category = $3) AND ($4 = '(all)' OR product_brand = $4)
-   AND ($5 = '(all)' OR user_login_state = $5) AND ($6 = '(all)' OR channel_group = $6)
-   AND ($7 = '(all)' OR device_category = $7) AND ($8 = '(all)' OR segment = $8)"
+   AND ($5 = '(all)' OR user_login_state = $5)"
 SQL_PRODUCTS_DIMS <- paste0("
 WITH d AS (
   SELECT product_id, product_category, product_brand, sum(views) AS views, sum(add_to_carts) AS add_to_carts,
@@ -47,13 +48,16 @@ WITH d AS (
     FROM dw.agg_daily_product_dims
    WHERE ", PRODUCT_DIMS_WHERE, "
    GROUP BY product_id, product_category, product_brand
+), n AS (
+  SELECT product_id, product_category, product_brand, max(product_name) AS product_name
+    FROM dw.agg_daily_product
+   WHERE activity_date BETWEEN $1::date AND $2::date
+     AND ($3 = '(all)' OR product_category = $3) AND ($4 = '(all)' OR product_brand = $4)
+   GROUP BY product_id, product_category, product_brand
 )
 SELECT d.product_id, n.product_name, d.product_category, d.product_brand, d.views, d.add_to_carts, d.purchases,
        d.units, d.revenue, d.viewing_sessions
-  FROM d LEFT JOIN LATERAL (
-    SELECT max(product_name) AS product_name FROM dw.agg_daily_product p
-     WHERE p.product_id = d.product_id AND p.product_category = d.product_category
-       AND p.product_brand = d.product_brand AND p.activity_date BETWEEN $1::date AND $2::date) n ON true")
+  FROM d LEFT JOIN n USING (product_id, product_category, product_brand)")
 SQL_PRODUCT_GROUPS_DIMS <- lapply(c(category = "product_category", brand = "product_brand"), function(col) paste0("
 SELECT ", col, " AS segment, sum(views) AS views, sum(add_to_carts) AS add_to_carts, sum(purchases) AS purchases,
        sum(revenue) AS revenue

@@ -1,5 +1,6 @@
 -- The Products dashboard under the channel, device and segment filters (product_dims.py; sql/dw/0047): each client's
--- rows of dw.agg_daily_product_dims from the day d0 on, from its product events from d0 on and their sessions with
+-- rows of dw.agg_daily_product_dims from the day d0 on (the members: each key its value; the aggregate also has
+-- every combination with '(all)' for any value), from its product events from d0 on and their sessions with
 -- segments that the dims step has just made (etl_dims_sd, etl_dims_clients: queries/dims.sql, 'members', which
 -- runs first), and what the incremental apply and the rebuild write.
 
@@ -33,7 +34,11 @@ SELECT client_id, activity_date, product_id, product_category, product_brand, us
 DROP TABLE IF EXISTS etl_prodd_delta;
 
 CREATE TEMP TABLE etl_prodd_delta ON COMMIT DROP AS
-SELECT activity_date, product_id, product_category, product_brand, user_login_state, channel_group, device_category, segment, sum(views) AS views, sum(add_to_carts) AS add_to_carts, sum(purchases) AS purchases, sum(units) AS units,
+SELECT x.activity_date, x.product_id, x.product_category, x.product_brand, x.user_login_state,
+       CASE WHEN b & 1 = 0 THEN x.channel_group ELSE '(all)' END AS channel_group,
+       CASE WHEN b & 2 = 0 THEN x.device_category ELSE '(all)' END AS device_category,
+       CASE WHEN b & 4 = 0 THEN x.segment ELSE '(all)' END AS segment,
+       sum(views) AS views, sum(add_to_carts) AS add_to_carts, sum(purchases) AS purchases, sum(units) AS units,
        sum(revenue) AS revenue, sum(viewing_sessions) AS viewing_sessions
   FROM (SELECT activity_date, product_id, product_category, product_brand, user_login_state, channel_group, device_category, segment, views, add_to_carts, purchases, units, revenue, viewing_sessions FROM etl_prodd_now
         UNION ALL
@@ -42,6 +47,7 @@ SELECT activity_date, product_id, product_category, product_brand, user_login_st
                -m.revenue, -m.viewing_sessions
           FROM etl_dims_clients c
           JOIN dw.agg_product_dims_members m ON m.client_id = c.client_id AND m.activity_date >= c.d0) x
+ CROSS JOIN generate_series(0, 7) b  -- each key as it is or '(all)': the 8 combinations (sql/dw/0047)
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 HAVING sum(views) <> 0 OR sum(add_to_carts) <> 0 OR sum(purchases) <> 0 OR sum(units) <> 0 OR sum(revenue) <> 0
     OR sum(viewing_sessions) <> 0;
@@ -73,6 +79,10 @@ DELETE FROM dw.agg_daily_product_dims WHERE activity_date >= %(d0)s;
 INSERT INTO dw.agg_product_dims_members SELECT * FROM etl_prodd_now;
 
 INSERT INTO dw.agg_daily_product_dims
-    SELECT activity_date, product_id, product_category, product_brand, user_login_state, channel_group, device_category, segment, sum(views), sum(add_to_carts), sum(purchases), sum(units), sum(revenue), sum(viewing_sessions)
-      FROM etl_prodd_now
+    SELECT x.activity_date, x.product_id, x.product_category, x.product_brand, x.user_login_state,
+           CASE WHEN b & 1 = 0 THEN x.channel_group ELSE '(all)' END,
+           CASE WHEN b & 2 = 0 THEN x.device_category ELSE '(all)' END,
+           CASE WHEN b & 4 = 0 THEN x.segment ELSE '(all)' END,
+           sum(views), sum(add_to_carts), sum(purchases), sum(units), sum(revenue), sum(viewing_sessions)
+      FROM etl_prodd_now x CROSS JOIN generate_series(0, 7) b
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
