@@ -29,6 +29,8 @@ AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_f
               "dw.agg_daily_attribution", "dw.agg_attribution_members",
               "dw.agg_daily_acquisition")
 AGGREGATES += ("dw.agg_hourly_dims", "dw.agg_dims_members")  # the channel/device/segment filters (sql/dw/0041)
+AGGREGATES += ("dw.session_journeys", "dw.agg_daily_transitions_dims", "dw.agg_weekly_retention_dims",
+               "dw.agg_retention_dims_members")  # journeys and retention by dimension (sql/dw/0048)
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -48,6 +50,10 @@ COMPARED = {
     "dw.agg_daily_acquisition": "SELECT * FROM dw.agg_daily_acquisition ORDER BY 1, 2, 3, 4, 5, 6",
     "dw.agg_hourly_dims": "SELECT * FROM dw.agg_hourly_dims ORDER BY 1, 3, 4, 5, 6",
     "dw.agg_dims_members": "SELECT * FROM dw.agg_dims_members ORDER BY 1, 2, 3, 4, 5, 6",
+    "dw.session_journeys": "SELECT * FROM dw.session_journeys ORDER BY 1",
+    "dw.agg_daily_transitions_dims": "SELECT * FROM dw.agg_daily_transitions_dims ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    "dw.agg_weekly_retention_dims": "SELECT * FROM dw.agg_weekly_retention_dims ORDER BY 1, 2, 3, 4, 5, 6",
+    "dw.agg_retention_dims_members": "SELECT * FROM dw.agg_retention_dims_members ORDER BY 1, 2, 3",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "
