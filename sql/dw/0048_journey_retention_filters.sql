@@ -5,11 +5,24 @@
 -- A session's channel group and device category are its own (dw.sessions; missing: '(unknown)'); its segment is
 -- its client's as of the end of the day before the session's day (the rule of dw.agg_hourly_dims, sql/dw/0041).
 
--- One row per session: its dimensions and its page views' pages in order ({page_key}: rules.page_key_sql), with
--- the UTC day of each. The Journeys dashboard's common paths read the newest sessions of the period from here (a
--- backward range scan of session_start, the dimensions read from the index), and it is the per-session state the
--- incremental apply diffs the transitions' aggregate against: a pending client's rows from the day of its window
--- start on are recomputed, the transitions of the rows before and after give the aggregate's difference.
+-- A path: the pages of a session's first page views (its first 1 to 5: the common paths' lengths), identified by a
+-- 64-bit hash of the pages (dw.journey_path_id: the one definition), and the pages of each path id, so that a sample
+-- of sessions is grouped by path from an index alone and only the most common paths' pages are read.
+CREATE FUNCTION dw.journey_path_id(pages text[]) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ('x' || left(md5(pages::text), 16))::bit(64)::bigint $$;
+
+CREATE TABLE dw.journey_paths (
+    path_id bigint PRIMARY KEY,
+    pages   text[] NOT NULL CHECK (cardinality(pages) BETWEEN 1 AND 5)
+);
+
+-- One row per session: its dimensions, its page views' pages in order ({page_key}: rules.page_key_sql) with the
+-- UTC day of each, and the ids of the paths of its first 1, 2, ... 5 pages (fewer when it has fewer pages). The
+-- Journeys dashboard's common paths read the newest sessions of the period from the indexes alone (the newest
+-- first: session_start; under a channel/device/segment filter: the dimensions, then session_start). It is also the
+-- per-session state the incremental apply diffs the transitions' aggregate against: a pending client's rows from
+-- the day of its window start on are recomputed, the transitions of the rows before and after give the difference.
 CREATE TABLE dw.session_journeys (
     session_id       uuid PRIMARY KEY,
     client_id        text NOT NULL CONSTRAINT client_id_max_bytes CHECK (octet_length(client_id) <= 512),
@@ -21,11 +34,16 @@ CREATE TABLE dw.session_journeys (
     segment          text NOT NULL CHECK (segment IN ('new', 'active', 'loyal', 'at_risk', 'lost')),
     pages            text[] NOT NULL,
     page_dates       date[] NOT NULL,
-    CHECK (cardinality(pages) = cardinality(page_dates))
+    path_ids         bigint[] NOT NULL,
+    CHECK (cardinality(pages) = cardinality(page_dates)),
+    CHECK (cardinality(path_ids) = least(cardinality(pages), 5))
 );
 CREATE INDEX session_journeys_client_idx ON dw.session_journeys (client_id, session_start);
 CREATE INDEX session_journeys_start_idx ON dw.session_journeys (session_start)
-    INCLUDE (user_login_state, channel_group, device_category, segment, session_id);
+    INCLUDE (user_login_state, channel_group, device_category, segment, path_ids);
+CREATE INDEX session_journeys_dims_idx
+    ON dw.session_journeys (segment, channel_group, device_category, user_login_state, session_start)
+    INCLUDE (path_ids);
 
 -- A session's page transitions from its row: '(entrance)' -> its first page, each page -> the next, its last page ->
 -- '(exit)', each on the day of the page view it leads to (the exit on the last one's): the one definition the

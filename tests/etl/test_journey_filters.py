@@ -132,3 +132,11 @@ def test_summed_over_every_channel_device_and_segment_the_rows_equal_the_unfilte
     assert by_session == hourly and hourly
     assert world.query("SELECT count(*) FROM dw.session_journeys")[0][0] == world.query(
         "SELECT count(*) FROM dw.sessions")[0][0]
+    # the common paths' ids: one per prefix of up to 5 pages, each naming its pages in dw.journey_paths
+    prefixes = world.query("""SELECT j.pages[1:k], p.pages FROM dw.session_journeys j
+                                CROSS JOIN LATERAL generate_subscripts(j.path_ids, 1) AS k
+                                LEFT JOIN dw.journey_paths p ON p.path_id = j.path_ids[k] ORDER BY 1""")
+    assert prefixes and all(mine == named for mine, named in prefixes)
+    assert [r[0] for r in prefixes] == sorted(r[0] for r in world.query(
+        """SELECT j.pages[1:k] FROM dw.session_journeys j
+            CROSS JOIN LATERAL generate_series(1, least(cardinality(j.pages), 5)) AS k"""))

@@ -39,10 +39,18 @@ WITH sess AS (
 )
 SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_state, s.channel_group,
        s.device_category, g.segment, coalesce(pv.pages, '{{}}') AS pages,
-       coalesce(pv.page_dates, '{{}}') AS page_dates
+       coalesce(pv.page_dates, '{{}}') AS page_dates,
+       ARRAY(SELECT dw.journey_path_id(pv.pages[1:k])
+               FROM generate_series(1, least(cardinality(pv.pages), 5)) AS k ORDER BY k) AS path_ids
   FROM sess s
   JOIN seg g USING (client_id, session_date)
   LEFT JOIN pv USING (session_id);
+
+-- the pages of the rows' paths
+INSERT INTO dw.journey_paths (path_id, pages)
+    SELECT DISTINCT p.path_ids[k], p.pages[1:k]
+      FROM etl_jr_now p CROSS JOIN LATERAL generate_subscripts(p.path_ids, 1) AS k
+    ON CONFLICT (path_id) DO NOTHING;
 
 -- name: pending  the clients of the incremental apply: those pending (etl.delta_clients), from the start of the day
 -- of their window start (nothing of theirs before it changed, and the segment of a session of that day depends only
@@ -95,7 +103,8 @@ CREATE TEMP TABLE etl_jr_clients ON COMMIT DROP AS
      WHERE session_end >= %(d0)s::date::timestamp AT TIME ZONE 'UTC'
      GROUP BY client_id;
 
--- name: rebuild  the sessions' rows from scratch, then the whole aggregate from every row
+-- name: rebuild  the sessions' rows from scratch, then the whole aggregate from every row (the paths' pages stay: an
+-- id's pages never change)
 DELETE FROM dw.session_journeys WHERE session_start >= %(d0)s::date::timestamp AT TIME ZONE 'UTC';
 
 DELETE FROM dw.session_journeys j USING etl_jr_clients c
