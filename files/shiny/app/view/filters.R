@@ -90,7 +90,7 @@ dims_not_applied <- function(filters) {
     if (dims_filtered(f)) {
       callout("Channel, device and segment filters do not apply here",
               shiny::div(class = "dims-not-applied", "This dashboard shows every channel, device and segment; ",
-                         "the overview and the funnel apply them."))
+                         "the dashboards that apply them say so."))
     }
   })
 }
