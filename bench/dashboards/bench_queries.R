@@ -112,7 +112,25 @@ cases <- list(
   list("Funnel", "split by channel (30 d)", function() funnel_split(q, f30, "channel"), NULL),
   list("Funnel", "split by segment, device (30 d)", function() funnel_split(q, fdev30, "segment"), NULL),
   list("Funnel", "conversion trend, segment (30 d)", function() funnel_trend(q, fseg30), NULL),
-  list("Filters", "channel/device choices", function() dims_choices(q, end - 366), NULL)
+  list("Filters", "channel/device choices", function() dims_choices(q, end - 366), NULL),
+  # Journeys and Retention under the channel/device/segment filters (sql/dw/0048), and common paths filtered
+  list("Journeys", "landing pages, channel (7 d)", function() landing_pages(q, fch7), NULL),
+  list("Journeys", "exit pages, device + login (30 d)", function() exit_pages(q, fdev30), NULL),
+  list("Journeys", "next pages from '/', segment (30 d)", function() next_pages(q, fseg30, "/"), NULL),
+  list("Journeys", "page choices, channel + device + segment (7 d)", function() page_choices(q, fall7), NULL),
+  list("Journeys", "common paths, first 3 pages, channel (7 d)", function() common_paths(q, fch7, 3), NULL),
+  list("Journeys", "common paths, first 3 pages, channel (1 d)",
+       function() common_paths(q, make_filters(c(end, end), channel = "Organic Search"), 3), NULL),
+  list("Journeys", "common paths, first 3 pages, device + login (30 d)", function() common_paths(q, fdev30, 3), NULL),
+  list("Journeys", "common paths, first 3 pages, channel + device + segment (7 d)",
+       function() common_paths(q, fall7, 3), NULL),
+  list("Journeys", "common paths, first 5 pages, rare channel + device + segment (30 d)",
+       function() common_paths(q, make_filters(c(end - 29, end), channel = "Email", device = "tablet",
+                                               segment = "lost"), 5), NULL),
+  list("Retention", "new-client cohorts, channel (12 weeks)", function() retention(q, fch7, "clients"), NULL),
+  list("Retention", "purchaser cohorts, device + segment (12 weeks)",
+       function() retention(q, make_filters(c(end - 6, end), device = "mobile", segment = "active"), "purchasers"),
+       NULL)
 )
 
 time_ms <- function(fn, n) {
