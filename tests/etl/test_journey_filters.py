@@ -10,6 +10,7 @@ spells out the rule). Clients (2024-07-01 is a Monday; weeks are ISO weeks):
      last session): its purchaser cohort (week 07-01) is Organic Search, mobile, at_risk
 - n: 07-01 only, "/", "/p", a purchase -> new, Direct, desktop (its first visit and first purchase)
 - l: 03-01 "/", 07-01 "/b" -> lost (121 days)
+- v: 07-01, a view_item only: a session without pages (no transition, no path), new, in the 07-01 cohort
 Then a late event of q on 06-29 (received 07-02): its 07-01 session becomes active (its transitions and its purchaser
 cohort move), and q is active in week 06-24 of its cohort; nothing else changes.
 """
@@ -43,6 +44,7 @@ LINES = [
     pv("n", at(7, 1)), pv("n", at(7, 1, 1), "/p"),
     event_line("purchase", "n", at(7, 1, 2), page="/checkout", product=PRODUCT, quantity=1),
     pv("l", at(3, 1)), pv("l", at(7, 1), "/b"),
+    event_line("view_item", "v", at(7, 1), page="/p", product=PRODUCT),  # a session without a page view
 ]
 LATE = [pv("q", at(6, 29), received=datetime(2024, 7, 2, 1, tzinfo=UTC))]
 
@@ -69,7 +71,7 @@ def _golden_cohorts(q_segment: str, late: bool = False) -> list[tuple]:
         ("clients", w0226, w0701, "Direct", "desktop", "new", 1),   # l back in week 07-01
         ("clients", w0527, w0527, "Direct", "desktop", "new", 1),   # q's first visit
         ("clients", w0527, w0701, "Direct", "desktop", "new", 1),   # q back in week 07-01 (its cohort: 05-31's)
-        ("clients", w0701, w0701, "Direct", "desktop", "new", 1),   # n
+        ("clients", w0701, w0701, "Direct", "desktop", "new", 2),   # n, v
         ("purchasers", w0701, w0701, "Direct", "desktop", "new", 1),  # n
         ("purchasers", w0701, w0701, "Organic Search", "mobile", q_segment, 1),  # q: its 07-01 session's segment
     ])
@@ -91,6 +93,8 @@ def test_golden_day_late_event_and_rebuild(world):
         ("q", date(2024, 5, 31), "new", ["/"], [date(2024, 5, 31)]),
         ("q", DAY, "at_risk", ["/", "/a"], [DAY, DAY]),
     ]
+    assert world.query("SELECT segment, pages, page_dates, path_ids FROM dw.session_journeys WHERE client_id = 'v'") == [
+        ("new", [], [], [])]
     assert world.rebuilt() == world.snapshot()
 
     # the late event (within the freshness window): q's 06-29 session makes its 07-01 session 'active'

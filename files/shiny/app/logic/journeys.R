@@ -65,18 +65,9 @@ SELECT activity_date, user_login_state, channel_group, device_category, segment,
  WHERE ", DIMS_WHERE, "
  GROUP BY 1, 2, 3, 4, 5 HAVING sum(sessions) > 0")
 
-# $1..$2 the days, $3..$6 the login states, channel groups, device categories and segments to keep (a text array
-# literal, or NULL: any), $7 the sample's size, $8 the pages per path, $9 the paths shown. Ties in sessions by path.
-SQL_COMMON_PATHS <- "
-WITH l AS MATERIALIZED (
-  SELECT path_ids FROM dw.session_journeys
-   WHERE session_start >= $1::date::timestamp AT TIME ZONE 'UTC'
-     AND session_start < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
-     AND ($3::text[] IS NULL OR user_login_state = ANY ($3::text[]))
-     AND ($4::text[] IS NULL OR channel_group = ANY ($4::text[]))
-     AND ($5::text[] IS NULL OR device_category = ANY ($5::text[]))
-     AND ($6::text[] IS NULL OR segment = ANY ($6::text[]))
-   ORDER BY session_start DESC LIMIT $7::int
+# The paths of a sample (CTE l: path_ids of the sampled sessions): $8 pages per path, $9 paths shown, ties in
+# sessions by path; the considered sessions in every row.
+PATHS_OF_SAMPLE <- "
 ), g AS (
   SELECT path_ids[least(cardinality(path_ids), $8::int)] AS path_id, count(*) AS sessions,
          max(least(cardinality(path_ids), $8::int)) AS pages
@@ -87,6 +78,28 @@ WITH l AS MATERIALIZED (
 SELECT array_to_string(p.pages, ' → ') AS path, t.sessions, t.pages, (SELECT count(*) FROM l) AS considered
   FROM t JOIN dw.journey_paths p USING (path_id)
  ORDER BY t.sessions DESC, path LIMIT $9::int"
+
+# Without a dimension filter: $1..$2 the days, $3 the login state, $4..$6 unused ('(all)'), $7 the sample's size.
+SQL_COMMON_PATHS <- paste0("
+WITH l AS MATERIALIZED (
+  SELECT path_ids FROM dw.session_journeys
+   WHERE session_start >= $1::date::timestamp AT TIME ZONE 'UTC'
+     AND session_start < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
+     AND ($3 = '(all)' OR user_login_state = $3) AND $4 = '(all)' AND $5 = '(all)' AND $6 = '(all)'
+   ORDER BY session_start DESC LIMIT $7::int", PATHS_OF_SAMPLE)
+
+# Under one: $1 the first day that holds the newest matching sessions, $2 the period's end, $3..$6 the login states,
+# channel groups, device categories and segments to keep (text array literals). No index gives the order of
+# `session_start + 0`, so the planner weighs the matching sessions of session_journeys_dims_idx (one range per
+# combination of the lists) against the days' range of session_journeys_start_idx: both are bounded by the days.
+SQL_COMMON_PATHS_DIMS <- paste0("
+WITH l AS MATERIALIZED (
+  SELECT path_ids FROM dw.session_journeys
+   WHERE session_start >= $1::date::timestamp AT TIME ZONE 'UTC'
+     AND session_start < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
+     AND user_login_state = ANY ($3::text[]) AND channel_group = ANY ($4::text[])
+     AND device_category = ANY ($5::text[]) AND segment = ANY ($6::text[])
+   ORDER BY session_start + interval '0 s' DESC LIMIT $7::int", PATHS_OF_SAMPLE)
 
 journey_params <- function(f) list(f$start, f$end, f$login_state)
 
@@ -126,18 +139,13 @@ next_pages <- function(q, f, page, limit = 12) {
 
 page_choices <- function(q, f, limit = 300) landing_pages(q, f, limit)$page
 
-# Values -> a PostgreSQL text array literal (each element quoted), NA for NULL.
-pg_text_array <- function(x) {
-  if (is.null(x)) return(NA_character_)
-  paste0("{", paste0('"', gsub('(["\\\\])', "\\\\\\1", x), '"', collapse = ","), "}")
-}
+# Values -> a PostgreSQL text array literal (each element quoted).
+pg_text_array <- function(x) paste0("{", paste0('"', gsub('(["\\\\])', "\\\\\\1", x), '"', collapse = ","), "}")
 
-# The sample's bounds under filters `f`: list(start, login, channel, device, segment), the lists NULL for any. Without
-# a dimension filter, the period and the login state; under one, the days holding the newest `max_sessions`
-# matching sessions and the values of each dimension in them (SQL_PATH_DAYS).
+# Under a dimension filter, the sample's bounds: list(start, login, channel, device, segment) -- the days holding
+# the newest `max_sessions` matching sessions and the values of each dimension in them (SQL_PATH_DAYS); NULL when
+# the period has no matching session.
 path_sample <- function(q, f, max_sessions) {
-  login <- if (f$login_state == ALL) NULL else f$login_state
-  if (!dims_filtered(f)) return(list(start = f$start, login = login, channel = NULL, device = NULL, segment = NULL))
   d <- q(SQL_PATH_DAYS, dims_params(f))
   if (nrow(d) == 0) return(NULL)
   per_day <- stats::aggregate(list(sessions = as.numeric(d$sessions)), list(activity_date = as.Date(d$activity_date)),
@@ -157,10 +165,14 @@ common_paths <- function(q, f, n_pages = 3, limit = 15, max_sessions = PATH_MAX_
   }
   empty <- data.frame(path = character(), sessions = numeric(), pages = numeric())
   attr(empty, "sessions_considered") <- 0
-  b <- path_sample(q, f, max_sessions)
-  if (is.null(b)) return(empty)
-  d <- q(SQL_COMMON_PATHS, list(b$start, f$end, pg_text_array(b$login), pg_text_array(b$channel),
-                                pg_text_array(b$device), pg_text_array(b$segment), max_sessions, n_pages, limit))
+  d <- if (dims_filtered(f)) {
+    b <- path_sample(q, f, max_sessions)
+    if (is.null(b)) return(empty)
+    q(SQL_COMMON_PATHS_DIMS, list(b$start, f$end, pg_text_array(b$login), pg_text_array(b$channel),
+                                  pg_text_array(b$device), pg_text_array(b$segment), max_sessions, n_pages, limit))
+  } else {
+    q(SQL_COMMON_PATHS, list(f$start, f$end, f$login_state, ALL, ALL, ALL, max_sessions, n_pages, limit))
+  }
   if (nrow(d) == 0) return(empty)
   considered <- num0(d$considered[1])
   d <- d[, c("path", "sessions", "pages")]

@@ -41,7 +41,7 @@ SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_
        s.device_category, g.segment, coalesce(pv.pages, '{{}}') AS pages,
        coalesce(pv.page_dates, '{{}}') AS page_dates,
        ARRAY(SELECT dw.journey_path_id(pv.pages[1:k])
-               FROM generate_series(1, least(cardinality(pv.pages), 5)) AS k ORDER BY k) AS path_ids
+               FROM generate_series(1, least(coalesce(cardinality(pv.pages), 0), 5)) AS k ORDER BY k) AS path_ids
   FROM sess s
   JOIN seg g USING (client_id, session_date)
   LEFT JOIN pv USING (session_id);
