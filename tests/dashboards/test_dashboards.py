@@ -680,8 +680,8 @@ def _journeys_oracle(sql, start: str, end: str, channel: str, device: str | None
     """Landing and exit pages, the transitions and the paths of the first 3 pages of the sessions of a channel group
     (and device category), worked out here from the raw page views (not from the aggregates)."""
     p = {"channel": channel, "device": device}
-    rows = sql("SELECT e.session_id::text, split_part(e.page_url_path, '?', 1), e.event_timestamp::date, s.session_date "
-               "FROM dw.events e JOIN dw.sessions s USING (session_id) "
+    rows = sql("SELECT e.session_id::text, split_part(e.page_url_path, '?', 1), e.event_timestamp::date, "
+               "s.session_date FROM dw.events e JOIN dw.sessions s USING (session_id) "
                "WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL "
                "AND coalesce(s.channel_group, '(unknown)') = %(channel)s "
                "AND (%(device)s::text IS NULL OR coalesce(s.device_category, '(unknown)') = %(device)s) "

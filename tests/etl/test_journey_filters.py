@@ -55,7 +55,8 @@ _COHORTS = """SELECT cohort, cohort_week, active_week, channel_group, device_cat
 
 
 def _golden_day(q_segment: str) -> list[tuple]:
-    q = [(q_segment, "Organic Search", "mobile", "(entrance)", "/", 1), (q_segment, "Organic Search", "mobile", "/", "/a", 1),
+    q = [(q_segment, "Organic Search", "mobile", "(entrance)", "/", 1),
+         (q_segment, "Organic Search", "mobile", "/", "/a", 1),
          (q_segment, "Organic Search", "mobile", "/a", "(exit)", 1)]
     rows = [("lost", "Direct", "desktop", "(entrance)", "/b", 1), ("lost", "Direct", "desktop", "/b", "(exit)", 1),
             ("new", "Direct", "desktop", "(entrance)", "/", 1), ("new", "Direct", "desktop", "/", "/p", 1),
@@ -93,8 +94,8 @@ def test_golden_day_late_event_and_rebuild(world):
         ("q", date(2024, 5, 31), "new", ["/"], [date(2024, 5, 31)]),
         ("q", DAY, "at_risk", ["/", "/a"], [DAY, DAY]),
     ]
-    assert world.query("SELECT segment, pages, page_dates, path_ids FROM dw.session_journeys WHERE client_id = 'v'") == [
-        ("new", [], [], [])]
+    assert world.query("SELECT segment, pages, page_dates, path_ids FROM dw.session_journeys "
+                       "WHERE client_id = 'v'") == [("new", [], [], [])]
     assert world.rebuilt() == world.snapshot()
 
     # the late event (within the freshness window): q's 06-29 session makes its 07-01 session 'active'
@@ -129,7 +130,8 @@ def test_summed_over_every_channel_device_and_segment_the_rows_equal_the_unfilte
     plain = world.query("SELECT * FROM dw.agg_weekly_retention ORDER BY 1, 2, 3")
     assert dims == plain and plain
     by_session = world.query("""SELECT session_date, user_login_state, channel_group, device_category, segment,
-                                       count(*) FROM dw.session_journeys GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""")
+                                       count(*) FROM dw.session_journeys
+                                 GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""")
     hourly = world.query("""SELECT activity_date, user_login_state, channel_group, device_category, segment,
                                    sum(sessions) FROM dw.agg_hourly_dims GROUP BY 1, 2, 3, 4, 5
                             HAVING sum(sessions) > 0 ORDER BY 1, 2, 3, 4, 5""")

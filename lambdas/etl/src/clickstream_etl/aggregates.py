@@ -30,9 +30,10 @@ import re
 from datetime import datetime
 
 from . import acquisition_daily, attribution, dims, faults, quarantine, queries, retention, sql
-from . import journeys, retention_dims
 from .connections import sibling_connection, side_by_side, transaction, two_connections
+from .journeys import APPLY as JOURNEYS_APPLY
 from .rebuild import HORIZON_DAYS
+from .retention_dims import APPLY as RETENTION_DIMS_APPLY
 
 # The facts of an event, as etl.delta_facts keeps them (sql/dw/0006).
 _FACT_TYPES = {
@@ -186,7 +187,7 @@ _SESSIONS = [*_AGG["sessions"], *retention.APPLY,  # + the retention cohorts (re
              *acquisition_daily.APPLY]  # + sessions per day and acquisition (acquisition_daily.py)
 _SESSIONS += attribution.APPLY  # + the attribution credits (attribution.py)
 _SESSIONS += dims.APPLY  # + the channel/device/segment filters' aggregate (dims.py)
-_SESSIONS += journeys.APPLY + retention_dims.APPLY  # + journeys and cohorts by dimension (journeys.py, retention_dims.py)
+_SESSIONS += JOURNEYS_APPLY + RETENTION_DIMS_APPLY  # + journeys and cohorts by dimension (sql/dw/0048)
 _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS, "sessions": _SESSIONS}
 # The parts that each of the two connections runs, one after the other: about the same work each (the activity
 # part costs the database about as much as the other two together; docs/warehouse.md, "Performance").

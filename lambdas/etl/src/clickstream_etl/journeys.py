@@ -3,9 +3,10 @@
 
 ``dw.session_journeys`` holds one row per session: its login state, channel group, device category and segment (its
 client's as of the end of the day before the session's day, the rule of dw.agg_hourly_dims) and its page views'
-pages in order with the day of each (queries/journeys.sql, ``rows``: the one definition). ``dw.agg_daily_transitions_dims``
-holds the page transitions of those rows (``dw.journey_transitions``) per day and dimension. A batch changes a client
-only from its window start on, and no session of an earlier day nor its segment, so the incremental apply recomputes
+pages in order with the day of each (queries/journeys.sql, ``rows``: the one definition).
+``dw.agg_daily_transitions_dims`` holds the page transitions of those rows (``dw.journey_transitions``) per day and
+dimension. A batch changes a client only from its window start on, and no session of an earlier day nor its
+segment, so the incremental apply recomputes
 the pending clients' rows of the sessions from the day of their window start on, adds the transitions of the new rows
 minus those of the kept ones to the aggregate and replaces the rows; it runs in the apply's 'sessions' part (``APPLY``,
 registered in aggregates.py). Applying it again changes nothing. ``rebuild`` recomputes the rows of the sessions from

@@ -17,8 +17,9 @@ import datetime as dt
 from datetime import date, timedelta
 
 from . import acquisition_daily, attribution, dims, faults, queries, retention
-from . import journeys, retention_dims
 from .connections import sibling_connection, side_by_side, transaction, two_connections
+from .journeys import rebuild as rebuild_journeys
+from .retention_dims import rebuild as rebuild_retention_dims
 
 # Must be at least the dashboards' longest date range (files/shiny/app/logic/filters.R MAX_RANGE_DAYS): a previous
 # active day further back than this is stored as '-infinity' in dw.agg_daily_client_returns.
@@ -74,8 +75,8 @@ def rebuild_engagement(cur, days: list[date]) -> None:
     retention.rebuild(cur)  # every client: a client's cohort rows depend on all its sessions
     attribution.rebuild(cur, days)  # the purchases of the days and of the lookback after them
     dims.rebuild(cur, days[0])  # from the first dirty day on: a session's segment depends on earlier sessions
-    journeys.rebuild(cur, days[0])  # journeys by dimension and the common paths' sessions (sql/dw/0048)
-    retention_dims.rebuild(cur)  # cohorts by the dimensions of their sessions: after journeys
+    rebuild_journeys(cur, days[0])  # journeys by dimension and the common paths' sessions (sql/dw/0048)
+    rebuild_retention_dims(cur)  # cohorts by the dimensions of their sessions: after journeys
 
 
 def rebuild_client_returns(cur, first_dirty_day: dt.date) -> None:
