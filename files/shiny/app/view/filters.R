@@ -80,8 +80,8 @@ parse_dates <- function(x) {
   if (any(is.na(d))) NULL else d
 }
 
-DIMS_NOTE <- paste("Channel, device and segment apply to the overview (all but its users count) and the funnel;",
-                   "not to products, journeys, retention, acquisition or pipeline health.")
+DIMS_NOTE <- paste("Channel, device and segment apply to the overview (all but its users count), the funnel,",
+                   "journeys and the retention cohorts; not to products, acquisition or pipeline health.")
 
 # On a dashboard the channel/device/segment filters do not reach: a note while one of them is set.
 dims_not_applied <- function(filters) {
