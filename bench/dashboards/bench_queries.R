@@ -122,7 +122,25 @@ cases <- list(
   list("Products", "by category, segment (30 d)", function() product_groups(q, fseg30, "category"), NULL),
   list("Acquisition", "channels, channel filter (30 d)", function() acquisition_channels(q, fch30, "linear"), NULL),
   list("Acquisition", "channels, device + login (30 d)", function() acquisition_channels(q, fdev30), NULL),
-  list("Acquisition", "campaigns, segment (30 d)", function() acquisition_campaigns(q, fseg30), NULL)
+  list("Acquisition", "campaigns, segment (30 d)", function() acquisition_campaigns(q, fseg30), NULL),
+  # Journeys and Retention under the channel/device/segment filters (sql/dw/0048), and common paths filtered
+  list("Journeys", "landing pages, channel (7 d)", function() landing_pages(q, fch7), NULL),
+  list("Journeys", "exit pages, device + login (30 d)", function() exit_pages(q, fdev30), NULL),
+  list("Journeys", "next pages from '/', segment (30 d)", function() next_pages(q, fseg30, "/"), NULL),
+  list("Journeys", "page choices, channel + device + segment (7 d)", function() page_choices(q, fall7), NULL),
+  list("Journeys", "common paths, first 3 pages, channel (7 d)", function() common_paths(q, fch7, 3), NULL),
+  list("Journeys", "common paths, first 3 pages, channel (1 d)",
+       function() common_paths(q, make_filters(c(end, end), channel = "Organic Search"), 3), NULL),
+  list("Journeys", "common paths, first 3 pages, device + login (30 d)", function() common_paths(q, fdev30, 3), NULL),
+  list("Journeys", "common paths, first 3 pages, channel + device + segment (7 d)",
+       function() common_paths(q, fall7, 3), NULL),
+  list("Journeys", "common paths, first 5 pages, rare channel + device + segment (30 d)",
+       function() common_paths(q, make_filters(c(end - 29, end), channel = "Email", device = "tablet",
+                                               segment = "lost"), 5), NULL),
+  list("Retention", "new-client cohorts, channel (12 weeks)", function() retention(q, fch7, "clients"), NULL),
+  list("Retention", "purchaser cohorts, device + segment (12 weeks)",
+       function() retention(q, make_filters(c(end - 6, end), device = "mobile", segment = "active"), "purchasers"),
+       NULL)
 )
 
 time_ms <- function(fn, n) {

@@ -31,6 +31,8 @@ AGGREGATES = ("dw.agg_hourly_activity", "dw.agg_daily_sessions", "dw.agg_daily_f
 AGGREGATES += ("dw.agg_hourly_dims", "dw.agg_dims_members")  # the channel/device/segment filters (sql/dw/0041)
 AGGREGATES += ("dw.agg_daily_acquisition_dims", "dw.agg_acquisition_dims_members")  # sql/dw/0046
 AGGREGATES += ("dw.agg_daily_product_dims", "dw.agg_product_dims_members", "dw.agg_daily_users_dims")  # sql/dw/0047
+AGGREGATES += ("dw.session_journeys", "dw.agg_daily_transitions_dims", "dw.agg_weekly_retention_dims",
+               "dw.agg_retention_dims_members")  # journeys and retention by dimension (sql/dw/0048)
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -56,6 +58,10 @@ COMPARED = {
     "dw.agg_daily_product_dims": "SELECT * FROM dw.agg_daily_product_dims ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
     "dw.agg_product_dims_members": "SELECT * FROM dw.agg_product_dims_members ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     "dw.agg_daily_users_dims": "SELECT * FROM dw.agg_daily_users_dims ORDER BY 1, 2, 3, 4, 5, 6",
+    "dw.session_journeys": "SELECT * FROM dw.session_journeys ORDER BY 1",
+    "dw.agg_daily_transitions_dims": "SELECT * FROM dw.agg_daily_transitions_dims ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    "dw.agg_weekly_retention_dims": "SELECT * FROM dw.agg_weekly_retention_dims ORDER BY 1, 2, 3, 4, 5, 6",
+    "dw.agg_retention_dims_members": "SELECT * FROM dw.agg_retention_dims_members ORDER BY 1, 2, 3",
     "etl.files": "SELECT bucket, object_key, etag, size_bytes, lines, events_loaded, duplicates, rejects "
                  "FROM etl.files ORDER BY 1, 2",
     "etl.rejects": "SELECT source_file, line_number, reason, detail, event_id, raw_line FROM etl.rejects "

@@ -694,3 +694,101 @@ def test_every_dashboard_renders_without_console_errors(page, period, screenshot
                                "'.shiny-output-error:not(.shiny-output-error-validation)')).map(e => e.id)")
         assert errors == [], f"{tab}: outputs in error: {errors}"
     assert page.console_errors == []
+
+
+def _journeys_oracle(sql, start: str, end: str, channel: str, device: str | None) -> dict[str, Any]:
+    """Landing and exit pages, the transitions and the paths of the first 3 pages of the sessions of a channel group
+    (and device category), worked out here from the raw page views (not from the aggregates)."""
+    p = {"channel": channel, "device": device}
+    rows = sql("SELECT e.session_id::text, split_part(e.page_url_path, '?', 1), e.event_timestamp::date, "
+               "s.session_date FROM dw.events e JOIN dw.sessions s USING (session_id) "
+               "WHERE e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL "
+               "AND coalesce(s.channel_group, 'Unassigned') = %(channel)s "
+               "AND (%(device)s::text IS NULL OR coalesce(s.device_category, '(unknown)') = %(device)s) "
+               "ORDER BY e.session_id, e.event_timestamp, e.event_id", p)
+    by_session: dict[str, list[tuple[str, date, date]]] = {}
+    for sid, page_path, day, sday in rows:
+        by_session.setdefault(sid, []).append((page_path, day, sday))
+    lo, hi = date.fromisoformat(start), date.fromisoformat(end)
+    out: dict[str, dict] = {"landing": {}, "exit": {}, "paths": {}, "transitions": {}}
+    for views in by_session.values():
+        steps = [("(entrance)" if i == 0 else views[i - 1][0], v[0], v[1]) for i, v in enumerate(views)]
+        steps.append((views[-1][0], "(exit)", views[-1][1]))
+        for src, dst, day in steps:
+            if lo <= day <= hi:
+                out["transitions"][(src, dst)] = out["transitions"].get((src, dst), 0) + 1
+        if lo <= views[0][1] <= hi:
+            out["landing"][views[0][0]] = out["landing"].get(views[0][0], 0) + 1
+        if lo <= views[-1][1] <= hi:
+            out["exit"][views[-1][0]] = out["exit"].get(views[-1][0], 0) + 1
+        if lo <= views[0][2] <= hi:
+            path = " → ".join(v[0] for v in views[:3])
+            out["paths"][path] = out["paths"].get(path, 0) + 1
+    return out
+
+
+def _top(counter: dict, n: int) -> list[tuple[Any, int]]:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def test_channel_and_device_filters_change_journeys_and_retention(page, sql, period, screenshots_dir):
+    """Under a channel (and device) filter, the Journeys tab's landing, exit and next pages and common paths, and
+    the Retention tab's cohorts (by the channel and device of each client's first-visit / first-purchase session),
+    equal what the raw tables give for those sessions and clients."""
+    start, end = period
+    set_dates(page, start, end)
+    (channel,), = sql("SELECT coalesce(channel_group, 'Unassigned') FROM dw.sessions GROUP BY 1 "
+                      "ORDER BY count(*) DESC LIMIT 1")
+    show_tab(page, "journeys")
+    set_input(page, "journeys-n_pages", "3")  # an earlier test may have left 2
+    unfiltered = [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-landing-table")]
+    set_input(page, "filters-channel", channel)
+    wait_filters(page, channel=channel)
+    exp = _journeys_oracle(sql, start, end, channel, None)
+    shown_landing = [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-landing-table")]
+    assert shown_landing == _top(exp["landing"], 15) and shown_landing != unfiltered
+    assert [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-exit-table")] == [
+        kv for kv in _top({k: v for k, v in exp["exit"].items() if k != "(entrance)"}, 15)]
+    assert [(r["path"], int(r["sessions"])) for r in table_rows(page, "journeys-paths-table")] == _top(exp["paths"], 15)
+    chosen = page.evaluate("() => Shiny.shinyapp.$inputValues['journeys-from_page']")
+    want_next = _top({dst: n for (src, dst), n in exp["transitions"].items() if src == chosen}, 12)
+    assert [(r["next_page"], int(r["transitions"])) for r in table_rows(page, "journeys-next-table")] == want_next
+    assert want_next and page.locator("#journeys-dims_note").count() == 0
+    _shot(page, screenshots_dir, "journeys-channel")
+
+    # channel and device together
+    set_input(page, "filters-device", "mobile")
+    wait_filters(page, channel=channel, device="mobile")
+    exp_both = _journeys_oracle(sql, start, end, channel, "mobile")
+    assert [(r["page"], int(r["sessions"])) for r in table_rows(page, "journeys-landing-table")] == _top(
+        exp_both["landing"], 15)
+    assert [(r["path"], int(r["sessions"])) for r in table_rows(page, "journeys-paths-table")] == _top(
+        exp_both["paths"], 15)
+
+    # Retention: cohorts by the channel and device of the cohort's session
+    show_tab(page, "retention")
+    sessions = sql("SELECT client_id, session_date, is_first_visit, is_converted, "
+                   "coalesce(channel_group, 'Unassigned'), coalesce(device_category, '(unknown)') FROM dw.sessions "
+                   "WHERE session_date <= %s ORDER BY session_start, session_id", (end,))
+
+    def monday(d: date) -> date:
+        return d - timedelta(days=d.weekday())
+
+    for kind, starts, counts in (("clients", lambda r: r[2], lambda r: True), ("purchasers", lambda r: r[3],
+                                                                               lambda r: r[3])):
+        cohort: dict[str, tuple[date, str, str]] = {}
+        for r in sessions:  # in start order: the first such session decides the cohort and its dimensions
+            if starts(r) and r[0] not in cohort:
+                cohort[r[0]] = (monday(r[1]), r[4], r[5])
+        sizes: dict[date, set[str]] = {}
+        for r in sessions:
+            c = cohort.get(r[0])
+            if c and counts(r) and c[1:] == (channel, "mobile") and monday(r[1]) == c[0]:
+                sizes.setdefault(c[0], set()).add(r[0])
+        shown = {r["cohort_week"]: int(r["size"]) for r in table_rows(page, f"retention-{kind}-table")}
+        assert shown == {w.isoformat(): len(s) for w, s in sizes.items()}, kind
+    assert "cohort session" in page.inner_text("#retention-dims_note")
+    _shot(page, screenshots_dir, "retention-channel-device")
+    set_input(page, "filters-channel", "(all)")
+    set_input(page, "filters-device", "(all)")
+    wait_filters(page, channel="(all)", device="(all)")

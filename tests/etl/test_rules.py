@@ -142,7 +142,11 @@ def test_page_key(cursor, path, page):
 
 
 def test_dashboards_common_paths_use_the_page_key():
-    """The Journeys dashboard's paths read page views from dw.events (no aggregate keeps ordered paths): its query
-    takes each page as the transitions do, with the rule's SQL form."""
-    journeys = (PACKAGE.parents[3] / "files/shiny/app/logic/journeys.R").read_text(encoding="utf-8")
-    assert rules.page_key_sql("v.page_url_path") in journeys
+    """The Journeys dashboard's paths come from dw.session_journeys (sql/dw/0048), whose pages the ETL takes as the
+    transitions do, with the rule's SQL form; the dashboard does not read page views itself."""
+    from clickstream_etl import journeys
+
+    assert any(rules.page_key_sql("e.page_url_path") in statement for statement in journeys.APPLY)
+    assert any(rules.page_key_sql("e.page_url_path") in statement for statement in journeys.REBUILD)
+    app = (PACKAGE.parents[3] / "files/shiny/app/logic/journeys.R").read_text(encoding="utf-8")
+    assert "dw.events" not in app and "dw.session_journeys" in app

@@ -52,6 +52,8 @@ SERVER_MADE = {
 # reason code or field path into one key (reason at most 64 bytes, field at most 129).
 # The anomaly checks' subjects are the detector's own names (clickstream_etl.anomalies: event names it watches, funnel
 # step pairs).
+_DIMS_0048 = ("dw.session_journeys", "dw.agg_daily_transitions_dims", "dw.agg_weekly_retention_dims",
+              "dw.agg_retention_dims_members")
 ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_ingest_rejects", "field"): 129,
               ("dw.anomaly_flags", "subject"): 64,
               # acquisition.py: source/medium/campaign at most VALUE_MAX characters, 4 bytes each in UTF-8;
@@ -86,7 +88,13 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
                  for t in ("dw.agg_daily_product_dims", "dw.agg_product_dims_members")},
               # dw.agg_daily_users_dims (sql/dw/0047): the same, or '(all)'
               ("dw.agg_daily_users_dims", "channel_group"): max(len(g.encode()) for g in CHANNEL_GROUPS),
-              ("dw.agg_daily_users_dims", "device_category"): len(b"(unknown)")}
+              ("dw.agg_daily_users_dims", "device_category"): len(b"(unknown)"),
+              # the same in the journeys' and cohorts' tables by dimension (sql/dw/0048)
+              **{(t, c): max(len(g.encode()) for g in (*CHANNEL_GROUPS, "(unknown)")) if c == "channel_group"
+                 else len(b"(unknown)") for t in _DIMS_0048 for c in ("channel_group", "device_category")}}
+# Array columns of an index key or INCLUDE, with their most elements (a CHECK of the migration): dw.session_journeys'
+# path ids, one per path of its first 1..5 pages (sql/dw/0048: cardinality(path_ids) = least(cardinality(pages), 5)).
+ARRAY_CAPPED = {("dw.session_journeys", "path_ids"): 5}
 _BOUND = re.compile(r"CHECK \(\(octet_length\((\w+)\) <= (\d+)\)\)")
 # A column limited to listed values (CHECK (col IN (...))): bounded by its longest value.
 _ENUM = re.compile(r"CHECK \(\((\w+) = ANY \(ARRAY\[(.*)\]\)\)\)")
@@ -195,6 +203,8 @@ def test_the_warehouse_bounds_every_indexed_text_and_the_contract_fits_them(pg_s
             size = typlen
         elif typname == "numeric":
             size = 4 + 20
+        elif typname == "_int8" and (table, column) in ARRAY_CAPPED:  # varlena, ndim, offset, type, dim, lbound
+            size = 24 + 8 * ARRAY_CAPPED[table, column]
         elif (table, column) in bounds:
             size = 4 + bounds[table, column]
         elif (table, column) in enums:

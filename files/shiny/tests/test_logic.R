@@ -106,8 +106,20 @@ check("short error: class's last name, the message's first line, cut to width",
         nchar(short_error("a.B", strrep("x", 500), width = 40)) == 40)
 
 # journeys ------------------------------------------------------------------------------------------------------
-check("common paths: N outside 1..10 refused before any query", throws(common_paths(function(...) stop("no"), list(), 11),
-                                                                        "between 1 and 10"))
+check("common paths: N outside 1..5 refused before any query", throws(common_paths(function(...) stop("no"), list(), 6),
+                                                                       "between 1 and 5"))
+check("paths: text array literal, quotes and backslashes escaped",
+      pg_text_array(c("Organic Search", 'a"b', "c\\d")) == '{"Organic Search","a\\"b","c\\\\d"}')
+fdims <- make_filters(as.Date(c("2024-05-01", "2024-05-10")), channel = "Email")
+stub <- function(sql, params) data.frame(activity_date = as.Date(c("2024-05-10", "2024-05-09", "2024-05-09", "2024-05-02")),
+                                         user_login_state = c("logged_in", "logged_out", "logged_out", "logged_in"),
+                                         channel_group = "Email", device_category = c("mobile", "desktop", "tablet", "bot"),
+                                         segment = c("new", "lost", "new", "active"), sessions = c(1, 2, 1, 5))
+ps <- path_sample(stub, fdims, 3)
+check("paths under a filter: the days holding the newest N matching sessions, the values seen in them",
+      ps$start == as.Date("2024-05-09") && identical(ps$device, c("desktop", "mobile", "tablet")) &&
+        identical(ps$segment, c("lost", "new")) && identical(ps$login, c("logged_in", "logged_out")))
+check("paths under a filter that matches nothing: no sample", is.null(path_sample(function(...) stub(0, 0)[0, ], fdims, 3)))
 check("next pages: no page chosen -> empty, no query", nrow(next_pages(function(...) stop("no"), list(), "")) == 0)
 pd <- data.frame(activity_date = as.Date(c("2024-05-10", "2024-05-09", "2024-05-08")), sessions = c(1000, 2500, 4000))
 check("paths: first day holding the newest N sessions", path_first_day(pd, 3000, as.Date("2024-05-01")) ==

@@ -65,6 +65,7 @@ describe_filters <- function(f) {
 
 DIMS <- c("channel", "device", "segment")
 DIMS_DASHBOARDS <- c("overview", "funnel", "products", "acquisition")
+DIMS_DASHBOARDS <- c(DIMS_DASHBOARDS, "journeys", "retention")  # dw.agg_daily_transitions_dims and co. (sql/dw/0048)
 # A filter list made before these filters existed has no such entries: no filter.
 dims_value <- function(f, dim) if (is.null(f[[dim]])) ALL else f[[dim]]
 dims_filtered <- function(f) any(vapply(DIMS, function(d) dims_value(f, d) != ALL, logical(1)))

@@ -1,6 +1,7 @@
 # User journeys: landing pages, exit pages and next-page transitions from dw.agg_daily_page_transitions
-# ('(entrance)' -> landing page, page -> '(exit)'); the most common paths of the first N pages of a session come
-# from the page_view events themselves (an ordered path cannot be rebuilt from pairwise transitions).
+# ('(entrance)' -> landing page, page -> '(exit)'), or dw.agg_daily_transitions_dims under a channel/device/segment
+# filter; the most common paths of the first N pages of a session from dw.session_journeys (an ordered path cannot
+# be rebuilt from pairwise transitions).
 
 ENTRANCE <- "(entrance)"
 EXIT <- "(exit)"
@@ -31,56 +32,74 @@ SELECT to_page AS next_page, sum(transitions) AS transitions
 # other page can be typed in.
 SQL_PAGE_CHOICES <- SQL_LANDING_PAGES
 
-# Paths need each session's ordered page views, which no aggregate keeps; reading them for every session of a long
-# period does not scale (a week of a 10M-event DW is millions of events). So paths cover the most recent
-# PATH_MAX_SESSIONS sessions that started in the period (all of them when there are fewer; the UI says which).
-# Step 1 picks those sessions (a backward scan of sessions_start_idx) and where they start; step 2 reads the first
-# page views of each of them only (SQL_COMMON_PATHS). The cost is that of the sample, whatever the size of the DW
-# and the length of the period (BENCHMARKS.md, "Dashboards").
+# Under a channel/device/segment filter (logic/filters.R) the same numbers come from dw.agg_daily_transitions_dims,
+# whose rows are also per session channel group, device category and segment (sql/dw/0048); without one, from
+# dw.agg_daily_page_transitions as above. $1..$6 as DIMS_WHERE.
+# (the column read, its name, the count's name, which rows, the limit's placeholder: constants only)
+dims_transitions_sql <- function(column, name, count, rows, limit) paste0("
+SELECT ", column, " AS ", name, ", sum(transitions) AS ", count, "
+  FROM dw.agg_daily_transitions_dims
+ WHERE ", DIMS_WHERE, " AND ", rows, "
+ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ", limit, "::int")
+SQL_LANDING_PAGES_DIMS <- dims_transitions_sql("to_page", "page", "sessions", "from_page = '(entrance)'", "$7")
+SQL_EXIT_PAGES_DIMS <- dims_transitions_sql("from_page", "page", "sessions",
+                                            "to_page = '(exit)' AND from_page <> '(entrance)'", "$7")
+SQL_NEXT_PAGES_DIMS <- dims_transitions_sql("to_page", "next_page", "transitions", "from_page = $7", "$8")
+
+# Paths cover the most recent PATH_MAX_SESSIONS sessions that started in the period (all of them when there are
+# fewer; the UI says which), from dw.session_journeys: one row per session with its dimensions and the ids of the
+# paths of its first 1..PATH_MAX_PAGES pages (dw.journey_path_id; the pages of an id in dw.journey_paths). The
+# sample is read from an index alone and grouped by path id; only the most common ids' pages are read
+# (BENCHMARKS.md, "Dashboards"): the work is that of the sample whatever the period and the size of the DW.
+# Without a dimension filter the newest sessions come from a backward scan of session_journeys_start_idx. Under one,
+# the period is first cut to the days that hold the newest PATH_MAX_SESSIONS matching sessions (sessions per day
+# under the filter from dw.agg_hourly_dims: SQL_PATH_DAYS), and the matching values of each dimension in those days
+# are bound as lists, so session_journeys_dims_idx reads only matching sessions of those days (a rare combination
+# does not scan the whole period).
 PATH_MAX_SESSIONS <- 2000
+PATH_MAX_PAGES <- 5  # the longest path dw.session_journeys keeps an id of (sql/dw/0048)
 
-SQL_SESSIONS_PER_DAY <- "
-SELECT activity_date, sum(sessions) AS sessions FROM dw.agg_daily_sessions
- WHERE activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
- GROUP BY activity_date ORDER BY activity_date DESC"
+SQL_PATH_DAYS <- paste0("
+SELECT activity_date, user_login_state, channel_group, device_category, segment, sum(sessions) AS sessions
+  FROM dw.agg_hourly_dims
+ WHERE ", DIMS_WHERE, "
+ GROUP BY 1, 2, 3, 4, 5 HAVING sum(sessions) > 0")
 
-# $1: the first day that can hold one of the newest $4 sessions (from SQL_SESSIONS_PER_DAY), so only the days
-# from $1 to the end of the period ($2) are read.
-SQL_PATH_WINDOW <- "
-SELECT count(*) AS sessions, min(session_start) AS first_start, max(session_end) AS last_end
-  FROM (SELECT session_start, session_end FROM dw.sessions
-         WHERE session_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
-         ORDER BY session_start DESC LIMIT $4::int) l"
-
-# A page is its path without the query string (the ETL's page_key_sql, clickstream_etl/rules.py, which the
-# transitions use; tests/etl/test_rules.py checks this copy). The login state is the session's (dw.sessions), as
-# in every other dashboard. Ties in time by event_id, as the
-# ETL orders page views for the transitions. Each sampled session's first $4 page views are read by one index range
-# scan of events_client_ts_idx (client, session start..end) in time order, stopped after $4 rows and their ties in
-# time (WITH TIES: no sort of the session's events; the ties are ordered by event_id after): the work is that of the sample
-# (at most PATH_MAX_SESSIONS short scans) whatever the period, so the plan cannot flip with the range (a join of
-# the period's events by time, as before, switched between plans with very different costs).
-SQL_COMMON_PATHS <- "
-WITH s AS (
-  SELECT session_id, client_id, session_start, session_end FROM dw.sessions
-   WHERE session_date BETWEEN ($1::timestamptz AT TIME ZONE 'UTC')::date AND $2::date
-     AND ($3 = '(all)' OR user_login_state = $3) AND session_start >= $1::timestamptz
-), p AS (
-  SELECT s.session_id,
-         array_to_string((array_agg(split_part(v.page_url_path, '?', 1) ORDER BY v.event_timestamp, v.event_id))[1:$4::int],
-                         ' → ')
-           AS path,
-         least(count(*), $4::int) AS pages
-    FROM s CROSS JOIN LATERAL (
-      SELECT e.event_timestamp, e.event_id, e.page_url_path FROM dw.events e
-       WHERE e.client_id = s.client_id AND e.event_timestamp >= s.session_start
-         AND e.event_timestamp <= s.session_end AND e.session_id = s.session_id
-         AND e.event_name IN ('page_view', 'screen_view') AND e.page_url_path IS NOT NULL
-       ORDER BY e.event_timestamp FETCH FIRST ($4::int) ROWS WITH TIES) v
-   GROUP BY s.session_id
+# The paths of a sample (CTE l: path_ids of the sampled sessions): $8 pages per path, $9 paths shown, ties in
+# sessions by path; the considered sessions in every row.
+PATHS_OF_SAMPLE <- "
+), g AS (
+  SELECT path_ids[least(cardinality(path_ids), $8::int)] AS path_id, count(*) AS sessions,
+         max(least(cardinality(path_ids), $8::int)) AS pages
+    FROM l WHERE cardinality(path_ids) > 0 GROUP BY 1
+), t AS (
+  SELECT * FROM g ORDER BY sessions DESC FETCH FIRST ($9::int) ROWS WITH TIES
 )
-SELECT path, count(*) AS sessions, max(pages) AS pages FROM p
- GROUP BY path ORDER BY sessions DESC, path LIMIT $5::int"
+SELECT array_to_string(p.pages, ' → ') AS path, t.sessions, t.pages, (SELECT count(*) FROM l) AS considered
+  FROM t JOIN dw.journey_paths p USING (path_id)
+ ORDER BY t.sessions DESC, path LIMIT $9::int"
+
+# Without a dimension filter: $1..$2 the days, $3 the login state, $4..$6 unused ('(all)'), $7 the sample's size.
+SQL_COMMON_PATHS <- paste0("
+WITH l AS MATERIALIZED (
+  SELECT path_ids FROM dw.session_journeys
+   WHERE session_start >= $1::date::timestamp AT TIME ZONE 'UTC'
+     AND session_start < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
+     AND ($3 = '(all)' OR user_login_state = $3) AND $4 = '(all)' AND $5 = '(all)' AND $6 = '(all)'
+   ORDER BY session_start DESC LIMIT $7::int", PATHS_OF_SAMPLE)
+
+# Under one: $1 the first day that holds the newest matching sessions, $2 the period's end, $3..$6 the login states,
+# channel groups, device categories and segments to keep (text array literals). No index gives the order of
+# `session_start + 0`, so the planner weighs the matching sessions of session_journeys_dims_idx (one range per
+# combination of the lists) against the days' range of session_journeys_start_idx: both are bounded by the days.
+SQL_COMMON_PATHS_DIMS <- paste0("
+WITH l AS MATERIALIZED (
+  SELECT path_ids FROM dw.session_journeys
+   WHERE session_start >= $1::date::timestamp AT TIME ZONE 'UTC'
+     AND session_start < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
+     AND user_login_state = ANY ($3::text[]) AND channel_group = ANY ($4::text[])
+     AND device_category = ANY ($5::text[]) AND segment = ANY ($6::text[])
+   ORDER BY session_start + interval '0 s' DESC LIMIT $7::int", PATHS_OF_SAMPLE)
 
 journey_params <- function(f) list(f$start, f$end, f$login_state)
 
@@ -97,32 +116,68 @@ path_first_day <- function(per_day, max_sessions, start) {
   if (length(enough) == 0) start else as.Date(per_day$activity_date[enough[1]])
 }
 
-landing_pages <- function(q, f, limit = 15) with_share(q(SQL_LANDING_PAGES, c(journey_params(f), limit)), "sessions")
-exit_pages <- function(q, f, limit = 15) with_share(q(SQL_EXIT_PAGES, c(journey_params(f), limit)), "sessions")
+journey_dims_params <- function(f) dims_params(f)
+
+landing_pages <- function(q, f, limit = 15) {
+  d <- if (dims_filtered(f)) q(SQL_LANDING_PAGES_DIMS, c(journey_dims_params(f), limit))
+       else q(SQL_LANDING_PAGES, c(journey_params(f), limit))
+  with_share(d, "sessions")
+}
+
+exit_pages <- function(q, f, limit = 15) {
+  d <- if (dims_filtered(f)) q(SQL_EXIT_PAGES_DIMS, c(journey_dims_params(f), limit))
+       else q(SQL_EXIT_PAGES, c(journey_params(f), limit))
+  with_share(d, "sessions")
+}
 
 next_pages <- function(q, f, page, limit = 12) {
   if (is.null(page) || !nzchar(page)) return(data.frame(next_page = character(), transitions = numeric()))
-  with_share(q(SQL_NEXT_PAGES, c(journey_params(f), page, limit)), "transitions")
+  d <- if (dims_filtered(f)) q(SQL_NEXT_PAGES_DIMS, c(journey_dims_params(f), page, limit))
+       else q(SQL_NEXT_PAGES, c(journey_params(f), page, limit))
+  with_share(d, "transitions")
 }
 
-page_choices <- function(q, f, limit = 300) q(SQL_PAGE_CHOICES, c(journey_params(f), limit))$page
+page_choices <- function(q, f, limit = 300) landing_pages(q, f, limit)$page
+
+# Values -> a PostgreSQL text array literal (each element quoted).
+pg_text_array <- function(x) paste0("{", paste0('"', gsub('(["\\\\])', "\\\\\\1", x), '"', collapse = ","), "}")
+
+# Under a dimension filter, the sample's bounds: list(start, login, channel, device, segment) -- the days holding
+# the newest `max_sessions` matching sessions and the values of each dimension in them (SQL_PATH_DAYS); NULL when
+# the period has no matching session.
+path_sample <- function(q, f, max_sessions) {
+  d <- q(SQL_PATH_DAYS, dims_params(f))
+  if (nrow(d) == 0) return(NULL)
+  per_day <- stats::aggregate(list(sessions = as.numeric(d$sessions)), list(activity_date = as.Date(d$activity_date)),
+                              sum)
+  from <- path_first_day(per_day, max_sessions, f$start)
+  d <- d[as.Date(d$activity_date) >= from, ]
+  list(start = from, login = sort(unique(d$user_login_state)), channel = sort(unique(d$channel_group)),
+       device = sort(unique(d$device_category)), segment = sort(unique(d$segment)))
+}
 
 # -> data.frame(path, sessions, pages) with attribute "sessions_considered" (and "capped" when the period had
 # more than max_sessions sessions).
 common_paths <- function(q, f, n_pages = 3, limit = 15, max_sessions = PATH_MAX_SESSIONS) {
   n_pages <- as.integer(n_pages)
-  if (is.na(n_pages) || n_pages < 1 || n_pages > 10) stop("the number of pages must be between 1 and 10", call. = FALSE)
-  per_day <- q(SQL_SESSIONS_PER_DAY, journey_params(f))
-  from_day <- path_first_day(per_day, max_sessions, f$start)
-  w <- q(SQL_PATH_WINDOW, list(from_day, f$end, f$login_state, max_sessions))
-  if (nrow(w) == 0 || num0(w$sessions) == 0) {
-    d <- data.frame(path = character(), sessions = numeric(), pages = numeric())
-    attr(d, "sessions_considered") <- 0
-    return(d)
+  if (is.na(n_pages) || n_pages < 1 || n_pages > PATH_MAX_PAGES) {
+    stop(sprintf("the number of pages must be between 1 and %d", PATH_MAX_PAGES), call. = FALSE)
   }
-  d <- q(SQL_COMMON_PATHS, list(w$first_start, f$end, f$login_state, n_pages, limit))
-  attr(d, "sessions_considered") <- num0(w$sessions)
-  attr(d, "capped") <- num0(w$sessions) >= max_sessions
+  empty <- data.frame(path = character(), sessions = numeric(), pages = numeric())
+  attr(empty, "sessions_considered") <- 0
+  d <- if (dims_filtered(f)) {
+    b <- path_sample(q, f, max_sessions)
+    if (is.null(b)) return(empty)
+    q(SQL_COMMON_PATHS_DIMS, list(b$start, f$end, pg_text_array(b$login), pg_text_array(b$channel),
+                                  pg_text_array(b$device), pg_text_array(b$segment), max_sessions, n_pages, limit))
+  } else {
+    q(SQL_COMMON_PATHS, list(f$start, f$end, f$login_state, ALL, ALL, ALL, max_sessions, n_pages, limit))
+  }
+  if (nrow(d) == 0) return(empty)
+  considered <- num0(d$considered[1])
+  d <- d[, c("path", "sessions", "pages")]
+  attr(d, "sessions_considered") <- considered
+  attr(d, "capped") <- considered >= max_sessions
   d
 }
 

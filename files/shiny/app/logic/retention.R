@@ -1,7 +1,10 @@
 # Retention: weekly cohorts from dw.agg_weekly_retention (new clients by the week of their first visit, active =
 # started a session; purchasers by the week of their first purchase, active = purchased again), and the client
 # segments' overview from dw.agg_daily_segments (docs/warehouse.md, "Retention cohorts", "Client segments").
-# Weeks are ISO weeks (Monday, UTC). Category, brand and login state do not apply to cohorts or segments.
+# Weeks are ISO weeks (Monday, UTC). Category, brand and login state do not apply to cohorts or segments. Under a
+# channel/device/segment filter (logic/filters.R) the cohorts come from dw.agg_weekly_retention_dims: a cohort is
+# filtered by the dimensions of its clients' cohort session (the session of the first visit, the first purchase);
+# the segments' overview is of every client (a client's sessions come by several channels and devices).
 
 COHORT_KINDS <- c(clients = "New clients (by first visit)", purchasers = "Purchasers (by first purchase)")
 # The cohorts shown: those whose week starts in the period, and at least the RETENTION_MIN_WEEKS weeks ending
@@ -13,6 +16,14 @@ SQL_RETENTION <- "
 SELECT cohort_week, active_week, clients
   FROM dw.agg_weekly_retention
  WHERE cohort = $1 AND cohort_week BETWEEN $2::date AND $3::date AND active_week <= $3::date
+ ORDER BY cohort_week, active_week"
+
+SQL_RETENTION_DIMS <- "
+SELECT cohort_week, active_week, sum(clients) AS clients
+  FROM dw.agg_weekly_retention_dims
+ WHERE cohort = $1 AND cohort_week BETWEEN $2::date AND $3::date AND active_week <= $3::date
+   AND ($4 = '(all)' OR channel_group = $4) AND ($5 = '(all)' OR device_category = $5) AND ($6 = '(all)' OR segment = $6)
+ GROUP BY cohort_week, active_week
  ORDER BY cohort_week, active_week"
 
 # The newest day computed up to the period's end (a backward scan of the primary key), and its segments.
@@ -61,7 +72,12 @@ retention_matrix <- function(d, last_week) {
 
 retention <- function(q, f, kind) {
   weeks <- cohort_weeks(f)
-  d <- q(SQL_RETENTION, list(kind, weeks[1], f$end))
+  d <- if (dims_filtered(f)) {
+    q(SQL_RETENTION_DIMS, list(kind, weeks[1], f$end, dims_value(f, "channel"), dims_value(f, "device"),
+                               dims_value(f, "segment")))
+  } else {
+    q(SQL_RETENTION, list(kind, weeks[1], f$end))
+  }
   retention_matrix(d, week_start(f$end))
 }
 

@@ -80,8 +80,8 @@ parse_dates <- function(x) {
   if (any(is.na(d))) NULL else d
 }
 
-DIMS_NOTE <- paste("Channel, device and segment apply to the overview, the funnel, products and acquisition",
-                   "(device and segment: its sessions); not to journeys, retention or pipeline health.")
+DIMS_NOTE <- paste("Channel, device and segment apply to every dashboard but pipeline health (acquisition:",
+                   "device and segment filter its sessions, not the credited purchases).")
 
 # On a dashboard the channel/device/segment filters do not reach: a note while one of them is set.
 dims_not_applied <- function(filters) {
@@ -90,7 +90,7 @@ dims_not_applied <- function(filters) {
     if (dims_filtered(f)) {
       callout("Channel, device and segment filters do not apply here",
               shiny::div(class = "dims-not-applied", "This dashboard shows every channel, device and segment; ",
-                         "the overview and the funnel apply them."))
+                         "the dashboards that apply them say so."))
     }
   })
 }

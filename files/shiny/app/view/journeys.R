@@ -3,7 +3,6 @@
 journeys_ui <- function(id) {
   ns <- shiny::NS(id)
   shiny::tagList(
-    shiny::uiOutput(ns("dims_note")),
     shiny::uiOutput(ns("empty")),
     shiny::fluidRow(
       shiny::column(6, section_card("Landing pages", shiny::plotOutput(ns("landing_chart"), height = 260),
@@ -44,7 +43,6 @@ bar_chart <- function(d, key, count, fill) {
 
 journeys_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
-    output$dims_note <- dims_not_applied(filters)  # channel/device/segment: view/filters.R
     landing <- shiny::reactive(landing_pages(q, filters()))
     exits <- shiny::reactive(exit_pages(q, filters()))
     has_data <- shiny::reactive(nrow(landing()) > 0)

@@ -42,7 +42,13 @@ retention_table <- function(m, id) {
 
 retention_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
-    output$dims_note <- dims_not_applied(filters)  # channel/device/segment: view/filters.R
+    output$dims_note <- shiny::renderUI({  # channel/device/segment: the cohorts apply them, the segments do not
+      if (dims_filtered(filters())) {
+        callout("Channel, device and segment filters",
+                shiny::div(class = "dims-cohorts", "Each cohort counts the clients whose cohort session (the first ",
+                           "visit's, the first purchase's) matches; the client segments show every client."))
+      }
+    })
     for (kind in names(COHORT_KINDS)) local({
       k <- kind
       m <- shiny::reactive(retention(q, filters(), k))

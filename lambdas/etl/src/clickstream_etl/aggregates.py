@@ -42,7 +42,9 @@ from . import (
     sql,
 )
 from .connections import sibling_connection, side_by_side, transaction, two_connections
+from .journeys import APPLY as JOURNEYS_APPLY
 from .rebuild import HORIZON_DAYS
+from .retention_dims import APPLY as RETENTION_DIMS_APPLY
 
 # The facts of an event, as etl.delta_facts keeps them (sql/dw/0006).
 _FACT_TYPES = {
@@ -198,6 +200,7 @@ _SESSIONS += attribution.APPLY  # + the attribution credits (attribution.py)
 _SESSIONS += dims.APPLY  # + the channel/device/segment filters' aggregate (dims.py)
 _SESSIONS += acquisition_dims.APPLY  # + acquisition by device and segment (acquisition_dims.py; after dims.APPLY)
 _SESSIONS += product_dims.APPLY  # + products by channel, device and segment (product_dims.py; after dims.APPLY)
+_SESSIONS += JOURNEYS_APPLY + RETENTION_DIMS_APPLY  # + journeys and cohorts by dimension (sql/dw/0048)
 _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS, "sessions": _SESSIONS}
 # The parts that each of the two connections runs, one after the other: about the same work each (the activity
 # part costs the database about as much as the other two together; docs/warehouse.md, "Performance").

@@ -18,6 +18,8 @@ from datetime import date, timedelta
 
 from . import acquisition_daily, acquisition_dims, attribution, dims, faults, product_dims, queries, retention
 from .connections import sibling_connection, side_by_side, transaction, two_connections
+from .journeys import rebuild as rebuild_journeys
+from .retention_dims import rebuild as rebuild_retention_dims
 
 # Must be at least the dashboards' longest date range (files/shiny/app/logic/filters.R MAX_RANGE_DAYS): a previous
 # active day further back than this is stored as '-infinity' in dw.agg_daily_client_returns.
@@ -75,6 +77,8 @@ def rebuild_engagement(cur, days: list[date]) -> None:
     dims.rebuild(cur, days[0])  # from the first dirty day on: a session's segment depends on earlier sessions
     acquisition_dims.rebuild(cur, days[0])  # acquisition by device and segment, from dims.rebuild's sessions
     product_dims.rebuild(cur, days[0])  # products by channel, device and segment, from dims.rebuild's sessions
+    rebuild_journeys(cur, days[0])  # journeys by dimension and the common paths' sessions (sql/dw/0048)
+    rebuild_retention_dims(cur)  # cohorts by the dimensions of their sessions: after journeys
 
 
 def rebuild_client_returns(cur, first_dirty_day: dt.date) -> None:
