@@ -6,15 +6,18 @@
 DROP TABLE IF EXISTS etl_dims_now;
 
 CREATE TEMP TABLE etl_dims_now ON COMMIT DROP AS
-WITH ev AS (
+WITH ev AS (  -- per client through (client_id, event_timestamp) (LATERAL, OFFSET 0): a few clients never scan it all
     SELECT e.client_id, e.session_id, e.event_timestamp, e.event_name
       FROM etl_dims_clients c
-      JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
-), sess AS (
+     CROSS JOIN LATERAL (SELECT x.client_id, x.session_id, x.event_timestamp, x.event_name FROM dw.events x
+                          WHERE x.client_id = c.client_id AND x.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
+                         OFFSET 0) e
+), sess AS (  -- likewise through the sessions' primary key
     SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_state, s.is_converted, s.revenue,
            coalesce(s.channel_group, '(unknown)') AS channel_group,
            coalesce(s.device_category, '(unknown)') AS device_category
-      FROM (SELECT DISTINCT session_id FROM ev) x JOIN dw.sessions s USING (session_id)
+      FROM (SELECT DISTINCT session_id FROM ev) x
+     CROSS JOIN LATERAL (SELECT * FROM dw.sessions y WHERE y.session_id = x.session_id OFFSET 0) s
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
 ), seg AS (  -- the client's segment as of the end of the day before the session's day, from its earlier sessions
@@ -76,6 +79,9 @@ DROP TABLE IF EXISTS etl_dims_clients;
 
 CREATE TEMP TABLE etl_dims_clients ON COMMIT DROP AS
     SELECT client_id, (win_start AT TIME ZONE 'UTC')::date AS d0 FROM etl.delta_clients;
+
+-- their count, for the planner: a few clients read their own members through the primary key, not all of them
+ANALYZE etl_dims_clients;
 
 -- name: apply  the difference between the clients' rows now and as kept, added to the aggregate; then their rows
 DROP TABLE IF EXISTS etl_dims_delta;
