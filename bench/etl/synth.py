@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 CATEGORIES = ("laptops", "monitors", "storage", "keyboards", "mice", "networking")
@@ -78,9 +78,14 @@ def objects(total: int, per_object: int = 5000, seed: int = 7, clients: int | No
             span: float = 86_000, prefix: str = "events") -> Iterator[tuple[str, bytes]]:
     """(key, NDJSON body) pairs of ``per_object`` lines each, keyed by the hour of their first line (``events``:
     ``events(total, seed, clients, day, span)``; ``prefix`` names the objects)."""
+    return pack(events(total, seed, clients, day, span), per_object, prefix)
+
+
+def pack(lines: Iterable[dict], per_object: int = 5000, prefix: str = "events") -> Iterator[tuple[str, bytes]]:
+    """``lines`` as (key, NDJSON body) pairs of ``per_object`` lines each, keyed by the hour of their first line."""
     buf: list[bytes] = []
     n = 0
-    for ev in events(total, seed, clients, day, span):
+    for ev in lines:
         buf.append(json.dumps(ev, separators=(",", ":")).encode())
         if len(buf) == per_object:
             yield _key(n, ev, prefix), b"\n".join(buf) + b"\n"
