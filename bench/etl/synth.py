@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 CATEGORIES = ("laptops", "monitors", "storage", "keyboards", "mice", "networking")
@@ -45,15 +45,17 @@ def _product(rng: random.Random) -> dict:
             "url_path": f"/products/p-{pid}"}
 
 
-def events(total: int, seed: int = 7, clients: int | None = None) -> Iterator[dict]:
-    """``total`` event lines: sessions of 3-15 events, ~5% reaching purchase, in roughly arrival order."""
+def events(total: int, seed: int = 7, clients: int | None = None, day: datetime = DAY,
+           span: float = 86_000) -> Iterator[dict]:
+    """``total`` event lines: sessions of 3-15 events, ~5% reaching purchase, in roughly arrival order, starting over
+    ``span`` seconds from ``day``; ``clients`` of them (one per 40 events by default)."""
     rng = random.Random(seed)
     n_clients = clients or max(1, total // 40)
     made = 0
     while made < total:
         client = f"c-{rng.randrange(n_clients)}"
         # sessions start in time order over the day (as traffic arrives), each within a few minutes' jitter
-        ts = DAY + timedelta(seconds=made / total * 86_000 + rng.uniform(0, 300))
+        ts = day + timedelta(seconds=made / total * span + rng.uniform(0, 300))
         product = _product(rng)
         for step in range(rng.randint(3, 15)):
             if made >= total:
@@ -72,19 +74,26 @@ def events(total: int, seed: int = 7, clients: int | None = None) -> Iterator[di
             yield _line(rng, name, client, ts, prod, page)
 
 
-def objects(total: int, per_object: int = 5000, seed: int = 7) -> Iterator[tuple[str, bytes]]:
-    """(key, NDJSON body) pairs of ``per_object`` lines each, keyed by the hour of their first line."""
+def objects(total: int, per_object: int = 5000, seed: int = 7, clients: int | None = None, day: datetime = DAY,
+            span: float = 86_000, prefix: str = "events") -> Iterator[tuple[str, bytes]]:
+    """(key, NDJSON body) pairs of ``per_object`` lines each, keyed by the hour of their first line (``events``:
+    ``events(total, seed, clients, day, span)``; ``prefix`` names the objects)."""
+    return pack(events(total, seed, clients, day, span), per_object, prefix)
+
+
+def pack(lines: Iterable[dict], per_object: int = 5000, prefix: str = "events") -> Iterator[tuple[str, bytes]]:
+    """``lines`` as (key, NDJSON body) pairs of ``per_object`` lines each, keyed by the hour of their first line."""
     buf: list[bytes] = []
     n = 0
-    for ev in events(total, seed):
+    for ev in lines:
         buf.append(json.dumps(ev, separators=(",", ":")).encode())
         if len(buf) == per_object:
-            yield _key(n, ev), b"\n".join(buf) + b"\n"
+            yield _key(n, ev, prefix), b"\n".join(buf) + b"\n"
             buf, n = [], n + 1
     if buf:
-        yield _key(n, ev), b"\n".join(buf) + b"\n"
+        yield _key(n, ev, prefix), b"\n".join(buf) + b"\n"
 
 
-def _key(n: int, ev: dict) -> str:
+def _key(n: int, ev: dict, prefix: str = "events") -> str:
     hour = ev["received_at"][:13].replace("-", "/").replace("T", "/")
-    return f"events/{hour}/events-{n:06d}.json"
+    return f"events/{hour}/{prefix}-{n:06d}.json"

@@ -52,11 +52,21 @@ SELECT client_id, purchase_at, event_id, 'linear', session_id, channel_group, so
 -- name: pending  the purchases of the incremental apply: those of the pending clients (etl.delta_clients) from
 -- their window start on. Before it nothing changed: no event, and no session (a session never straddles the window
 -- start), so neither did the credits of a purchase there, whose window ends with its own session.
+-- The pending clients are copied to etl_att_clients, without an index and analyzed: every read of the apply starts
+-- from them (through the purchases' and the members' (client_id, ...) indexes), so that a small run costs in
+-- proportion to its clients, whatever the warehouse holds. (Joined to etl.delta_clients, whose statistics may be a
+-- big run's, the planner read the whole members' primary key and probed the pending clients with each row.)
+DROP TABLE IF EXISTS etl_att_clients;
+
+CREATE TEMP TABLE etl_att_clients ON COMMIT DROP AS SELECT client_id, win_start FROM etl.delta_clients;
+
+ANALYZE etl_att_clients;
+
 DROP TABLE IF EXISTS etl_att_purchases;
 
 CREATE TEMP TABLE etl_att_purchases ON COMMIT DROP AS
 SELECT e.client_id, e.event_id, e.event_timestamp AS purchase_at, e.session_id, e.revenue
-  FROM etl.delta_clients c
+  FROM etl_att_clients c
   JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.win_start
  WHERE e.event_name = 'purchase';
 
@@ -69,7 +79,7 @@ SELECT activity_date, model, channel_group, source, medium, campaign, sum(purcha
           FROM etl_att_now
         UNION ALL
         SELECT m.activity_date, m.model, m.channel_group, m.source, m.medium, m.campaign, -m.purchases, -m.revenue
-          FROM etl.delta_clients c
+          FROM etl_att_clients c
           JOIN dw.agg_attribution_members m ON m.client_id = c.client_id AND m.purchase_at >= c.win_start) x
  GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(purchases) <> 0 OR sum(revenue) <> 0;
 
@@ -84,7 +94,7 @@ DELETE FROM dw.agg_daily_attribution a USING etl_att_delta d
           = (d.activity_date, d.model, d.channel_group, d.source, d.medium, d.campaign)
       AND a.purchases = 0;
 
-DELETE FROM dw.agg_attribution_members m USING etl.delta_clients c
+DELETE FROM dw.agg_attribution_members m USING etl_att_clients c
     WHERE m.client_id = c.client_id AND m.purchase_at >= c.win_start;
 
 INSERT INTO dw.agg_attribution_members (client_id, purchase_at, event_id, model, session_id, activity_date,

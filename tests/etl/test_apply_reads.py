@@ -1,0 +1,97 @@
+"""The attribution and dimension-filter applies read in proportion to the pending clients, not to the warehouse
+(aggregates.apply_pending's 'sessions' part; queries/attribution.sql, queries/dims.sql; sql/dw/0051).
+
+The scheduled run brings a few thousand events of clients the warehouse already knows. Its apply must read those
+clients' rows only, whatever the warehouse holds and whatever the statistics say; before, with the statistics a big
+run had left on etl.delta_clients, the attribution apply read the whole of dw.agg_attribution_members (the planner
+scanned its primary key and probed the pending clients with each row), the dims apply read the whole of dw.events
+and dw.sessions (a hash join), and the attribution read every event of a pending client's window to keep its few
+purchases. Counted with pg_stat_xact_user_tables: the rows each table gave the statements, in their transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+from clickstream_etl import attribution, dims, sql
+
+from .helpers import event_line, ndjson, object_key
+
+CLIENTS = 300
+DAY = datetime(2024, 5, 1, tzinfo=UTC)
+P10 = {"id": "p10", "name": "P10", "category": "c", "brand": "b", "price": "10.00"}
+TABLES = ("dw.events", "dw.sessions", "dw.agg_attribution_members", "dw.agg_dims_members")
+
+
+def _client_lines(i: int) -> list[dict]:
+    """Three sessions a day apart, the last with a purchase; a few page views each."""
+    c, out = f"c-{i:04d}", []
+    for day in range(3):
+        t = DAY + timedelta(days=day, hours=8, seconds=i)
+        out += [event_line("page_view", c, t + timedelta(minutes=m), page="/") for m in range(4)]
+    out.append(event_line("purchase", c, DAY + timedelta(days=2, hours=8, minutes=5, seconds=i), page="/checkout",
+                          product=P10, quantity=1))
+    return out
+
+
+def _rows_read(cur) -> dict[str, int]:
+    cur.execute("""SELECT relid::regclass::text, seq_tup_read + coalesce(idx_tup_fetch, 0)
+                     FROM pg_stat_xact_user_tables WHERE relid::regclass::text = ANY(%s)""", (list(TABLES),))
+    return dict(cur.fetchall())
+
+
+@pytest.fixture
+def loaded(world):
+    lines = [line for i in range(CLIENTS) for line in _client_lines(i)]
+    world.put(object_key(DAY + timedelta(days=3), "all"), ndjson(lines))
+    r = world.run_cli()
+    assert r["status"] == "succeeded" and r["events_loaded"] == len(lines), r
+    return world
+
+
+def _apply_one_client(world, statements: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """``statements`` for one pending client (its whole history), with the statistics a big run leaves: every
+    client pending when etl.delta_clients was last analyzed. The rows each table gave them, and the client's own."""
+    with psycopg2.connect(world.dsn) as conn, conn.cursor() as cur:
+        for statement in sql.SESSION_SETUP:
+            cur.execute(statement)
+        cur.execute("INSERT INTO etl.delta_clients SELECT client_id, first_seen_at FROM dw.clients")
+        cur.execute("ANALYZE etl.delta_clients")
+        cur.execute("ANALYZE dw.agg_attribution_members")
+        cur.execute("DELETE FROM etl.delta_clients WHERE client_id <> 'c-0007'")
+        before = _rows_read(cur)
+        for statement in statements:
+            cur.execute(statement)
+        after = _rows_read(cur)
+        cur.execute("""SELECT (SELECT count(*) FROM dw.events WHERE client_id = 'c-0007'),
+                              (SELECT count(*) FROM dw.events WHERE client_id = 'c-0007' AND event_name = 'purchase'),
+                              (SELECT count(*) FROM dw.sessions WHERE client_id = 'c-0007'),
+                              (SELECT count(*) FROM dw.agg_attribution_members WHERE client_id = 'c-0007'),
+                              (SELECT count(*) FROM dw.agg_dims_members WHERE client_id = 'c-0007')""")
+        own = dict(zip(("events", "purchases", "sessions", "attribution_members", "dims_members"), cur.fetchone(),
+                       strict=True))
+        conn.rollback()
+    conn.close()
+    return {t: after.get(t, 0) - before.get(t, 0) for t in TABLES}, own
+
+
+@pytest.mark.integration
+def test_attribution_apply_reads_the_pending_clients_rows_only(loaded):
+    read, own = _apply_one_client(loaded, attribution.APPLY)
+    assert own["purchases"] == 1 and own["attribution_members"] == 5, own  # first, last non-direct, linear x 3
+    # its kept credits, read for the difference and for the delete
+    assert read["dw.agg_attribution_members"] <= 2 * own["attribution_members"], read
+    assert read["dw.events"] <= own["purchases"], read  # its purchases only, not every event of its window
+    assert read["dw.sessions"] <= 2 * own["sessions"], read
+
+
+@pytest.mark.integration
+def test_dims_apply_reads_the_pending_clients_rows_only(loaded):
+    read, own = _apply_one_client(loaded, dims.APPLY)
+    assert own["events"] == 13 and own["sessions"] == 3, own
+    assert read["dw.events"] <= own["events"], read
+    # its sessions, and again those before each of its session days (the segment)
+    assert read["dw.sessions"] <= 3 * own["sessions"], read
+    assert read["dw.agg_dims_members"] <= 2 * own["dims_members"], read  # for the difference and the delete
