@@ -4,6 +4,19 @@
 
 -- name: members  the one definition: the clients' sessions with their segment (etl_dims_sd, which
 -- queries/acquisition_dims.sql reads too) and rows (etl_dims_now) from their events and sessions from d0 on
+DROP TABLE IF EXISTS etl_dims_ev;
+
+-- the clients' events from d0 on, read once (per client through (client_id, event_timestamp): LATERAL, OFFSET 0,
+-- so a few clients never scan dw.events)
+CREATE TEMP TABLE etl_dims_ev ON COMMIT DROP AS
+SELECT e.client_id, e.session_id, e.event_timestamp, e.event_name
+  FROM etl_dims_clients c
+ CROSS JOIN LATERAL (SELECT x.client_id, x.session_id, x.event_timestamp, x.event_name FROM dw.events x
+                      WHERE x.client_id = c.client_id AND x.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
+                     OFFSET 0) e;
+
+ANALYZE etl_dims_ev;
+
 DROP TABLE IF EXISTS etl_dims_sd;
 
 CREATE TEMP TABLE etl_dims_sd ON COMMIT DROP AS
@@ -12,14 +25,8 @@ WITH sess AS (
            s.is_engaged, s.is_first_visit, coalesce(s.channel_group, {unassigned}) AS channel_group,
            coalesce(s.source, {not_set}) AS source, coalesce(s.medium, {not_set}) AS medium,
            coalesce(s.campaign, {not_set}) AS campaign, coalesce(s.device_category, '(unknown)') AS device_category
-      -- per client through (client_id, event_timestamp) (LATERAL, OFFSET 0): a few clients never scan it all
-      FROM (SELECT DISTINCT e.session_id
-              FROM etl_dims_clients c
-             CROSS JOIN LATERAL (SELECT x.session_id FROM dw.events x
-                                  WHERE x.client_id = c.client_id
-                                    AND x.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC' OFFSET 0) e
-           ) x
-     -- likewise through the sessions' primary key
+      FROM (SELECT DISTINCT session_id FROM etl_dims_ev) x
+     -- per session through the sessions' primary key (LATERAL, OFFSET 0), as the events
      CROSS JOIN LATERAL (SELECT * FROM dw.sessions y WHERE y.session_id = x.session_id OFFSET 0) s
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
@@ -45,12 +52,8 @@ ANALYZE etl_dims_sd;
 DROP TABLE IF EXISTS etl_dims_now;
 
 CREATE TEMP TABLE etl_dims_now ON COMMIT DROP AS
-WITH ev AS (  -- per client, as in etl_dims_sd
-    SELECT e.client_id, e.session_id, e.event_timestamp, e.event_name
-      FROM etl_dims_clients c
-     CROSS JOIN LATERAL (SELECT x.client_id, x.session_id, x.event_timestamp, x.event_name FROM dw.events x
-                          WHERE x.client_id = c.client_id AND x.event_timestamp >= c.d0::timestamp AT TIME ZONE 'UTC'
-                         OFFSET 0) e
+WITH ev AS (
+    SELECT * FROM etl_dims_ev
 ), sd AS (
     SELECT * FROM etl_dims_sd
 ), facts AS (
