@@ -139,7 +139,9 @@ def make_up(tree: Path, platform: Platform, venv: Path, log: Path, moto_port: in
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
            "CLICKSTREAM_STATE_DIR": str(platform.root / "state"), "CLICKSTREAM_RUN_DIR": str(platform.root / "run"),
            "CLICKSTREAM_INGEST_URL": platform.ingest_url, "CLICKSTREAM_DW_PORT": str(platform.ports["dw"]),
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+           # each line as it is written (a pipe would buffer ansible's output): the log's times are the plays'
+           "PYTHONUNBUFFERED": "1"}
     for key in ("VIRTUAL_ENV", "PYTHONPATH", "ANSIBLE_CONFIG", "CLICKSTREAM_ETL_ENV_FILE"):
         env.pop(key, None)
     with log.open("w") as out:
@@ -172,6 +174,30 @@ def make_up(tree: Path, platform: Platform, venv: Path, log: Path, moto_port: in
             "site_changed": [int(c) for c in recap], "log": str(log)}
 
 
+_LOG_LINE = re.compile(r"^\[\s*([0-9.]+)\] (.*)$")
+
+
+def plays(log: Path) -> list[tuple[str, float]]:
+    """(play, seconds) of site.yml in a `make up` log: from each PLAY line to the next one (the last: to up.sh's
+    next step)."""
+    out: list[tuple[str, float]] = []
+    inside, last = False, None
+    for raw in log.read_text().splitlines():
+        m = _LOG_LINE.match(raw)
+        if not m:
+            continue
+        t, text = float(m.group(1)), m.group(2)
+        if "==> [1/4]" in text:
+            inside, last = True, ("(start-up: before the first play)", t)
+        elif inside and ("==> [2/4]" in text or text.startswith("PLAY [")):
+            if last is not None:
+                out.append((last[0], round(t - last[1], 1)))
+            last = (text[6:].split("]")[0], t) if text.startswith("PLAY [") else None
+            if "==> [2/4]" in text:
+                break
+    return out
+
+
 def run_side(commit: str, label: str, keep: bool = False, again: bool = False) -> dict:
     """Clone ``commit``, run `make up` on a platform of its own (and once more with ``again``), tear it down."""
     root = Path(tempfile.mkdtemp(prefix=f"clickstream-makeup-{label}-", dir="/var/tmp"))
@@ -184,6 +210,7 @@ def run_side(commit: str, label: str, keep: bool = False, again: bool = False) -
     try:
         result = make_up(tree, platform, root / "venv", RESULTS / f"makeup-{label}.log", free_port())
         result["commit"] = rev
+        result["plays"] = plays(Path(result["log"]))
         if again and result["rc"] == 0:
             moto = next((platform.root / "run").glob("clickstream-moto-*.pid")).stem.rsplit("-", 1)[1]
             second = make_up(tree, platform, root / "venv", RESULTS / f"makeup-{label}-again.log", int(moto))
@@ -383,6 +410,14 @@ def section(result: dict) -> dict:
             p = next((p for p in side["phases"] if p["phase"] == name), None) if side else None
             cells += [f"{p['wall_s']}", f"{p['cpu_s']} ({p['cpu_make_s']} / {p['cpu_services_s']})"] if p else ["", ""]
         table.append(f"| {name} | " + " | ".join(cells) + " |")
+    play_names = list(dict.fromkeys(n for side in (new, old) if side for n, _ in side.get("plays", [])))
+    if play_names:
+        table += ["", "site.yml's plays on the fresh run (from the log's line times):", "",
+                  "| play | this code s | baseline s |", "|---|---:|---:|"]
+        for name in play_names:
+            cells = [next((f"{t}" for n, t in side.get("plays", []) if n == name), "") if side else ""
+                     for side in (new, old)]
+            table.append(f"| {name} | " + " | ".join(cells) + " |")
     return {"title": "make up on a fresh machine, phase by phase", "rows": rows(result),
             "markdown": "\n".join(table), "notes": notes, "raw": result}
 
