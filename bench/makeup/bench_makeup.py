@@ -422,6 +422,27 @@ def section(result: dict) -> dict:
             "markdown": "\n".join(table), "notes": notes, "raw": result}
 
 
+def write_section(out: dict, path: Path = REPO / "BENCHMARKS.md") -> None:
+    """Replace (or add) the makeup section of BENCHMARKS.md, as bench/run_all.py writes sections."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import run_all
+
+    m = run_all.machine()
+    measured = sorted(r.get("measured", "?") for r in [*out["raw"]["sides"].values(), out["raw"].get("apt") or {}]
+                      if r)
+    provenance = (f"Measured by `python bench/makeup/bench_makeup.py` (each part saved as it finished, the section "
+                  f"written by `--from-records --write`), {measured[0]} to {measured[-1]}, code at "
+                  f"{run_all.commit()}, on {m['cpu']} ({m['cores']} cores, {m['memory']}).")
+    text = run_all.section(out, "makeup", provenance)
+    kept = run_all.kept_sections(path)
+    body = path.read_text(encoding="utf-8")
+    if "makeup" in kept:
+        body = body.replace(kept["makeup"], text.rstrip() + "\n\n" if not kept["makeup"].endswith("\n\n") else text)
+    else:
+        body = body.rstrip("\n") + "\n\n" + text
+    path.write_text(body, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sides", default="old,new")
@@ -429,11 +450,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-apt", action="store_true")
     ap.add_argument("--no-again", action="store_true", help="skip the second `make up` of this code")
     ap.add_argument("--from-records", action="store_true", help="no measuring: the section from the saved records")
+    ap.add_argument("--write", action="store_true", help="with --from-records: put the section into BENCHMARKS.md")
     args = ap.parse_args(argv)
     if args.from_records:
         out = section(from_records())
         print(out["markdown"])
         print("\n".join(out["notes"]))
+        if args.write:
+            write_section(out)
         return 0
     out = run(sides=tuple(s for s in args.sides.split(",") if s), keep=args.keep, apt=not args.no_apt,
               again=not args.no_again)

@@ -5,7 +5,8 @@
 
 The window runs from midnight (UTC) 29 days before today to now: 30 calendar days. Everything before the last
 24 hours is written straight into the raw bucket in the ingest's own layout and line format (`traffic.s3_sink`,
-byte-identical to what the ingest stores), day by day in time order: the ETL's listing follows keys in time order.
+byte-identical to what the ingest stores), each day by a process of a small pool while another sends the last day
+(keys name the hour, so the ETL's listing, which runs after, follows them in time order).
 The last 24 hours go through the HTTP ingest endpoint, as the browser tracker sends them. So a fresh machine gets
 a month of history in a minute or two instead of the hours 30 days of HTTP requests would take.
 
@@ -139,34 +140,42 @@ def _send_http_part(part: Part, products, url: str, concurrency: int) -> tuple[T
     return report, delivery, time.monotonic() - t0
 
 
+def _write_s3_part(part: Part, products, bucket: str, endpoint_url: str | None,
+                   region: str) -> tuple[TrafficReport, dict[str, Any], float]:
+    """One part written straight into the raw bucket: its report, the objects' stats and its seconds."""
+    t0 = time.monotonic()
+    report, stats = run_s3(_config(part), products, bucket=bucket, endpoint_url=endpoint_url, region=region,
+                           corrupt_lines=part.corrupt_lines, progress=None)
+    return report, stats.as_dict(), time.monotonic() - t0
+
+
 def run_demo(parts: list[Part], products, *, bucket: str, endpoint_url: str | None, url: str,
-             region: str = "us-east-1", concurrency: int = 8, progress=sys.stderr) -> dict[str, Any]:
+             region: str = "us-east-1", concurrency: int = 8, workers: int | None = None,
+             progress=sys.stderr) -> dict[str, Any]:
     """Send every part; the summed report (``TrafficReport.as_dict``) with ``parts`` and ``delivery``.
 
-    The HTTP parts go out from a child process while this one writes the past days' objects: the two wait on
-    different servers (the ingest endpoint, the emulator's S3), so the month takes about as long as the longer of
-    the two instead of their sum. What is sent, and the report, do not depend on it."""
+    The parts run on ``workers`` processes (default: one per core, at least two), the HTTP part first: it waits on
+    the ingest endpoint while the others generate and write the past days' objects, so the month takes about as
+    long as the longest of them instead of their sum. Each part's events and objects depend only on its own seed,
+    so what is sent, and the report (summed in the plan's order), do not depend on which process sent what."""
     started = time.monotonic()
     whole = dataclasses.replace(TrafficConfig(), seed=parts[-1].seed, start=parts[0].start, end=parts[-1].end)
     total = TrafficReport(whole.resolved())
     s3_delivery: dict[str, int] = {}
     http_delivery: dict[str, Any] = {}
     summary = []
-    # fork: the child starts from this process's state (catalog, imports) before any client or thread exists here.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        http = {i: pool.submit(_send_http_part, part, products, url, concurrency)
-                for i, part in enumerate(parts) if part.sink == "http"}
+    workers = workers or max(2, os.cpu_count() or 1)
+    # fork: the workers start from this process's state (catalog, imports); no client or thread exists here yet.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        order = sorted(range(len(parts)), key=lambda i: parts[i].sink != "http")
+        jobs = {i: pool.submit(_send_http_part, parts[i], products, url, concurrency) if parts[i].sink == "http"
+                else pool.submit(_write_s3_part, parts[i], products, bucket, endpoint_url, region) for i in order}
         for i, part in enumerate(parts):
-            t0 = time.monotonic()
+            report, delivery, elapsed = jobs[i].result()
             if part.sink == "s3":
-                report, stats = run_s3(_config(part), products, bucket=bucket, endpoint_url=endpoint_url,
-                                       region=region, corrupt_lines=part.corrupt_lines, progress=None)
-                delivery = stats.as_dict()
                 for k, v in delivery.items():
                     s3_delivery[k] = s3_delivery.get(k, 0) + v
-                elapsed = time.monotonic() - t0
             else:
-                report, delivery, elapsed = http[i].result()
                 http_delivery = delivery
             total.merge(report)
             summary.append({"name": part.name, "sink": part.sink, "start": _iso(part.start), "end": _iso(part.end),
@@ -213,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--days", type=int, default=DAYS)
     p.add_argument("--end", type=_time, help="the window's end (default: now)")
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight (default 8)")
+    p.add_argument("--workers", type=int, help="processes sending the parts (default: one per core, at least 2)")
     p.add_argument("--report", type=Path, help="write the JSON report here (default: stdout)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -233,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_demo(parts, load_catalog_csv(DEFAULT_CATALOG), bucket=bucket,
                       endpoint_url=args.endpoint_url or env.get("AWS_ENDPOINT_URL"), url=args.url,
                       region=env.get("AWS_DEFAULT_REGION", "us-east-1"), concurrency=args.concurrency,
+                      workers=args.workers,
                       progress=None if args.quiet else sys.stderr)
     text = json.dumps(result, indent=2) + "\n"
     if args.report:
