@@ -50,14 +50,16 @@ TARGET_S = 600
 RESULTS = REPO / "bench/results"
 # The lines that open each phase, in order, and the phase they open.
 MARKERS = [
-    (re.compile(r"\[bootstrap\] (installing \d+ Debian packages|Debian packages already installed)"), "apt"),
-    (re.compile(r"\[bootstrap\] (creating venv|installing Python requirements|Python requirements )"), "venv+pip"),
+    (re.compile(r"\[bootstrap\] (installing \d+ Debian packages|Debian packages already installed)"), "bootstrap: apt"),
+    (re.compile(r"\[bootstrap\] creating venv"), "bootstrap: venv"),
+    (re.compile(r"\[bootstrap\] (installing Python requirements|Python requirements )"), "bootstrap: pip"),
     (re.compile(r"==> \[1/4\]"), "site.yml"),
     (re.compile(r"==> \[2/4\]"), "demo traffic"),
     (re.compile(r"==> \[3/4\]"), "ETL"),
     (re.compile(r"==> \[4/4\]"), "summary"),
 ]
 CLK = os.sysconf("SC_CLK_TCK")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _procs() -> dict[int, tuple[int, float]]:
@@ -148,22 +150,23 @@ def make_up(tree: Path, platform: Platform, venv: Path, log: Path, moto_port: in
         proc = subprocess.Popen(["make", "up", f"VENV={venv}"], cwd=tree, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
         sampler = Sampler(proc.pid, platform)
-        sampler.sample("start")
+        sampler.sample("bootstrap: package check")
         pending = list(MARKERS)
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(f"[{time.monotonic() - sampler.t0:8.1f}] {line}")
             out.flush()
+            plain = ANSI.sub("", line)
             for i, (rx, label) in enumerate(pending):
-                if rx.search(line):
+                if rx.search(plain):
                     sampler.sample(label)
                     del pending[: i + 1]
                     break
         rc = proc.wait()
         sampler.sample("end")
     phases = []
-    for (label, t, load, mcpu, scpu), (_, t2, load2, mcpu2, scpu2) in zip(sampler.samples[1:-1],
-                                                                          sampler.samples[2:], strict=True):
+    for (label, t, load, mcpu, scpu), (_, t2, load2, mcpu2, scpu2) in zip(sampler.samples[:-1],
+                                                                          sampler.samples[1:], strict=True):
         phases.append({"phase": label, "wall_s": round(t2 - t, 1), "cpu_s": round(mcpu2 - mcpu + scpu2 - scpu, 1),
                        "cpu_make_s": round(mcpu2 - mcpu, 1), "cpu_services_s": round(scpu2 - scpu, 1),
                        "load_start": round(load, 2), "load_end": round(load2, 2)})
@@ -381,11 +384,13 @@ def from_records() -> dict:
 def section(result: dict) -> dict:
     notes = []
     for side, r in result.get("sides", {}).items():
-        loads = [p["load_start"] for p in r["phases"]] + [r["phases"][-1]["load_end"]] if r["phases"] else []
+        loads = [p["load_start"] for p in r["phases"] if p["load_start"] is not None] + [r["phases"][-1]["load_end"]]
         notes.append(f"{side} ({r['commit']}, measured {r.get('measured', '?')}): rc {r['rc']}, "
                      f"{r['wall_s']} s, {r['cpu_s']} CPU s; 1-minute load "
                      f"average at the phase lines {', '.join(f'{x:.1f}' for x in loads)}; site.yml changed= "
                      f"{r['site_changed']}")
+        if r.get("note"):
+            notes.append(f"{side}: {r['note']}")
         if "again" in r:
             a = r["again"]
             notes.append(f"{side}, `make up` once more: rc {a['rc']}, {a['wall_s']} s, site.yml changed="
@@ -408,7 +413,8 @@ def section(result: dict) -> dict:
         cells = []
         for side in (new, old):
             p = next((p for p in side["phases"] if p["phase"] == name), None) if side else None
-            cells += [f"{p['wall_s']}", f"{p['cpu_s']} ({p['cpu_make_s']} / {p['cpu_services_s']})"] if p else ["", ""]
+            cells += [f"{p['wall_s']}", f"{p['cpu_s']} ({p['cpu_make_s']} / {p['cpu_services_s']})"
+                      if p["cpu_s"] is not None else ""] if p else ["", ""]
         table.append(f"| {name} | " + " | ".join(cells) + " |")
     play_names = list(dict.fromkeys(n for side in (new, old) if side for n, _ in side.get("plays", [])))
     if play_names:
