@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -116,7 +117,8 @@ class Sampler:
 
     def sample(self, label: str) -> None:
         procs = _procs()
-        self.make_cpu = max(self.make_cpu, tree_cpu({self.root_pid}, procs))
+        if self.root_pid in procs:
+            self.make_cpu = tree_cpu({self.root_pid}, procs)
         for pid in service_pids(self.platform):
             if pid in procs:
                 self.services_cpu[pid] = tree_cpu({pid}, procs)
@@ -146,6 +148,7 @@ def make_up(tree: Path, platform: Platform, venv: Path, log: Path, moto_port: in
            "PYTHONUNBUFFERED": "1"}
     for key in ("VIRTUAL_ENV", "PYTHONPATH", "ANSIBLE_CONFIG", "CLICKSTREAM_ETL_ENV_FILE"):
         env.pop(key, None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w") as out:
         proc = subprocess.Popen(["make", "up", f"VENV={venv}"], cwd=tree, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
@@ -163,6 +166,10 @@ def make_up(tree: Path, platform: Platform, venv: Path, log: Path, moto_port: in
                     del pending[: i + 1]
                     break
         rc = proc.wait()
+        # make has exited and been reaped: its CPU with every child it waited for (the last phase's included,
+        # which no sample of the live tree saw) is this process's children's CPU since it started.
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sampler.make_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         sampler.sample("end")
     phases = []
     for (label, t, load, mcpu, scpu), (_, t2, load2, mcpu2, scpu2) in zip(sampler.samples[:-1],
