@@ -48,6 +48,7 @@ if ((${#missing[@]})); then
   took "Debian packages"
 else
   log "Debian packages already installed"
+  started=$SECONDS
 fi
 
 # The venv is built from Debian's python in a world-readable place: tasks that become the postgres user
