@@ -37,6 +37,7 @@ BENCHES = {
     "fuzz": "fuzz.bench_fuzz",
     "backups": "backups.bench_backups",
     "lake": "lake.bench_lake",
+    "makeup": "makeup.bench_makeup",
 }
 
 

@@ -19,15 +19,21 @@ DW_PORT="${CLICKSTREAM_DW_PORT:-5434}"
 # The ETL settings the etl role writes under the state directory, for the demo traffic and etl_now alike.
 export CLICKSTREAM_ETL_ENV_FILE="${CLICKSTREAM_ETL_ENV_FILE:-$STATE_DIR/etl/etl.env}"
 
-step() { printf '\n\033[1;34m==> [%s] %s\033[0m\n' "$1" "$2"; }
+# Each step's wall seconds, printed when the next one starts and summed up at the end.
+timings=() step_name="" step_started=$SECONDS up_started=$SECONDS
+step_done() {
+  [ -n "$step_name" ] && timings+=("$step_name $((SECONDS - step_started)) s")
+  step_name="${1:-}" step_started=$SECONDS
+}
+step() { step_done "$3"; printf '\n\033[1;34m==> [%s] %s\033[0m\n' "$1" "$2"; }
 dw_events() {
   runuser -u postgres -- psql -X -q -p "$DW_PORT" -d clickstream_dw -tAc "SELECT count(*) FROM dw.events" 2>/dev/null || echo 0
 }
 
-step "1/4" "Provisioning the platform: ansible-playbook site.yml (local inventory: moto, PostgreSQL, Shiny)"
+step "1/4" "Provisioning the platform: ansible-playbook site.yml (local inventory: moto, PostgreSQL, Shiny)" site.yml
 ansible-playbook site.yml
 
-step "2/4" "Demo month of traffic: 29 days into the raw bucket, the last 24 h through $INGEST_URL"
+step "2/4" "Demo month of traffic: 29 days into the raw bucket, the last 24 h through $INGEST_URL" "demo traffic"
 if [ -s "$DEMO_REPORT" ] && [ "$(dw_events)" -gt 0 ]; then
   echo "already sent (report: $DEMO_REPORT); delete it and pick another DEMO_SEED to send another month"
 else
@@ -37,12 +43,14 @@ else
   mv "$DEMO_REPORT.tmp" "$DEMO_REPORT"
 fi
 
-step "3/4" "Running the ETL now (raw S3 objects -> warehouse)"
+step "3/4" "Running the ETL now (raw S3 objects -> warehouse)" ETL
 # The whole prefix is listed (LISTING_LOOKBACK_HOURS=0): the demo's past days are older than what a scheduled run
 # may already have loaded, and a scheduled run lists only from a day before its newest loaded key.
 LISTING_LOOKBACK_HOURS=0 PYTHONPATH="$here/lambdas/local_runtime:$here/lambdas/etl/src" \
   python -m clickstream_local.etl_now
 
-step "4/4" "Where everything is"
+step "4/4" "Where everything is" summary
 ansible-playbook playbooks/summary.yml 2>/dev/null | sed -n '/msg:/,/^$/p' | sed 's/^ *- //; /msg:/d'
 printf 'Warehouse events: %s   (demo traffic report: %s)\n' "$(dw_events)" "$DEMO_REPORT"
+step_done
+printf 'make up took %d s (%s)\n' "$((SECONDS - up_started))" "$(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')"
