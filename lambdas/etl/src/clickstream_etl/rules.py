@@ -173,6 +173,18 @@ def segment_sql(as_of: str, threshold: str) -> str:
             " THEN 'loyal' ELSE 'active' END")
 
 
+# A client's history before the day of a session (d.client_id, d.session_date), in the segment rule's window of
+# etl.segment_rule r: the columns segment_sql reads, from dw.sessions (a LATERAL subquery, alias h).
+_HISTORY_BEFORE_DAY = (
+    "SELECT min(p.session_date) FILTER (WHERE p.is_first_visit) AS first_visit_date,"
+    " max(p.session_date) AS last_active_date,"
+    " count(DISTINCT p.session_date) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days) AS active_days,"
+    " coalesce(sum(p.purchase_count) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days), 0)"
+    " AS purchases"
+    " FROM dw.sessions p"
+    " WHERE p.client_id = d.client_id AND p.session_start < d.session_date::timestamp AT TIME ZONE 'UTC'")
+
+
 # The SQL forms, by the names the .sql files use as {placeholders} (queries/__init__.py).
 SQL = {
     "purchase": f"'{PURCHASE}'",
@@ -180,10 +192,14 @@ SQL = {
     "page_view_e": page_view_sql("e.event_name"),
     "page_key": page_key_sql("page_url_path"),
     "page_key_e": page_key_sql("e.page_url_path"),
-    # the segment as of the daily step's day (queries/segments.sql), and as of the day before a session's day with
-    # the thresholds of etl.segment_rule r (queries/dims.sql)
+    # the segment as of the daily step's day (queries/segments.sql)
     "segment": segment_sql("%(as_of)s::date", "%({})s"),
-    "segment_before_day": segment_sql("(d.session_date - 1)", "r.{}"),
+    # the segment of a session: its client's as of the end of the day before the session's day d.session_date, from
+    # the client's sessions before that day (h: segment_history_before_day), 'new' without any; the one definition
+    # of queries/dims.sql (dw.agg_hourly_dims and the filters built on its sessions) and queries/journeys.sql
+    "segment_of_session_day": "CASE WHEN h.last_active_date IS NULL THEN 'new' ELSE "
+                              + segment_sql("(d.session_date - 1)", "r.{}") + " END",
+    "segment_history_before_day": _HISTORY_BEFORE_DAY,
     # a session without acquisition (written before sql/dw/0031): channel group Unassigned, source, medium and
     # campaign (not set), in every aggregate that keys on them (sql/dw/0045 relabelled the older rows)
     "unassigned": f"'{UNASSIGNED}'",

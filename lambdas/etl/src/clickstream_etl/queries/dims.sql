@@ -31,19 +31,10 @@ WITH sess AS (
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
 ), seg AS (  -- the client's segment as of the end of the day before the session's day, from its earlier sessions
-    SELECT d.client_id, d.session_date,
-           CASE WHEN h.last_active_date IS NULL THEN 'new' ELSE {segment_before_day} END AS segment
+    SELECT d.client_id, d.session_date, {segment_of_session_day} AS segment
       FROM days d
      CROSS JOIN etl.segment_rule r
-     CROSS JOIN LATERAL (
-         SELECT min(p.session_date) FILTER (WHERE p.is_first_visit) AS first_visit_date,
-                max(p.session_date) AS last_active_date,
-                count(DISTINCT p.session_date) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days)
-                  AS active_days,
-                coalesce(sum(p.purchase_count) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days), 0)
-                  AS purchases
-           FROM dw.sessions p
-          WHERE p.client_id = d.client_id AND p.session_start < d.session_date::timestamp AT TIME ZONE 'UTC') h
+     CROSS JOIN LATERAL ({segment_history_before_day}) h
 )
 SELECT s.*, g.segment FROM sess s JOIN seg g USING (client_id, session_date);
 

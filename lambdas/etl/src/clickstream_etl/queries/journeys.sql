@@ -13,20 +13,11 @@ WITH sess AS (
       FROM etl_jr_clients c JOIN dw.sessions s ON s.client_id = c.client_id AND s.session_start >= c.since
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
-), seg AS (  -- the client's segment as of the end of the day before the session's day (as queries/dims.sql)
-    SELECT d.client_id, d.session_date,
-           CASE WHEN h.last_active_date IS NULL THEN 'new' ELSE {segment_before_day} END AS segment
+), seg AS (  -- the client's segment as of the end of the day before the session's day (rules.py, one definition)
+    SELECT d.client_id, d.session_date, {segment_of_session_day} AS segment
       FROM days d
      CROSS JOIN etl.segment_rule r
-     CROSS JOIN LATERAL (
-         SELECT min(p.session_date) FILTER (WHERE p.is_first_visit) AS first_visit_date,
-                max(p.session_date) AS last_active_date,
-                count(DISTINCT p.session_date) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days)
-                  AS active_days,
-                coalesce(sum(p.purchase_count) FILTER (WHERE p.session_date > d.session_date - 1 - r.window_days), 0)
-                  AS purchases
-           FROM dw.sessions p
-          WHERE p.client_id = d.client_id AND p.session_start < d.session_date::timestamp AT TIME ZONE 'UTC') h
+     CROSS JOIN LATERAL ({segment_history_before_day}) h
 ), pv AS (  -- the page views of the clients from `since` on, per session, in the transitions' order
     SELECT e.session_id,
            array_agg({page_key_e} ORDER BY e.event_timestamp, e.event_id) AS pages,
