@@ -76,10 +76,14 @@ checksums:
 """
 
 import hashlib
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.clickstream.platform.plugins.module_utils.file_state import (
+    ensure_directory,
+    ensure_file,
+    file_args,  # noqa: F401 - re-exported for the tests
+    write,  # noqa: F401 - re-exported for the tests
+)
 
 ENTRY = {
     "path": {"type": "path", "required": True},
@@ -94,50 +98,6 @@ ARGUMENT_SPEC = {
 }
 
 
-def file_args(entry: dict) -> dict:
-    """The arguments AnsibleModule.set_fs_attributes_if_different takes (no SELinux context, no attributes)."""
-    mode = entry.get("mode")
-    return {"path": entry["path"], "owner": entry.get("owner"), "group": entry.get("group"),
-            "mode": None if mode is None else str(mode), "attributes": None,
-            "secontext": [None, None, None]}
-
-
-def read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def write(module: AnsibleModule, path: str, content: bytes, entry: dict, exists: bool) -> None:
-    """Write content to a temporary file beside path with path's final owner and mode (an existing file's where
-    the entry gives none), then rename it over path: a reader sees the old file or the new one, and a secret is
-    never readable by others, not even for a moment."""
-    fd, tmp = tempfile.mkstemp(prefix=".file_set.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp made it 0600: it is loosened only to a mode the entry leaves to the old file or the umask.
-        if exists:
-            st = os.stat(path)
-            os.chown(tmp, st.st_uid, st.st_gid)
-            if entry.get("mode") is None:
-                os.chmod(tmp, st.st_mode & 0o7777)
-        elif entry.get("mode") is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        module.set_fs_attributes_if_different({**file_args(entry), "path": tmp}, False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     check = module.check_mode
@@ -147,45 +107,17 @@ def main() -> None:
     diffs: list[dict] = []
 
     for entry in module.params["directories"]:
-        path = entry["path"]
-        created = False
-        if os.path.lexists(path) and not os.path.isdir(path):
-            module.fail_json(msg=f"{path} exists and is not a directory")
-        if not os.path.isdir(path):
-            created = True
-            diffs.append({"before_header": path, "after_header": path,
-                          "before": {"path": path, "state": "absent"}, "after": {"path": path, "state": "directory"}})
-            if not check:
-                os.makedirs(path)
-        attrs = False
-        if not (created and check):
-            attrs = module.set_fs_attributes_if_different(file_args(entry), False)
-        if created or attrs:
-            changed_paths.append(path)
+        if ensure_directory(module, entry, check, diffs):
+            changed_paths.append(entry["path"])
 
     for entry in module.params["files"]:
-        path = entry["path"]
         wanted = entry["content"].encode("utf-8")
-        checksums[path] = hashlib.sha1(wanted).hexdigest()  # noqa: S324 - the checksum copy reports, not security
-        if os.path.isdir(path):
-            module.fail_json(msg=f"{path} is a directory, not a file")
-        current = read(path)
-        written = current != wanted
+        checksums[entry["path"]] = hashlib.sha1(wanted).hexdigest()  # noqa: S324 - copy's checksum, not security
+        changed, written = ensure_file(module, entry, wanted, check, diffs)
         if written:
-            content_changed.append(path)
-            diffs.append({"before_header": path, "after_header": path,
-                          "before": "" if current is None else current.decode("utf-8", "replace"),
-                          "after": entry["content"]})
-            if not check:
-                parent = os.path.dirname(path)
-                if not os.path.isdir(parent):
-                    module.fail_json(msg=f"{path}: directory {parent} does not exist")
-                write(module, path, wanted, entry, current is not None)
-        attrs = False
-        if not (check and current is None):
-            attrs = module.set_fs_attributes_if_different(file_args(entry), False)
-        if written or attrs:
-            changed_paths.append(path)
+            content_changed.append(entry["path"])
+        if changed:
+            changed_paths.append(entry["path"])
 
     result = {"changed": bool(changed_paths), "changed_paths": changed_paths, "content_changed": content_changed,
               "checksums": checksums}
