@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from scripts.harness.ansible import run_playbook
 from scripts.harness.net import free_port
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
+NOW = datetime.datetime.now(datetime.UTC)
 TLS = {"common_name": "db", "organizational_unit": "generation 1",
        "subject_alt_names": ["DNS:localhost", "IP:127.0.0.1"], "renew_days": 30}
 
@@ -128,8 +128,8 @@ def cluster(tmp_path):
     # The suite's CA first (as site.yml's earlier plays make it): tls_ca itself cannot run in check mode on a
     # control node without it.
     ca_book = tmp_path / "ca.yml"
-    ca_book.write_text(PLAYBOOK.format(root=tmp_path, cluster=name_, port=port).replace("role: postgresql", "role: tls_ca"),
-                       encoding="utf-8")
+    ca_play = PLAYBOOK.format(root=tmp_path, cluster=name_, port=port).replace("role: postgresql", "role: tls_ca")
+    ca_book.write_text(ca_play, encoding="utf-8")
     made = run_playbook(str(ca_book))
     assert made.rc == 0, made.output
     yield book, name_, port, tmp_path

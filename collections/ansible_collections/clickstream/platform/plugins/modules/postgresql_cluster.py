@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: postgresql_cluster
-short_description: A Debian PostgreSQL cluster's record, creation, TLS files, configuration files and service in one call
+short_description: A Debian PostgreSQL cluster's record, creation, TLS files, config files and service in one call
 description:
   - In one module run, in this order; the record file of the local platform's run directory (O(record)); the
     cluster's state (C(pg_ctlcluster status)) and its creation with C(pg_createcluster) when it does not exist; the
@@ -32,7 +32,10 @@ options:
   port: {description: Port given to pg_createcluster., type: int, required: true}
   locale: {description: Locale given to pg_createcluster., type: str, default: C.UTF-8}
   encoding: {description: Encoding given to pg_createcluster., type: str, default: UTF8}
-  socket_directory: {description: Unix socket directory waited on after a start or restart., type: path, default: /var/run/postgresql}
+  socket_directory:
+    description: Unix socket directory waited on after a start or restart.
+    type: path
+    default: /var/run/postgresql
   service_mode:
     description: C(pg_ctlcluster) (no systemd as PID 1) or C(systemd) (the unit postgresql@<version>-<name>, enabled).
     type: str
@@ -56,7 +59,10 @@ options:
         type: list
         elements: str
         default: []
-      ca_certificate: {description: The CA certificate (PEM) written to root.crt and checked against., type: str, required: true}
+      ca_certificate:
+        description: The CA certificate (PEM) written to root.crt and checked against.
+        type: str
+        required: true
       renew_days: {description: Renew a certificate expiring within this many days., type: int, default: 30}
       certificate: {description: A certificate (PEM) the CA signed for RV(csr), installed as server.crt., type: str}
   files:
@@ -88,23 +94,58 @@ EXAMPLES = r"""
       organizational_unit: generation 1
       ca_certificate: "{{ lookup('ansible.builtin.file', 'pki/ca.crt') }}"
     files:
-      - {path: /etc/postgresql/15/main/postgresql.conf, content: "{{ lookup('template', 'postgresql.conf.j2') }}", effect: restart}
+      - path: /etc/postgresql/15/main/postgresql.conf
+        content: "{{ lookup('template', 'postgresql.conf.j2') }}"
+        effect: restart
       - {path: /etc/postgresql/15/main/pg_hba.conf, content: "{{ lookup('template', 'pg_hba.conf.j2') }}", mode: "0640"}
   register: cluster
 """
 
 RETURN = r"""
-status: {description: The state found (running, stopped or missing)., returned: always, type: str}
-created: {description: Whether the cluster was created (or would be)., returned: always, type: bool}
-pending: {description: Check mode and the cluster does not exist yet (nothing else looked at)., returned: always, type: bool}
-changed_paths: {description: Files and directories written or given another owner/mode (or that would be)., returned: always, type: list}
-certificate_needed: {description: The certificate in place will not do; RV(csr) is the request to sign., returned: always, type: bool}
-csr: {description: The certificate signing request (PEM), when RV(certificate_needed) and the key exists., returned: when needed, type: str}
-restart_due: {description: A restart is due (a file whose effect is restart changed)., returned: always, type: bool}
-reload_due: {description: A reload is due (a reload file or a TLS file changed)., returned: always, type: bool}
-started: {description: Whether the service was started (or would be)., returned: always, type: bool}
-restarted: {description: Whether it was restarted (or would be)., returned: always, type: bool}
-reloaded: {description: Whether it was reloaded (or would be)., returned: always, type: bool}
+status:
+  description: The state found (running, stopped or missing).
+  returned: always
+  type: str
+created:
+  description: Whether the cluster was created (or would be).
+  returned: always
+  type: bool
+pending:
+  description: Check mode and the cluster does not exist yet (nothing else looked at).
+  returned: always
+  type: bool
+changed_paths:
+  description: Files and directories written or given another owner/mode (or that would be).
+  returned: always
+  type: list
+certificate_needed:
+  description: The certificate in place will not do; RV(csr) is the request to sign.
+  returned: always
+  type: bool
+csr:
+  description: The certificate signing request (PEM), when RV(certificate_needed) and the key exists.
+  returned: when needed
+  type: str
+restart_due:
+  description: A restart is due (a file whose effect is restart changed).
+  returned: always
+  type: bool
+reload_due:
+  description: A reload is due (a reload file or a TLS file changed).
+  returned: always
+  type: bool
+started:
+  description: Whether the service was started (or would be).
+  returned: always
+  type: bool
+restarted:
+  description: Whether it was restarted (or would be).
+  returned: always
+  type: bool
+reloaded:
+  description: Whether it was reloaded (or would be).
+  returned: always
+  type: bool
 """
 
 import datetime
@@ -185,7 +226,7 @@ def attribute(name: x509.Name, oid) -> str | None:
 
 def not_after(cert) -> datetime.datetime:
     value = getattr(cert, "not_valid_after_utc", None)
-    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.UTC)
 
 
 def signed_by(cert, ca) -> bool:
@@ -200,7 +241,7 @@ def signed_by(cert, ca) -> bool:
             key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
         else:
             return False
-    except Exception:  # noqa: BLE001 - InvalidSignature and unsupported algorithms alike: not signed by ca
+    except Exception:
         return False
     return True
 
@@ -298,7 +339,7 @@ def converge_tls(module, tls: dict, check: bool, changed_paths: list) -> dict:
     if ensure_file(module, {"path": os.path.join(d, "root.crt"), "mode": "0644", **owner},
                    tls["ca_certificate"].encode(), check)[0]:
         changed, _ = True, changed_paths.append(os.path.join(d, "root.crt"))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     given = tls.get("certificate")
     if given:
         problem = certificate_problem(given.encode(), key, tls, ca, now)
