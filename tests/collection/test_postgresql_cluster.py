@@ -188,5 +188,13 @@ def test_role_check_create_noop_and_drift(cluster):
     ca_cert = x509.load_pem_x509_certificate((root / "pki/ca.crt").read_bytes())
     assert pc.signed_by(cert, ca_cert) and postmaster(name_) == pid
 
-    again = run_playbook(str(book))
+    # rotation: a new generation gives a new key and certificate, picked up by a reload
+    key_before = (conf / "tls/server.key").read_bytes()
+    rotated = run_playbook(str(book), "-e", "postgresql_tls_generation=2")
+    assert rotated.rc == 0 and rotated.changed >= 1, rotated.output
+    cert = x509.load_pem_x509_certificate((conf / "tls/server.crt").read_bytes())
+    assert pc.attribute(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME) == "generation 2"
+    assert (conf / "tls/server.key").read_bytes() != key_before and postmaster(name_) == pid
+
+    again = run_playbook(str(book), "-e", "postgresql_tls_generation=2")
     assert again.rc == 0 and again.changed == 0, again.output

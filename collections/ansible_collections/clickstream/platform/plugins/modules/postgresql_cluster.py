@@ -318,8 +318,10 @@ def converge_tls(module, tls: dict, check: bool, changed_paths: list) -> dict:
         except (ValueError, TypeError):
             key = None
     current = read(crt_path)
-    # A certificate of another generation (OU) means rotation: a new key, as the role always did.
-    if key is not None and current is not None:
+    given = tls.get("certificate")
+    # A certificate of another generation (OU) means rotation: a new key, as the role always did. Not when a
+    # certificate is given: it was signed for the key in place (the first run of this rotation made it).
+    if key is not None and current is not None and not given:
         try:
             ou = attribute(x509.load_pem_x509_certificate(current).subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
         except ValueError:
@@ -340,7 +342,6 @@ def converge_tls(module, tls: dict, check: bool, changed_paths: list) -> dict:
                    tls["ca_certificate"].encode(), check)[0]:
         changed, _ = True, changed_paths.append(os.path.join(d, "root.crt"))
     now = datetime.datetime.now(datetime.UTC)
-    given = tls.get("certificate")
     if given:
         problem = certificate_problem(given.encode(), key, tls, ca, now)
         if problem and not check:
