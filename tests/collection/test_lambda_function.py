@@ -109,6 +109,7 @@ def test_check_mode_then_create_then_nothing_then_drift_put_back(moto_server, cl
 
     again = ensure(clients, args)
     assert again["changed"] is False and again["actions"] == []
+    assert again["statements"] == got["statements"]
     assert ensure(clients, args, check_mode=True)["changed"] is False
 
     # Drift behind the module's back: configuration, tags, concurrency, a log group's retention and tags, the
@@ -135,7 +136,14 @@ def test_check_mode_then_create_then_nothing_then_drift_put_back(moto_server, cl
     assert state(clients, name) == got
     assert ensure(clients, args)["changed"] is False
 
-    new_code = ensure(clients, args | {"zip_file": package(tmp_path / "b.zip", "v2")})
+    # No reservation given: removed, unless purge_reserved_concurrency is false.
+    assert ensure(clients, args | {"reserved_concurrency": None, "purge_reserved_concurrency": False})[
+        "changed"] is False
+    assert ensure(clients, args | {"reserved_concurrency": None})["actions"] == [
+        f"remove the reserved concurrency of function {name}"]
+    assert state(clients, name)["concurrency"] is None
+
+    new_code = ensure(clients, args | {"reserved_concurrency": None, "zip_file": package(tmp_path / "b.zip", "v2")})
     assert new_code["actions"] == [f"update the code of function {name}"]
     assert state(clients, name)["sha"] == new_code["code_sha256"] != made["code_sha256"]
 

@@ -84,8 +84,13 @@ options:
     type: dict
     default: {}
   reserved_concurrency:
-    description: Reserved concurrent executions; null removes the reservation.
+    description: Reserved concurrent executions; null removes the reservation (unless I(purge_reserved_concurrency)
+      is false).
     type: int
+  purge_reserved_concurrency:
+    description: With I(reserved_concurrency) null, whether to remove a reservation (true) or leave it alone.
+    type: bool
+    default: true
   log_groups:
     description:
       - Log groups to ensure before the function, each a dict with C(name), C(retention) (days) and C(tags)
@@ -143,6 +148,13 @@ code_sha256:
   description: Base64 SHA-256 of the package (what Lambda reports as CodeSha256).
   returned: always
   type: str
+statements:
+  description:
+    - Statement id -> C(Action), C(Principal), C(SourceArn) and C(Resource) of each statement of the function's
+      resource policy after the run (those given in I(permissions) and any other), so that a later task can tell
+      whether a statement it manages itself is already in place.
+  returned: always
+  type: dict
 actions:
   description: What the run changed (in check mode, would change), one line each.
   returned: always
@@ -177,6 +189,7 @@ ARGUMENT_SPEC = dict(
     vpc_security_group_ids=dict(type="list", elements="str", default=[]),
     tags=dict(type="dict", default={}),
     reserved_concurrency=dict(type="int"),
+    purge_reserved_concurrency=dict(type="bool", default=True),
     log_groups=dict(type="list", elements="dict", default=[]),
     permissions=dict(type="list", elements="dict", default=[]),
     wait_timeout=dict(type="int", default=600),
@@ -387,7 +400,7 @@ class LambdaFunction(Boto3Resource):
     def concurrency(self, have: int | None) -> None:
         want = self.p["reserved_concurrency"]
         name = self.p["name"]
-        if have == want:
+        if have == want or (want is None and not self.p["purge_reserved_concurrency"]):
             return
         self.note(f"function {name} reserved concurrency", have, want)
         if want is None:
@@ -397,12 +410,13 @@ class LambdaFunction(Boto3Resource):
             self.change(f"reserve {want} concurrent executions for function {name}", "put_function_concurrency",
                         FunctionName=name, ReservedConcurrentExecutions=want)
 
-    def permissions(self, arn: str, new: bool) -> None:
+    def permissions(self, arn: str, new: bool) -> dict[str, Any]:
+        """Ensure the permissions; the statements of the function's policy (as current_statement() gives them)
+        after the run, by statement id."""
         name = self.p["name"]
-        if not self.p["permissions"]:
-            return
         policy = None if new else self.call("get_policy", none_on=("ResourceNotFoundException",), FunctionName=name)
         statements = {s.get("Sid"): s for s in json.loads(policy["Policy"]).get("Statement", [])} if policy else {}
+        out = {sid: current_statement(s) for sid, s in statements.items()}
         for perm in self.p["permissions"]:
             sid = perm["statement_id"]
             want = wanted_statement(perm, arn or f"function:{name}")
@@ -416,6 +430,8 @@ class LambdaFunction(Boto3Resource):
             self.change(f"add permission {sid} to function {name}", "add_permission", FunctionName=name,
                         StatementId=sid, Action=want["Action"], Principal=want["Principal"],
                         SourceArn=want["SourceArn"])
+            out[sid] = want
+        return out
 
     def run(self) -> dict[str, Any]:
         problems = check_input(self.p)
@@ -426,8 +442,8 @@ class LambdaFunction(Boto3Resource):
         self.log_groups()
         found = self.call("get_function", none_on=("ResourceNotFoundException",), FunctionName=self.p["name"])
         arn = self.function(found, role_arn, sha)
-        self.permissions(arn, new=not found)
-        return {"function_arn": arn, "role_arn": role_arn, "code_sha256": sha}
+        statements = self.permissions(arn, new=not found)
+        return {"function_arn": arn, "role_arn": role_arn, "code_sha256": sha, "statements": statements}
 
 
 def run(module: Any, clients: dict[str, Any]) -> dict[str, Any]:
