@@ -75,7 +75,9 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
     logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}")
     logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}-longer")  # same prefix: not a match
     api = moto_server.client("apigatewayv2").create_api(Name=f"api-{tag}", ProtocolType="HTTP")["ApiId"]
-    topic = moto_server.client("sns").create_topic(Name=f"t-{tag}")["TopicArn"]
+    sns = moto_server.client("sns")
+    topic = sns.create_topic(Name=f"t-{tag}", Tags=[{"Key": "Name", "Value": f"t-{tag}"}])["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=f"ops-{tag}@example.com")
     role = moto_server.client("iam").create_role(RoleName=f"fr-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     function = moto_server.client("lambda").create_function(
         FunctionName=f"fn-{tag}", Runtime="python3.12", Role=role, Handler="h.handler",
@@ -97,6 +99,9 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
     assert [g["log_group_name"] for g in found["log"]] == [f"/aws/lambda/f-{tag}"]
     assert [a["api_id"] for a in found["api"]] == [api] and found["api"][0]["name"] == f"api-{tag}"
     assert [t["topic_arn"] for t in found["topic"]] == [topic]
+    # What the monitoring role compares to skip its sns_topic run: subscriptions and tags.
+    assert found["topic"][0]["subscriptions"] == [{"protocol": "email", "endpoint": f"ops-{tag}@example.com"}]
+    assert found["topic"][0]["tags"] == {"Name": f"t-{tag}"}
     assert found["no_log"] == [] and found["no_api"] == [] and found["no_topic"] == []
 
 

@@ -52,7 +52,8 @@ resources:
       amazon.aws info module (ec2_vpc_net_info, ec2_vpc_subnet_info, ec2_security_group_info, ec2_instance_info,
       ec2_ami_info, iam_role_info, iam_instance_profile_info, cloudwatchlogs_log_group_info) in snake_case, with
       C(tags) as a dict; an C(http_api) item has the keys of clickstream.platform.apigatewayv2_api_info's, an
-      C(sns_topic) item C(topic_arn) and its attributes in snake_case, a C(lambda_function) item the function's
+      C(sns_topic) item C(topic_arn), its attributes in snake_case, C(subscriptions) (C(protocol), C(endpoint),
+      sorted) and C(tags), a C(lambda_function) item the function's
       configuration (GetFunctionConfiguration) in snake_case.
   returned: always
   type: dict
@@ -171,7 +172,19 @@ def describe_sns_topic(client: Any, arn: str) -> list[dict[str, Any]]:
         attributes = client.get_topic_attributes(TopicArn=arn, aws_retry=True)["Attributes"]
     except is_boto3_error_code("NotFound"):
         return []
-    return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes)}]
+    subscriptions = []
+    token = None
+    while True:
+        page = client.list_subscriptions_by_topic(TopicArn=arn, aws_retry=True,
+                                                  **({"NextToken": token} if token else {}))
+        subscriptions += [{"protocol": s["Protocol"], "endpoint": s["Endpoint"]} for s in page.get("Subscriptions", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    tags = client.list_tags_for_resource(ResourceArn=arn, aws_retry=True).get("Tags", [])
+    return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes),
+             "subscriptions": sorted(subscriptions, key=lambda s: (s["protocol"], s["endpoint"])),
+             "tags": boto3_tag_list_to_ansible_dict(tags)}]
 
 
 def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
