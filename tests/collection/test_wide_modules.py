@@ -82,6 +82,9 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
     function = moto_server.client("lambda").create_function(
         FunctionName=f"fn-{tag}", Runtime="python3.12", Role=role, Handler="h.handler",
         Code={"ZipFile": _zip()})
+    events = moto_server.client("events")
+    events.put_rule(Name=f"r-{tag}", ScheduleExpression="rate(30 minutes)", State="ENABLED")
+    events.put_targets(Rule=f"r-{tag}", Targets=[{"Id": f"fn-{tag}", "Arn": function["FunctionArn"]}])
 
     found = lookup(clients, {
         "log": {"type": "log_group", "name": f"/aws/lambda/f-{tag}"},
@@ -92,7 +95,13 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
         "no_topic": {"type": "sns_topic", "arn": topic + "-missing"},
         "function": {"type": "lambda_function", "name": f"fn-{tag}"},
         "no_function": {"type": "lambda_function", "name": f"missing-{tag}"},
+        "rule": {"type": "events_rule", "name": f"r-{tag}"},
+        "no_rule": {"type": "events_rule", "name": f"missing-{tag}"},
     })["resources"]
+    # What the etl role compares to skip its cloudwatchevent_rule run: the rule and its targets.
+    assert [(r["name"], r["schedule_expression"], r["state"], r["targets"]) for r in found["rule"]] == [
+        (f"r-{tag}", "rate(30 minutes)", "ENABLED", [{"id": f"fn-{tag}", "arn": function["FunctionArn"]}])]
+    assert found["no_rule"] == []
     assert [(f["function_name"], f["code_sha256"]) for f in found["function"]] == [
         (f"fn-{tag}", function["CodeSha256"])]
     assert found["no_function"] == []

@@ -24,7 +24,8 @@ options:
       - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
         C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
-        C(http_api) (API Gateway v2, exact name) and C(lambda_function) (its configuration), which take C(name); or
+        C(http_api) (API Gateway v2, exact name), C(lambda_function) (its configuration) and C(events_rule) (an
+        EventBridge rule of the default bus with its targets), which take C(name); or
         C(sns_topic), which takes C(arn).
     type: dict
     required: true
@@ -75,9 +76,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
 TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile", "log_group",
-         "http_api", "sns_topic", "lambda_function")
+         "http_api", "sns_topic", "lambda_function", "events_rule")
 # Types looked up by an exact name (not EC2 filters).
-NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function")
+NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function", "events_rule")
 SELECTORS = {"filters", "owners", "name", "arn", "type"}
 
 
@@ -196,6 +197,25 @@ def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
     return [camel_dict_to_snake_dict(config)]
 
 
+def describe_events_rule(client: Any, name: str) -> list[dict[str, Any]]:
+    """The rule (DescribeRule, snake_case) with C(targets) (ListTargetsByRule, snake_case, sorted by id)."""
+    try:
+        rule = client.describe_rule(Name=name, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return []
+    rule.pop("ResponseMetadata", None)
+    targets = []
+    token = None
+    while True:
+        page = client.list_targets_by_rule(Rule=name, aws_retry=True, **({"NextToken": token} if token else {}))
+        targets += page.get("Targets", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return [{**camel_dict_to_snake_dict(rule),
+             "targets": [camel_dict_to_snake_dict(t) for t in sorted(targets, key=lambda t: t["Id"])]}]
+
+
 def run(module: Any, clients: Any) -> dict[str, Any]:
     """The module's result; ``clients(service)`` gives a client with the aws_retry wrapper (made once each)."""
     resources: dict[str, list[dict[str, Any]]] = {}
@@ -212,6 +232,8 @@ def run(module: Any, clients: Any) -> dict[str, Any]:
                 resources[key] = describe_log_group(clients("logs"), spec["name"])
             elif kind == "http_api":
                 resources[key] = describe_http_api(clients("apigatewayv2"), spec["name"])
+            elif kind == "events_rule":
+                resources[key] = describe_events_rule(clients("events"), spec["name"])
             elif kind == "lambda_function":
                 resources[key] = describe_lambda_function(clients("lambda"), spec["name"])
             elif kind == "sns_topic":
