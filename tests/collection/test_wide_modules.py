@@ -114,6 +114,24 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
     assert found["no_log"] == [] and found["no_api"] == [] and found["no_topic"] == []
 
 
+def test_a_vpc_endpoint_lookup_gives_what_the_lake_role_compares(moto_server, clients):
+    tag = uuid.uuid4().hex[:8]
+    ec2 = moto_server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=f"e-{tag}", Description="e", VpcId=vpc)["GroupId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface", VpcId=vpc, ServiceName="com.amazonaws.us-east-1.glue", SubnetIds=[subnet],
+        SecurityGroupIds=[sg], PrivateDnsEnabled=True, TagSpecifications=[
+            {"ResourceType": "vpc-endpoint", "Tags": [{"Key": "Name", "Value": f"vpce-{tag}"}]}])["VpcEndpoint"]
+    found = lookup(clients, {"ep": {"type": "vpc_endpoint", "filters": {
+        "service-name": "com.amazonaws.us-east-1.glue", "tag:Name": f"vpce-{tag}",
+        "vpc-endpoint-state": ["pending", "available"]}}})["resources"]["ep"]
+    assert [(e["vpc_endpoint_id"], e["vpc_id"], e["subnet_ids"], [g["group_id"] for g in e["groups"]],
+             e["private_dns_enabled"], e["tags"]) for e in found] == [
+        (endpoint["VpcEndpointId"], vpc, [subnet], [sg], True, {"Name": f"vpce-{tag}"})]
+
+
 def test_a_malformed_lookup_is_refused_before_any_call(clients):
     with pytest.raises(ModuleFailed) as failed:
         lookup(clients, {"a": {"type": "bucket"}, "b": {"type": "iam_role"}, "c": {"type": "vpc", "filter": {}},

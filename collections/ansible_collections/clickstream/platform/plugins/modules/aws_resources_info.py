@@ -21,7 +21,8 @@ options:
   lookups:
     description:
       - Key -> what to look up, a dict with C(type) and the type's selectors. The result has the same keys.
-      - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
+      - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance), C(vpc_endpoint) and C(image), which
+        take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
         C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
         C(http_api) (API Gateway v2, exact name), C(lambda_function) (its configuration) and C(events_rule) (an
@@ -75,8 +76,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
-TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile", "log_group",
-         "http_api", "sns_topic", "lambda_function", "events_rule")
+TYPES = ("vpc", "subnet", "security_group", "instance", "image", "vpc_endpoint", "iam_role", "iam_instance_profile",
+         "log_group", "http_api", "sns_topic", "lambda_function", "events_rule")
 # Types looked up by an exact name (not EC2 filters).
 NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function", "events_rule")
 SELECTORS = {"filters", "owners", "name", "arn", "type"}
@@ -104,6 +105,7 @@ EC2_CALLS = {
     "security_group": ("describe_security_groups", "SecurityGroups"),
     "image": ("describe_images", "Images"),
     "instance": ("describe_instances", "Reservations"),
+    "vpc_endpoint": ("describe_vpc_endpoints", "VpcEndpoints"),
 }
 
 
