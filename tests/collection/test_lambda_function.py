@@ -160,3 +160,35 @@ def test_ansible_doc_and_the_aws_action_group():
     runtime = yaml.safe_load((REPO / "collections/ansible_collections/clickstream/platform/meta/runtime.yml")
                              .read_text())
     assert "lambda_function" in runtime["action_groups"]["aws"]
+
+
+def test_create_waits_while_lambda_cannot_assume_a_role_just_made(monkeypatch, tmp_path):
+    # A stand-in client: moto accepts a new role at once, while AWS answers this for some seconds after CreateRole.
+    from botocore.exceptions import ClientError
+
+    class Client:
+        calls = 0
+
+        def create_function(self, aws_retry: bool, **kwargs):
+            Client.calls += 1
+            if Client.calls < 3:
+                raise ClientError({"Error": {"Code": "InvalidParameterValueException",
+                                             "Message": "The role defined for the function cannot be assumed by "
+                                                        "Lambda."}}, "CreateFunction")
+            return {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}
+
+    monkeypatch.setattr(mod.time, "sleep", lambda seconds: None)
+    args = {"name": "f", "runtime": "python3.11", "handler": "a.b", "role": "r", "zip_file": str(tmp_path / "z")}
+    manager = mod.LambdaFunction(FakeModule(params(mod.ARGUMENT_SPEC, **args)), {"lambda": Client()})
+    assert manager.create_function(FunctionName="f")["FunctionArn"].endswith(":function:f")
+    assert Client.calls == 3
+
+    class Refusing:
+        def create_function(self, aws_retry: bool, **kwargs):
+            raise ClientError({"Error": {"Code": "InvalidParameterValueException", "Message": "Bad handler"}},
+                              "CreateFunction")
+
+    manager = mod.LambdaFunction(FakeModule(params(mod.ARGUMENT_SPEC, **args)), {"lambda": Refusing()})
+    with pytest.raises(ModuleFailed) as failed:
+        manager.create_function(FunctionName="f")
+    assert failed.value.result["msg"] == "create_function failed (Lambda function)"

@@ -170,7 +170,12 @@ from typing import Any
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, error_code
+
+try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
+    import botocore
+except ImportError:
+    pass
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -310,6 +315,19 @@ class LambdaFunction(Boto3Resource):
         self.actions.append(action)
         return None if self.check else self.call(method, client=self.clients[client_name], **kwargs)
 
+    def create_function(self, **kwargs: Any) -> Any:
+        """CreateFunction, retried while Lambda cannot assume a role just made (IAM is eventually consistent)."""
+        deadline = time.monotonic() + min(self.p["wait_timeout"], 120)
+        while True:
+            try:
+                return self.client.create_function(aws_retry=True, **kwargs)
+            except botocore.exceptions.ClientError as e:
+                if (error_code(e) == "InvalidParameterValueException" and "assume" in str(e)
+                        and time.monotonic() < deadline):
+                    time.sleep(5)
+                    continue
+                self.module.fail_json_aws(e, msg=self.failure_msg.replace("{method}", "create_function"))
+
     def wait(self, name: str) -> None:
         """Until the function is active and no update is in progress."""
         if self.check:
@@ -359,9 +377,10 @@ class LambdaFunction(Boto3Resource):
         want = self.wanted_config(role_arn)
         tags = {str(k): str(v) for k, v in p["tags"].items()}
         if not found:
-            made = self.change(f"create {what}", "create_function", FunctionName=name, Code=self.code(),
-                               Architectures=[p["architecture"]], Publish=False,
-                               **({"Tags": tags} if tags else {}), **want)
+            self.actions.append(f"create {what}")
+            made = None if self.check else self.create_function(
+                FunctionName=name, Code=self.code(), Architectures=[p["architecture"]], Publish=False,
+                **({"Tags": tags} if tags else {}), **want)
             self.concurrency(None)
             if made is None:
                 return ""
