@@ -75,11 +75,16 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
     logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}")
     logs.create_log_group(logGroupName=f"/aws/lambda/f-{tag}-longer")  # same prefix: not a match
     api = moto_server.client("apigatewayv2").create_api(Name=f"api-{tag}", ProtocolType="HTTP")["ApiId"]
-    topic = moto_server.client("sns").create_topic(Name=f"t-{tag}")["TopicArn"]
+    sns = moto_server.client("sns")
+    topic = sns.create_topic(Name=f"t-{tag}", Tags=[{"Key": "Name", "Value": f"t-{tag}"}])["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=f"ops-{tag}@example.com")
     role = moto_server.client("iam").create_role(RoleName=f"fr-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     function = moto_server.client("lambda").create_function(
         FunctionName=f"fn-{tag}", Runtime="python3.12", Role=role, Handler="h.handler",
         Code={"ZipFile": _zip()})
+    events = moto_server.client("events")
+    events.put_rule(Name=f"r-{tag}", ScheduleExpression="rate(30 minutes)", State="ENABLED")
+    events.put_targets(Rule=f"r-{tag}", Targets=[{"Id": f"fn-{tag}", "Arn": function["FunctionArn"]}])
 
     found = lookup(clients, {
         "log": {"type": "log_group", "name": f"/aws/lambda/f-{tag}"},
@@ -90,14 +95,41 @@ def test_one_call_finds_log_groups_http_api_sns_topic_and_function(moto_server, 
         "no_topic": {"type": "sns_topic", "arn": topic + "-missing"},
         "function": {"type": "lambda_function", "name": f"fn-{tag}"},
         "no_function": {"type": "lambda_function", "name": f"missing-{tag}"},
+        "rule": {"type": "events_rule", "name": f"r-{tag}"},
+        "no_rule": {"type": "events_rule", "name": f"missing-{tag}"},
     })["resources"]
+    # What the etl role compares to skip its cloudwatchevent_rule run: the rule and its targets.
+    assert [(r["name"], r["schedule_expression"], r["state"], r["targets"]) for r in found["rule"]] == [
+        (f"r-{tag}", "rate(30 minutes)", "ENABLED", [{"id": f"fn-{tag}", "arn": function["FunctionArn"]}])]
+    assert found["no_rule"] == []
     assert [(f["function_name"], f["code_sha256"]) for f in found["function"]] == [
         (f"fn-{tag}", function["CodeSha256"])]
     assert found["no_function"] == []
     assert [g["log_group_name"] for g in found["log"]] == [f"/aws/lambda/f-{tag}"]
     assert [a["api_id"] for a in found["api"]] == [api] and found["api"][0]["name"] == f"api-{tag}"
     assert [t["topic_arn"] for t in found["topic"]] == [topic]
+    # What the monitoring role compares to skip its sns_topic run: subscriptions and tags.
+    assert found["topic"][0]["subscriptions"] == [{"protocol": "email", "endpoint": f"ops-{tag}@example.com"}]
+    assert found["topic"][0]["tags"] == {"Name": f"t-{tag}"}
     assert found["no_log"] == [] and found["no_api"] == [] and found["no_topic"] == []
+
+
+def test_a_vpc_endpoint_lookup_gives_what_the_lake_role_compares(moto_server, clients):
+    tag = uuid.uuid4().hex[:8]
+    ec2 = moto_server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=f"e-{tag}", Description="e", VpcId=vpc)["GroupId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface", VpcId=vpc, ServiceName="com.amazonaws.us-east-1.glue", SubnetIds=[subnet],
+        SecurityGroupIds=[sg], PrivateDnsEnabled=True, TagSpecifications=[
+            {"ResourceType": "vpc-endpoint", "Tags": [{"Key": "Name", "Value": f"vpce-{tag}"}]}])["VpcEndpoint"]
+    found = lookup(clients, {"ep": {"type": "vpc_endpoint", "filters": {
+        "service-name": "com.amazonaws.us-east-1.glue", "tag:Name": f"vpce-{tag}",
+        "vpc-endpoint-state": ["pending", "available"]}}})["resources"]["ep"]
+    assert [(e["vpc_endpoint_id"], e["vpc_id"], e["subnet_ids"], [g["group_id"] for g in e["groups"]],
+             e["private_dns_enabled"], e["tags"]) for e in found] == [
+        (endpoint["VpcEndpointId"], vpc, [subnet], [sg], True, {"Name": f"vpce-{tag}"})]
 
 
 def test_a_malformed_lookup_is_refused_before_any_call(clients):

@@ -55,5 +55,5 @@ def test_bad_variable_fails_fast_naming_it(moto_server: MotoServer, case: str) -
     assert run.failed == 1, run.output[-4000:]
     assert expected in " ".join(run.output.split()), run.output[-4000:]
     # It failed in the preflight play: no task of the network, storage or iam role ran.
-    assert "TASK [network : Ensure the VPC]" not in run.output
+    assert "TASK [network : Ensure the VPC, internet gateway, subnets" not in run.output
     assert _nothing_exists_for(moto_server, environment) == []

@@ -87,6 +87,18 @@ def test_topic_alarms_and_dashboard_exist_and_rerun_changes_nothing(applied: App
     assert applied.check_after.rc == 0 and applied.check_after.changed == 0, applied.check_after.changed_tasks()
 
 
+def _task_output(run: PlaybookRun, task: str) -> str:
+    """What the run printed under one task of the role (up to the next task)."""
+    return run.output.split(f"TASK [monitoring : {task}]", 1)[1].split("TASK [", 1)[0]
+
+
+@pytest.mark.integration
+def test_a_rerun_skips_the_sns_topic_module_when_the_lookup_shows_it_in_place(applied: Applied) -> None:
+    # The lookup already read the topic's name, policy, subscriptions and tags: no sns_topic run when they match.
+    assert "changed:" in _task_output(applied.first, "Ensure the SNS topic of the alarms")
+    assert "skipping:" in _task_output(applied.second, "Ensure the SNS topic of the alarms")
+
+
 @pytest.mark.integration
 def test_each_alarm_watches_its_metric_with_its_threshold_and_notifies_the_topic(applied: Applied) -> None:
     alarms = applied.alarms()

@@ -21,10 +21,12 @@ options:
   lookups:
     description:
       - Key -> what to look up, a dict with C(type) and the type's selectors. The result has the same keys.
-      - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance) and C(image), which take C(filters)
+      - C(type) is one of C(vpc), C(subnet), C(security_group), C(instance), C(vpc_endpoint) and C(image), which
+        take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
         C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
-        C(http_api) (API Gateway v2, exact name) and C(lambda_function) (its configuration), which take C(name); or
+        C(http_api) (API Gateway v2, exact name), C(lambda_function) (its configuration) and C(events_rule) (an
+        EventBridge rule of the default bus with its targets), which take C(name); or
         C(sns_topic), which takes C(arn).
     type: dict
     required: true
@@ -52,7 +54,8 @@ resources:
       amazon.aws info module (ec2_vpc_net_info, ec2_vpc_subnet_info, ec2_security_group_info, ec2_instance_info,
       ec2_ami_info, iam_role_info, iam_instance_profile_info, cloudwatchlogs_log_group_info) in snake_case, with
       C(tags) as a dict; an C(http_api) item has the keys of clickstream.platform.apigatewayv2_api_info's, an
-      C(sns_topic) item C(topic_arn) and its attributes in snake_case, a C(lambda_function) item the function's
+      C(sns_topic) item C(topic_arn), its attributes in snake_case, C(subscriptions) (C(protocol), C(endpoint),
+      sorted) and C(tags), a C(lambda_function) item the function's
       configuration (GetFunctionConfiguration) in snake_case.
   returned: always
   type: dict
@@ -73,10 +76,10 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
-TYPES = ("vpc", "subnet", "security_group", "instance", "image", "iam_role", "iam_instance_profile", "log_group",
-         "http_api", "sns_topic", "lambda_function")
+TYPES = ("vpc", "subnet", "security_group", "instance", "image", "vpc_endpoint", "iam_role", "iam_instance_profile",
+         "log_group", "http_api", "sns_topic", "lambda_function", "events_rule")
 # Types looked up by an exact name (not EC2 filters).
-NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function")
+NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function", "events_rule")
 SELECTORS = {"filters", "owners", "name", "arn", "type"}
 
 
@@ -102,6 +105,7 @@ EC2_CALLS = {
     "security_group": ("describe_security_groups", "SecurityGroups"),
     "image": ("describe_images", "Images"),
     "instance": ("describe_instances", "Reservations"),
+    "vpc_endpoint": ("describe_vpc_endpoints", "VpcEndpoints"),
 }
 
 
@@ -171,7 +175,19 @@ def describe_sns_topic(client: Any, arn: str) -> list[dict[str, Any]]:
         attributes = client.get_topic_attributes(TopicArn=arn, aws_retry=True)["Attributes"]
     except is_boto3_error_code("NotFound"):
         return []
-    return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes)}]
+    subscriptions = []
+    token = None
+    while True:
+        page = client.list_subscriptions_by_topic(TopicArn=arn, aws_retry=True,
+                                                  **({"NextToken": token} if token else {}))
+        subscriptions += [{"protocol": s["Protocol"], "endpoint": s["Endpoint"]} for s in page.get("Subscriptions", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    tags = client.list_tags_for_resource(ResourceArn=arn, aws_retry=True).get("Tags", [])
+    return [{"topic_arn": arn, **camel_dict_to_snake_dict(attributes),
+             "subscriptions": sorted(subscriptions, key=lambda s: (s["protocol"], s["endpoint"])),
+             "tags": boto3_tag_list_to_ansible_dict(tags)}]
 
 
 def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
@@ -181,6 +197,25 @@ def describe_lambda_function(client: Any, name: str) -> list[dict[str, Any]]:
         return []
     config.pop("ResponseMetadata", None)
     return [camel_dict_to_snake_dict(config)]
+
+
+def describe_events_rule(client: Any, name: str) -> list[dict[str, Any]]:
+    """The rule (DescribeRule, snake_case) with C(targets) (ListTargetsByRule, snake_case, sorted by id)."""
+    try:
+        rule = client.describe_rule(Name=name, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return []
+    rule.pop("ResponseMetadata", None)
+    targets = []
+    token = None
+    while True:
+        page = client.list_targets_by_rule(Rule=name, aws_retry=True, **({"NextToken": token} if token else {}))
+        targets += page.get("Targets", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return [{**camel_dict_to_snake_dict(rule),
+             "targets": [camel_dict_to_snake_dict(t) for t in sorted(targets, key=lambda t: t["Id"])]}]
 
 
 def run(module: Any, clients: Any) -> dict[str, Any]:
@@ -199,6 +234,8 @@ def run(module: Any, clients: Any) -> dict[str, Any]:
                 resources[key] = describe_log_group(clients("logs"), spec["name"])
             elif kind == "http_api":
                 resources[key] = describe_http_api(clients("apigatewayv2"), spec["name"])
+            elif kind == "events_rule":
+                resources[key] = describe_events_rule(clients("events"), spec["name"])
             elif kind == "lambda_function":
                 resources[key] = describe_lambda_function(clients("lambda"), spec["name"])
             elif kind == "sns_topic":
