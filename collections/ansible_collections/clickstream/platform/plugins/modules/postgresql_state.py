@@ -9,14 +9,14 @@ DOCUMENTATION = r"""
 module: postgresql_state
 short_description: Login roles, a database, its migrations, scripts and privileges in one call
 description:
-  - Brings one database to its desired state in one module run, in this order: the login roles (attributes,
+  - Brings one database to its desired state in one module run, in this order; the login roles (attributes,
     password, per-role settings), the database (owner), its numbered migrations (once each, as in
     M(clickstream.platform.postgresql_migrations), from their text), scripts (each in one transaction, e.g. an
     upsert of seed data), then the privileges (database, schema, table, sequence, function, default privileges).
   - Everything is read from the catalogs first; only what differs is changed, so a run against a database in the
     desired state changes nothing and reports C(changed=false). Privileges are compared with those granted to the
     role itself (C(aclexplode)), which also puts back a grant someone revoked by hand.
-  - Passwords are compared with the stored SCRAM-SHA-256 verifier and set as a verifier computed here: the
+  - Passwords are compared with the stored SCRAM-SHA-256 verifier and set as a verifier computed here, so the
     password never reaches the server in clear text.
   - Check mode reports what would change and changes nothing (a script without O(scripts[].run_if) runs and is
     rolled back). With the server not running, check mode reports that everything would be made; a real run fails.
@@ -88,9 +88,9 @@ options:
       sql: {description: The SQL., type: str, required: true}
       run_if: {description: A query whose one boolean says whether to run the script., type: str}
       session_role: {description: Role to run it as., type: str}
-      prepare: {description: SQL run before O(scripts[].copy)., type: str}
-      copy: {description: A COPY ... FROM STDIN statement loading O(scripts[].copy_data)., type: str}
-      copy_data: {description: The data for O(scripts[].copy)., type: str}
+      prepare: {description: "SQL run before O(scripts[].copy).", type: str}
+      copy: {description: "A COPY ... FROM STDIN statement loading O(scripts[].copy_data).", type: str}
+      copy_data: {description: "The data for O(scripts[].copy).", type: str}
   grants:
     description:
       - Privileges, in order. C(type) database (this database), schema, table, sequence, function (C(objects) as

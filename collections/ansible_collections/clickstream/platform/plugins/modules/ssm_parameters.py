@@ -15,7 +15,7 @@ description:
     a lookup and a community.aws.ssm_parameter run per parameter.
   - A parameter without O(parameters[].value) keeps the value it has; when it does not exist yet, a random one of
     O(generate_length) letters and digits is generated and stored (a password made once). Its value is returned
-    in RV(values), so that the caller can use it: run the task with C(no_log: true).
+    in RV(values), so that the caller can use it (run the task with C(no_log=true)).
   - Supports check mode (what would be written; generated values are returned but not stored) and diff mode
     (names only, never values).
 version_added: 1.1.0
