@@ -392,7 +392,7 @@ def section(result: dict) -> dict:
     notes = []
     for side, r in result.get("sides", {}).items():
         loads = [p["load_start"] for p in r["phases"] if p["load_start"] is not None] + [r["phases"][-1]["load_end"]]
-        notes.append(f"{side} ({r['commit']}, measured {r.get('measured', '?')}): rc {r['rc']}, "
+        notes.append(f"{side} ({r['commit']}, measured {str(r.get('measured', '?'))[:10]}): rc {r['rc']}, "
                      f"{r['wall_s']} s, {r['cpu_s']} CPU s; 1-minute load "
                      f"average at the phase lines {', '.join(f'{x:.1f}' for x in loads)}; site.yml changed= "
                      f"{r['site_changed']}")
@@ -443,8 +443,11 @@ def write_section(out: dict, path: Path = REPO / "BENCHMARKS.md") -> None:
     m = run_all.machine()
     measured = sorted(r.get("measured", "?") for r in [*out["raw"]["sides"].values(), out["raw"].get("apt") or {}]
                       if r)
-    provenance = (f"Measured by `python bench/makeup/bench_makeup.py` (each part saved as it finished, the section "
-                  f"written by `--from-records --write`), {measured[0]} to {measured[-1]}, code at "
+    # the "Measured by `python bench/run_all.py" opening every section has (tests/bench/test_run_all.py); days only,
+    # no times of day
+    provenance = (f"Measured by `python bench/run_all.py --only makeup`'s script run on its own "
+                  f"(`python bench/makeup/bench_makeup.py`; each part saved as it finished, the section written by "
+                  f"`--from-records --write`), {str(measured[0])[:10]} to {str(measured[-1])[:10]}, code at "
                   f"{run_all.commit()}, on {m['cpu']} ({m['cores']} cores, {m['memory']}).")
     text = run_all.section(out, "makeup", provenance)
     kept = run_all.kept_sections(path)
