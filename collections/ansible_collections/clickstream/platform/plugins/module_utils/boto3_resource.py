@@ -60,6 +60,14 @@ class Boto3Resource:
         if failure_msg is not None:
             self.failure_msg = failure_msg
 
+    def result(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A module's result: ``values`` with ``changed`` (whether anything was done, or in check mode would be),
+        ``actions`` and, in diff mode when something changed, ``diff`` (``before``/``after``)."""
+        values.update(changed=bool(self.actions), actions=self.actions)
+        if getattr(self.module, "_diff", False) and self.actions:
+            values["diff"] = {"before": self.before, "after": self.after}
+        return values
+
     def call(self, method: str, client: Any = None, none_on: Collection[str] = (), **kwargs: Any) -> Any:
         """``client.<method>(**kwargs)`` with retries (the client is ``self.client`` unless given).
 

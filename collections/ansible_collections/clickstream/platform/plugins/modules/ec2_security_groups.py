@@ -100,11 +100,7 @@ ARGUMENT_SPEC = dict(vpc_id=dict(type="str", required=True), groups=dict(type="d
 def run(module: Any, client: Any) -> dict[str, Any]:
     """The module's result, from ``client`` (an ec2 client with the aws_retry wrapper)."""
     manager = SecurityGroups(module, client)
-    result = manager.run()
-    result.update(changed=bool(manager.actions), actions=manager.actions)
-    if getattr(module, "_diff", False) and manager.actions:
-        result["diff"] = {"before": manager.before, "after": manager.after}
-    return result
+    return manager.result(manager.run())
 
 
 def main() -> None:

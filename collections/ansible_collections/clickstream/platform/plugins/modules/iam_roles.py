@@ -233,11 +233,7 @@ def run(module: Any, client: Any) -> dict[str, Any]:
     if problems:
         module.fail_json(msg="; ".join(problems))
     manager = Roles(module, client)
-    result = {"roles": {spec["name"]: manager.role(spec) for spec in roles}}
-    result.update(changed=bool(manager.actions), actions=manager.actions)
-    if getattr(module, "_diff", False) and manager.actions:
-        result["diff"] = {"before": manager.before, "after": manager.after}
-    return result
+    return manager.result({"roles": {spec["name"]: manager.role(spec) for spec in roles}})
 
 
 def main() -> None:

@@ -468,11 +468,7 @@ class LambdaFunction(Boto3Resource):
 def run(module: Any, clients: dict[str, Any]) -> dict[str, Any]:
     """The module's result, from ``clients`` (lambda, iam and logs clients with the aws_retry wrapper)."""
     manager = LambdaFunction(module, clients)
-    result = manager.run()
-    result.update(changed=bool(manager.actions), actions=manager.actions)
-    if getattr(module, "_diff", False) and manager.actions:
-        result["diff"] = {"before": manager.before, "after": manager.after}
-    return result
+    return manager.result(manager.run())
 
 
 def main() -> None:

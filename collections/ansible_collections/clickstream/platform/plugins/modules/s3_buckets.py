@@ -305,11 +305,7 @@ class S3Buckets(Boto3Resource):
 def run(module: Any, client: Any) -> dict[str, Any]:
     """The module's result, from ``client`` (an s3 client with the aws_retry wrapper)."""
     manager = S3Buckets(module, client)
-    result = manager.run()
-    result.update(changed=bool(manager.actions), actions=manager.actions)
-    if getattr(module, "_diff", False) and manager.actions:
-        result["diff"] = {"before": manager.before, "after": manager.after}
-    return result
+    return manager.result(manager.run())
 
 
 def main() -> None:
