@@ -117,7 +117,7 @@ def _put(s3, bucket: str, pairs) -> None:
             f.result()
 
 
-def _timed_etl(dsn: str, s3, bucket: str = BUCKET) -> tuple[float, float, dict]:
+def _timed_etl(dsn: str, s3, bucket: str = BUCKET, quiesce: bool = True) -> tuple[float, float, dict]:
     """One run of the real ETL: its seconds, those of its aggregates' apply (aggregates.apply_pending), its result."""
     applied: list[float] = []
     real = aggregates.apply_pending
@@ -131,7 +131,7 @@ def _timed_etl(dsn: str, s3, bucket: str = BUCKET) -> tuple[float, float, dict]:
 
     aggregates.apply_pending = timed
     try:
-        run_s, result = _etl(dsn, s3, quiesce=True, bucket=bucket)
+        run_s, result = _etl(dsn, s3, quiesce=quiesce, bucket=bucket)
     finally:
         aggregates.apply_pending = real
     return run_s, applied[0], result
@@ -180,21 +180,7 @@ def _late_run(dsn: str, s3, total: int) -> dict:
         for f in [pool.submit(s3.put_object, Bucket=BUCKET, Key=key.replace("/events-", "/late-events-"), Body=body)
                   for key, body in objects(late, seed=8)]:
             f.result()
-    applied: list[float] = []
-    real = aggregates.apply_pending
-
-    def timed(conn) -> int:
-        t0 = time.perf_counter()
-        try:
-            return real(conn)
-        finally:
-            applied.append(time.perf_counter() - t0)
-
-    aggregates.apply_pending = timed
-    try:
-        run_s, result = _etl(dsn, s3)
-    finally:
-        aggregates.apply_pending = real
+    run_s, apply_s, result = _timed_etl(dsn, s3, quiesce=False)
     conn = psycopg2.connect(dsn)
     try:
         setup_session(conn)
@@ -209,7 +195,7 @@ def _late_run(dsn: str, s3, total: int) -> dict:
         recompute_s = time.perf_counter() - t0
     finally:
         conn.close()
-    return {"events": late, "loaded": result["events_loaded"], "run_seconds": run_s, "apply_seconds": applied[0],
+    return {"events": late, "loaded": result["events_loaded"], "run_seconds": run_s, "apply_seconds": apply_s,
             "recompute_seconds": recompute_s, "days": days, "events_held": held}
 
 
