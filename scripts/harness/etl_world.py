@@ -33,6 +33,7 @@ AGGREGATES += ("dw.agg_daily_acquisition_dims", "dw.agg_acquisition_dims_members
 AGGREGATES += ("dw.agg_daily_product_dims", "dw.agg_product_dims_members", "dw.agg_daily_users_dims")  # sql/dw/0047
 AGGREGATES += ("dw.session_journeys", "dw.agg_daily_transitions_dims", "dw.agg_weekly_retention_dims",
                "dw.agg_retention_dims_members")  # journeys and retention by dimension (sql/dw/0048)
+AGGREGATES += ("dw.agg_daily_attribution_dims", "dw.agg_attribution_dims_members")  # sql/dw/0054
 COMPARED = {
     "dw.events": "SELECT * FROM dw.events ORDER BY event_id",
     "dw.clients": "SELECT * FROM dw.clients ORDER BY client_id",
@@ -69,6 +70,10 @@ COMPARED = {
     "etl.dirty_days": "SELECT * FROM etl.dirty_days",
     "etl.delta_clients": "SELECT * FROM etl.delta_clients",  # aggregate changes not applied yet (none after a run)
 }
+COMPARED["dw.agg_daily_attribution_dims"] = (
+    "SELECT * FROM dw.agg_daily_attribution_dims ORDER BY 1, 2, 3, 4, 5, 6, 7, 8")
+COMPARED["dw.agg_attribution_dims_members"] = (
+    "SELECT * FROM dw.agg_attribution_dims_members ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
 
 
 @dataclass

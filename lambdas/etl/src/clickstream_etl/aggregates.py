@@ -41,6 +41,7 @@ from . import (
     retention,
     sql,
 )
+from .attribution_dims import APPLY as ATTRIBUTION_DIMS_APPLY
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 from .journeys import APPLY as JOURNEYS_APPLY
 from .rebuild import HORIZON_DAYS
@@ -201,6 +202,7 @@ _SESSIONS += dims.APPLY  # + the channel/device/segment filters' aggregate (dims
 _SESSIONS += acquisition_dims.APPLY  # + acquisition by device and segment (acquisition_dims.py; after dims.APPLY)
 _SESSIONS += product_dims.APPLY  # + products by channel, device and segment (product_dims.py; after dims.APPLY)
 _SESSIONS += JOURNEYS_APPLY + RETENTION_DIMS_APPLY  # + journeys and cohorts by dimension (sql/dw/0048)
+_SESSIONS += ATTRIBUTION_DIMS_APPLY  # + attribution by device and segment (attribution_dims.py; after attribution)
 _PARTS = {"activity": _ACTIVITY, "products": _PRODUCTS, "sessions": _SESSIONS}
 # The parts that each of the two connections runs, one after the other: about the same work each (the activity
 # part costs the database about as much as the other two together; docs/warehouse.md, "Performance").

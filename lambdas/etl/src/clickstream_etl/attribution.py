@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from . import queries, sql
+from . import attribution_dims, queries, sql
 
 DEFAULT_LOOKBACK_DAYS = 30
 MAX_LOOKBACK_DAYS = 366  # etl.attribution_settings' bound (sql/dw/0039)
@@ -87,4 +87,5 @@ def configure(conn, days: int) -> bool:
         first, last = cur.fetchone()
         if first is not None:
             recompute(cur, first, last + timedelta(days=1))
+            attribution_dims.rebuild(cur, first)  # the credits under device and segment follow them
     return True

@@ -17,6 +17,7 @@ import datetime as dt
 from datetime import date, timedelta
 
 from . import acquisition_daily, acquisition_dims, attribution, dims, faults, product_dims, queries, retention
+from .attribution_dims import rebuild as rebuild_attribution_dims
 from .connections import sibling_connection, side_by_side, transaction, two_connections
 from .journeys import rebuild as rebuild_journeys
 from .retention_dims import rebuild as rebuild_retention_dims
@@ -79,6 +80,7 @@ def rebuild_engagement(cur, days: list[date]) -> None:
     product_dims.rebuild(cur, days[0])  # products by channel, device and segment, from dims.rebuild's sessions
     rebuild_journeys(cur, days[0])  # journeys by dimension and the common paths' sessions (sql/dw/0048)
     rebuild_retention_dims(cur)  # cohorts by the dimensions of their sessions: after journeys
+    rebuild_attribution_dims(cur, days[0])  # attribution by device and segment: after attribution.rebuild
 
 
 def rebuild_client_returns(cur, first_dirty_day: dt.date) -> None:
