@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from clickstream_etl import attribution, dims, sql
+from clickstream_etl import attribution, attribution_dims, dims, sql
 
 from .helpers import event_line, ndjson, object_key
 
@@ -23,6 +23,7 @@ CLIENTS = 300
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
 P10 = {"id": "p10", "name": "P10", "category": "c", "brand": "b", "price": "10.00"}
 TABLES = ("dw.events", "dw.sessions", "dw.agg_attribution_members", "dw.agg_dims_members")
+TABLES += ("dw.agg_attribution_dims_members",)  # sql/dw/0054
 
 
 def _client_lines(i: int) -> list[dict]:
@@ -51,9 +52,11 @@ def loaded(world):
     return world
 
 
-def _apply_one_client(world, statements: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+def _apply_one_client(world, statements: list[str],
+                      first: list[str] | tuple = ()) -> tuple[dict[str, int], dict[str, int]]:
     """``statements`` for one pending client (its whole history), with the statistics a big run leaves: every
-    client pending when etl.delta_clients was last analyzed. The rows each table gave them, and the client's own."""
+    client pending when etl.delta_clients was last analyzed. The rows each table gave them (not the statements of
+    ``first``, run before them), and the client's own."""
     with psycopg2.connect(world.dsn) as conn, conn.cursor() as cur:
         for statement in sql.SESSION_SETUP:
             cur.execute(statement)
@@ -61,6 +64,8 @@ def _apply_one_client(world, statements: list[str]) -> tuple[dict[str, int], dic
         cur.execute("ANALYZE etl.delta_clients")
         cur.execute("ANALYZE dw.agg_attribution_members")
         cur.execute("DELETE FROM etl.delta_clients WHERE client_id <> 'c-0007'")
+        for statement in first:
+            cur.execute(statement)
         before = _rows_read(cur)
         for statement in statements:
             cur.execute(statement)
@@ -69,9 +74,10 @@ def _apply_one_client(world, statements: list[str]) -> tuple[dict[str, int], dic
                               (SELECT count(*) FROM dw.events WHERE client_id = 'c-0007' AND event_name = 'purchase'),
                               (SELECT count(*) FROM dw.sessions WHERE client_id = 'c-0007'),
                               (SELECT count(*) FROM dw.agg_attribution_members WHERE client_id = 'c-0007'),
-                              (SELECT count(*) FROM dw.agg_dims_members WHERE client_id = 'c-0007')""")
-        own = dict(zip(("events", "purchases", "sessions", "attribution_members", "dims_members"), cur.fetchone(),
-                       strict=True))
+                              (SELECT count(*) FROM dw.agg_dims_members WHERE client_id = 'c-0007'),
+                              (SELECT count(*) FROM dw.agg_attribution_dims_members WHERE client_id = 'c-0007')""")
+        own = dict(zip(("events", "purchases", "sessions", "attribution_members", "dims_members",
+                        "attribution_dims_members"), cur.fetchone(), strict=True))
         conn.rollback()
     conn.close()
     return {t: after.get(t, 0) - before.get(t, 0) for t in TABLES}, own
@@ -95,3 +101,16 @@ def test_dims_apply_reads_the_pending_clients_rows_only(loaded):
     # its sessions, and again those before each of its session days (the segment)
     assert read["dw.sessions"] <= 3 * own["sessions"], read
     assert read["dw.agg_dims_members"] <= 2 * own["dims_members"], read  # for the difference and the delete
+
+
+@pytest.mark.integration
+def test_attribution_dims_apply_reads_the_pending_clients_rows_only(loaded):
+    """The credits under device and segment (sql/dw/0054), after the attribution apply has made the client's credits:
+    its touch sessions and the sessions before each of their days (the segment), its own kept rows."""
+    read, own = _apply_one_client(loaded, attribution_dims.APPLY, first=attribution.APPLY)
+    # first, last non-direct, linear: three direct desktop sessions of a new client, one row each model
+    assert own["attribution_dims_members"] == 3, own
+    assert read["dw.agg_attribution_dims_members"] <= 2 * own["attribution_dims_members"], read
+    assert read["dw.events"] == 0, read
+    assert read["dw.agg_attribution_members"] == 0, read  # the credits the attribution apply has just made
+    assert read["dw.sessions"] <= 3 * own["sessions"], read
