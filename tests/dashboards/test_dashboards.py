@@ -130,6 +130,39 @@ def _dims_clause(channel: str | None, device: str | None) -> str:
             + (" AND s.device_category = %(device)s" if device else ""))
 
 
+def expected_credit(sql, start: str, end: str, model: str, channel: str,
+                    device: str | None) -> tuple[float, float]:
+    """The test's oracle of the Acquisition tab's credit under the filters: the purchases (dw.events) of the period,
+    each credited by ``model`` to the sessions of its client's lookback window (30 days; dw.sessions), summed over
+    the touch sessions of ``channel`` (and of ``device``, when given) -- in Python, from the raw tables."""
+    buys = sql("""SELECT e.client_id, e.event_timestamp, e.session_id::text, e.revenue FROM dw.events e
+                   WHERE e.event_name = 'purchase' AND e.event_timestamp >= %(s)s::date
+                     AND e.event_timestamp < %(e)s::date + 1""", {"s": start, "e": end})
+    by_client: dict[str, list[tuple]] = {}
+    for row in sql("""SELECT client_id, session_start, session_id::text, source,
+                             coalesce(channel_group, 'Unassigned'), coalesce(device_category, '(unknown)')
+                        FROM dw.sessions WHERE client_id = ANY(%(c)s) ORDER BY session_start, session_id""",
+                   {"c": sorted({b[0] for b in buys})}):
+        by_client.setdefault(row[0], []).append(row[1:])
+    purchases = revenue = 0.0
+    for client, at, own_id, amount in buys:
+        sessions = by_client[client]
+        own = next(x for x in sessions if x[1] == own_id)
+        window = [x for x in sessions
+                  if x[1] == own_id or (x[0] >= at - timedelta(days=30) and (x[0], x[1]) < own[:2])]
+        if model == "first_touch":
+            credits = [(window[0], 1.0)]
+        elif model == "last_non_direct":
+            credits = [(([x for x in window if x[2] != "(direct)"] or [own])[-1], 1.0)]
+        else:
+            credits = [(x, 1.0 / len(window)) for x in window]
+        for touch, share in credits:
+            if touch[3] == channel and (device is None or touch[4] == device):
+                purchases += share
+                revenue += share * float(amount)
+    return purchases, revenue
+
+
 def expected_overview_dims(sql, start: str, end: str, channel: str | None = None,
                            device: str | None = None) -> dict[str, float]:
     """The overview's events, sessions, users (distinct clients with such a session), conversion and revenue for the
@@ -206,14 +239,22 @@ def test_channel_device_and_segment_filters_change_the_overview_and_the_funnel(p
     shown_products = {r[cols.index("ID")]: (r[cols.index("Views")], r[cols.index("Add to carts")],
                                             r[cols.index("Purchases")]) for r in dt_rows(page, "products-table")}
     assert shown_products == per_product and per_product
-    # acquisition: the channel's row only, its sessions those on mobile; no credit under a device filter
+    # acquisition: the channel's row only, its sessions those on mobile; the credit the model gave to mobile touch
+    # sessions of the channel (dw.agg_daily_attribution_dims) against the raw events and sessions
     show_tab(page, "acquisition")
     rows = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
     mobile = sql(f"SELECT count(*) FROM dw.sessions s WHERE session_date BETWEEN %(s)s AND %(e)s"  # noqa: S608
                  f"{_dims_clause(channel, 'mobile')}", p)[0][0]
     assert set(rows) == {channel, "Total"} and int(rows[channel]["sessions"]) == mobile > 0
-    assert rows[channel]["revenue"] in ("", "NA")
-    assert "not split by device or segment" in page.inner_text("#acquisition-dims_note")
+    for model in ("linear", "last_non_direct"):  # the default last
+        set_input(page, "acquisition-model", model)
+        purchases, revenue = expected_credit(sql, start, end, model, channel, "mobile")
+        all_devices = expected_credit(sql, start, end, model, channel, None)
+        assert 0 < revenue < all_devices[1], (model, revenue, all_devices)  # the filter narrows the credit
+        rows = {r["channel_group"]: r for r in table_rows(page, "acquisition-channels-table")}
+        assert _close(rows[channel]["purchases"], purchases), (model, rows[channel], purchases)
+        assert _close(rows[channel]["revenue"], revenue), (model, rows[channel], revenue)
+    assert page.inner_text("#acquisition-dims_note").strip() == ""
 
     # segments: 'new' is every session, 'active' none
     set_input(page, "filters-channel", "(all)")

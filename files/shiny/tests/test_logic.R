@@ -184,21 +184,22 @@ check("acquisition: an unknown model falls back to the default, the campaign lim
 check("acquisition: every model of dw.agg_daily_attribution offered",
       setequal(ATTRIBUTION_MODELS, c("first_touch", "last_non_direct", "linear")))
 seen <- list()
-acq_spy <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p)
-  d <- acq_q(sql, p); if (grepl("agg_daily_acquisition_dims", sql, fixed = TRUE)) d$purchases <- d$revenue <- NA; d }
+acq_spy <- function(sql, p) { seen[[length(seen) + 1]] <<- list(sql = sql, p = p); acq_q(sql, p) }
 invisible(acquisition_channels(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), channel = "Email")))
 ch_dev <- acquisition_channels(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), device = "mobile",
-                                                     segment = "loyal"))
+                                                     segment = "loyal"), "linear")
 invisible(acquisition_campaigns(acq_spy, make_filters(c("2024-05-01", "2024-05-07"), segment = "new")))
 check("acquisition: the channel narrows the rows of both the sessions and the credit, on today's tables",
       !grepl("_dims", seen[[1]]$sql, fixed = TRUE) && seen[[1]]$p[[5]] == "Email" &&
-        acq_credit_applies(make_filters(c("2024-05-01", "2024-05-07"), channel = "Email")))
-check("acquisition: device and segment read dw.agg_daily_acquisition_dims, no credit (NA in the totals too)",
-      grepl("dw.agg_daily_acquisition_dims", seen[[2]]$sql, fixed = TRUE) && length(seen[[2]]$p) == 6 &&
-        seen[[2]]$p[[5]] == "mobile" && seen[[2]]$p[[6]] == "loyal" && all(is.na(ch_dev$revenue)) &&
-        is.na(acquisition_totals(ch_dev)$revenue) && acquisition_totals(ch_dev)$sessions == 10 &&
-        grepl("dw.agg_daily_acquisition_dims", seen[[3]]$sql, fixed = TRUE) && length(seen[[3]]$p) == 7 &&
-        seen[[3]]$p[[6]] == "new" && seen[[3]]$p[[7]] == CAMPAIGN_LIMIT)
+        !acq_dims_filtered(make_filters(c("2024-05-01", "2024-05-07"), channel = "Email")))
+check("acquisition: device and segment read the sessions and the credit from the *_dims aggregates, model bound",
+      grepl("dw.agg_daily_acquisition_dims", seen[[2]]$sql, fixed = TRUE) &&
+        grepl("dw.agg_daily_attribution_dims", seen[[2]]$sql, fixed = TRUE) &&
+        !grepl("dw.agg_daily_attribution ", seen[[2]]$sql, fixed = TRUE) && length(seen[[2]]$p) == 7 &&
+        seen[[2]]$p[[5]] == "mobile" && seen[[2]]$p[[6]] == "loyal" && seen[[2]]$p[[7]] == "linear" &&
+        identical(ch_dev$revenue, c(10, 20)) && acquisition_totals(ch_dev)$revenue == 30 &&
+        grepl("dw.agg_daily_attribution_dims", seen[[3]]$sql, fixed = TRUE) && length(seen[[3]]$p) == 8 &&
+        seen[[3]]$p[[6]] == "new" && seen[[3]]$p[[7]] == DEFAULT_MODEL && seen[[3]]$p[[8]] == CAMPAIGN_LIMIT)
 # channel, device and segment filters (logic/filters.R): the overview and the funnel read dw.agg_hourly_dims
 fd <- make_filters(c("2024-06-01", "2024-06-07"), channel = "Organic Search", device = NULL, segment = "at_risk")
 check("dims filters: kept, NULL is no filter, described",

@@ -6,8 +6,9 @@
 # so it has no login state, and category and brand do not apply to either.
 # The channel filter narrows the rows to that channel group (sessions and credit). The device and segment filters
 # apply to the sessions (dw.agg_daily_acquisition_dims: the session's device and its client's segment as of the day
-# before it; docs/warehouse.md, "Acquisition by device and segment"); the credit is not split by them, so with
-# either set the credited columns are empty (NA) and the dashboard says so.
+# before it; docs/warehouse.md, "Acquisition by device and segment") and to the credit (dw.agg_daily_attribution_dims:
+# the credit the model gave to touch sessions of that device and segment, the touch session's segment by the same
+# rule; docs/warehouse.md, "Attribution by device and segment"), still on the day of the purchase.
 
 ATTRIBUTION_MODELS <- c("Last non-direct touch" = "last_non_direct", "First touch" = "first_touch",
                         "Linear" = "linear")
@@ -80,44 +81,71 @@ acq_rates <- function(d) {
   d
 }
 
-# With a device or segment filter: the sessions' columns from dw.agg_daily_acquisition_dims ($1, $2: the period;
-# $3: login state; $4: channel group; $5: device category; $6: segment; '(all)': any), per channel group or, with
-# $7 rows at most, per source / medium / campaign.
+# With a device or segment filter: the sessions' columns from dw.agg_daily_acquisition_dims and the credit from
+# dw.agg_daily_attribution_dims ($1, $2: the period; $3: login state (the sessions only); $4: channel group; $5:
+# device category; $6: segment; '(all)': any; $7: the model), per channel group or, with $8 rows at most, per
+# source / medium / campaign. A channel with credit but no session under the filters is shown too.
 SQL_ACQ_DIMS_WHERE <- "activity_date BETWEEN $1::date AND $2::date AND ($3 = '(all)' OR user_login_state = $3)
      AND ($4 = '(all)' OR channel_group = $4) AND ($5 = '(all)' OR device_category = $5)
      AND ($6 = '(all)' OR segment = $6)"
+SQL_ATT_DIMS_WHERE <- "activity_date BETWEEN $1::date AND $2::date AND model = $7
+     AND ($4 = '(all)' OR channel_group = $4) AND ($5 = '(all)' OR device_category = $5)
+     AND ($6 = '(all)' OR segment = $6)"
 SQL_ACQ_CHANNELS_DIMS <- paste0("
-SELECT channel_group, sum(sessions) AS sessions, sum(engaged_sessions) AS engaged_sessions,
-       sum(converted_sessions) AS converted_sessions, sum(first_visit_sessions) AS new_sessions,
-       sum(revenue) AS session_revenue, NULL::numeric AS purchases, NULL::numeric AS revenue
-  FROM dw.agg_daily_acquisition_dims
- WHERE ", SQL_ACQ_DIMS_WHERE, "
- GROUP BY channel_group
- ORDER BY sessions DESC, channel_group")
+WITH s AS (
+  SELECT channel_group, sum(sessions) AS sessions, sum(engaged_sessions) AS engaged_sessions,
+         sum(converted_sessions) AS converted_sessions, sum(first_visit_sessions) AS new_sessions,
+         sum(revenue) AS session_revenue
+    FROM dw.agg_daily_acquisition_dims
+   WHERE ", SQL_ACQ_DIMS_WHERE, "
+   GROUP BY channel_group
+), a AS (
+  SELECT channel_group, sum(purchases) AS purchases, sum(revenue) AS revenue
+    FROM dw.agg_daily_attribution_dims
+   WHERE ", SQL_ATT_DIMS_WHERE, "
+   GROUP BY channel_group
+)
+SELECT channel_group, coalesce(s.sessions, 0) AS sessions, coalesce(s.engaged_sessions, 0) AS engaged_sessions,
+       coalesce(s.converted_sessions, 0) AS converted_sessions, coalesce(s.new_sessions, 0) AS new_sessions,
+       coalesce(s.session_revenue, 0) AS session_revenue, coalesce(a.purchases, 0) AS purchases,
+       coalesce(a.revenue, 0) AS revenue
+  FROM s FULL JOIN a USING (channel_group)
+ ORDER BY sessions DESC, revenue DESC, channel_group")
 SQL_ACQ_CAMPAIGNS_DIMS <- paste0("
-SELECT channel_group, source, medium, campaign, sum(sessions) AS sessions,
-       sum(engaged_sessions) AS engaged_sessions, sum(converted_sessions) AS converted_sessions,
-       sum(first_visit_sessions) AS new_sessions, sum(revenue) AS session_revenue, NULL::numeric AS purchases,
-       NULL::numeric AS revenue
-  FROM dw.agg_daily_acquisition_dims
- WHERE ", SQL_ACQ_DIMS_WHERE, "
- GROUP BY channel_group, source, medium, campaign
- ORDER BY sessions DESC, channel_group, source, medium, campaign
- LIMIT $7::int")
+WITH s AS (
+  SELECT channel_group, source, medium, campaign, sum(sessions) AS sessions,
+         sum(engaged_sessions) AS engaged_sessions, sum(converted_sessions) AS converted_sessions,
+         sum(first_visit_sessions) AS new_sessions, sum(revenue) AS session_revenue
+    FROM dw.agg_daily_acquisition_dims
+   WHERE ", SQL_ACQ_DIMS_WHERE, "
+   GROUP BY channel_group, source, medium, campaign
+), a AS (
+  SELECT channel_group, source, medium, campaign, sum(purchases) AS purchases, sum(revenue) AS revenue
+    FROM dw.agg_daily_attribution_dims
+   WHERE ", SQL_ATT_DIMS_WHERE, "
+   GROUP BY channel_group, source, medium, campaign
+)
+SELECT channel_group, source, medium, campaign, coalesce(s.sessions, 0) AS sessions,
+       coalesce(s.engaged_sessions, 0) AS engaged_sessions, coalesce(s.converted_sessions, 0) AS converted_sessions,
+       coalesce(s.new_sessions, 0) AS new_sessions, coalesce(s.session_revenue, 0) AS session_revenue,
+       coalesce(a.purchases, 0) AS purchases, coalesce(a.revenue, 0) AS revenue
+  FROM s FULL JOIN a USING (channel_group, source, medium, campaign)
+ ORDER BY sessions DESC, revenue DESC, channel_group, source, medium, campaign
+ LIMIT $8::int")
 
-# Whether the credited columns are shown: not with a device or segment filter (the credit is not split by them).
-acq_credit_applies <- function(f) dims_value(f, "device") == ALL && dims_value(f, "segment") == ALL
+# Whether a device or segment filter is set: the sessions and the credit then come from the *_dims aggregates.
+acq_dims_filtered <- function(f) dims_value(f, "device") != ALL || dims_value(f, "segment") != ALL
 
-acq_dims_params <- function(f) list(f$start, f$end, f$login_state, dims_value(f, "channel"),
-                                    dims_value(f, "device"), dims_value(f, "segment"))
+acq_dims_params <- function(f, model) list(f$start, f$end, f$login_state, dims_value(f, "channel"),
+                                           dims_value(f, "device"), dims_value(f, "segment"), clean_model(model))
 
 acquisition_channels <- function(q, f, model = DEFAULT_MODEL) {
-  if (!acq_credit_applies(f)) return(acq_rates(q(SQL_ACQ_CHANNELS_DIMS, acq_dims_params(f))))
+  if (acq_dims_filtered(f)) return(acq_rates(q(SQL_ACQ_CHANNELS_DIMS, acq_dims_params(f, model))))
   acq_rates(q(SQL_ACQ_CHANNELS, list(f$start, f$end, f$login_state, clean_model(model), dims_value(f, "channel"))))
 }
 
 acquisition_campaigns <- function(q, f, model = DEFAULT_MODEL, limit = CAMPAIGN_LIMIT) {
-  if (!acq_credit_applies(f)) return(acq_rates(q(SQL_ACQ_CAMPAIGNS_DIMS, c(acq_dims_params(f), list(limit)))))
+  if (acq_dims_filtered(f)) return(acq_rates(q(SQL_ACQ_CAMPAIGNS_DIMS, c(acq_dims_params(f, model), list(limit)))))
   acq_rates(q(SQL_ACQ_CAMPAIGNS, list(f$start, f$end, f$login_state, clean_model(model), limit,
                                       dims_value(f, "channel"))))
 }

@@ -14,8 +14,9 @@ acquisition_ui <- function(id) {
       "Channels",
       subtitle = paste("Sessions by the GA4 default channel group of their landing page (UTM tags, then the",
                        "referrer); purchases and revenue credited by the chosen model over each client's sessions,",
-                       "on the day of the purchase. The login state, device and segment apply to the sessions,",
-                       "the channel to both; category and brand do not apply."),
+                       "on the day of the purchase. The login state applies to the sessions; the channel, the",
+                       "device and the segment to both (the credit given to touch sessions of that device and",
+                       "segment); category and brand do not apply."),
       shiny::plotOutput(ns("channels_plot"), height = 300),
       shiny::uiOutput(ns("channels"))
     ),
@@ -37,16 +38,8 @@ ACQ_FORMATTERS <- list(sessions = fmt_int, new_sessions = fmt_int, engagement_ra
 
 acquisition_server <- function(id, filters, q) {
   shiny::moduleServer(id, function(input, output, session) {
-    # channel: narrows the rows; device and segment: the sessions only (logic/acquisition.R)
-    output$dims_note <- shiny::renderUI({
-      if (!acq_credit_applies(filters())) {
-        callout("Credited purchases and revenue are not split by device or segment",
-                shiny::div(class = "dims-not-applied",
-                           "The device and segment filters apply to the sessions here (each session's own device ",
-                           "and its client's segment as of the day before it); clear them to see the credit of the ",
-                           "attribution model."))
-      }
-    })
+    # channel, device and segment: narrow the sessions and the credit (logic/acquisition.R)
+    output$dims_note <- shiny::renderUI(NULL)
     model <- shiny::reactive(clean_model(input$model))
     channels <- shiny::reactive(acquisition_channels(q, filters(), model()))
     campaigns <- shiny::reactive(acquisition_campaigns(q, filters(), model()))
@@ -73,10 +66,8 @@ acquisition_server <- function(id, filters, q) {
       d$channel_group <- factor(d$channel_group, levels = rev(d$channel_group))
       long <- data.frame(channel = d$channel_group, series = "share of sessions",
                          v = safe_ratio(d$sessions, sum(d$sessions)))
-      if (acq_credit_applies(filters())) {
-        long <- rbind(long, data.frame(channel = d$channel_group, series = "share of credited revenue",
-                                       v = safe_ratio(d$revenue, sum(d$revenue))))
-      }
+      long <- rbind(long, data.frame(channel = d$channel_group, series = "share of credited revenue",
+                                     v = safe_ratio(d$revenue, sum(d$revenue))))
       long$v[is.na(long$v)] <- 0
       ggplot2::ggplot(long, ggplot2::aes(v, channel, fill = series)) +
         ggplot2::geom_col(position = "dodge", width = 0.75) +
