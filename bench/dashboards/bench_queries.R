@@ -140,7 +140,14 @@ cases <- list(
   list("Retention", "new-client cohorts, channel (12 weeks)", function() retention(q, fch7, "clients"), NULL),
   list("Retention", "purchaser cohorts, device + segment (12 weeks)",
        function() retention(q, make_filters(c(end - 6, end), device = "mobile", segment = "active"), "purchasers"),
-       NULL)
+       NULL),
+  # the attribution model's credit under the device and segment filters (sql/dw/0054)
+  list("Acquisition", "channels, first touch, device + segment (30 d)",
+       function() acquisition_channels(q, make_filters(c(end - 29, end), device = "mobile", segment = "new"),
+                                       "first_touch"), NULL),
+  list("Acquisition", "campaigns, linear, channel + device (30 d)",
+       function() acquisition_campaigns(q, make_filters(c(end - 29, end), channel = "Organic Search",
+                                                        device = "mobile"), "linear"), NULL)
 )
 
 time_ms <- function(fn, n) {
