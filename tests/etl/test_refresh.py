@@ -35,7 +35,9 @@ def test_incremental_aggregates_equal_a_recompute_on_two_connections_and_on_one(
     # tests cover those tables)
     assert all(incremental[t] for t in AGGREGATES if t not in ("dw.agg_user_hours", "dw.agg_product_names",
                                                                "dw.agg_daily_attribution",
-                                                               "dw.agg_attribution_members"))
+                                                               "dw.agg_attribution_members",
+                                                               "dw.agg_daily_attribution_dims",
+                                                               "dw.agg_attribution_dims_members"))
     assert world.query("SELECT count(*) FROM etl.dirty_days") == [(0,)]  # the batches leave nothing to refresh
     opened = []
     real = rebuild.sibling_connection
