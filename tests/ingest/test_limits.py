@@ -92,6 +92,11 @@ ETL_CAPPED = {("dw.agg_hourly_ingest_rejects", "reason"): 64, ("dw.agg_hourly_in
               # the same in the journeys' and cohorts' tables by dimension (sql/dw/0048)
               **{(t, c): max(len(g.encode()) for g in (*CHANNEL_GROUPS, "(unknown)")) if c == "channel_group"
                  else len(b"(unknown)") for t in _DIMS_0048 for c in ("channel_group", "device_category")}}
+# the same in the attribution by device and segment (sql/dw/0054): channel, source / medium / campaign, device
+ETL_CAPPED.update({(t, c): 4 * VALUE_MAX if c in ("source", "medium", "campaign")
+                   else max(len(g.encode()) for g in CHANNEL_GROUPS) if c == "channel_group" else len(b"(unknown)")
+                   for t in ("dw.agg_daily_attribution_dims", "dw.agg_attribution_dims_members")
+                   for c in ("channel_group", "source", "medium", "campaign", "device_category")})
 # Array columns of an index key or INCLUDE, with their most elements (a CHECK of the migration): dw.session_journeys'
 # path ids, one per path of its first 1..5 pages (sql/dw/0048: cardinality(path_ids) = least(cardinality(pages), 5)).
 ARRAY_CAPPED = {("dw.session_journeys", "path_ids"): 5}
