@@ -81,7 +81,7 @@ parse_dates <- function(x) {
 }
 
 DIMS_NOTE <- paste("Channel, device and segment apply to every dashboard but pipeline health (acquisition:",
-                   "device and segment filter its sessions, not the credited purchases).")
+                   "the credited purchases are those given to touch sessions of that device and segment).")
 
 # On a dashboard the channel/device/segment filters do not reach: a note while one of them is set.
 dims_not_applied <- function(filters) {
