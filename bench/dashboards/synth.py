@@ -135,6 +135,17 @@ SELECT g.*, a.source, a.medium, a.campaign, a.channel_group,
  ORDER BY g.session_start
 """  # noqa: S608 (constant SQL fragments)
 
+# Each client's first and last event from its sessions (a tenth of the rows), and its first event through
+# events_client_ts_idx: a GROUP BY of every event sorted all 10M of them (3.5 minutes of the 10M build).
+INSERT_CLIENTS = """
+INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
+SELECT c.client_id, e.event_id, c.first_seen_at, c.last_seen_at
+  FROM (SELECT client_id, min(session_start) AS first_seen_at, max(session_end) AS last_seen_at FROM dw.sessions
+         GROUP BY client_id) c
+ CROSS JOIN LATERAL (SELECT x.event_id FROM dw.events x WHERE x.client_id = c.client_id
+                        AND x.event_timestamp = c.first_seen_at ORDER BY x.event_id LIMIT 1) e
+"""
+
 INSERT_RUNS = """
 INSERT INTO etl.runs (started_at, finished_at, status, trigger, files_seen, files_loaded, lines_read, events_loaded,
                       duplicates, rejects, rejects_by_reason, days_refreshed)
@@ -177,9 +188,7 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         for _, definition in indexes:
             cur.execute(definition)
         cur.execute(INSERT_SESSIONS, params)
-        cur.execute("""INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
-                       SELECT client_id, (array_agg(event_id ORDER BY event_timestamp))[1], min(event_timestamp),
-                              max(event_timestamp) FROM dw.events GROUP BY client_id""")
+        cur.execute(INSERT_CLIENTS)
         cur.execute(INSERT_RUNS, params)
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")
