@@ -36,6 +36,7 @@ WITH s AS (
          CASE WHEN {u('k * 47')} < 0.35 THEN 'logged_in' ELSE 'logged_out' END AS login,
          {u('k * 19')} AS r_atc, {u('k * 23')} AS r_chk, {u('k * 29')} AS r_pur, {u('k * 43')} AS r_land
     FROM generate_series(1, %(sessions)s) AS k
+   ORDER BY start_ts  -- the sessions (a tenth of the rows) sorted, not the events: see INSERT_EVENTS
 ), s2 AS (
   SELECT *, CASE WHEN viewer AND r_atc < 0.35 THEN 1 ELSE 0 END
             + CASE WHEN viewer AND r_atc < 0.35 AND r_chk < 0.55 THEN 1 ELSE 0 END
@@ -89,34 +90,38 @@ SELECT md5('event-' || k || '-' || i)::uuid,
             THEN round(CASE WHEN p %% 3 = 0 THEN 0.9 * (20 + (p * 37) %% 1980) ELSE 20 + (p * 37) %% 1980 END, 2)
             ELSE 0 END
   FROM ev
- ORDER BY 2
+ -- In time order as the ETL loads them (so the BRIN index works), to within a session's length (at most 10
+ -- minutes): the sessions come sorted by their start, so this is an incremental sort of each session's events,
+ -- not a sort of all the (wide) event rows, which spilled several GB to disk at 10M events.
+ ORDER BY start_ts, i
 """
 
-# In session-start order, as the ETL writes them (it loads in time order), not in hash order.
-INSERT_SESSIONS = """
+# Each session from its events, in session-start order, as the ETL writes them (it loads in time order), not in
+# hash order; with its acquisition, a deterministic mix of GA4 channel groups (sources, mediums and campaigns of the
+# shapes clickstream_etl.acquisition gives them), and a device category (the channel/device/segment filters'
+# aggregates, sql/dw/0041), 4 devices with uneven shares, each from a hash of the session id. Set in the insert: an
+# UPDATE of every session afterwards rewrote the table and its indexes (about 3 minutes of the 10M build).
+INSERT_SESSIONS = f"""
 INSERT INTO dw.sessions (session_id, client_id, user_id, user_login_state, session_start, session_end, session_date,
                          duration_seconds, event_count, page_view_count, landing_page, exit_page, is_engaged,
-                         is_converted, is_first_visit, purchase_count, revenue)
-SELECT session_id, min(client_id), max(user_id), min(user_login_state), min(event_timestamp), max(event_timestamp),
-       (min(event_timestamp) AT TIME ZONE 'UTC')::date,
-       extract(epoch FROM max(event_timestamp) - min(event_timestamp))::numeric(12, 3),
-       count(*), count(*) FILTER (WHERE event_name = 'page_view'),
-       (array_agg(page_url_path ORDER BY event_timestamp) FILTER (WHERE event_name = 'page_view'))[1],
-       (array_agg(page_url_path ORDER BY event_timestamp DESC) FILTER (WHERE event_name = 'page_view'))[1],
-       true, bool_or(event_name = 'purchase'), bool_or(is_first_visit),
-       count(*) FILTER (WHERE event_name = 'purchase'),
-       coalesce(sum(coalesce(product_discount_price, product_price)) FILTER (WHERE event_name = 'purchase'), 0)
-  FROM dw.events GROUP BY session_id
- ORDER BY 5
-"""
-
-# Each session's acquisition, a deterministic mix of GA4 channel groups (sources, mediums and campaigns of the
-# shapes clickstream_etl.acquisition gives them), set after the sessions are written.
-SET_ACQUISITION = f"""
-UPDATE dw.sessions s SET source = a.source, medium = a.medium, campaign = a.campaign, channel_group = a.channel_group
-  FROM (SELECT session_id, r, (1 + floor({u('hashtext(session_id::text)::bigint * 7')} * 12))::int AS c
-          FROM (SELECT session_id, {u('hashtext(session_id::text)')} AS r FROM dw.sessions) x) k
-  CROSS JOIN LATERAL (SELECT * FROM (VALUES
+                         is_converted, is_first_visit, purchase_count, revenue, source, medium, campaign, channel_group,
+                         device_category)
+SELECT g.*, a.source, a.medium, a.campaign, a.channel_group,
+       (ARRAY['desktop', 'desktop', 'desktop', 'desktop', 'desktop', 'mobile', 'mobile', 'mobile', 'mobile', 'tablet',
+              'other'])[1 + (hashtext('d' || g.session_id::text) & 1023) %% 11]
+  FROM (SELECT session_id, min(client_id), max(user_id), min(user_login_state), min(event_timestamp) AS session_start,
+               max(event_timestamp), (min(event_timestamp) AT TIME ZONE 'UTC')::date,
+               extract(epoch FROM max(event_timestamp) - min(event_timestamp))::numeric(12, 3),
+               count(*), count(*) FILTER (WHERE event_name = 'page_view'),
+               (array_agg(page_url_path ORDER BY event_timestamp) FILTER (WHERE event_name = 'page_view'))[1],
+               (array_agg(page_url_path ORDER BY event_timestamp DESC) FILTER (WHERE event_name = 'page_view'))[1],
+               true, bool_or(event_name = 'purchase'), bool_or(is_first_visit),
+               count(*) FILTER (WHERE event_name = 'purchase'),
+               coalesce(sum(coalesce(product_discount_price, product_price)) FILTER (WHERE event_name = 'purchase'), 0)
+          FROM dw.events GROUP BY session_id) g
+ CROSS JOIN LATERAL (SELECT {u('hashtext(g.session_id::text)')} AS r,
+                            (1 + floor({u('hashtext(g.session_id::text)::bigint * 7')} * 12))::int AS c) k
+ CROSS JOIN LATERAL (SELECT * FROM (VALUES
       (k.r < 0.30, '(direct)', '(none)', '(direct)', 'Direct'),
       (k.r >= 0.30 AND k.r < 0.50, 'google', 'organic', '(organic)', 'Organic Search'),
       (k.r >= 0.50 AND k.r < 0.55, 'bing', 'organic', '(organic)', 'Organic Search'),
@@ -127,16 +132,18 @@ UPDATE dw.sessions s SET source = a.source, medium = a.medium, campaign = a.camp
       (k.r >= 0.88 AND k.r < 0.95, 'blog' || k.c || '.example.org', 'referral', '(referral)', 'Referral'),
       (k.r >= 0.95, 'gdn', 'display', 'display-' || k.c, 'Display')) v(hit, source, medium, campaign, channel_group)
      WHERE hit) a
- WHERE s.session_id = k.session_id
+ ORDER BY g.session_start
 """  # noqa: S608 (constant SQL fragments)
 
-# A device category for every session (the channel/device/segment filters' aggregate, dw.agg_hourly_dims,
-# sql/dw/0041; the channel group is SET_ACQUISITION's), from a hash of the session id: 4 devices, uneven shares.
-SESSION_DEVICES = """
-UPDATE dw.sessions
-   SET device_category = (ARRAY['desktop', 'desktop', 'desktop', 'desktop', 'desktop', 'mobile', 'mobile', 'mobile',
-                                'mobile', 'tablet', 'other'])[1 + (hashtext('d' || session_id::text) & 1023) %% 11]
- WHERE device_category IS NULL
+# Each client's first and last event from its sessions (a tenth of the rows), and its first event through
+# events_client_ts_idx: a GROUP BY of every event sorted all 10M of them (3.5 minutes of the 10M build).
+INSERT_CLIENTS = """
+INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
+SELECT c.client_id, e.event_id, c.first_seen_at, c.last_seen_at
+  FROM (SELECT client_id, min(session_start) AS first_seen_at, max(session_end) AS last_seen_at FROM dw.sessions
+         GROUP BY client_id) c
+ CROSS JOIN LATERAL (SELECT x.event_id FROM dw.events x WHERE x.client_id = c.client_id
+                        AND x.event_timestamp = c.first_seen_at ORDER BY x.event_id LIMIT 1) e
 """
 
 INSERT_RUNS = """
@@ -180,12 +187,8 @@ def synthesize(conn, events: int, days: int = 30, end: dt.datetime | None = None
         cur.execute(f'ALTER TABLE dw.events ADD CONSTRAINT "{pk[0]}" {pk[1]}')
         for _, definition in indexes:
             cur.execute(definition)
-        cur.execute(INSERT_SESSIONS)
-        cur.execute(SET_ACQUISITION, params)
-        cur.execute(SESSION_DEVICES, params)
-        cur.execute("""INSERT INTO dw.clients (client_id, first_event_id, first_seen_at, last_seen_at)
-                       SELECT client_id, (array_agg(event_id ORDER BY event_timestamp))[1], min(event_timestamp),
-                              max(event_timestamp) FROM dw.events GROUP BY client_id""")
+        cur.execute(INSERT_SESSIONS, params)
+        cur.execute(INSERT_CLIENTS)
         cur.execute(INSERT_RUNS, params)
         cur.execute("""INSERT INTO etl.dirty_days SELECT DISTINCT (event_timestamp AT TIME ZONE 'UTC')::date
                        FROM dw.events ON CONFLICT DO NOTHING""")

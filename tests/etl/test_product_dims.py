@@ -113,3 +113,11 @@ def test_golden_products_by_dims_late_event_and_rerun(world):
     _run(world, [], "r3")  # a re-run: nothing new
     assert _table(world) == AFTER_RUN2
     assert world.snapshot() == incremental
+
+    # One B-tree over the table (sql/dw/0049): the primary key, with the filter's keys first and the measures
+    # included, is what the upsert above found its rows by and what the dashboard's filter reads from alone.
+    assert world.query("""SELECT i.indisprimary, pg_get_indexdef(i.indexrelid) FROM pg_index i
+                           WHERE i.indrelid = 'dw.agg_daily_product_dims'::regclass""") == [
+        (True, "CREATE UNIQUE INDEX agg_daily_product_dims_pkey ON dw.agg_daily_product_dims USING btree "
+               "(channel_group, device_category, segment, activity_date, product_id, product_category, product_brand, "
+               "user_login_state) INCLUDE (views, add_to_carts, purchases, units, revenue, viewing_sessions)")]
