@@ -27,7 +27,7 @@ options:
         profile of the same name holding the role), C(max_session_duration) (seconds) and C(inline_policies) (policy
         name -> document).
       - A role that does not exist yet needs C(trust).
-      - C(if_missing) (a message) is for a role this call does not create, only adds to (its C(inline_policies)): when
+      - C(if_missing) (a message) is for a role this call does not create, only adds to (its C(inline_policies)). When
         the role does not exist the run fails with that message, or in check mode leaves the role out with a warning
         (an earlier play would create it). Without it a missing role with no C(trust) fails the run.
     type: list
