@@ -99,14 +99,19 @@ def ledger_counts(path: Path) -> dict:
     return counts
 
 
+def ledger_env(ledger: Path) -> dict[str, str]:
+    """The environment that makes an ansible-playbook run write its task ledger (and profile_tasks' times) to ledger."""
+    return {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,task_ledger",
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "TASK_LEDGER_PATH": str(ledger),
+            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all"}
+
+
 def timed(platform, moto: MotoServer, log: Path, *args: str) -> tuple[float, object, dict]:
     """One site.yml run; its output, with profile_tasks' per-task times, goes to log (bench/results), its task
     ledger beside it (.jsonl). Returns the wall seconds, the run, and its counts with the CPU seconds."""
     ledger = log.with_suffix(".jsonl")
     ledger.unlink(missing_ok=True)
-    env = {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,task_ledger",
-           "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "TASK_LEDGER_PATH": str(ledger),
-           "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all"}
+    env = {**moto.env(), **ledger_env(ledger)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     moto_before = cpu_seconds(moto.proc.pid)
     t0 = time.perf_counter()

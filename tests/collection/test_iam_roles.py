@@ -113,6 +113,24 @@ def test_a_missing_role_without_trust_and_bad_input_are_refused(moto_server, iam
     assert "roles given twice: a" in msg
 
 
+def test_if_missing_fails_with_its_message_or_leaves_the_role_out_in_check_mode(moto_server, iam):
+    tag = uuid.uuid4().hex[:8]
+    add_only = {"name": f"etl-{tag}", "inline_policies": {"p": policy("s3:GetObject")},
+                "if_missing": f"IAM role etl-{tag} (lake_etl_role_name) is missing: run --tags iam first."}
+    analyst = {"name": f"analyst-{tag}", "trust": LAMBDA_TRUST, "inline_policies": {"q": policy("athena:*")}}
+    planned = ensure(iam, [add_only, analyst], check_mode=True)
+    assert planned["roles"][f"etl-{tag}"] == {"arn": None, "changed": False, "missing": True}
+    assert planned["roles"][f"analyst-{tag}"]["changed"] is True
+    with pytest.raises(ModuleFailed) as failed:
+        ensure(iam, [add_only, analyst])
+    assert failed.value.result["msg"] == add_only["if_missing"]
+    # Once the role exists, the option changes nothing: its policy is added, then left alone.
+    ensure(iam, [{"name": f"etl-{tag}", "trust": LAMBDA_TRUST}])
+    assert ensure(iam, [add_only, analyst])["changed"] is True
+    assert iam.get_role_policy(RoleName=f"etl-{tag}", PolicyName="p")["PolicyDocument"] == policy("s3:GetObject")
+    assert ensure(iam, [add_only, analyst])["changed"] is False
+
+
 def test_ansible_doc_and_the_aws_action_group():
     import yaml
 

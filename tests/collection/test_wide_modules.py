@@ -132,6 +132,20 @@ def test_a_vpc_endpoint_lookup_gives_what_the_lake_role_compares(moto_server, cl
         (endpoint["VpcEndpointId"], vpc, [subnet], [sg], True, {"Name": f"vpce-{tag}"})]
 
 
+def test_a_dashboard_lookup_gives_the_body_as_cloudwatch_dashboard_compares_it(moto_server, clients):
+    import json
+
+    tag = uuid.uuid4().hex[:8]
+    body = {"start": "-PT6H", "widgets": [{"type": "text", "x": 0, "y": 0, "width": 6, "height": 2,
+                                           "properties": {"markdown": f"d-{tag}"}}]}
+    moto_server.client("cloudwatch").put_dashboard(DashboardName=f"d-{tag}", DashboardBody=json.dumps(body))
+    found = lookup(clients, {"d": {"type": "cloudwatch_dashboard", "name": f"d-{tag}"},
+                             "none": {"type": "cloudwatch_dashboard", "name": f"missing-{tag}"}})["resources"]
+    assert [(d["dashboard_name"], d["body"]) for d in found["d"]] == [(f"d-{tag}", body)]
+    assert found["d"][0]["dashboard_arn"].endswith(f":dashboard/d-{tag}")
+    assert found["none"] == []
+
+
 def test_a_malformed_lookup_is_refused_before_any_call(clients):
     with pytest.raises(ModuleFailed) as failed:
         lookup(clients, {"a": {"type": "bucket"}, "b": {"type": "iam_role"}, "c": {"type": "vpc", "filter": {}},

@@ -465,6 +465,42 @@ def test_check_after_apply_changes_nothing(foundation: Foundation) -> None:
     assert "would create" not in run.output
 
 
+# The no-op re-run's cost, in module runs (each an interpreter and a boto3 session on the control node) and tasks
+# executed, per play, counted by bench/provisioning's task_ledger callback: upper bounds, so that a change that
+# adds a module run or a task chain to these plays shows here. Each play still reads the real state (one module run
+# each that reads and puts drift back), so these cannot reach zero.
+NO_OP_MODULE_RUNS = {
+    "Preflight: project variables": 1,  # the caller identity (also tells whether the emulator answers)
+    "Preflight: inputs of the foundation roles": 0,
+    "Network:": 2,  # the whole VPC; the flow logs stack (read, written only when it differs)
+    "Storage:": 1,  # every bucket with every setting
+    "IAM:": 3,  # the roles; the secrets key; the inline policies that name it
+}
+NO_OP_TASKS = {"Preflight: inputs of the foundation roles": 2, "Network:": 5, "Storage:": 2, "IAM:": 6}
+
+
+def test_the_no_op_re_run_stays_within_its_module_runs_and_tasks(foundation: Foundation, tmp_path) -> None:
+    from bench.provisioning.bench_provisioning import ledger_counts, ledger_env
+
+    ledger = tmp_path / "ledger.jsonl"
+    run = run_playbook(PLAYBOOK, "--tags", TAGS, "-e", EXTRA_VARS, env={**foundation.moto.env(), **ledger_env(ledger)})
+    _assert_ok(run)
+    assert run.changed == 0, run.changed_tasks()
+    plays = ledger_counts(ledger)["plays"]
+
+    def of(prefix: str) -> dict:
+        [name] = [p for p in plays if p.startswith(prefix)]
+        return plays[name]
+
+    runs = {prefix: of(prefix)["modules"] for prefix in NO_OP_MODULE_RUNS}
+    tasks = {prefix: of(prefix)["tasks"] for prefix in NO_OP_TASKS}
+    assert {p: n for p, n in runs.items() if n > NO_OP_MODULE_RUNS[p]} == {}, runs
+    assert {p: n for p, n in tasks.items() if n > NO_OP_TASKS[p]} == {}, tasks
+    # The counts are real: every play ran a module (or, for the input checks, a task).
+    assert all(runs[p] > 0 for p in ("Network:", "Storage:", "IAM:")) and tasks[
+        "Preflight: inputs of the foundation roles"] > 0
+
+
 # --- teardown (last: it takes the shared state down) ----------------------------------------------------------
 
 def _lambda_zip() -> bytes:

@@ -95,10 +95,22 @@ def test_identity_check_create_idempotent_teardown(moto_server, tmp_path):
     check2 = play(moto_server, tmp_path, project, "--check", **{**wanted, "identity_mfa": "ON",
                                                                  "identity_logout_urls": ["https://other.example/"]})
     assert check2.rc == 0, check2.output
-    assert len(check2.changed_tasks()) == 2, check2.changed_tasks()
+    # The pool and its client are one module run (cognito_user_pool's app_client): one task reports both.
+    assert len(check2.changed_tasks()) == 1, check2.changed_tasks()
     assert cognito.get_user_pool_mfa_config(UserPoolId=pool["Id"])["MfaConfiguration"] == "OPTIONAL"
     assert cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=client["ClientId"])[
         "UserPoolClient"]["LogoutURLs"] == LOGOUTS
+
+    # The client changed behind the play's back: the same run puts it back, the next one changes nothing.
+    cognito.update_user_pool_client(UserPoolId=pool["Id"], ClientId=client["ClientId"], ClientName=client_name,
+                                    LogoutURLs=["https://drift.example/"], CallbackURLs=CALLBACKS,
+                                    AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid"],
+                                    AllowedOAuthFlowsUserPoolClient=True, SupportedIdentityProviders=["COGNITO"])
+    fixed = play(moto_server, tmp_path, project, **wanted)
+    assert fixed.rc == 0 and fixed.changed == 1, fixed.changed_tasks() or fixed.output[-3000:]
+    again = cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=client["ClientId"])["UserPoolClient"]
+    assert again["LogoutURLs"] == LOGOUTS and sorted(again["AllowedOAuthScopes"]) == ["email", "openid", "profile"]
+    assert play(moto_server, tmp_path, project, **wanted).changed == 0
 
     # teardown removes the protected pool (its client goes with it) and the parameters, and only this project's
     down = run_playbook("playbooks/teardown.yml", "-e", "teardown_confirm=yes", "-e",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 from ansible_collections.clickstream.platform.plugins.module_utils.tags import tag_values
 
 MFA_CHOICES = ("OFF", "OPTIONAL", "ON")
@@ -222,3 +223,80 @@ def client_input_errors(d: dict[str, Any]) -> list[str]:
     if not 1 <= d["refresh_token_validity_days"] <= 3650:
         errors.append("refresh_token_validity_days must be 1-3650")
     return errors
+
+
+# The app client's manager and options: cognito_user_pool_client's, and cognito_user_pool's O(app_client) (the pool
+# and its client in one module run).
+class AppClient(Boto3Resource):
+    failure_msg = "cognito-idp {method} failed"
+
+    def find(self, pool_id: str, name: str) -> dict[str, Any] | None:
+        clients = paginate(lambda **token: self.call("list_user_pool_clients", UserPoolId=pool_id, MaxResults=60,
+                                                     **token), "UserPoolClients")
+        found = self.single_named(clients, name, what="app clients", id_key="ClientId", ids_key="client_ids",
+                                  name_key="ClientName")
+        if found is None:
+            return None
+        return self.call("describe_user_pool_client", UserPoolId=pool_id,
+                         ClientId=found["ClientId"])["UserPoolClient"]
+
+    def create(self, pool_id: str, desired: dict[str, Any]) -> dict[str, Any]:
+        created = self.change("create client", "create_user_pool_client", UserPoolId=pool_id,
+                              ClientName=self.module.params["name"], GenerateSecret=False, **client_args(desired))
+        return self.result(created["UserPoolClient"]) if created else {}
+
+    def ensure(self) -> dict[str, Any]:
+        p = self.module.params
+        desired = desired_client_view(p)
+        self.after = desired
+        pool_id = p["user_pool_id"]
+        current = self.find(pool_id, p["name"])
+        if current is None:
+            return self.create(pool_id, desired)
+        self.before = client_view(current)
+        if current.get("ClientSecret"):
+            self.change("delete client with a secret", "delete_user_pool_client", UserPoolId=pool_id,
+                        ClientId=current["ClientId"])
+            return self.create(pool_id, desired)
+        diffs = view_differences(self.before, desired)
+        if diffs:
+            self.change(f"update client: {', '.join(diffs)}", "update_user_pool_client", UserPoolId=pool_id,
+                        ClientId=current["ClientId"], ClientName=p["name"], **client_args(desired))
+            if not self.check:
+                current = self.call("describe_user_pool_client", UserPoolId=pool_id,
+                                    ClientId=current["ClientId"])["UserPoolClient"]
+        return self.result(current)
+
+    def result(self, client: dict[str, Any]) -> dict[str, Any]:
+        return {"client_id": client["ClientId"], "name": client.get("ClientName", ""),
+                "user_pool_id": client.get("UserPoolId", ""), "settings": client_view(client)}
+
+    def remove(self) -> None:
+        p = self.module.params
+        # a pool that is gone has no clients either
+        if self.call("describe_user_pool", none_on={"ResourceNotFoundException"}, UserPoolId=p["user_pool_id"]) is None:
+            return
+        current = self.find(p["user_pool_id"], p["name"])
+        if current is not None:
+            self.before = client_view(current)
+            self.change("delete client", "delete_user_pool_client", UserPoolId=p["user_pool_id"],
+                        ClientId=current["ClientId"])
+
+
+CLIENT_ARGUMENT_SPEC: dict[str, Any] = dict(
+    name=dict(type="str", required=True),
+    user_pool_id=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    explicit_auth_flows=dict(type="list", elements="str",
+                             default=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+    allowed_oauth_flows=dict(type="list", elements="str", default=["code"]),
+    allowed_oauth_scopes=dict(type="list", elements="str", default=["openid", "email", "profile"]),
+    callback_urls=dict(type="list", elements="str", default=[]),
+    logout_urls=dict(type="list", elements="str", default=[]),
+    supported_identity_providers=dict(type="list", elements="str", default=["COGNITO"]),
+    prevent_user_existence_errors=dict(type="bool", default=True),
+    enable_token_revocation=dict(type="bool", default=True),
+    access_token_validity_minutes=dict(type="int", default=60),
+    id_token_validity_minutes=dict(type="int", default=60),
+    refresh_token_validity_days=dict(type="int", default=30),
+)

@@ -25,8 +25,9 @@ options:
         take C(filters)
         (EC2 Describe filters, name -> value or list of values), C(image) also C(owners) (account ids, C(amazon),
         C(self)); or C(iam_role), C(iam_instance_profile), C(log_group) (CloudWatch Logs, exact name),
-        C(http_api) (API Gateway v2, exact name), C(lambda_function) (its configuration) and C(events_rule) (an
-        EventBridge rule of the default bus with its targets), which take C(name); or
+        C(http_api) (API Gateway v2, exact name), C(lambda_function) (its configuration), C(events_rule) (an
+        EventBridge rule of the default bus with its targets) and C(cloudwatch_dashboard) (its name, ARN and
+        C(body), the parsed JSON), which take C(name); or
         C(sns_topic), which takes C(arn).
     type: dict
     required: true
@@ -62,6 +63,7 @@ resources:
   sample: {"subnet": [{"subnet_id": "subnet-0123", "vpc_id": "vpc-0123", "tags": {"Name": "clickstream-dev-etl"}}]}
 """
 
+import json
 from typing import Any
 
 try:  # noqa: SIM105 - the usual AWS module pattern: AnsibleAWSModule reports a missing botocore
@@ -77,9 +79,10 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 ARGUMENT_SPEC = dict(lookups=dict(type="dict", required=True))
 TYPES = ("vpc", "subnet", "security_group", "instance", "image", "vpc_endpoint", "iam_role", "iam_instance_profile",
-         "log_group", "http_api", "sns_topic", "lambda_function", "events_rule")
+         "log_group", "http_api", "sns_topic", "lambda_function", "events_rule", "cloudwatch_dashboard")
 # Types looked up by an exact name (not EC2 filters).
-NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function", "events_rule")
+NAMED = ("iam_role", "iam_instance_profile", "log_group", "http_api", "lambda_function", "events_rule",
+         "cloudwatch_dashboard")
 SELECTORS = {"filters", "owners", "name", "arn", "type"}
 
 
@@ -218,6 +221,17 @@ def describe_events_rule(client: Any, name: str) -> list[dict[str, Any]]:
              "targets": [camel_dict_to_snake_dict(t) for t in sorted(targets, key=lambda t: t["Id"])]}]
 
 
+def describe_dashboard(client: Any, name: str) -> list[dict[str, Any]]:
+    """The CloudWatch dashboard (GetDashboard) with its body parsed, as clickstream.platform.cloudwatch_dashboard
+    compares it."""
+    try:
+        found = client.get_dashboard(DashboardName=name, aws_retry=True)
+    except is_boto3_error_code("ResourceNotFound"):
+        return []
+    return [{"dashboard_name": found["DashboardName"], "dashboard_arn": found.get("DashboardArn"),
+             "body": json.loads(found["DashboardBody"])}]
+
+
 def run(module: Any, clients: Any) -> dict[str, Any]:
     """The module's result; ``clients(service)`` gives a client with the aws_retry wrapper (made once each)."""
     resources: dict[str, list[dict[str, Any]]] = {}
@@ -238,6 +252,8 @@ def run(module: Any, clients: Any) -> dict[str, Any]:
                 resources[key] = describe_events_rule(clients("events"), spec["name"])
             elif kind == "lambda_function":
                 resources[key] = describe_lambda_function(clients("lambda"), spec["name"])
+            elif kind == "cloudwatch_dashboard":
+                resources[key] = describe_dashboard(clients("cloudwatch"), spec["name"])
             elif kind == "sns_topic":
                 resources[key] = describe_sns_topic(clients("sns"), spec["arn"])
             else:

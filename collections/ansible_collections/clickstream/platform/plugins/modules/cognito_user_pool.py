@@ -77,6 +77,28 @@ options:
     description: With O(state=absent), turn deletion protection off first. Without it a protected pool is an error.
     type: bool
     default: false
+  app_client:
+    description:
+      - A public app client of the pool to ensure in the same module run (one interpreter and boto3 session for the
+        pool and its client), as M(clickstream.platform.cognito_user_pool_client) does it; its result is RV(client).
+      - Its keys are that module's options but O(clickstream.platform.cognito_user_pool_client#module:user_pool_id)
+        and O(clickstream.platform.cognito_user_pool_client#module:state), with the same defaults.
+      - Under check mode for a pool that does not exist yet, the client is only reported as would-be created.
+      - Ignored with O(state=absent) (deleting the pool deletes its clients).
+    type: dict
+    suboptions:
+      name: {description: Name of the client., type: str, required: true}
+      explicit_auth_flows: {description: Authentication flows., type: list, elements: str}
+      allowed_oauth_flows: {description: OAuth flows., type: list, elements: str}
+      allowed_oauth_scopes: {description: OAuth scopes., type: list, elements: str}
+      callback_urls: {description: Redirect URLs after sign-in., type: list, elements: str}
+      logout_urls: {description: Redirect URLs after sign-out., type: list, elements: str}
+      supported_identity_providers: {description: Identity providers., type: list, elements: str}
+      prevent_user_existence_errors: {description: Same answer for unknown users and wrong passwords., type: bool}
+      enable_token_revocation: {description: Allow refresh tokens to be revoked., type: bool}
+      access_token_validity_minutes: {description: Access token validity (minutes)., type: int}
+      id_token_validity_minutes: {description: ID token validity (minutes)., type: int}
+      refresh_token_validity_days: {description: Refresh token validity (days)., type: int}
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -118,6 +140,11 @@ user_pool:
     arn: {description: Pool ARN, type: str}
     name: {description: Name, type: str}
     settings: {description: The managed settings as the module compares them, type: dict}
+client:
+  description: With O(app_client), the client as M(clickstream.platform.cognito_user_pool_client) returns it (empty when
+    it would be created in check mode). Never holds a secret.
+  returned: when O(app_client) is given
+  type: dict
 """
 
 from typing import Any
@@ -126,8 +153,12 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resource import Boto3Resource, paginate
 from ansible_collections.clickstream.platform.plugins.module_utils.cognito import (
+    CLIENT_ARGUMENT_SPEC,
     MFA_CHOICES,
     POOL_IMMUTABLE,
+    AppClient,
+    client_input_errors,
+    desired_client_view,
     desired_pool_view,
     mfa_args,
     pool_create_args,
@@ -227,13 +258,44 @@ ARGUMENT_SPEC: dict[str, Any] = dict(
     deletion_protection=dict(type="bool", default=False),
     allow_admin_create_user_only=dict(type="bool", default=False),
     force_delete=dict(type="bool", default=False),
+    app_client=dict(type="dict", options={k: v for k, v in CLIENT_ARGUMENT_SPEC.items()
+                                          if k not in ("user_pool_id", "state")}),
     **TAG_OPTIONS,
 )
+
+
+class ClientParams:
+    """The module as AppClient sees it: the same module, the client's parameters (O(app_client) with the pool's id)."""
+
+    def __init__(self, module: Any, params: dict[str, Any]) -> None:
+        self._module = module
+        self.params = params
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def ensure_client(module: Any, manager: UserPool, pool: dict[str, Any]) -> dict[str, Any]:
+    """O(app_client) in the pool just ensured; its actions and diff join the pool's."""
+    spec = module.params["app_client"]
+    if not pool.get("id"):  # check mode, the pool would be created: so would its client
+        manager.actions.append(f"create client {spec['name']}")
+        manager.after = {**manager.after, "app_client": desired_client_view(spec)}
+        return {}
+    clients = AppClient(ClientParams(module, {**spec, "user_pool_id": pool["id"], "state": "present"}),
+                        manager.client)
+    result = clients.ensure()
+    manager.actions += [f"client {spec['name']}: {action}" for action in clients.actions]
+    manager.before = {**manager.before, "app_client": clients.before}
+    manager.after = {**manager.after, "app_client": clients.after}
+    return result
 
 
 def main() -> None:
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     errors = pool_input_errors(module.params)
+    if module.params["app_client"] is not None and module.params["state"] == "present":
+        errors += [f"app_client: {e}" for e in client_input_errors(desired_client_view(module.params["app_client"]))]
     if errors:
         module.fail_json(msg="; ".join(errors))
     manager = UserPool(module, module.client("cognito-idp", retry_decorator=AWSRetry.jittered_backoff()))
@@ -241,6 +303,8 @@ def main() -> None:
         manager.remove()
         manager.exit_json(user_pool={})
     result = manager.ensure()
+    if module.params["app_client"] is not None:
+        manager.exit_json(user_pool=result, client=ensure_client(module, manager, result))
     manager.exit_json(user_pool=result)
 
 

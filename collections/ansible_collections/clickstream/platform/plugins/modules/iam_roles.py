@@ -27,6 +27,9 @@ options:
         profile of the same name holding the role), C(max_session_duration) (seconds) and C(inline_policies) (policy
         name -> document).
       - A role that does not exist yet needs C(trust).
+      - C(if_missing) (a message) is for a role this call does not create, only adds to (its C(inline_policies)). When
+        the role does not exist the run fails with that message, or in check mode leaves the role out with a warning
+        (an earlier play would create it). Without it a missing role with no C(trust) fails the run.
     type: list
     elements: dict
     required: true
@@ -62,6 +65,11 @@ roles:
   returned: always
   type: dict
   sample: {"shop-lambda-etl": {"arn": "arn:aws:iam::123456789012:role/shop-lambda-etl", "changed": false}}
+  contains:
+    missing:
+      description: True for a role with C(if_missing) that does not exist (check mode only; otherwise the run fails).
+      type: bool
+      returned: when the role is missing
 actions:
   description: What the run changed (in check mode, would change), one line each.
   returned: always
@@ -80,7 +88,7 @@ from ansible_collections.clickstream.platform.plugins.module_utils.boto3_resourc
 
 ARGUMENT_SPEC = dict(roles=dict(type="list", elements="dict", required=True))
 ROLE_KEYS = {"name", "description", "trust", "managed_policies", "boundary", "tags", "instance_profile",
-             "max_session_duration", "inline_policies"}
+             "max_session_duration", "inline_policies", "if_missing"}
 
 
 def check_input(roles: list[dict[str, Any]]) -> list[str]:
@@ -118,6 +126,11 @@ class Roles(Boto3Resource):
         after: dict[str, Any] = {}
         start = len(self.actions)
         if found is None:
+            if spec.get("trust") is None and spec.get("if_missing"):
+                if self.module.check_mode:
+                    self.module.warn(f"role {name} does not exist: left out ({spec['if_missing']})")
+                    return {"arn": None, "changed": False, "missing": True}
+                self.module.fail_json(msg=spec["if_missing"])
             if spec.get("trust") is None:
                 self.module.fail_json(msg=f"role {name} does not exist and no trust policy is given to create it")
             params: dict[str, Any] = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(spec["trust"])}
