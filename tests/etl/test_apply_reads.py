@@ -102,8 +102,8 @@ def test_dims_apply_reads_the_pending_clients_rows_only(loaded):
 # an ANALYZE of etl.delta_clients or of a dw table is skipped with a warning: only the temp tables the apply makes
 # can have fresh statistics. The grants are those of roles/dw_db/vars/main.yml.
 ETL_ROLE = "apply_reads_etl_writer"
-# The steps' own copies of the pending clients (queries/dims.sql, journeys.sql, retention_dims.sql).
-PENDING_TABLES = ("etl_dims_clients", "etl_jr_clients", "etl_rd_clients")
+# The steps' own copies of the pending clients (queries/dims.sql, journeys.sql, retention_dims.sql, retention.sql).
+PENDING_TABLES = ("etl_dims_clients", "etl_jr_clients", "etl_rd_clients", "etl_ret_clients")
 NEW_TABLES = ("dw.events", "dw.sessions", "dw.session_journeys", "dw.agg_retention_dims_members",
               "dw.agg_acquisition_dims_members")
 
@@ -127,10 +127,10 @@ def _steps_as_etl_role(world, pending: str, analyzed: str) -> tuple[dict[str, di
     """The dims step (which the acquisition step reads) and the three newest steps, as the ETL's role, for the pending
     clients ``pending`` (a WHERE on dw.clients) when etl.delta_clients was last analyzed (by its owner, as autovacuum
     does) holding the clients ``analyzed``: the rows each step read from each table, and c-0007's own rows."""
-    from clickstream_etl import acquisition_dims, journeys, retention_dims
+    from clickstream_etl import acquisition_dims, journeys, retention, retention_dims
 
     steps = {"dims": dims.APPLY, "acquisition_dims": acquisition_dims.APPLY, "journeys": journeys.APPLY,
-             "retention_dims": retention_dims.APPLY}
+             "retention_dims": retention_dims.APPLY, "retention": retention.APPLY}
     with psycopg2.connect(world.dsn) as conn, conn.cursor() as cur:
         _etl_role(cur)
         for statement in sql.SESSION_SETUP:
