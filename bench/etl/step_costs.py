@@ -119,6 +119,38 @@ def summarize(rounds: list[dict]) -> dict:
     return out
 
 
+LABELS = {"acquisition_dims": "acquisition_dims (acquisition by device and segment)",
+          "product_dims": "product_dims (products by channel, device, segment)",
+          "users_dims": "users_dims (distinct users under the filters)",
+          "journeys": "journeys (session_journeys, journey_paths, transitions by dimension)",
+          "retention_dims": "retention_dims (cohorts by dimension)"}
+SETS = {"scheduled": "scheduled small run onto the large warehouse", "bulk": "bulk load (every client pending)"}
+
+
+def section(report: dict) -> list[str]:
+    """The BENCHMARKS.md lines of ``report`` (``main``'s JSON): per pending set, each newest step's median seconds and
+    its ratio to the same rounds' other steps, old and new, and the rounds' loads."""
+    lines = []
+    for name, data in report["sets"].items():
+        summ, rounds = data["summary"], data["rounds"]
+        loads = [r["load"] for r in rounds]
+        lines += ["", f"{SETS.get(name, name)}: {summ['new']['clients']:,} clients pending, "
+                      f"{len(rounds) // 2} pairs, load average {min(loads):.1f}-{max(loads):.1f} after the rounds", "",
+                  "| step | old (s) | old / rest of apply | new (s) | new / rest of apply | new / old |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for step in NEWEST:
+            o, n = summ["old"]["median_s"].get(step, 0.0), summ["new"]["median_s"].get(step, 0.0)
+            lines.append(f"| {LABELS[step]} | {o:.2f} | {summ['old']['ratio'][step]:.3f} | {n:.2f} | "
+                         f"{summ['new']['ratio'][step]:.3f} | {n / o if o else float('nan'):.2f} |")
+        o_all = sum(summ["old"]["median_s"].get(s, 0.0) for s in NEWEST)
+        n_all = sum(summ["new"]["median_s"].get(s, 0.0) for s in NEWEST)
+        lines.append(f"| the five together | {o_all:.2f} | {o_all / summ['old']['baseline_s']:.3f} | {n_all:.2f} | "
+                     f"{n_all / summ['new']['baseline_s']:.3f} | {n_all / o_all:.2f} |")
+        ob, nb = summ["old"]["baseline_s"], summ["new"]["baseline_s"]
+        lines.append(f"| rest of the apply (baseline) | {ob:.2f} | 1 | {nb:.2f} | 1 | {nb / ob:.2f} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("old_tree", type=Path)
@@ -127,7 +159,11 @@ def main() -> None:
     ap.add_argument("--sets", default="scheduled,bulk")
     ap.add_argument("--keep-dir", type=Path, required=True, help="the warehouse's cluster (database steps_dw)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--render", type=Path, help="print the BENCHMARKS.md lines of a --json file, and stop")
     args = ap.parse_args()
+    if args.render:
+        print("\n".join(section(json.loads(args.render.read_text()))))
+        return
     import psycopg2
 
     from scripts.harness.postgres import PostgresServer
