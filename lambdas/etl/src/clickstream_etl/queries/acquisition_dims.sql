@@ -77,29 +77,19 @@ CREATE TEMP TABLE IF NOT EXISTS etl_usrd (sign smallint NOT NULL, user_login_sta
     previous_date date NOT NULL) ON COMMIT DROP;
 
 INSERT INTO etl_usrd
-WITH m AS (  -- each active day's keys once (the members have a row per source, medium and campaign too)
-    SELECT DISTINCT m.client_id, c.d0, m.activity_date, m.user_login_state, m.channel_group, m.device_category,
-           m.segment
+WITH k AS (
+    SELECT DISTINCT m.client_id, c.d0, m.activity_date, x.l, x.ch, x.dv, x.sg
       FROM etl_dims_clients c
       JOIN dw.agg_acquisition_dims_members m
         ON m.client_id = c.client_id
-), k AS (
-    SELECT m.client_id, m.d0, m.activity_date, x.l, x.ch, x.dv, x.sg
-      FROM m
      CROSS JOIN LATERAL (
          SELECT CASE WHEN b & 1 = 0 THEN m.user_login_state ELSE '(all)' END AS l,
                 CASE WHEN b & 2 = 0 THEN m.channel_group ELSE '(all)' END AS ch,
                 CASE WHEN b & 4 = 0 THEN m.device_category ELSE '(all)' END AS dv,
                 CASE WHEN b & 8 = 0 THEN m.segment ELSE '(all)' END AS sg
            FROM generate_series(0, 15) b) x
-), d AS (  -- the days from d0 on once per keys, and of the days before d0 only the latest per keys: the one a day
-           -- from d0 on can have as its previous (the window then sorts the window's days, not the whole history)
-    SELECT DISTINCT client_id, d0, activity_date, l, ch, dv, sg FROM k WHERE activity_date >= d0
-    UNION ALL
-    SELECT client_id, d0, max(activity_date), l, ch, dv, sg FROM k WHERE activity_date < d0
-     GROUP BY client_id, d0, l, ch, dv, sg
 ), p AS (
-    SELECT *, lag(activity_date) OVER (PARTITION BY client_id, l, ch, dv, sg ORDER BY activity_date) AS prev FROM d
+    SELECT *, lag(activity_date) OVER (PARTITION BY client_id, l, ch, dv, sg ORDER BY activity_date) AS prev FROM k
 )
 SELECT __SIGN__, l, ch, dv, sg, activity_date, coalesce(prev, '-infinity'::date) FROM p WHERE activity_date >= d0;
 
