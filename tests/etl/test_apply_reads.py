@@ -1,5 +1,6 @@
-"""The attribution and dimension-filter applies read in proportion to the pending clients, not to the warehouse
-(aggregates.apply_pending's 'sessions' part; queries/attribution.sql, queries/dims.sql; sql/dw/0051).
+"""The attribution, dimension-filter, journeys, cohorts-by-dimension and acquisition/users-by-dimension applies read
+in proportion to the pending clients, not to the warehouse (aggregates.apply_pending's 'sessions' part;
+queries/attribution.sql, dims.sql, journeys.sql, retention_dims.sql, acquisition_dims.sql; sql/dw/0051).
 
 The scheduled run brings a few thousand events of clients the warehouse already knows. Its apply must read those
 clients' rows only, whatever the warehouse holds and whatever the statistics say; before, with the statistics a big
@@ -141,6 +142,7 @@ def _steps_as_etl_role(world, pending: str, analyzed: str) -> tuple[dict[str, di
         cur.execute("DELETE FROM etl.delta_clients")
         cur.execute(insert + pending)
         cur.execute(f"SET ROLE {ETL_ROLE}")
+        cur.execute("ANALYZE etl.delta_clients")  # skipped, with a warning: the role does not own it
         read = {}
         for name, statements in steps.items():
             before = _reads(cur, NEW_TABLES)
@@ -197,6 +199,7 @@ def test_newest_steps_plan_with_the_pending_clients_count_as_the_etl_role(loaded
     read, _ = _steps_as_etl_role(loaded, pending, analyzed)
     estimates = read["estimates"]
     planned, actual = estimates["etl.delta_clients"]
-    assert planned >= 100 * actual or actual >= 100 * planned, estimates  # the statistics are a past run's
+    # the statistics are a past run's, though the role ran ANALYZE on it
+    assert planned >= 100 * actual or actual >= 100 * planned, estimates
     for table in PENDING_TABLES:
         assert estimates[table][0] == estimates[table][1], (table, estimates)
