@@ -10,7 +10,10 @@ WITH sess AS (
     SELECT s.session_id, s.client_id, s.session_start, s.session_date, s.user_login_state,
            coalesce(s.channel_group, {unassigned}) AS channel_group,
            coalesce(s.device_category, '(unknown)') AS device_category
-      FROM etl_jr_clients c JOIN dw.sessions s ON s.client_id = c.client_id AND s.session_start >= c.since
+      FROM etl_jr_clients c
+     -- per client through (client_id, session_start) (LATERAL, OFFSET 0), whatever the statistics of dw.sessions
+     CROSS JOIN LATERAL (SELECT * FROM dw.sessions y
+                          WHERE y.client_id = c.client_id AND y.session_start >= c.since OFFSET 0) s
 ), days AS (
     SELECT DISTINCT client_id, session_date FROM sess
 ), seg AS (  -- the client's segment as of the end of the day before the session's day (rules.py, one definition)
@@ -24,7 +27,9 @@ WITH sess AS (
            array_agg((e.event_timestamp AT TIME ZONE 'UTC')::date ORDER BY e.event_timestamp, e.event_id)
              AS page_dates
       FROM etl_jr_clients c
-      JOIN dw.events e ON e.client_id = c.client_id AND e.event_timestamp >= c.since
+     -- per client through (client_id, event_timestamp), as the sessions: a few clients never scan dw.events
+     CROSS JOIN LATERAL (SELECT * FROM dw.events x
+                          WHERE x.client_id = c.client_id AND x.event_timestamp >= c.since OFFSET 0) e
      WHERE {page_view_e} AND e.page_url_path IS NOT NULL
      GROUP BY e.session_id
 )
@@ -50,6 +55,11 @@ DROP TABLE IF EXISTS etl_jr_clients;
 
 CREATE TEMP TABLE etl_jr_clients ON COMMIT DROP AS
     SELECT client_id, date_trunc('day', win_start) AS since FROM etl.delta_clients;
+
+-- their count, for the planner: the statistics of etl.delta_clients may be a past run's (the ETL's role does not
+-- own it and cannot ANALYZE it; it owns this temp table), and a few clients read their rows through the client
+-- indexes
+ANALYZE etl_jr_clients;
 
 -- name: apply  the transitions of the clients' rows now minus those of their rows as kept, added to the aggregate;
 -- then their rows
@@ -93,6 +103,8 @@ CREATE TEMP TABLE etl_jr_clients ON COMMIT DROP AS
     SELECT client_id, min(session_start) AS since FROM dw.sessions
      WHERE session_end >= %(d0)s::date::timestamp AT TIME ZONE 'UTC'
      GROUP BY client_id;
+
+ANALYZE etl_jr_clients;
 
 -- name: rebuild  the sessions' rows from scratch, then the whole aggregate from every row (the paths' pages stay: an
 -- id's pages never change)

@@ -30,6 +30,10 @@ DROP TABLE IF EXISTS etl_ret_clients;
 
 CREATE TEMP TABLE etl_ret_clients ON COMMIT DROP AS SELECT client_id FROM etl.delta_clients;
 
+-- their count, for the planner (the ETL's role cannot ANALYZE etl.delta_clients, whose statistics may be a past
+-- run's): a few clients read their own sessions and members through the client indexes, not all of them
+ANALYZE etl_ret_clients;
+
 -- name: apply  the difference between the clients' rows now and as kept, added to the aggregate; then their rows
 CREATE TEMP TABLE etl_ret_delta ON COMMIT DROP AS
 SELECT cohort, cohort_week, active_week, sum(sign) AS clients

@@ -12,7 +12,9 @@ CREATE TEMP TABLE etl_rd_now ON COMMIT DROP AS
 WITH s AS (
     SELECT s.client_id, s.session_id, s.session_start, date_trunc('week', s.session_date)::date AS wk,
            s.is_first_visit, s.is_converted
-      FROM etl_rd_clients c JOIN dw.sessions s ON s.client_id = c.client_id
+      FROM etl_rd_clients c
+     -- per client through (client_id, session_start) (LATERAL, OFFSET 0), whatever the statistics of dw.sessions
+     CROSS JOIN LATERAL (SELECT * FROM dw.sessions y WHERE y.client_id = c.client_id OFFSET 0) s
 ), w AS (
     SELECT client_id, wk, bool_or(is_first_visit) AS first_visit, bool_or(is_converted) AS purchased
       FROM s GROUP BY 1, 2
@@ -25,17 +27,23 @@ WITH s AS (
 )
 SELECT w.client_id, 'clients'::text AS cohort, w.wk AS active_week, k.first_week AS cohort_week, j.channel_group,
        j.device_category, j.segment
-  FROM w JOIN k USING (client_id) JOIN dw.session_journeys j ON j.session_id = k.first_session
+  FROM w JOIN k USING (client_id)
+ CROSS JOIN LATERAL (SELECT * FROM dw.session_journeys y WHERE y.session_id = k.first_session OFFSET 0) j
  WHERE w.wk >= k.first_week
 UNION ALL
 SELECT w.client_id, 'purchasers', w.wk, k.purchase_week, j.channel_group, j.device_category, j.segment
-  FROM w JOIN k USING (client_id) JOIN dw.session_journeys j ON j.session_id = k.purchase_session
+  FROM w JOIN k USING (client_id)
+ CROSS JOIN LATERAL (SELECT * FROM dw.session_journeys y WHERE y.session_id = k.purchase_session OFFSET 0) j
  WHERE w.purchased AND w.wk >= k.purchase_week;
 
 -- name: pending  the clients of the incremental apply: those pending (etl.delta_clients)
 DROP TABLE IF EXISTS etl_rd_clients;
 
 CREATE TEMP TABLE etl_rd_clients ON COMMIT DROP AS SELECT client_id FROM etl.delta_clients;
+
+-- their count, for the planner (the ETL's role cannot ANALYZE etl.delta_clients, whose statistics may be a past
+-- run's): a few clients read their own members through the primary key, not all of them
+ANALYZE etl_rd_clients;
 
 -- name: apply  the difference between the clients' rows now and as kept, added to the aggregate; then their rows
 DROP TABLE IF EXISTS etl_rd_delta;
@@ -67,6 +75,8 @@ INSERT INTO dw.agg_retention_dims_members
 DROP TABLE IF EXISTS etl_rd_clients;
 
 CREATE TEMP TABLE etl_rd_clients ON COMMIT DROP AS SELECT DISTINCT client_id FROM dw.sessions;
+
+ANALYZE etl_rd_clients;
 
 -- name: rebuild  both tables from scratch
 DELETE FROM dw.agg_retention_dims_members;
