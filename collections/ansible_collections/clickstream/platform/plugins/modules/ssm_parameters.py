@@ -175,6 +175,16 @@ def run(module: Any, client: Any) -> dict[str, Any]:
     if len(set(names)) != len(names):
         module.fail_json(msg="ssm_parameters: a parameter is named twice: " + ", ".join(sorted(
             {n for n in names if names.count(n) > 1})))
+    # value_from is checked before anything is read or written: a bad set writes nothing.
+    for i, q in enumerate(p["parameters"]):
+        source = q.get("value_from")
+        if not source:
+            continue
+        if q["value"] is not None:
+            module.fail_json(msg=f"ssm_parameters: parameter {q['name']} has both value and value_from")
+        if source["parameter"] not in names[:i]:
+            module.fail_json(msg=f"ssm_parameters: parameter {q['name']} takes its value from {source['parameter']},"
+                                 " which is not a parameter listed before it")
     try:
         found, descriptions = read(client, names)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
@@ -188,11 +198,6 @@ def run(module: Any, client: Any) -> dict[str, Any]:
         old = found.get(name)
         source = q.get("value_from")
         if source:
-            if q["value"] is not None:
-                module.fail_json(msg=f"ssm_parameters: parameter {name} has both value and value_from")
-            if source["parameter"] not in final:
-                module.fail_json(msg=f"ssm_parameters: parameter {name} takes its value from {source['parameter']},"
-                                     " which is not a parameter listed before it")
             used = final[source["parameter"]]
             value = source["template"].replace(source["placeholder"],
                                                quote(used, safe="/") if source["encode"] == "url" else used)
