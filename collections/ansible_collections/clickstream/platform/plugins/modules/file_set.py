@@ -43,10 +43,10 @@ options:
       mode: {description: Mode as an octal string (e.g. C(0640)); unset keeps it., type: raw}
   check_command:
     description:
-      - A read-only command (argv, no shell) run once the directories and files are in place (in check mode: with
+      - A read-only command (argv, no shell) run once the directories and files are in place (in check mode with
         them as they are), e.g. a check that the files just written will do; its C(rc), C(stdout) and C(stderr)
         are returned in RV(check_result). It never counts as a change.
-      - With it, O(guarded_files) are written only when it exits 0: a file that turns something on once a check
+      - With it, O(guarded_files) are written only when it exits 0, for a file that turns something on once a check
         with the other files passed, in the same module run.
     type: list
     elements: str
