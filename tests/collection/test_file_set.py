@@ -107,3 +107,68 @@ def test_a_new_secret_file_is_never_readable_by_others(tmp_path):
     assert module.modes == [0o600]  # the temporary file, before the rename: mkstemp's 0600, never wider
     assert target.read_bytes() == b"PASSWORD=s3cret\n" and mode(target) == 0o600
 
+
+
+GUARDED = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - clickstream.platform.file_set:
+        directories:
+          - {{path: {root}, mode: "0755"}}
+        files:
+          - {{path: {root}/settings, content: "ALLOW_FILE={root}/allow\\n", mode: "0640"}}
+        # reads the settings just written: passes only when the file they name exists
+        check_command: [/bin/sh, -c, '. {root}/settings && echo "checked $ALLOW_FILE" && test -e "$ALLOW_FILE"']
+        guarded_files:
+          - {{path: {root}/switch.conf, content: "archive_mode = on\\n", mode: "0644"}}
+      register: r
+    - ansible.builtin.debug:
+        msg: "RESULT {{{{ [r.changed_paths, r.check_result.rc, r.check_result.stdout_lines] | to_json | b64encode }}}}"
+"""
+
+
+def test_check_command_runs_with_the_files_in_place_and_guards_the_guarded_files(tmp_path):
+    root = tmp_path / "guarded"
+    path = tmp_path / "guarded.yml"
+    path.write_text(GUARDED.format(root=root), encoding="utf-8")
+
+    def outcome(run):
+        assert run.rc == 0, run.output
+        line = next(line for line in run.output.splitlines() if "msg: RESULT " in line)
+        return json.loads(base64.b64decode(line.split("RESULT ", 1)[1].strip()))
+
+    # the check fails (no allow file): the files are written, the guarded one is not (nor reported)
+    refused = outcome(first := run_playbook(str(path)))
+    assert refused == [[str(root), f"{root}/settings"], 1, [f"checked {root}/allow"]], first.output
+    assert (root / "settings").exists() and not (root / "switch.conf").exists()
+
+    (root / "allow").write_text("")
+    check = outcome(run_playbook(str(path), "--check"))
+    assert check[:2] == [[f"{root}/switch.conf"], 0] and not (root / "switch.conf").exists()
+    assert outcome(run_playbook(str(path)))[:2] == [[f"{root}/switch.conf"], 0]
+    assert (root / "switch.conf").read_text() == "archive_mode = on\n" and mode(root / "switch.conf") == 0o644
+    again = run_playbook(str(path))
+    assert again.changed == 0 and outcome(again)[:2] == [[], 0]
+
+    # a failing check leaves a guarded file that is in place as it is (drift there is not put back without it)
+    (root / "allow").unlink()
+    (root / "switch.conf").write_text("archive_mode = off\n")
+    assert outcome(run_playbook(str(path)))[:2] == [[], 1]
+    assert (root / "switch.conf").read_text() == "archive_mode = off\n"
+
+
+def test_guarded_files_without_a_check_command_are_refused(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text(f"""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - clickstream.platform.file_set:
+        guarded_files: [{{path: {tmp_path}/x, content: "x"}}]
+""", encoding="utf-8")
+    run = run_playbook(str(path))
+    assert run.rc != 0 and "guarded_files are written only after check_command" in run.output
+    assert not (tmp_path / "x").exists()

@@ -241,3 +241,20 @@ def test_through_ansible_check_mode_then_apply_then_no_change(pg_server, tmp_pat
         cur.execute(f'DROP DATABASE "d_{tag}" WITH (FORCE)')
         cur.execute(f'DROP ROLE "r_{tag}"')
     conn.close()
+
+
+def test_queries_are_read_after_everything_in_the_same_run_and_change_nothing(world):
+    """The rows of `queries` come back (read after the migrations, scripts and grants of the same run), in a
+    read-only transaction: a query that writes fails and nothing it did stays; none run without the database."""
+    queries = {"rows": "SELECT id, v FROM app.a ORDER BY id", "owner": (
+        "SELECT pg_get_userbyid(relowner) AS owner, to_regclass('app.missing') IS NULL AS missing "
+        "FROM pg_class WHERE oid = 'app.a'::regclass")}
+    assert "query_results" not in world["state"](check=True, queries=queries)  # no database yet: nothing to read
+    first = world["state"](queries=queries)
+    assert first["query_results"] == {"rows": [{"id": 1, "v": "one"}, {"id": 2, "v": "two"}],
+                                      "owner": [{"owner": world["owner"], "missing": True}]}
+    again = world["state"](queries=queries)
+    assert again["changed"] is False and again["query_results"] == first["query_results"]
+    with pytest.raises(psycopg2.Error, match="read-only transaction"):
+        world["state"](queries={"write": "INSERT INTO app.a (id, v) VALUES (3, 'three') RETURNING id"})
+    assert world["sql"]("SELECT count(*) FROM app.a") == [(2,)]

@@ -89,3 +89,52 @@ def test_more_than_one_page_of_names(ssm):
 def test_a_name_given_twice_is_an_error(ssm):
     with pytest.raises(ModuleFailed, match="named twice"):
         ensure(ssm, parameters=[{"name": "/a"}, {"name": "/a"}])
+
+
+def test_value_from_makes_a_url_from_a_password_of_the_same_run_and_follows_it(ssm):
+    """DATABASE_URL in the same run as the password it holds: generated on the first run, kept on the second, and
+    rewritten when the password changes or the URL drifts; the password URL-encoded as the urlencode filter does."""
+    prefix = f"/t{uuid.uuid4().hex[:8]}"
+    template = "postgresql://app:@@PASSWORD@@@db:5432/shop?sslmode=require"
+
+    def wanted(password=None):
+        return {"parameters": [
+            {"name": f"{prefix}/app", **({"value": password} if password else {})},
+            {"name": f"{prefix}/url", "value_from": {"parameter": f"{prefix}/app", "template": template,
+                                                    "placeholder": "@@PASSWORD@@"}},
+        ]}
+
+    check = ensure(ssm, check=True, **wanted())
+    assert sorted(check["written"]) == [f"{prefix}/app", f"{prefix}/url"]
+    assert ssm.get_parameters(Names=[f"{prefix}/url"])["InvalidParameters"] == [f"{prefix}/url"]
+
+    first = ensure(ssm, **wanted())
+    password = first["values"][f"{prefix}/app"]
+    assert list(first["values"]) == [f"{prefix}/app"]  # the URL is no generated value
+    url = ssm.get_parameter(Name=f"{prefix}/url", WithDecryption=True)["Parameter"]
+    assert url["Value"] == f"postgresql://app:{password}@db:5432/shop?sslmode=require"
+    assert url["Type"] == "SecureString"
+    assert ensure(ssm, **wanted())["written"] == []
+
+    ssm.put_parameter(Name=f"{prefix}/url", Value="postgresql://stale", Type="SecureString", Overwrite=True)
+    assert ensure(ssm, **wanted())["written"] == [f"{prefix}/url"]
+    assert ssm.get_parameter(Name=f"{prefix}/url", WithDecryption=True)["Parameter"]["Value"] == url["Value"]
+
+    given = ensure(ssm, **wanted("p@ss/wd:1"))
+    assert sorted(given["written"]) == [f"{prefix}/app", f"{prefix}/url"]
+    assert ssm.get_parameter(Name=f"{prefix}/url", WithDecryption=True)["Parameter"]["Value"] == (
+        "postgresql://app:p%40ss/wd%3A1@db:5432/shop?sslmode=require")
+
+
+def test_value_from_must_name_an_earlier_parameter_and_excludes_value(ssm):
+    prefix = f"/t{uuid.uuid4().hex[:8]}"
+    later = {"parameters": [{"name": f"{prefix}/url", "value_from": {"parameter": f"{prefix}/app", "template": "x"}},
+                            {"name": f"{prefix}/app"}]}
+    with pytest.raises(ModuleFailed, match="not a parameter listed before it"):
+        ensure(ssm, **later)
+    both = {"parameters": [{"name": f"{prefix}/app"},
+                           {"name": f"{prefix}/url", "value": "v",
+                            "value_from": {"parameter": f"{prefix}/app", "template": "x"}}]}
+    with pytest.raises(ModuleFailed, match="both value and value_from"):
+        ensure(ssm, **both)
+    assert ssm.get_parameters(Names=[f"{prefix}/app"])["InvalidParameters"] == [f"{prefix}/app"]

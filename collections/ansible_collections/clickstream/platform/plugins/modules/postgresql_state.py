@@ -91,6 +91,16 @@ options:
       prepare: {description: "SQL run before O(scripts[].copy).", type: str}
       copy: {description: "A COPY ... FROM STDIN statement loading O(scripts[].copy_data).", type: str}
       copy_data: {description: "The data for O(scripts[].copy).", type: str}
+  queries:
+    description:
+      - Read-only queries (name -> SQL) run on the database once everything else is done, in a read-only
+        transaction that is rolled back; their rows come back in RV(query_results), so that a later task needs no
+        module run of its own to read them (e.g. whether an index exists and is valid).
+      - Not run when the database does not exist yet or, in check mode, while migrations are pending (their
+        objects are not there to read); RV(query_results) then lacks them.
+    type: dict
+    default: {}
+    version_added: 1.4.0
   grants:
     description:
       - Privileges, in order. C(type) database (this database), schema, table, sequence, function (C(objects) as
@@ -143,6 +153,11 @@ applied:
   returned: always
   type: list
   elements: str
+query_results:
+  description: Name -> the rows (each a dict by column name) of each of O(queries) that ran.
+  returned: when O(queries) ran
+  type: dict
+  sample: {"lake_index": [{"partitioned": false, "valid": true}]}
 """
 
 import os
@@ -201,6 +216,7 @@ ARGUMENT_SPEC = {
         "copy": {"type": "str"},
         "copy_data": {"type": "str"},
     }},
+    "queries": {"type": "dict", "default": {}},
     "grants": {"type": "list", "elements": "dict", "default": [], "options": {
         "type": {"type": "str", "required": True,
                  "choices": ["database", "schema", "table", "sequence", "function", "default"]},
@@ -251,6 +267,7 @@ def converge(p: dict, check_mode: bool) -> dict:
             changes.append(f"grant the privileges of database {db}")
         return {"changed": True, "changes": changes, "applied": applied}
     conn = connect(p, db)
+    results: dict[str, list[dict]] = {}
     try:
         run = Run(conn, check_mode)
         applied = run_migrations(run, p["migrations"], p["migrations_role"])
@@ -264,10 +281,32 @@ def converge(p: dict, check_mode: bool) -> dict:
                 run_script(run, script)
             conn.autocommit = True
             ensure_grants(run, p["grants"], db)
+            results = read_queries(conn, p["queries"])
     finally:
         conn.close()
     changes += run.changes
-    return {"changed": bool(changes), "changes": changes, "applied": applied}
+    result = {"changed": bool(changes), "changes": changes, "applied": applied}
+    if results:
+        result["query_results"] = results
+    return result
+
+
+def read_queries(conn, queries: dict) -> dict[str, list[dict]]:
+    """Each query's rows as dicts, in one read-only transaction that is rolled back."""
+    results: dict[str, list[dict]] = {}
+    if not queries:
+        return results
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION READ ONLY")
+            for name, sql in queries.items():
+                cur.execute(sql)
+                columns = [c.name for c in cur.description or []]
+                results[name] = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()] if columns else []
+    finally:
+        conn.rollback()
+    return results
 
 
 def main() -> None:
