@@ -73,7 +73,7 @@ def platform() -> Iterator[Platform]:
 
 
 def test_check_on_a_platform_that_does_not_exist_yet_plans_and_changes_nothing(moto, platform) -> None:
-    state_before, tree_before, clusters_before = emulator_state(moto), file_tree(platform.root), clusters()
+    state_before, tree_before = emulator_state(moto), file_tree(platform.root)
     assert not state_before["vpcs"] and not state_before["functions"]
 
     run = platform.site(moto.env(), "--check")
@@ -92,5 +92,5 @@ def test_check_on_a_platform_that_does_not_exist_yet_plans_and_changes_nothing(m
     # ... and changed nothing.
     assert emulator_state(moto) == state_before
     assert file_tree(platform.root) == tree_before
-    assert clusters() == clusters_before
-    assert not any(name in clusters() for name in platform.clusters.values())
+    # (Only this platform's clusters: other tests may make theirs meanwhile.)
+    assert not set(platform.clusters.values()) & clusters()
