@@ -40,8 +40,10 @@ def _ledger_counts(path: Path) -> dict:
 
 
 def _ledger_env(moto, path: Path) -> dict[str, str]:
-    return {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "task_ledger",
-            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench/provisioning/callback_plugins"), "TASK_LEDGER_PATH": str(path)}
+    return {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "task_ledger", "TASK_LEDGER_PATH": str(path),
+            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench/provisioning/callback_plugins")}
+
+
 PREFIX = "clickstream-local"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                               "Principal": {"Service": "lambda.amazonaws.com"}}]})

@@ -100,7 +100,7 @@ launcher_changed:
   returned: always
   type: bool
 changed_paths:
-  description: The O(directories) and O(files) created, written or given another owner, group or mode (or that would be).
+  description: The O(directories) and O(files) created, written or given another owner, group or mode (or would be).
   returned: always
   type: list
   elements: str
