@@ -127,3 +127,70 @@ def test_a_service_whose_pid_is_an_unreaped_zombie_is_started_again(book):
         assert wait_for_pid(root) != child.pid
     finally:
         child.wait()
+
+
+FILES_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    setting: one
+  tasks:
+    - clickstream.platform.daemon_service:
+        name: test-daemon
+        launcher: "#!/bin/sh\\nexec sleep 300\\n"
+        run_dir: {root}/run
+        log_dir: {root}/log
+        script_dir: {root}/scripts
+        state: "{{{{ wanted | default('started') }}}}"
+        directories:
+          - {{path: {root}/etc, mode: "0750"}}
+        files:
+          - {{path: {root}/etc/app.env, content: "SECRET={{{{ setting }}}}\\n", mode: "0600"}}
+        files_restart: true
+      register: r
+    - ansible.builtin.debug:
+        msg: "RESULT started={{{{ r.started }}}} stopped={{{{ r.stopped }}}} content={{{{ r.content_changed | length }}}}"
+"""
+
+
+def test_files_written_only_when_they_differ_and_a_written_one_restarts(tmp_path):
+    root = tmp_path / "svc"
+    path = tmp_path / "play.yml"
+    path.write_text(FILES_PLAYBOOK.format(root=root), encoding="utf-8")
+    env_file = root / "etc/app.env"
+    try:
+        check = run_playbook(str(path), "--check")
+        assert check.rc == 0 and check.changed == 1 and not root.exists(), check.output
+        assert "RESULT started=True stopped=False content=1" in check.output
+
+        first = run_playbook(str(path))
+        assert first.rc == 0 and first.changed == 1, first.output
+        started = wait_for_pid(root)
+        assert env_file.read_text() == "SECRET=one\n"
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        assert oct((root / "etc").stat().st_mode & 0o777) == "0o750"
+        # The content may be a secret: never in the output.
+        assert "SECRET=one" not in first.output
+
+        second = run_playbook(str(path))
+        assert second.rc == 0 and second.changed == 0, second.output
+        assert pid(root) == started
+
+        # Drift put back (content, then mode), each restarting the service for the content only.
+        env_file.write_text("SECRET=changed on the host\n")
+        drift = run_playbook(str(path))
+        assert drift.rc == 0 and "RESULT started=True stopped=True content=1" in drift.output, drift.output
+        assert env_file.read_text() == "SECRET=one\n"
+        restarted = wait_for_pid(root)
+        assert restarted != started
+        env_file.chmod(0o644)
+        mode = run_playbook(str(path))
+        assert mode.changed == 1 and "RESULT started=False stopped=False content=0" in mode.output, mode.output
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600" and pid(root) == restarted
+
+        new = run_playbook(str(path), "-e", "setting=two")
+        assert "RESULT started=True stopped=True content=1" in new.output, new.output
+        assert env_file.read_text() == "SECRET=two\n"
+    finally:
+        run_playbook(str(path), "-e", "wanted=stopped")

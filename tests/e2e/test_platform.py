@@ -235,3 +235,12 @@ def test_second_site_run_changes_nothing(platform, etl_result, moto_server):
     assert again.changed == 0, f"changed tasks: {again.changed_tasks()}"
     assert _secret(moto_server, "dw/etl_writer/password") not in again.output
 
+
+
+def test_check_on_the_provisioned_platform_changes_nothing(platform, etl_result):
+    # site.yml --check on a platform with no drift: nothing would change (the empty-platform case:
+    # tests/local_mode/test_check_mode.py).
+    p, env = platform
+    check = p.site(env, "--check")
+    assert check.rc == 0, check.output[-6000:]
+    assert check.changed == 0, f"would change: {check.changed_tasks()}"

@@ -6,11 +6,13 @@ scheduler pointed at this test's PostgreSQL (never the shared 5434 cluster) and 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,27 @@ from .golden import run1_files
 from .helpers import _migrated
 
 pytestmark = pytest.mark.integration
+# Module runs of the ETL play's re-run with nothing to change (bench/provisioning's count: each executed task that
+# starts a module, from its task_ledger callback): the lookup, the function, the local scheduler with its settings.
+# The package is built on the control node without a module run; the schedule's rule, read by the lookup, is left
+# alone while it is as it should be.
+ETL_NOOP_MODULE_RUNS = 3
+
+
+def _ledger_counts(path: Path) -> dict:
+    """bench/provisioning's ledger_counts (one definition of what a module run is)."""
+    spec = importlib.util.spec_from_file_location("bench_provisioning_counts",
+                                                  REPO / "bench/provisioning/bench_provisioning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ledger_counts(path)
+
+
+def _ledger_env(moto, path: Path) -> dict[str, str]:
+    return {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "task_ledger", "TASK_LEDGER_PATH": str(path),
+            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench/provisioning/callback_plugins")}
+
+
 PREFIX = "clickstream-local"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                               "Principal": {"Service": "lambda.amazonaws.com"}}]})
@@ -53,6 +76,16 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
                 "-e", f"etl_dw_name={dbname}", "-e", "etl_dw_user=postgres", "-e", "etl_local_poll_seconds=1",
                 "-e", f"etl_dw_ca_file={pg_server.ca_file}"]
     try:
+        # Check mode on an empty account plans the function instead of failing, and creates nothing.
+        plan = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", "--check", *dirs, *etl_vars,
+                            env=moto.env())
+        assert plan.rc == 0, plan.output[-3000:]
+        assert f"would create: Lambda function {PREFIX}-etl" in plan.output
+        assert f"would create: EventBridge rule {PREFIX}-etl-schedule" in plan.output
+        assert moto.client("lambda").list_functions()["Functions"] == []
+        assert moto.client("events").list_rules()["Rules"] == []
+        assert not (tmp_path / "state/etl").exists() and not (tmp_path / "run").exists()
+
         missing = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
         assert missing.rc != 0
         assert "Missing prerequisites of the ETL Lambda" in missing.output and "run --tags iam" in missing.output
@@ -118,8 +151,23 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
             time.sleep(1)
         assert runs == [("schedule", "succeeded", 10)], (tmp_path / "log").glob("*")
 
-        second = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
+        pid = (tmp_path / "run/clickstream-etl-scheduler.pid").read_text()
+        ledger = tmp_path / "second.jsonl"
+        second = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars,
+                              env=_ledger_env(moto, ledger))
         assert second.rc == 0 and second.changed == 0, second.changed_tasks()
+        (etl_play,) = [v for k, v in _ledger_counts(ledger)["plays"].items() if k.startswith("ETL:")]
+        assert etl_play["modules"] <= ETL_NOOP_MODULE_RUNS, etl_play
+        assert (tmp_path / "run/clickstream-etl-scheduler.pid").read_text() == pid, "the scheduler was restarted"
+        # Drift is read and put back: a settings file changed on the host is rewritten and the scheduler, which
+        # reads it at start, restarted.
+        env_file = tmp_path / "state/etl/etl.env"
+        wanted = env_file.read_text()
+        env_file.write_text(wanted + "LOG_LEVEL=DEBUG\n")
+        drift = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars, env=moto.env())
+        assert drift.rc == 0 and drift.changed_tasks() == ["process_service : Run the service under start-stop-daemon"]
+        assert env_file.read_text() == wanted
+        assert (tmp_path / "run/clickstream-etl-scheduler.pid").read_text() != pid, "not restarted"
         check = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", "--check", *dirs, *etl_vars,
                              env=moto.env())
         assert check.rc == 0 and check.changed == 0, check.changed_tasks()

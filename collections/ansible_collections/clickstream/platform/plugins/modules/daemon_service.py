@@ -39,6 +39,41 @@ options:
     description: Restart a running service (e.g. its settings changed).
     type: bool
     default: false
+  directories:
+    description:
+      - Directories the service needs (e.g. of its settings), made sure of before the launcher, as module file_set
+        does (created when missing, then given the owner, group and mode).
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.4.0
+    suboptions:
+      path: {description: The directory., type: path, required: true}
+      owner: {description: Its owner., type: str}
+      group: {description: Its group., type: str}
+      mode: {description: Its mode., type: raw}
+  files:
+    description:
+      - Files the service reads (its app, its settings), each written only when its content differs and given the
+        owner, group and mode, as module file_set does; their directories must exist or be in O(directories).
+      - A file whose content was written (a new one, a change, or drift put back) restarts a running service when
+        O(files_restart) is true.
+      - The contents are never logged or returned (they may hold secrets).
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.4.0
+    suboptions:
+      path: {description: The file., type: path, required: true}
+      content: {description: Its content., type: str, required: true}
+      owner: {description: Its owner., type: str}
+      group: {description: Its group., type: str}
+      mode: {description: Its mode., type: raw}
+  files_restart:
+    description: Restart a running service when the content of one of O(files) was written.
+    type: bool
+    default: false
+    version_added: 1.4.0
 """
 
 EXAMPLES = r"""
@@ -64,12 +99,28 @@ launcher_changed:
   description: Whether the launcher was written (or would be).
   returned: always
   type: bool
+changed_paths:
+  description: The O(directories) and O(files) created, written or given another owner, group or mode (or would be).
+  returned: always
+  type: list
+  elements: str
+content_changed:
+  description: The O(files) whose content was written (or would be).
+  returned: always
+  type: list
+  elements: str
+checksums:
+  description: SHA-1 of each of O(files)' wanted content, by path (as ansible.builtin.copy's C(checksum)).
+  returned: always
+  type: dict
 """
 
+import hashlib
 import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.clickstream.platform.plugins.module_utils.file_state import ensure_directory, ensure_file
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -80,6 +131,13 @@ ARGUMENT_SPEC = {
     "workdir": {"type": "path", "default": "/"},
     "state": {"type": "str", "default": "started", "choices": ["started", "stopped", "restarted"]},
     "restart": {"type": "bool", "default": False},
+    "directories": {"type": "list", "elements": "dict", "default": [], "options": {
+        "path": {"type": "path", "required": True}, "owner": {"type": "str"}, "group": {"type": "str"},
+        "mode": {"type": "raw"}}},
+    "files": {"type": "list", "elements": "dict", "default": [], "options": {
+        "path": {"type": "path", "required": True}, "content": {"type": "str", "required": True, "no_log": True},
+        "owner": {"type": "str"}, "group": {"type": "str"}, "mode": {"type": "raw"}}},
+    "files_restart": {"type": "bool", "default": False},
 }
 
 
@@ -116,6 +174,27 @@ def ensure_launcher(path: str, content: str, check_mode: bool) -> bool:
     return True
 
 
+def ensure_files(module, check: bool) -> tuple[list[str], list[str], dict[str, str]]:
+    """O(directories), then O(files) (module_utils.file_state, as file_set): the paths changed, the files whose
+    content was written, and each file's wanted SHA-1. In check mode a file under a directory that would be made
+    is reported as would-be-written."""
+    changed_paths: list[str] = []
+    content_changed: list[str] = []
+    checksums: dict[str, str] = {}
+    for entry in module.params["directories"]:
+        if ensure_directory(module, entry, check):
+            changed_paths.append(entry["path"])
+    for entry in module.params["files"]:
+        wanted = entry["content"].encode("utf-8")
+        checksums[entry["path"]] = hashlib.sha1(wanted).hexdigest()  # noqa: S324 - copy's checksum, not security
+        changed, written = ensure_file(module, entry, wanted, check)
+        if written:
+            content_changed.append(entry["path"])
+        if changed:
+            changed_paths.append(entry["path"])
+    return changed_paths, content_changed, checksums
+
+
 def zombie(pidfile: str) -> bool:
     """Whether the pid file names a process that has exited but is not reaped yet (state Z): start-stop-daemon
     --status counts it as running, as it only looks for /proc/<pid>. Where PID 1 reaps late (a container's init), a
@@ -136,6 +215,7 @@ def main() -> None:
     pidfile = os.path.join(p["run_dir"], f"{p['name']}.pid")
     launcher = os.path.join(p["script_dir"], f"{p['name']}.sh")
     dirs_made = [d for d in (p["run_dir"], p["log_dir"], p["script_dir"]) if ensure_dir(d, check)]
+    changed_paths, content_changed, checksums = ensure_files(module, check)
     launcher_changed = ensure_launcher(launcher, p["launcher"], check)
     # start-stop-daemon --status only reads the pid file and /proc: 0 running, 1/3 not running, 4 unknown.
     rc, _, err = module.run_command(["start-stop-daemon", "--status", "--pidfile", pidfile])
@@ -143,7 +223,8 @@ def main() -> None:
         module.fail_json(msg=f"cannot read the state of {p['name']} (start-stop-daemon --status rc {rc}): {err}")
     dead = rc == 0 and zombie(pidfile)
     running = rc == 0 and not dead
-    stop = running and (p["state"] in ("stopped", "restarted") or p["restart"] or launcher_changed)
+    stop = running and (p["state"] in ("stopped", "restarted") or p["restart"] or launcher_changed
+                        or (p["files_restart"] and bool(content_changed)))
     start = p["state"] != "stopped" and (not running or stop)
     if stop and not check:
         rc, out, err = module.run_command(["start-stop-daemon", "--stop", "--pidfile", pidfile, "--remove-pidfile",
@@ -157,8 +238,9 @@ def main() -> None:
                                            "--pidfile", pidfile, "--chdir", p["workdir"], "--startas", launcher])
         if rc != 0:
             module.fail_json(msg=f"cannot start {p['name']} (rc {rc}): {err or out}")
-    module.exit_json(changed=bool(dirs_made or launcher_changed or stop or start), started=start, stopped=stop,
-                     launcher_changed=launcher_changed, dirs_made=dirs_made)
+    module.exit_json(changed=bool(dirs_made or changed_paths or launcher_changed or stop or start), started=start,
+                     stopped=stop, launcher_changed=launcher_changed, dirs_made=dirs_made,
+                     changed_paths=changed_paths, content_changed=content_changed, checksums=checksums)
 
 
 if __name__ == "__main__":
