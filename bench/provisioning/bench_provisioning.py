@@ -18,7 +18,8 @@ the same kind of platform, and no-op re-runs that report changed=0 as this code'
 
 Seconds on a loaded machine move with the load; two figures per run do not: the tasks executed and the module runs
 (each a Python start-up on the target, an AWS one also a boto3 client), counted by the task_ledger callback
-(bench/provisioning/callback_plugins) from each task's action, and the CPU seconds the run cost (ansible-playbook with
+(scripts/harness/callback_plugins, read by scripts/harness/task_ledger.py) from each task's action, and the CPU
+seconds the run cost (ansible-playbook with
 every process it waited for, plus the side's emulator), which move much less with the load than wall time does.
 """
 
@@ -45,13 +46,9 @@ if str(REPO) not in sys.path:
 from scripts.harness.local_platform import local_platform  # noqa: E402
 from scripts.harness.moto import MotoServer  # noqa: E402
 from scripts.harness.procs import cpu_seconds  # noqa: E402
+from scripts.harness.task_ledger import ledger_counts, ledger_env  # noqa: E402
 
 BASELINE = os.environ.get("BENCH_PROVISIONING_BASELINE", "1c3b42d")
-CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
-# Actions that run in the controller's process: no module start on the target.
-CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.") for name in (
-    "set_fact", "debug", "assert", "fail", "include_tasks", "include_role", "import_tasks", "import_role", "meta",
-    "add_host", "group_by", "include_vars", "set_stats", "validate_argument_spec")}
 # The tags timed alone, each with the preflight that every tag pays: the ETL play (lookups, CA, package, function,
 # schedule, local scheduler) and a cheap one (the storage play's buckets).
 TAGS = [t for t in os.environ.get("BENCH_PROVISIONING_TAGS", "etl,storage").split(",") if t]
@@ -80,30 +77,6 @@ def inventory_digest(tree: Path) -> str:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:12]
-
-
-def ledger_counts(path: Path) -> dict:
-    """Tasks executed (ok or changed), module runs (executed tasks whose action starts a module, each loop item
-    one run) and their seconds per play, from a task_ledger file."""
-    counts = {"tasks": 0, "modules": 0, "plays": {}}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        row = json.loads(line)
-        play = counts["plays"].setdefault(row["play"], {"seconds": 0.0, "tasks": 0, "modules": 0})
-        play["seconds"] += row["seconds"]
-        if row["status"] not in ("ok", "changed"):
-            continue
-        modules = 0 if row["action"] in CONTROLLER_ACTIONS else (row["loop"] or 1)
-        for c in (counts, play):
-            c["tasks"] += 1
-            c["modules"] += modules
-    return counts
-
-
-def ledger_env(ledger: Path) -> dict[str, str]:
-    """The environment that makes an ansible-playbook run write its task ledger (and profile_tasks' times) to ledger."""
-    return {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,task_ledger",
-            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "TASK_LEDGER_PATH": str(ledger),
-            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all"}
 
 
 def timed(platform, moto: MotoServer, log: Path, *args: str) -> tuple[float, object, dict]:

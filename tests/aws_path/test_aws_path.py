@@ -42,9 +42,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.provisioning.bench_provisioning import ledger_counts, ledger_env
 from scripts.harness.ansible import PlaybookRun, run_playbook
 from scripts.harness.moto import MotoServer
+from scripts.harness.task_ledger import ledger_counts, ledger_env
 from tests.aws_path.aws_inventory import AwsPath, debian_image, make_root, remove_root, write_amis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.aws_path, pytest.mark.timeout(5400)]

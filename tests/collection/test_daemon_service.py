@@ -150,7 +150,8 @@ FILES_PLAYBOOK = """
         files_restart: true
       register: r
     - ansible.builtin.debug:
-        msg: "RESULT started={{{{ r.started }}}} stopped={{{{ r.stopped }}}} content={{{{ r.content_changed | length }}}}"
+        msg: >-
+          RESULT started={{{{ r.started }}}} stopped={{{{ r.stopped }}}} content={{{{ r.content_changed | length }}}}
 """
 
 

@@ -6,7 +6,6 @@ scheduler pointed at this test's PostgreSQL (never the shared 5434 cluster) and 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from scripts.harness.ansible import REPO, run_playbook
 from scripts.harness.moto import MotoServer
+from scripts.harness.task_ledger import CALLBACKS, ledger_counts
 
 from .golden import run1_files
 from .helpers import _migrated
@@ -30,18 +30,9 @@ pytestmark = pytest.mark.integration
 ETL_NOOP_MODULE_RUNS = 3
 
 
-def _ledger_counts(path: Path) -> dict:
-    """bench/provisioning's ledger_counts (one definition of what a module run is)."""
-    spec = importlib.util.spec_from_file_location("bench_provisioning_counts",
-                                                  REPO / "bench/provisioning/bench_provisioning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ledger_counts(path)
-
-
 def _ledger_env(moto, path: Path) -> dict[str, str]:
     return {**moto.env(), "ANSIBLE_CALLBACKS_ENABLED": "task_ledger", "TASK_LEDGER_PATH": str(path),
-            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench/provisioning/callback_plugins")}
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)}
 
 
 PREFIX = "clickstream-local"
@@ -156,7 +147,7 @@ def test_etl_tag_provisions_and_the_local_scheduler_runs_the_handler(tmp_path, p
         second = run_playbook("playbooks/preflight.yml", "playbooks/etl.yml", *dirs, *etl_vars,
                               env=_ledger_env(moto, ledger))
         assert second.rc == 0 and second.changed == 0, second.changed_tasks()
-        (etl_play,) = [v for k, v in _ledger_counts(ledger)["plays"].items() if k.startswith("ETL:")]
+        (etl_play,) = [v for k, v in ledger_counts(ledger)["plays"].items() if k.startswith("ETL:")]
         assert etl_play["modules"] <= ETL_NOOP_MODULE_RUNS, etl_play
         assert (tmp_path / "run/clickstream-etl-scheduler.pid").read_text() == pid, "the scheduler was restarted"
         # Drift is read and put back: a settings file changed on the host is rewritten and the scheduler, which

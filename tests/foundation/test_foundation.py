@@ -480,7 +480,7 @@ NO_OP_TASKS = {"Preflight: inputs of the foundation roles": 2, "Network:": 5, "S
 
 
 def test_the_no_op_re_run_stays_within_its_module_runs_and_tasks(foundation: Foundation, tmp_path) -> None:
-    from bench.provisioning.bench_provisioning import ledger_counts, ledger_env
+    from scripts.harness.task_ledger import ledger_counts, ledger_env
 
     ledger = tmp_path / "ledger.jsonl"
     run = run_playbook(PLAYBOOK, "--tags", TAGS, "-e", EXTRA_VARS, env={**foundation.moto.env(), **ledger_env(ledger)})

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.provisioning.bench_provisioning import CALLBACKS, ledger_counts
 from scripts.harness.ansible import PlaybookRun, run_playbook
 from scripts.harness.local_platform import local_platform
 from scripts.harness.moto import MotoServer
+from scripts.harness.task_ledger import CALLBACKS, ledger_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3000)]
 

@@ -7,7 +7,6 @@ Molecule scenario's stand-in app, its own port, directories and SSM prefix in th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 
 from scripts.harness.ansible import REPO, run_playbook
 from scripts.harness.net import free_port
+from scripts.harness.task_ledger import CALLBACKS, ledger_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -40,15 +40,6 @@ PLAYBOOK = """\
   roles:
     - role: shiny_server
 """
-
-
-def _ledger_counts(path: Path) -> dict:
-    """bench/provisioning's ledger_counts (one definition of what a module run is)."""
-    spec = importlib.util.spec_from_file_location("bench_provisioning_counts",
-                                                  REPO / "bench/provisioning/bench_provisioning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ledger_counts(path)
 
 
 def test_shiny_noop_rerun_is_cheap_restarts_nothing_and_puts_drift_back(tmp_path, moto_server) -> None:
@@ -84,9 +75,9 @@ def test_shiny_noop_rerun_is_cheap_restarts_nothing_and_puts_drift_back(tmp_path
         ledger = tmp_path / "second.jsonl"
         second = run_playbook(*args, inventory="localhost,", env={
             **moto_server.env(), "ANSIBLE_CALLBACKS_ENABLED": "task_ledger", "TASK_LEDGER_PATH": str(ledger),
-            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench/provisioning/callback_plugins")})
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)})
         assert second.rc == 0 and second.changed == 0, second.changed_tasks()
-        (play,) = _ledger_counts(ledger)["plays"].values()
+        (play,) = ledger_counts(ledger)["plays"].values()
         assert play["modules"] <= SHINY_NOOP_MODULE_RUNS_ALONE, play
         assert pidfile.read_text() == pid, "the app was restarted on a no-op run"
 
