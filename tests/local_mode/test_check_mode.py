@@ -3,7 +3,7 @@ error, reads as a plan (what it would create), and changes nothing: no AWS resou
 the platform's directories or the CA's, no PostgreSQL cluster.
 
 The platform is a copy of the `local` inventory with its own ports, directories and cluster names
-(scripts/harness/local_platform.py) and a moto server of this test's own, as a user's first `--check` before
+(scripts/harness/local_platform.py) and the session's moto server emptied, as a user's first `--check` before
 `make up` would meet them. Only the repository's build/ directory is written (the Lambda zips, built in check mode
 too so that their digests can be compared with the deployed code).
 """
@@ -60,10 +60,10 @@ def clusters() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def moto(artifacts_dir: Path) -> Iterator[MotoServer]:
-    server = MotoServer(artifacts_dir)
-    yield server
-    server.close()
+def moto(moto_server: MotoServer) -> MotoServer:
+    """The session's moto server (tests/conftest.py), emptied: an account with nothing in it yet."""
+    moto_server.reset()
+    return moto_server
 
 
 @pytest.fixture(scope="module")
